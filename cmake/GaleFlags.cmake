@@ -1,0 +1,15 @@
+# One INTERFACE target carries every warning and sanitizer flag; every Gale target links it
+# (osquery's cmake/flags.cmake idea), so a flag is changed in one place.
+add_library(gale_flags INTERFACE)
+target_compile_features(gale_flags INTERFACE cxx_std_20)
+target_compile_options(gale_flags INTERFACE
+  -Wall -Wextra -Wnon-virtual-dtor -Woverloaded-virtual -Wno-missing-field-initializers)
+if(GALE_WERROR)
+  target_compile_options(gale_flags INTERFACE -Werror)
+endif()
+if(GALE_SANITIZE)
+  # ASan+UBSan for the whole tree; UBSan findings abort so a test run cannot miss them.
+  set(_san -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_compile_options(gale_flags INTERFACE ${_san})
+  target_link_options(gale_flags INTERFACE ${_san})
+endif()
