@@ -1,0 +1,145 @@
+#include "host/packs/catalog.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "host/packs/core_triggers.h"
+#include "host/packs/library.h"
+#include "host/packs/metadata_reader.h"
+
+namespace gale::packs {
+namespace fs = std::filesystem;
+namespace {
+
+std::string Names(const std::vector<std::string>& names) {
+  if (names.empty()) return "nothing";
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+std::string At(const Origin& o) {
+  return o.line > 0 ? o.file + ":" + std::to_string(o.line) : o.file;
+}
+
+bool NeedsLibrary(const Pack& pack) {
+  return !pack.sensors.empty() ||
+         std::any_of(pack.actions.begin(), pack.actions.end(),
+                     [](const ActionMeta& a) { return a.runner_type == "native"; });
+}
+
+// Opens the pack's library and checks that it exports every sensor class and native action the
+// metadata names.
+void InspectLibrary(Pack& pack) {
+  const std::string path = pack.LibraryPath();
+  if (!fs::exists(path)) {
+    pack.errors.push_back(path +
+                          ": missing: the pack declares sensors or native actions but has "
+                          "no library (build it with gale_add_pack)");
+    return;
+  }
+  auto lib = PackLibrary::Load(path);
+  if (!lib.ok()) {
+    pack.errors.push_back(lib.message());
+    return;
+  }
+  pack.library = (*lib)->info();
+  const LibraryInfo& info = *pack.library;
+  const std::string so = fs::path(path).filename().string();
+  for (const auto& s : pack.sensors) {
+    if (std::find(info.sensor_classes.begin(), info.sensor_classes.end(), s.class_name) ==
+        info.sensor_classes.end()) {
+      pack.errors.push_back(At(s.origin) + ": class_name '" + s.class_name +
+                            "' is not exported by " + so + " (it exports " +
+                            Names(info.sensor_classes) + ")");
+    }
+  }
+  for (const auto& a : pack.actions) {
+    if (a.runner_type != "native" || a.entry_point.empty()) continue;
+    if (std::find(info.actions.begin(), info.actions.end(), a.entry_point) == info.actions.end()) {
+      pack.errors.push_back(At(a.origin) + ": entry_point '" + a.entry_point +
+                            "' is not exported by " + so + " (it exports " + Names(info.actions) +
+                            ")");
+    }
+  }
+}
+
+}  // namespace
+
+Catalog Catalog::Load(const std::vector<std::string>& packs_paths, const CatalogOptions& options) {
+  Catalog catalog;
+  std::set<std::string> seen;
+  for (const auto& root : packs_paths) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) {
+      catalog.errors_.push_back(root + ": packs path is not a directory");
+      continue;
+    }
+    std::vector<fs::path> dirs;
+    for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->is_directory() && fs::exists(it->path() / "pack.yaml")) dirs.push_back(it->path());
+    }
+    std::sort(dirs.begin(), dirs.end());
+    for (const auto& dir : dirs) {
+      Pack pack = ReadPackMetadata(dir.string());
+      if (seen.contains(pack.ref)) {
+        catalog.errors_.push_back(dir.string() + ": pack '" + pack.ref +
+                                  "' is already loaded from " + catalog.FindPack(pack.ref)->dir);
+        continue;
+      }
+      seen.insert(pack.ref);
+      if (pack.ok() && options.inspect_libraries && NeedsLibrary(pack)) InspectLibrary(pack);
+      catalog.packs_.push_back(std::move(pack));
+    }
+  }
+  // Rules may name trigger types and actions of any pack, so they are checked once all packs
+  // are read. A rule pointing into a broken pack is itself an error.
+  for (auto& pack : catalog.packs_) {
+    std::vector<std::string> errors;
+    for (const auto& rule : pack.rules) {
+      if (!catalog.FindTriggerType(rule.trigger_type)) {
+        errors.push_back(At(rule.origin) + ": rule '" + rule.name + "': unknown trigger type '" +
+                         rule.trigger_type + "'");
+      }
+      if (!catalog.FindAction(rule.action_ref)) {
+        errors.push_back(At(rule.origin) + ": rule '" + rule.name + "': unknown action '" +
+                         rule.action_ref + "'");
+      }
+    }
+    pack.errors.insert(pack.errors.end(), errors.begin(), errors.end());
+  }
+  return catalog;
+}
+
+const Pack* Catalog::FindPack(const std::string& ref) const {
+  for (const auto& p : packs_) {
+    if (p.ref == ref) return &p;
+  }
+  return nullptr;
+}
+
+const TriggerType* Catalog::FindTriggerType(const std::string& ref) const {
+  for (const auto& t : CoreTriggerTypes()) {
+    if (t.ref == ref) return &t;
+  }
+  for (const auto& p : packs_) {
+    if (!p.ok()) continue;
+    for (const auto& t : p.trigger_types) {
+      if (t.ref == ref) return &t;
+    }
+  }
+  return nullptr;
+}
+
+const ActionMeta* Catalog::FindAction(const std::string& ref) const {
+  for (const auto& p : packs_) {
+    if (!p.ok()) continue;
+    for (const auto& a : p.actions) {
+      if (a.ref == ref) return &a;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace gale::packs

@@ -1,0 +1,39 @@
+// Every pack Gale can see: read from the packs paths, libraries inspected, references between
+// rules, trigger types and actions checked across packs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "host/packs/metadata.h"
+
+namespace gale::packs {
+
+struct CatalogOptions {
+  // Open each pack library to check its ABI version and exports. Turned off only by callers
+  // that want metadata alone.
+  bool inspect_libraries = true;
+};
+
+class Catalog {
+ public:
+  // Packs are the sub-directories holding a pack.yaml, in path order then name order; the first
+  // pack with a given ref wins and a later one is reported. One bad pack never stops the others.
+  static Catalog Load(const std::vector<std::string>& packs_paths,
+                      const CatalogOptions& options = {});
+
+  const std::vector<Pack>& packs() const { return packs_; }
+  // Problems that belong to no single pack (a packs path that does not exist).
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  const Pack* FindPack(const std::string& ref) const;
+  // Only packs without errors count; core trigger types are always there.
+  const TriggerType* FindTriggerType(const std::string& ref) const;
+  const ActionMeta* FindAction(const std::string& ref) const;
+
+ private:
+  std::vector<Pack> packs_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace gale::packs

@@ -1,0 +1,99 @@
+// What a pack declares: the records read from pack.yaml, config.yaml, sensors/, actions/ and
+// rules/ (StackStorm's field names), plus what its `.so` exports.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host/common/json.h"
+
+namespace gale::packs {
+
+// Where a record came from, for error messages ("packs/x/actions/a.yaml:12: ...").
+struct Origin {
+  std::string file;
+  int line = 0;
+};
+
+struct TriggerType {
+  std::string ref;  // "<pack>.<name>", or "core.st2.webhook" for the built-in ones
+  std::string pack;
+  std::string name;
+  std::string description;
+  Json payload_schema = Json::object();
+  Json parameters_schema = Json::object();
+  Origin origin;
+};
+
+struct SensorMeta {
+  std::string ref;  // "<pack>.<class_name>"
+  std::string class_name;
+  std::string entry_point;  // the .so holding the class (default lib<pack>.so)
+  std::string description;
+  bool enabled = true;
+  double poll_interval = 60;               // seconds; StackStorm's PollingSensor default
+  std::vector<std::string> trigger_types;  // refs
+  Origin origin;
+};
+
+struct ActionMeta {
+  std::string ref;  // "<pack>.<name>"
+  std::string pack;
+  std::string name;
+  std::string runner_type;
+  std::string entry_point;
+  std::string description;
+  bool enabled = true;
+  Json parameters = Json::object();         // StackStorm's parameter map, as written
+  Json parameters_schema = Json::object();  // the same as a JSON Schema object
+  Json sandbox = Json::object();
+  Origin origin;
+};
+
+struct RuleMeta {
+  std::string ref;  // "<pack>.<name>"
+  std::string pack;
+  std::string name;
+  std::string description;
+  bool enabled = true;
+  std::string trigger_type;
+  Json trigger_parameters = Json::object();
+  Json criteria = Json::object();
+  std::string action_ref;
+  Json action_parameters = Json::object();
+  Origin origin;
+};
+
+// What the pack's shared library exports, as read when it was inspected.
+struct LibraryInfo {
+  std::string path;
+  std::uint32_t abi_version = 0;
+  std::vector<std::string> sensor_classes;
+  std::vector<std::string> actions;
+};
+
+struct Pack {
+  std::string ref;
+  std::string name;
+  std::string description;
+  std::string version;
+  std::string author;
+  std::string dir;
+  Json config = Json::object();
+  std::vector<SensorMeta> sensors;
+  std::vector<TriggerType> trigger_types;
+  std::vector<ActionMeta> actions;
+  std::vector<RuleMeta> rules;
+  std::optional<LibraryInfo> library;
+  // One line each; a pack with any error is not activated (its sensors, actions and rules stay
+  // out), and the other packs load as usual.
+  std::vector<std::string> errors;
+
+  bool ok() const { return errors.empty(); }
+  // The .so that native code comes from: lib<ref>.so in the pack directory.
+  std::string LibraryPath() const { return dir + "/lib" + ref + ".so"; }
+};
+
+}  // namespace gale::packs
