@@ -94,8 +94,11 @@ class Converter {
             return Status::Error(Where(kv.first) + "duplicate key '" + key + "'");
           }
           Json value;
-          Status s = Convert(kv.second, pointer + "/" + EscapePointerToken(key), value, lines);
+          const std::string child = pointer + "/" + EscapePointerToken(key);
+          Status s = Convert(kv.second, child, value, lines);
           if (!s.ok()) return s;
+          // A block value starts on the line after its key; errors read better at the key.
+          lines[child] = kv.first.Mark().line + 1;
           out[key] = std::move(value);
         }
         return Status::Ok();

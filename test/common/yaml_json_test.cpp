@@ -1,0 +1,80 @@
+// YAML -> JSON as StackStorm's PyYAML reads it, with line numbers for error messages.
+#include <gtest/gtest.h>
+
+#include "host/common/yaml_json.h"
+
+namespace gale {
+namespace {
+
+Json Parse(const std::string& text) {
+  auto doc = ParseYaml(text, "t.yaml");
+  EXPECT_TRUE(doc.ok()) << doc.message();
+  return doc.ok() ? doc->json : Json();
+}
+
+TEST(YamlJsonTest, PlainScalarsResolveLikePyYaml) {
+  Json j = Parse(
+      "a: 1\nb: -2.5\nc: true\nd: no\ne: ~\nf:\ng: hello\nh: '1'\ni: \"true\"\nj: 0x1F\n"
+      "k: 1e3\nl: 99999999999999999999999\nm: 1.2.3\n");
+  EXPECT_EQ(j["a"], 1);
+  EXPECT_TRUE(j["a"].is_number_integer());
+  EXPECT_EQ(j["b"], -2.5);
+  EXPECT_EQ(j["c"], true);
+  EXPECT_EQ(j["d"], false);
+  EXPECT_TRUE(j["e"].is_null());
+  EXPECT_TRUE(j["f"].is_null());
+  EXPECT_EQ(j["g"], "hello");
+  EXPECT_EQ(j["h"], "1");     // quoted stays a string
+  EXPECT_EQ(j["i"], "true");  // quoted stays a string
+  EXPECT_EQ(j["j"], 31);
+  EXPECT_EQ(j["k"], 1000.0);
+  EXPECT_EQ(j["l"], "99999999999999999999999");  // never silently rounded
+  EXPECT_EQ(j["m"], "1.2.3");
+}
+
+TEST(YamlJsonTest, ExplicitStringTagAndNesting) {
+  Json j = Parse("a: !!str 12\nlist:\n  - x: 1\n  - [2, 3]\n");
+  EXPECT_EQ(j["a"], "12");
+  EXPECT_EQ(j["list"][0]["x"], 1);
+  EXPECT_EQ(j["list"][1], Json::parse("[2, 3]"));
+}
+
+TEST(YamlJsonTest, LinesOfValuesAndAncestors) {
+  auto doc = ParseYaml("---\nname: x\nparameters:\n  count:\n    type: integer\n", "t.yaml");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ(doc->LineOf("/name"), 2);
+  EXPECT_EQ(doc->LineOf("/parameters/count/type"), 5);
+  EXPECT_EQ(doc->LineOf("/parameters/count/default"), 4);  // nearest ancestor
+  EXPECT_EQ(doc->LineOf("/a~1b"), 2);                      // unknown -> root's line
+}
+
+TEST(YamlJsonTest, PointerTokensAreEscaped) {
+  auto doc = ParseYaml("\"a/b\": 1\n\"c~d\": 2\n", "t.yaml");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ(doc->LineOf("/a~1b"), 1);
+  EXPECT_EQ(doc->LineOf("/c~0d"), 2);
+}
+
+TEST(YamlJsonTest, ErrorsNameFileAndLine) {
+  auto bad = ParseYaml("a: 1\nb: [1, 2\n", "x.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.message().rfind("x.yaml:", 0), 0u) << bad.message();
+  EXPECT_NE(bad.message().find("malformed YAML"), std::string::npos) << bad.message();
+
+  auto dup = ParseYaml("a: 1\nb: 2\na: 3\n", "x.yaml");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.message(), "x.yaml:3: duplicate key 'a'");
+
+  auto missing = LoadYamlFile("/nonexistent/file.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.message(), "/nonexistent/file.yaml: cannot read: No such file or directory");
+}
+
+TEST(YamlJsonTest, EmptyDocumentIsNull) {
+  auto doc = ParseYaml("", "e.yaml");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_TRUE(doc->json.is_null());
+}
+
+}  // namespace
+}  // namespace gale
