@@ -1,0 +1,120 @@
+#include "host/config/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "host/common/yaml_json.h"
+#include "host/schema/validator.h"
+#include "schemas/embedded.h"
+
+namespace gale::config {
+namespace fs = std::filesystem;
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "node-1";
+  return buf;
+}
+
+// Relative paths in the file are relative to the file's folder.
+std::string Resolve(const std::string& path, const fs::path& base) {
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  return (base / path).lexically_normal().string();
+}
+
+Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
+  const Json& j = doc.json;
+  auto schema = schema::Validator::Compile(Json::parse(schemas::Find("config")));
+  if (!schema.ok()) return Status::Error("config schema: " + schema.message());
+  auto violations = schema->Validate(j);
+  if (!violations.empty()) {
+    const auto& v = violations.front();
+    std::string field = v.path.empty() ? "" : v.path.substr(1);
+    std::replace(field.begin(), field.end(), '/', '.');
+    return Status::Error(file + ":" + std::to_string(doc.LineOf(v.path)) + ": " +
+                         (field.empty() ? "" : field + ": ") + v.message);
+  }
+  const fs::path base = fs::absolute(file).parent_path();
+  auto section = [&](const char* name) { return j.value(name, Json::object()); };
+  Json node = section("node"), bus = section("bus"), store = section("store"),
+       packs = section("packs"), runner = section("runner"), sensors = section("sensors"),
+       api = section("api");
+  c.node_name = node.value("name", c.node_name);
+  if (node.contains("roles")) c.roles = node["roles"].get<std::vector<std::string>>();
+  c.brokers = bus.value("brokers", c.brokers);
+  c.topic_prefix = bus.value("topic_prefix", c.topic_prefix);
+  c.partitions = bus.value("partitions", c.partitions);
+  c.replication_factor = bus.value("replication_factor", c.replication_factor);
+  if (bus.contains("properties")) {
+    c.bus_properties = bus["properties"].get<std::map<std::string, std::string>>();
+  }
+  c.store_url = store.value("url", c.store_url);
+  c.write_concern = store.value("write_concern", c.write_concern);
+  if (packs.contains("paths")) {
+    for (const auto& p : packs["paths"]) c.packs_paths.push_back(Resolve(p, base));
+  }
+  c.max_concurrency = runner.value("max_concurrency", c.max_concurrency);
+  c.default_timeout = runner.value("default_timeout", c.default_timeout);
+  SensorsConfig& s = c.sensors;
+  s.partition_provider = sensors.value("partition_provider", s.partition_provider);
+  s.sensor_node_name = sensors.value("sensor_node_name", s.sensor_node_name);
+  s.partition_file = Resolve(sensors.value("partition_file", s.partition_file), base);
+  s.hash_ranges = sensors.value("hash_ranges", s.hash_ranges);
+  s.host_memory_mb = sensors.value("host_memory_mb", s.host_memory_mb);
+  s.setup_timeout = sensors.value("setup_timeout", s.setup_timeout);
+  s.restart_backoff_initial = sensors.value("restart_backoff_initial", s.restart_backoff_initial);
+  s.restart_backoff_max = sensors.value("restart_backoff_max", s.restart_backoff_max);
+  s.failure_threshold = sensors.value("failure_threshold", s.failure_threshold);
+  s.failure_window = sensors.value("failure_window", s.failure_window);
+  s.stable_after = sensors.value("stable_after", s.stable_after);
+  c.api_listen = api.value("listen", c.api_listen);
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool Config::HasRole(const std::string& role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+Result<Config> Load(const Overrides& o) {
+  Config c;
+  c.home = !o.home.empty() ? o.home : Env("GALE_HOME");
+  if (c.home.empty())
+    c.home = (fs::path(Env("HOME").empty() ? "." : Env("HOME")) / ".gale").string();
+  c.home = fs::absolute(c.home).lexically_normal().string();
+  c.node_name = Hostname();
+
+  std::string file = o.config_file;
+  if (file.empty() && fs::exists(fs::path(c.home) / "gale.yaml")) {
+    file = (fs::path(c.home) / "gale.yaml").string();
+  }
+  if (!file.empty()) {
+    auto doc = LoadYamlFile(file);
+    if (!doc.ok()) return doc.status();
+    if (!doc->json.is_null()) {
+      if (Status s = Apply(*doc, file, c); !s.ok()) return s;
+    }
+  }
+  if (!Env("GALE_KAFKA_BROKERS").empty()) c.brokers = Env("GALE_KAFKA_BROKERS");
+  if (!Env("GALE_MONGODB_URL").empty()) c.store_url = Env("GALE_MONGODB_URL");
+  if (!o.node_name.empty()) c.node_name = o.node_name;
+  if (!o.packs_paths.empty()) c.packs_paths = o.packs_paths;
+  if (c.packs_paths.empty() && !o.default_packs_dir.empty()) {
+    c.packs_paths.push_back(o.default_packs_dir);
+  }
+  if (c.store_url.empty()) c.store_url = "sqlite://" + (fs::path(c.home) / "gale.db").string();
+  if (c.sensors.sensor_node_name.empty()) c.sensors.sensor_node_name = c.node_name;
+  return c;
+}
+
+}  // namespace gale::config

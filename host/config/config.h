@@ -1,0 +1,60 @@
+// gale.yaml: the node's configuration (DESIGN.md, "Configuration"), with environment overrides
+// for tests (GALE_KAFKA_BROKERS, GALE_MONGODB_URL) and command-line overrides.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "host/common/result.h"
+
+namespace gale::config {
+
+struct SensorsConfig {
+  std::string partition_provider = "default";
+  std::string sensor_node_name;  // StackStorm's name for the node's partition identity
+  std::string partition_file;
+  std::string hash_ranges;
+  int host_memory_mb = 1024;  // address-space limit of each sensor host
+  double setup_timeout = 30;  // seconds a sensor's setup() may take before its host is restarted
+  // Restart policy for crashed sensor hosts (seconds).
+  double restart_backoff_initial = 1;
+  double restart_backoff_max = 60;
+  int failure_threshold = 5;  // crashes within failure_window mark the pack failed
+  double failure_window = 300;
+  double stable_after = 60;  // a run this long resets the backoff and the failed mark
+};
+
+struct Config {
+  std::string home;  // GALE_HOME: bus.addr, api.addr, the embedded store
+  std::string node_name;
+  std::vector<std::string> roles = {"sensors", "rules", "runner", "api"};
+  std::string brokers;  // empty: embedded bus
+  std::string topic_prefix = "gale.";
+  int partitions = 6;
+  int replication_factor = 1;
+  std::map<std::string, std::string> bus_properties;
+  std::string store_url;  // resolved: sqlite://<home>/gale.db when not configured
+  std::string write_concern = "majority";
+  std::vector<std::string> packs_paths;  // resolved: <gale binary dir>/../packs when empty
+  int max_concurrency = 60;
+  double default_timeout = 600;
+  SensorsConfig sensors;
+  std::string api_listen = "127.0.0.1:9101";
+
+  bool HasRole(const std::string& role) const;
+};
+
+struct Overrides {
+  std::string config_file;               // --config; else $GALE_HOME/gale.yaml if present
+  std::string home;                      // --home; else $GALE_HOME; else ~/.gale
+  std::string node_name;                 // --node-name
+  std::vector<std::string> packs_paths;  // --packs
+  std::string default_packs_dir;         // used when nothing else names packs
+};
+
+// Reads and validates the configuration (unknown keys are errors, so typos do not pass
+// silently); errors are one line naming the file and line.
+Result<Config> Load(const Overrides& overrides);
+
+}  // namespace gale::config
