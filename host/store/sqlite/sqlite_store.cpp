@@ -1,0 +1,914 @@
+#include "host/store/sqlite/sqlite_store.h"
+
+#include <filesystem>
+#include <mutex>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "host/store/internal.h"
+#include "host/store/sqlite/db.h"
+#include "host/store/sqlite/schema.h"
+
+#define GALE_TRY(expr)                              \
+  do {                                              \
+    if (::gale::Status _s = (expr); !_s) return _s; \
+  } while (0)
+
+namespace gale::store {
+namespace {
+
+using internal::DumpJson;
+using internal::ParseJson;
+using sqlite::Conn;
+using sqlite::Stmt;
+
+constexpr const char* kExecutionColumns =
+    "id, action, parameters, rule, trigger_instance, trace_id, status, node, lease_expires_at, "
+    "requested_at, started_at, finished_at, result, attempt, log";
+constexpr const char* kTriggerColumns =
+    "id, trigger, payload, occurred_at, dedupe_key, sensor, node, trace_id, status";
+constexpr const char* kKeyColumns = "name, value, scope, user, expire_at, secret, updated_at";
+constexpr const char* kSensorColumns = "ref, node, state, restarts, last_error, updated_at";
+constexpr const char* kNodeColumns = "name, roles, started_at, heartbeat_at, info";
+
+// Appends {status, at, node} to an execution's JSON log column.
+std::string LogAppend(const std::string& status_sql, const std::string& at_sql,
+                      const std::string& node_sql) {
+  return "log = json_insert(log, '$[#]', json_object('status', " + status_sql + ", 'at', " +
+         at_sql + ", 'node', " + node_sql + "))";
+}
+
+// Status names are fixed words, safe to inline (and it keeps the SQL cacheable).
+std::string InList(const std::vector<ExecStatus>& statuses) {
+  std::string out = "(";
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    out += (i ? ", '" : "'") + std::string(ToString(statuses[i])) + "'";
+  }
+  return out + ")";
+}
+
+int64_t JsonInt(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_number() ? it->get<int64_t>() : 0;
+}
+
+std::string JsonString(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::vector<StatusChange> ParseLog(const std::string& text) {
+  std::vector<StatusChange> log;
+  Json entries = ParseJson(text);
+  if (!entries.is_array()) return log;
+  for (const Json& e : entries) {
+    if (!e.is_object()) continue;
+    StatusChange change;
+    change.status = ParseExecStatus(JsonString(e, "status")).value_or(ExecStatus::kRequested);
+    change.at = JsonInt(e, "at");
+    change.node = JsonString(e, "node");
+    log.push_back(std::move(change));
+  }
+  return log;
+}
+
+std::string DumpLog(const std::vector<StatusChange>& log) {
+  Json entries = Json::array();
+  for (const StatusChange& c : log) {
+    entries.push_back({{"status", ToString(c.status)}, {"at", c.at}, {"node", c.node}});
+  }
+  return DumpJson(entries);
+}
+
+Execution ReadExecution(const Stmt& s) {
+  Execution e;
+  e.id = s.Text(0);
+  e.action = s.Text(1);
+  e.parameters = ParseJson(s.Text(2));
+  e.rule = s.Text(3);
+  e.trigger_instance = s.Text(4);
+  e.trace_id = s.Text(5);
+  e.status = ParseExecStatus(s.Text(6)).value_or(ExecStatus::kRequested);
+  e.node = s.Text(7);
+  e.lease_expires_at = s.Int(8);
+  e.requested_at = s.Int(9);
+  e.started_at = s.Int(10);
+  e.finished_at = s.Int(11);
+  e.result = ParseJson(s.Text(12));
+  e.attempt = static_cast<int>(s.Int(13));
+  e.log = ParseLog(s.Text(14));
+  return e;
+}
+
+TriggerInstance ReadTrigger(const Stmt& s) {
+  TriggerInstance t;
+  t.id = s.Text(0);
+  t.trigger = s.Text(1);
+  t.payload = ParseJson(s.Text(2));
+  t.occurred_at = s.Int(3);
+  t.dedupe_key = s.Text(4);
+  t.sensor = s.Text(5);
+  t.node = s.Text(6);
+  t.trace_id = s.Text(7);
+  t.status = ParseTriggerStatus(s.Text(8)).value_or(TriggerStatus::kPending);
+  return t;
+}
+
+KeyValue ReadKey(const Stmt& s) {
+  KeyValue kv;
+  kv.name = s.Text(0);
+  kv.value = s.Text(1);
+  kv.scope = ParseKeyScope(s.Text(2)).value_or(KeyScope::kSystem);
+  kv.user = s.Text(3);
+  kv.expire_at = s.Int(4);
+  kv.secret = s.Int(5) != 0;
+  kv.updated_at = s.Int(6);
+  return kv;
+}
+
+SensorStatus ReadSensor(const Stmt& s) {
+  SensorStatus st;
+  st.ref = s.Text(0);
+  st.node = s.Text(1);
+  st.state = s.Text(2);
+  st.restarts = static_cast<int>(s.Int(3));
+  st.last_error = s.Text(4);
+  st.updated_at = s.Int(5);
+  return st;
+}
+
+NodeInfo ReadNode(const Stmt& s) {
+  NodeInfo n;
+  n.name = s.Text(0);
+  Json roles = ParseJson(s.Text(1));
+  if (roles.is_array()) {
+    for (const Json& r : roles) {
+      if (r.is_string()) n.roles.push_back(r.get<std::string>());
+    }
+  }
+  n.started_at = s.Int(2);
+  n.heartbeat_at = s.Int(3);
+  n.info = ParseJson(s.Text(4));
+  return n;
+}
+
+// A WHERE clause under construction, with its parameters in order.
+class Where {
+ public:
+  // `clause` uses `?` for each of its parameters, numbered here.
+  template <class... Args>
+  void And(const std::string& clause, Args&&... args) {
+    std::string numbered;
+    for (char c : clause) {
+      numbered += c;
+      if (c == '?') numbered += std::to_string(++count_);
+    }
+    sql_ += (sql_.empty() ? " WHERE " : " AND ") + numbered;
+    (binds_.emplace_back(std::forward<Args>(args)), ...);
+  }
+  const std::string& sql() const { return sql_; }
+  int Next() { return ++count_; }
+  void BindAll(Stmt& stmt) const {
+    for (size_t i = 0; i < binds_.size(); ++i) {
+      int index = static_cast<int>(i) + 1;
+      if (auto* n = std::get_if<int64_t>(&binds_[i])) {
+        stmt.Bind(index, *n);
+      } else {
+        stmt.BindText(index, std::get<std::string>(binds_[i]));
+      }
+    }
+  }
+
+ private:
+  std::string sql_;
+  int count_ = 0;
+  std::vector<std::variant<int64_t, std::string>> binds_;
+};
+
+// A list query newest first on (time_column, id), paged by cursor and offset, limit + 1 rows
+// fetched to tell whether there is a next page.
+template <class T, class ReadRow>
+Result<Page<T>> ListNewestFirst(Conn& conn, const std::string& select_from, Where& where,
+                                const std::string& time_column, const std::string& cursor,
+                                size_t limit, size_t offset, ReadRow read_row,
+                                TimeMs (*time_of)(const T&),
+                                const std::string& (*id_of)(const T&)) {
+  if (!cursor.empty()) {
+    auto decoded = internal::DecodeCursor(cursor);
+    if (!decoded) return Status::Error("invalid page cursor '" + cursor + "'");
+    where.And("(" + time_column + " < ? OR (" + time_column + " = ? AND id < ?))",
+              int64_t{decoded->first}, int64_t{decoded->first}, decoded->second);
+  }
+  limit = internal::ClampLimit(limit);
+  int limit_index = where.Next();
+  int offset_index = where.Next();
+  std::string sql = select_from + where.sql() + " ORDER BY " + time_column + " DESC, id DESC" +
+                    " LIMIT ?" + std::to_string(limit_index) + " OFFSET ?" +
+                    std::to_string(offset_index);
+  Result<Stmt> stmt = conn.Prepare(sql, false);
+  if (!stmt.ok()) return stmt.status();
+  where.BindAll(*stmt);
+  stmt->Bind(limit_index, static_cast<int64_t>(limit + 1));
+  stmt->Bind(offset_index, static_cast<int64_t>(offset));
+  Page<T> page;
+  while (true) {
+    Result<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    page.items.push_back(read_row(*stmt));
+  }
+  if (page.items.size() > limit) {
+    page.items.resize(limit);
+    page.next_cursor = internal::EncodeCursor(time_of(page.items.back()), id_of(page.items.back()));
+  }
+  return page;
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, StoreOptions options, std::unique_ptr<Conn> writer)
+      : path_(std::move(path)), options_(std::move(options)), writer_(std::move(writer)) {}
+
+  std::string_view backend() const override { return "sqlite"; }
+
+  // ---- trigger instances
+
+  Result<bool> InsertTriggerInstance(const TriggerInstance& t) override {
+    GALE_TRY(internal::CheckTriggerInstance(t));
+    bool inserted = false;
+    GALE_TRY(Write("insert trigger instance " + t.id, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(
+          "INSERT INTO trigger_instances (id, trigger, payload, occurred_at, dedupe_key, sensor, "
+          "node, trace_id, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+          "ON CONFLICT (id) DO NOTHING");
+      if (!s.ok()) return s.status();
+      s->BindText(1, t.id).BindText(2, t.trigger).BindText(3, DumpJson(t.payload));
+      s->Bind(4, t.occurred_at).BindText(5, t.dedupe_key).BindText(6, t.sensor);
+      s->BindText(7, t.node).BindText(8, t.trace_id).BindText(9, ToString(t.status));
+      GALE_TRY(s->Run());
+      inserted = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return inserted;
+  }
+
+  Result<std::optional<TriggerInstance>> GetTriggerInstance(const std::string& id) override {
+    std::optional<TriggerInstance> found;
+    GALE_TRY(Read("get trigger instance " + id, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(std::string("SELECT ") + kTriggerColumns +
+                                 " FROM trigger_instances WHERE id = ?1");
+      if (!s.ok()) return s.status();
+      s->BindText(1, id);
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (*row) found = ReadTrigger(*s);
+      return Status::Ok();
+    }));
+    return found;
+  }
+
+  Result<bool> SetTriggerInstanceStatus(const std::string& id, TriggerStatus status) override {
+    bool changed = false;
+    GALE_TRY(Write("set status of trigger instance " + id, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare("UPDATE trigger_instances SET status = ?2 WHERE id = ?1");
+      if (!s.ok()) return s.status();
+      s->BindText(1, id).BindText(2, ToString(status));
+      GALE_TRY(s->Run());
+      changed = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return changed;
+  }
+
+  Result<Page<TriggerInstance>> ListTriggerInstances(const TriggerInstanceQuery& q) override {
+    Where where;
+    if (!q.trigger.empty()) where.And("trigger = ?", q.trigger);
+    if (q.since != 0) where.And("occurred_at >= ?", int64_t{q.since});
+    if (q.until != 0) where.And("occurred_at < ?", int64_t{q.until});
+    std::optional<Page<TriggerInstance>> page;
+    GALE_TRY(Read("list trigger instances", [&](Conn& c) -> Status {
+      auto result = ListNewestFirst<TriggerInstance>(
+          c, std::string("SELECT ") + kTriggerColumns + " FROM trigger_instances", where,
+          "occurred_at", q.cursor, q.limit, q.offset, ReadTrigger,
+          +[](const TriggerInstance& t) { return t.occurred_at; },
+          +[](const TriggerInstance& t) -> const std::string& { return t.id; });
+      if (!result.ok()) return result.status();
+      page = std::move(*result);
+      return Status::Ok();
+    }));
+    return std::move(*page);
+  }
+
+  // ---- executions
+
+  Result<bool> CreateExecution(const Execution& e) override {
+    GALE_TRY(internal::CheckExecution(e));
+    std::vector<StatusChange> log = e.log;
+    if (log.empty()) log.push_back({e.status, e.requested_at, e.node});
+    bool inserted = false;
+    GALE_TRY(Write("create execution " + e.id, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(std::string("INSERT INTO executions (") + kExecutionColumns +
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                                 "?13, ?14, ?15) ON CONFLICT (id) DO NOTHING");
+      if (!s.ok()) return s.status();
+      s->BindText(1, e.id).BindText(2, e.action).BindText(3, DumpJson(e.parameters));
+      s->BindText(4, e.rule).BindText(5, e.trigger_instance).BindText(6, e.trace_id);
+      s->BindText(7, ToString(e.status)).BindText(8, e.node).Bind(9, e.lease_expires_at);
+      s->Bind(10, e.requested_at).Bind(11, e.started_at).Bind(12, e.finished_at);
+      s->BindText(13, DumpJson(e.result)).Bind(14, e.attempt).BindText(15, DumpLog(log));
+      GALE_TRY(s->Run());
+      inserted = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return inserted;
+  }
+
+  Result<std::optional<Execution>> GetExecution(const std::string& id) override {
+    std::optional<Execution> found;
+    GALE_TRY(Read("get execution " + id, [&](Conn& c) -> Status {
+      Result<Stmt> s =
+          c.Prepare(std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?1");
+      if (!s.ok()) return s.status();
+      s->BindText(1, id);
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (*row) found = ReadExecution(*s);
+      return Status::Ok();
+    }));
+    return found;
+  }
+
+  Result<bool> ClaimExecution(const std::string& id, const std::string& node,
+                              TimeMs lease_expires_at, TimeMs now) override {
+    static const std::string kSql =
+        "UPDATE executions SET status = 'running', node = ?2, lease_expires_at = ?3, "
+        "started_at = ?4, attempt = attempt + 1, " +
+        LogAppend("'running'", "?4", "?2") + " WHERE id = ?1 AND status IN " +
+        InList(internal::ClaimableStatuses());
+    bool claimed = false;
+    GALE_TRY(Write("claim execution " + id, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(kSql);
+      if (!s.ok()) return s.status();
+      s->BindText(1, id).BindText(2, node).Bind(3, lease_expires_at).Bind(4, now);
+      GALE_TRY(s->Run());
+      claimed = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return claimed;
+  }
+
+  Result<bool> RenewLease(const std::string& id, const std::string& node,
+                          TimeMs lease_expires_at) override {
+    static const std::string kSql =
+        "UPDATE executions SET lease_expires_at = ?3 WHERE id = ?1 AND node = ?2 AND status IN " +
+        InList(internal::LeasedStatuses());
+    bool renewed = false;
+    GALE_TRY(Write("renew lease of execution " + id, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(kSql);
+      if (!s.ok()) return s.status();
+      s->BindText(1, id).BindText(2, node).Bind(3, lease_expires_at);
+      GALE_TRY(s->Run());
+      renewed = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return renewed;
+  }
+
+  Result<bool> TransitionExecution(const Transition& t) override {
+    GALE_TRY(internal::CheckTransition(t));
+    std::string sql = "UPDATE executions SET status = ?2, " + LogAppend("?2", "?3", "?4");
+    if (IsFinal(t.to)) sql += ", finished_at = ?3";
+    if (t.to == ExecStatus::kRunning) sql += ", started_at = ?3";
+    if (t.result) sql += ", result = ?5";
+    sql += " WHERE id = ?1 AND status IN " + InList(t.from);
+    if (t.node) sql += " AND node = ?4";
+    bool changed = false;
+    GALE_TRY(Write("set status of execution " + t.id + " to " + std::string(ToString(t.to)),
+                   [&](Conn& c) -> Status {
+                     Result<Stmt> s = c.Prepare(sql);
+                     if (!s.ok()) return s.status();
+                     s->BindText(1, t.id).BindText(2, ToString(t.to)).Bind(3, t.at);
+                     s->BindText(4, t.node.value_or(""));
+                     if (t.result) s->BindText(5, DumpJson(*t.result));
+                     GALE_TRY(s->Run());
+                     changed = c.Changes() == 1;
+                     return Status::Ok();
+                   }));
+    return changed;
+  }
+
+  Result<std::vector<Execution>> MarkAbandoned(TimeMs now, size_t limit) override {
+    static const std::string kSql =
+        "UPDATE executions SET status = 'abandoned', finished_at = ?1, " +
+        LogAppend("'abandoned'", "?1", "''") +
+        " WHERE rowid IN (SELECT rowid FROM executions WHERE status IN " +
+        InList(internal::LeasedStatuses()) +
+        " AND lease_expires_at > 0 AND lease_expires_at < ?1 LIMIT ?2) RETURNING " +
+        kExecutionColumns;
+    std::vector<Execution> changed;
+    GALE_TRY(Write("mark abandoned executions", [&](Conn& c) -> Status {
+      changed.clear();
+      Result<Stmt> s = c.Prepare(kSql);
+      if (!s.ok()) return s.status();
+      s->Bind(1, now).Bind(2, static_cast<int64_t>(limit == 0 ? 1000 : limit));
+      while (true) {
+        Result<bool> row = s->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        changed.push_back(ReadExecution(*s));
+      }
+      return Status::Ok();
+    }));
+    return changed;
+  }
+
+  Result<Page<Execution>> ListExecutions(const ExecutionQuery& q) override {
+    Where where;
+    if (!q.statuses.empty()) where.And("status IN " + InList(q.statuses));
+    if (!q.action.empty()) where.And("action = ?", q.action);
+    if (!q.rule.empty()) where.And("rule = ?", q.rule);
+    if (!q.trigger_instance.empty()) where.And("trigger_instance = ?", q.trigger_instance);
+    if (q.since != 0) where.And("requested_at >= ?", int64_t{q.since});
+    if (q.until != 0) where.And("requested_at < ?", int64_t{q.until});
+    std::optional<Page<Execution>> page;
+    GALE_TRY(Read("list executions", [&](Conn& c) -> Status {
+      auto result = ListNewestFirst<Execution>(
+          c, std::string("SELECT ") + kExecutionColumns + " FROM executions", where, "requested_at",
+          q.cursor, q.limit, q.offset, ReadExecution,
+          +[](const Execution& e) { return e.requested_at; },
+          +[](const Execution& e) -> const std::string& { return e.id; });
+      if (!result.ok()) return result.status();
+      page = std::move(*result);
+      return Status::Ok();
+    }));
+    return std::move(*page);
+  }
+
+  // ---- output
+
+  Result<int64_t> AppendOutput(const std::string& execution_id, const std::string& stream,
+                               const std::string& data, TimeMs at) override {
+    GALE_TRY(internal::CheckId("execution id", execution_id));
+    if (data.size() > kMaxOutputChunkBytes) {
+      return Status::Error("output chunk of " + std::to_string(data.size()) +
+                           " bytes is more than the " + std::to_string(kMaxOutputChunkBytes) +
+                           " allowed; split it");
+    }
+    int64_t seq = 0;
+    GALE_TRY(Write("append output of execution " + execution_id, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(
+          "INSERT INTO execution_output (execution_id, seq, stream, data, at) "
+          "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM execution_output "
+          "WHERE execution_id = ?1 RETURNING seq");
+      if (!s.ok()) return s.status();
+      s->BindText(1, execution_id).BindText(2, stream).BindBlob(3, data).Bind(4, at);
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (*row) seq = s->Int(0);
+      return s->Run();
+    }));
+    return seq;
+  }
+
+  Result<std::vector<OutputChunk>> ReadOutput(const std::string& execution_id, int64_t after_seq,
+                                              size_t limit) override {
+    std::vector<OutputChunk> chunks;
+    GALE_TRY(Read("read output of execution " + execution_id, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(
+          "SELECT seq, stream, data, at FROM execution_output WHERE execution_id = ?1 "
+          "AND seq > ?2 ORDER BY seq LIMIT ?3");
+      if (!s.ok()) return s.status();
+      s->BindText(1, execution_id).Bind(2, after_seq);
+      s->Bind(3, static_cast<int64_t>(limit == 0 ? 1000 : limit));
+      while (true) {
+        Result<bool> row = s->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        chunks.push_back({execution_id, s->Int(0), s->Text(1), s->Text(2), s->Int(3)});
+      }
+      return Status::Ok();
+    }));
+    return chunks;
+  }
+
+  // ---- datastore
+
+  Result<std::optional<KeyValue>> GetKey(const KeyRef& ref, TimeMs now) override {
+    std::optional<KeyValue> found;
+    GALE_TRY(Read("get datastore key", [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(std::string("SELECT ") + kKeyColumns +
+                                 " FROM kv WHERE scope = ?1 AND user = ?2 AND name = ?3 "
+                                 "AND (expire_at = 0 OR expire_at > ?4)");
+      if (!s.ok()) return s.status();
+      s->BindText(1, ToString(ref.scope)).BindText(2, internal::KeyUser(ref.scope, ref.user));
+      s->BindBlob(3, ref.name).Bind(4, now);
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (*row) found = ReadKey(*s);
+      return Status::Ok();
+    }));
+    return found;
+  }
+
+  Status SetKey(const KeyValue& kv, TimeMs now) override {
+    GALE_TRY(internal::CheckKeyValue(kv));
+    return Write("set datastore key", [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(
+          "INSERT INTO kv (scope, user, name, value, secret, expire_at, updated_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (scope, user, name) DO UPDATE SET "
+          "value = excluded.value, secret = excluded.secret, expire_at = excluded.expire_at, "
+          "updated_at = excluded.updated_at");
+      if (!s.ok()) return s.status();
+      s->BindText(1, ToString(kv.scope)).BindText(2, internal::KeyUser(kv.scope, kv.user));
+      s->BindBlob(3, kv.name).BindBlob(4, kv.value).Bind(5, kv.secret ? 1 : 0);
+      s->Bind(6, kv.expire_at).Bind(7, now);
+      return s->Run();
+    });
+  }
+
+  Result<bool> DeleteKey(const KeyRef& ref) override {
+    bool deleted = false;
+    GALE_TRY(Write("delete datastore key", [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare("DELETE FROM kv WHERE scope = ?1 AND user = ?2 AND name = ?3");
+      if (!s.ok()) return s.status();
+      s->BindText(1, ToString(ref.scope)).BindText(2, internal::KeyUser(ref.scope, ref.user));
+      s->BindBlob(3, ref.name);
+      GALE_TRY(s->Run());
+      deleted = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return deleted;
+  }
+
+  Result<std::vector<KeyValue>> ListKeys(KeyScope scope, const std::string& user,
+                                         const std::string& prefix, TimeMs now) override {
+    std::optional<std::string> upper = internal::PrefixUpperBound(prefix);
+    std::vector<KeyValue> keys;
+    GALE_TRY(Read("list datastore keys", [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(std::string("SELECT ") + kKeyColumns +
+                                 " FROM kv WHERE scope = ?1 AND user = ?2 AND name >= ?3" +
+                                 (upper ? " AND name < ?5" : "") +
+                                 " AND (expire_at = 0 OR expire_at > ?4) ORDER BY name");
+      if (!s.ok()) return s.status();
+      s->BindText(1, ToString(scope)).BindText(2, internal::KeyUser(scope, user));
+      s->BindBlob(3, prefix).Bind(4, now);
+      if (upper) s->BindBlob(5, *upper);
+      while (true) {
+        Result<bool> row = s->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        keys.push_back(ReadKey(*s));
+      }
+      return Status::Ok();
+    }));
+    return keys;
+  }
+
+  // ---- dedupe
+
+  Result<bool> InsertDedupeKey(const std::string& key, TimeMs window, TimeMs now) override {
+    if (key.empty()) return Status::Error("dedupe key is empty");
+    if (window <= 0) return Status::Error("dedupe window must be positive");
+    bool inserted = false;
+    GALE_TRY(Write("insert dedupe key", [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(
+          "INSERT INTO dedupe_keys (key, expires_at) VALUES (?1, ?2) ON CONFLICT (key) "
+          "DO UPDATE SET expires_at = excluded.expires_at WHERE dedupe_keys.expires_at <= ?3");
+      if (!s.ok()) return s.status();
+      s->BindBlob(1, key).Bind(2, now + window).Bind(3, now);
+      GALE_TRY(s->Run());
+      inserted = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return inserted;
+  }
+
+  // ---- nodes and sensors
+
+  Status Heartbeat(const NodeInfo& node) override {
+    GALE_TRY(internal::CheckId("node name", node.name));
+    Json roles = Json::array();
+    for (const std::string& r : node.roles) roles.push_back(r);
+    return Write("heartbeat of node " + node.name, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(std::string("INSERT INTO nodes (") + kNodeColumns +
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET "
+                                 "roles = excluded.roles, started_at = excluded.started_at, "
+                                 "heartbeat_at = excluded.heartbeat_at, info = excluded.info");
+      if (!s.ok()) return s.status();
+      s->BindText(1, node.name).BindText(2, DumpJson(roles)).Bind(3, node.started_at);
+      s->Bind(4, node.heartbeat_at).BindText(5, DumpJson(node.info));
+      return s->Run();
+    });
+  }
+
+  Result<std::optional<NodeInfo>> GetNode(const std::string& name) override {
+    std::optional<NodeInfo> found;
+    GALE_TRY(Read("get node " + name, [&](Conn& c) -> Status {
+      Result<Stmt> s =
+          c.Prepare(std::string("SELECT ") + kNodeColumns + " FROM nodes WHERE name = ?1");
+      if (!s.ok()) return s.status();
+      s->BindText(1, name);
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (*row) found = ReadNode(*s);
+      return Status::Ok();
+    }));
+    return found;
+  }
+
+  Result<std::vector<NodeInfo>> ListNodes() override {
+    std::vector<NodeInfo> nodes;
+    GALE_TRY(Read("list nodes", [&](Conn& c) -> Status {
+      Result<Stmt> s =
+          c.Prepare(std::string("SELECT ") + kNodeColumns + " FROM nodes ORDER BY name");
+      if (!s.ok()) return s.status();
+      while (true) {
+        Result<bool> row = s->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        nodes.push_back(ReadNode(*s));
+      }
+      return Status::Ok();
+    }));
+    return nodes;
+  }
+
+  Status PutSensorStatus(const SensorStatus& st) override {
+    GALE_TRY(internal::CheckId("sensor ref", st.ref));
+    return Write("put status of sensor " + st.ref, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(std::string("INSERT INTO sensors (") + kSensorColumns +
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (ref) DO UPDATE "
+                                 "SET node = excluded.node, state = excluded.state, "
+                                 "restarts = excluded.restarts, last_error = excluded.last_error, "
+                                 "updated_at = excluded.updated_at");
+      if (!s.ok()) return s.status();
+      s->BindText(1, st.ref).BindText(2, st.node).BindText(3, st.state).Bind(4, st.restarts);
+      s->BindText(5, st.last_error).Bind(6, st.updated_at);
+      return s->Run();
+    });
+  }
+
+  Result<std::optional<SensorStatus>> GetSensorStatus(const std::string& ref) override {
+    std::optional<SensorStatus> found;
+    GALE_TRY(Read("get status of sensor " + ref, [&](Conn& c) -> Status {
+      Result<Stmt> s =
+          c.Prepare(std::string("SELECT ") + kSensorColumns + " FROM sensors WHERE ref = ?1");
+      if (!s.ok()) return s.status();
+      s->BindText(1, ref);
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (*row) found = ReadSensor(*s);
+      return Status::Ok();
+    }));
+    return found;
+  }
+
+  Result<std::vector<SensorStatus>> ListSensorStatus(const std::string& node) override {
+    std::vector<SensorStatus> sensors;
+    GALE_TRY(Read("list sensors", [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(std::string("SELECT ") + kSensorColumns + " FROM sensors" +
+                                 (node.empty() ? "" : " WHERE node = ?1") + " ORDER BY ref");
+      if (!s.ok()) return s.status();
+      if (!node.empty()) s->BindText(1, node);
+      while (true) {
+        Result<bool> row = s->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        sensors.push_back(ReadSensor(*s));
+      }
+      return Status::Ok();
+    }));
+    return sensors;
+  }
+
+  // ---- leases
+
+  Result<bool> TryAcquireLease(const std::string& name, const std::string& holder, TimeMs ttl,
+                               TimeMs now) override {
+    GALE_TRY(internal::CheckId("lease name", name));
+    GALE_TRY(internal::CheckId("lease holder", holder));
+    if (ttl <= 0) return Status::Error("lease ttl must be positive");
+    bool acquired = false;
+    GALE_TRY(Write("acquire lease " + name, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare(
+          "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) "
+          "DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+          "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4");
+      if (!s.ok()) return s.status();
+      s->BindText(1, name).BindText(2, holder).Bind(3, now + ttl).Bind(4, now);
+      GALE_TRY(s->Run());
+      acquired = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return acquired;
+  }
+
+  Result<bool> ReleaseLease(const std::string& name, const std::string& holder) override {
+    bool released = false;
+    GALE_TRY(Write("release lease " + name, [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare("DELETE FROM leases WHERE name = ?1 AND holder = ?2");
+      if (!s.ok()) return s.status();
+      s->BindText(1, name).BindText(2, holder);
+      GALE_TRY(s->Run());
+      released = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return released;
+  }
+
+  // ---- garbage collection
+
+  Result<GcCounts> CollectGarbage(const GcPolicy& policy, TimeMs now) override {
+    GcCounts counts;
+    if (policy.executions_ttl > 0) {
+      static const std::string kSelect =
+          "SELECT id FROM executions WHERE finished_at > 0 AND finished_at < ?1 AND status IN " +
+          InList(internal::FinalStatuses()) + " LIMIT 500";
+      TimeMs cutoff = now - policy.executions_ttl;
+      for (size_t batch = 500; batch == 500;) {
+        GALE_TRY(Write("collect executions", [&](Conn& c) -> Status {
+          std::vector<std::string> ids;
+          {
+            Result<Stmt> s = c.Prepare(kSelect);
+            if (!s.ok()) return s.status();
+            s->Bind(1, cutoff);
+            while (true) {
+              Result<bool> row = s->Step();
+              if (!row.ok()) return row.status();
+              if (!*row) break;
+              ids.push_back(s->Text(0));
+            }
+          }
+          for (const std::string& id : ids) {
+            Result<Stmt> out = c.Prepare("DELETE FROM execution_output WHERE execution_id = ?1");
+            if (!out.ok()) return out.status();
+            out->BindText(1, id);
+            GALE_TRY(out->Run());
+            counts.output_chunks += c.Changes();
+            Result<Stmt> ex = c.Prepare("DELETE FROM executions WHERE id = ?1");
+            if (!ex.ok()) return ex.status();
+            ex->BindText(1, id);
+            GALE_TRY(ex->Run());
+            counts.executions += c.Changes();
+          }
+          batch = ids.size();
+          return Status::Ok();
+        }));
+      }
+    }
+    auto delete_batches = [&](const char* what, const std::string& sql, TimeMs bound,
+                              int64_t& count) -> Status {
+      for (int64_t n = 2000; n == 2000;) {
+        GALE_TRY(Write(std::string("collect ") + what, [&](Conn& c) -> Status {
+          Result<Stmt> s = c.Prepare(sql);
+          if (!s.ok()) return s.status();
+          s->Bind(1, bound);
+          GALE_TRY(s->Run());
+          n = c.Changes();
+          count += n;
+          return Status::Ok();
+        }));
+      }
+      return Status::Ok();
+    };
+    if (policy.output_ttl > 0) {
+      GALE_TRY(delete_batches("output",
+                              "DELETE FROM execution_output WHERE rowid IN (SELECT rowid FROM "
+                              "execution_output WHERE at < ?1 LIMIT 2000)",
+                              now - policy.output_ttl, counts.output_chunks));
+    }
+    if (policy.trigger_instances_ttl > 0) {
+      GALE_TRY(delete_batches("trigger instances",
+                              "DELETE FROM trigger_instances WHERE rowid IN (SELECT rowid FROM "
+                              "trigger_instances WHERE occurred_at < ?1 LIMIT 2000)",
+                              now - policy.trigger_instances_ttl, counts.trigger_instances));
+    }
+    GALE_TRY(delete_batches("expired datastore keys",
+                            "DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE "
+                            "expire_at > 0 AND expire_at <= ?1 LIMIT 2000)",
+                            now, counts.keys));
+    GALE_TRY(delete_batches("expired dedupe keys",
+                            "DELETE FROM dedupe_keys WHERE rowid IN (SELECT rowid FROM "
+                            "dedupe_keys WHERE expires_at <= ?1 LIMIT 2000)",
+                            now - kDedupeGcGraceMs, counts.dedupe_keys));
+    return counts;
+  }
+
+ private:
+  Status Fail(const std::string& op, const Status& error) const {
+    return error.WithContext("sqlite store " + path_ + ": " + op);
+  }
+
+  // Runs `body` in a BEGIN IMMEDIATE transaction on the writer connection: it holds the
+  // database's write lock from the start, so a compare-and-set is atomic across processes.
+  template <class F>
+  Status Write(const std::string& op, F&& body) {
+    std::lock_guard lock(write_mu_);
+    Conn& c = *writer_;
+    if (Status s = c.Exec("BEGIN IMMEDIATE"); !s) return Fail(op, s);
+    Status s = body(c);
+    if (s.ok()) {
+      s = c.Exec("COMMIT");
+      if (s.ok()) return s;
+    }
+    if (!sqlite3_get_autocommit(c.db())) (void)c.Exec("ROLLBACK");
+    return Fail(op, s);
+  }
+
+  template <class F>
+  Status Read(const std::string& op, F&& body) {
+    std::unique_ptr<Conn> conn;
+    {
+      std::lock_guard lock(pool_mu_);
+      if (!readers_.empty()) {
+        conn = std::move(readers_.back());
+        readers_.pop_back();
+      }
+    }
+    if (!conn) {
+      Result<std::unique_ptr<Conn>> opened = OpenReader();
+      if (!opened.ok()) return Fail(op, opened.status());
+      conn = std::move(*opened);
+    }
+    Status s = body(*conn);
+    {
+      std::lock_guard lock(pool_mu_);
+      if (readers_.size() < static_cast<size_t>(std::max(1, options_.max_connections))) {
+        readers_.push_back(std::move(conn));
+      }
+    }
+    return s.ok() ? s : Fail(op, s);
+  }
+
+  Result<std::unique_ptr<Conn>> OpenReader() const {
+    Result<std::unique_ptr<Conn>> conn = Conn::Open(path_, SQLITE_OPEN_READWRITE);
+    if (!conn.ok()) return conn.status();
+    sqlite3_busy_timeout((*conn)->db(), static_cast<int>(options_.busy_timeout.count()));
+    GALE_TRY((*conn)->Exec("PRAGMA query_only = 1"));
+    return conn;
+  }
+
+  const std::string path_;
+  const StoreOptions options_;
+  std::mutex write_mu_;
+  std::unique_ptr<Conn> writer_;
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Conn>> readers_;
+};
+
+Status OpenError(const std::string& path, const std::string& reason) {
+  return Status::Error("cannot open the sqlite store " + path + ": " + reason);
+}
+
+}  // namespace
+
+Result<StorePtr> OpenSqliteStore(const std::string& path, const StoreOptions& options) {
+  namespace fs = std::filesystem;
+  if (path.empty()) return Status::Error("sqlite store URL names no file (sqlite://PATH)");
+  std::error_code ec;
+  fs::path file(path);
+  fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  if (!fs::exists(dir, ec)) {
+    return OpenError(path, "directory " + dir.string() + " does not exist");
+  }
+  if (!fs::is_directory(dir, ec)) return OpenError(path, dir.string() + " is not a directory");
+  if (fs::exists(file, ec) && !fs::is_regular_file(file, ec)) {
+    return OpenError(path, "not a regular file");
+  }
+
+  Result<std::unique_ptr<Conn>> opened =
+      Conn::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!opened.ok()) {
+    return OpenError(path, opened.message() + "; is " + dir.string() + " writable?");
+  }
+  std::unique_ptr<Conn> conn = std::move(*opened);
+  if (sqlite3_db_readonly(conn->db(), "main") == 1) {
+    return OpenError(path, "the file is read-only; Gale needs to write to its store");
+  }
+  sqlite3_busy_timeout(conn->db(), static_cast<int>(options.busy_timeout.count()));
+
+  // Identify before changing anything: a foreign file must be left as it is.
+  GALE_TRY(sqlite::CheckIdentity(*conn, path));
+  {
+    Result<Stmt> wal = conn->Prepare("PRAGMA journal_mode = WAL", false);
+    Result<bool> row = wal.ok() ? wal->Step() : Result<bool>(wal.status());
+    if (!row.ok()) {
+      return OpenError(
+          path, "cannot switch to WAL: " + row.message() + "; is " + dir.string() + " writable?");
+    }
+    std::string mode = *row ? wal->Text(0) : std::string();
+    if (mode != "wal")
+      return OpenError(path, "cannot switch to WAL (journal mode is " + mode + ")");
+  }
+  GALE_TRY(conn->Exec(options.sqlite_sync_full ? "PRAGMA synchronous = FULL"
+                                               : "PRAGMA synchronous = NORMAL"));
+  if (Status s = sqlite::Migrate(*conn, path); !s) {
+    if (s.message().rfind(path, 0) == 0) return s;
+    return OpenError(path, s.message());
+  }
+  return StorePtr(std::make_unique<SqliteStore>(path, options, std::move(conn)));
+}
+
+}  // namespace gale::store
