@@ -1,0 +1,143 @@
+// Spawn-to-exit latency of /bin/true: bare posix_spawn and fork/execve (+ waitpid) against
+// Process::Spawn with each seccomp profile, in the same run. Prints the machine, p50/p99 and the
+// ratio to bare posix_spawn. A few seconds in total.
+//
+//   gale_sandbox_bench [iterations]   (default 300 per mode)
+#include <spawn.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "sandbox/process.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using gale::sandbox::CgroupMode;
+using gale::sandbox::Command;
+using gale::sandbox::Outcome;
+using gale::sandbox::Process;
+using gale::sandbox::SeccompProfile;
+using gale::sandbox::Settings;
+
+constexpr const char* kTrue = "/bin/true";
+
+double Micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  std::size_t i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+bool BarePosixSpawn() {
+  pid_t pid = 0;
+  char* argv[] = {const_cast<char*>(kTrue), nullptr};
+  if (posix_spawn(&pid, kTrue, nullptr, nullptr, argv, environ) != 0) return false;
+  int status = 0;
+  return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool BareForkExec() {
+  char* argv[] = {const_cast<char*>(kTrue), nullptr};
+  pid_t pid = fork();
+  if (pid == 0) {
+    execve(kTrue, argv, environ);
+    _exit(127);
+  }
+  if (pid < 0) return false;
+  int status = 0;
+  return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+struct Mode {
+  std::string name;
+  std::function<bool()> run;
+};
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int iterations = argc > 1 ? std::atoi(argv[1]) : 300;
+  if (iterations < 10) iterations = 10;
+
+  utsname u{};
+  uname(&u);
+  std::printf("machine: nproc=%ld, cpu=%s, kernel=%s, uid=%d\n", sysconf(_SC_NPROCESSORS_ONLN),
+              CpuModel().c_str(), u.release, static_cast<int>(geteuid()));
+  std::printf("workload: %s, %d rounds over all modes (round-robin) after 20 warm-up rounds\n\n",
+              kTrue, iterations);
+
+  boost::asio::io_context io;
+  auto sandboxed = [&io](SeccompProfile profile, CgroupMode cgroup) {
+    return [&io, profile, cgroup] {
+      Settings s;
+      s.profile = profile;
+      s.cgroup = cgroup;
+      bool ok = false;
+      Process::Spawn(io, Command{{kTrue}, {}}, s, {},
+                     [&ok](const Outcome& o) { ok = o.Succeeded(); });
+      io.restart();
+      io.run();
+      return ok;
+    };
+  };
+  std::vector<Mode> modes = {
+      {"bare posix_spawn+waitpid", BarePosixSpawn},
+      {"bare fork+execve+waitpid", BareForkExec},
+      {"sandbox, no seccomp", sandboxed(SeccompProfile::kNone, CgroupMode::kOff)},
+      {"sandbox, default", sandboxed(SeccompProfile::kDefault, CgroupMode::kOff)},
+      {"sandbox, no-network", sandboxed(SeccompProfile::kNoNetwork, CgroupMode::kOff)},
+      {"sandbox, strict", sandboxed(SeccompProfile::kStrict, CgroupMode::kOff)},
+      {"sandbox, default + cgroups", sandboxed(SeccompProfile::kDefault, CgroupMode::kAuto)},
+  };
+
+  // Round-robin: on a shared machine, background load then hits every mode alike.
+  std::vector<std::vector<double>> samples(modes.size());
+  std::vector<int> failures(modes.size(), 0);
+  auto start_all = Clock::now();
+  for (int i = -20; i < iterations; ++i) {  // the first 20 rounds warm up
+    for (std::size_t m = 0; m < modes.size(); ++m) {
+      auto t0 = Clock::now();
+      bool ok = modes[m].run();
+      if (i < 0) continue;
+      samples[m].push_back(Micros(Clock::now() - t0));
+      if (!ok) ++failures[m];
+    }
+  }
+  double base_p50 = Percentile(samples[0], 0.50), base_p99 = Percentile(samples[0], 0.99);
+  std::printf("%-28s %10s %10s %9s %9s\n", "mode", "p50 us", "p99 us", "x p50", "x p99");
+  for (std::size_t m = 0; m < modes.size(); ++m) {
+    double p50 = Percentile(samples[m], 0.50), p99 = Percentile(samples[m], 0.99);
+    std::string failed =
+        failures[m] ? " (" + std::to_string(failures[m]) + " failed)" : std::string();
+    std::printf("%-28s %10.0f %10.0f %9.2f %9.2f%s\n", modes[m].name.c_str(), p50, p99,
+                p50 / base_p50, p99 / base_p99, failed.c_str());
+  }
+  std::printf("\ntotal %.1f s\n", Micros(Clock::now() - start_all) / 1e6);
+  return 0;
+}

@@ -1,0 +1,130 @@
+// The child side of a sandboxed execution. Everything here runs after fork() of a possibly
+// multi-threaded process, so it only makes async-signal-safe calls (raw system calls, no malloc,
+// no locks, no stdio, no exceptions) on data the parent prepared beforehand (ChildPlan).
+//
+// Two processes per execution:
+//
+//   node (parent, Boost.Asio)            process.cpp
+//    └─ keeper  KeeperMain()             own session, PR_SET_CHILD_SUBREAPER, not dumpable
+//        └─ action  (created like posix_spawn: CLONE_VM|CLONE_VFORK on its own stack; the
+//                    steps below, then execve)
+//
+// The action child applies the settings in this order (each failure is reported as
+// {stage, errno} on the close-on-exec report pipe, then _exit(127)):
+//   1. session        setsid(): own session and process group
+//   2. cgroup         join the execution's cgroup(s) (write "0" to pre-opened cgroup.procs)
+//   3. rlimit         RLIMIT_CPU/AS/NOFILE/NPROC/FSIZE, RLIMIT_CORE = 0
+//   4. fds            stdin/stdout/stderr to 0/1/2, report pipe to 3 and notify socket to 4
+//                     (both close-on-exec), every other descriptor closed
+//   5. signals        empty signal mask, every disposition back to SIG_DFL
+//   6. no_new_privs   PR_SET_NO_NEW_PRIVS
+//   7. drop_privileges setgroups({gid}), setresgid, setresuid (only when configured)
+//   8. chdir          working directory (after the drop: checked as the target user)
+//   9. seccomp        load the filter; with user notification, send the listener over fd 4
+//  10. exec           execve over the PATH candidates the parent computed
+//
+// The keeper is the execution's supervisor: being a child subreaper, every descendant of the
+// action that loses its parent (double fork, setsid) is re-parented to it, so the whole tree
+// stays reachable through /proc/<pid>/task/<tid>/children and nothing escapes to init. It:
+//   - reaps everything (the node never calls waitpid(-1));
+//   - answers seccomp user notifications: records the syscall, replies -EPERM (or kills);
+//   - on 'T' from the control socket sends SIGTERM to every process of the tree, on 'K' or when
+//     the control socket closes (node gone) SIGKILL, repeatedly until none is left;
+//   - when the action's main process exits, SIGKILLs what is left of the tree (an execution
+//     never leaves processes behind), then reports {status, denials} and exits.
+// The node's wait4() on the keeper returns the CPU time and max RSS of the whole tree.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace gale::sandbox::internal {
+
+// Where a setup failure happened. Values travel on the wire; only append.
+enum class Stage : std::int32_t {
+  kNone = 0,
+  kKeeper = 1,  // the keeper's own setup (session, signalfd, socketpair)
+  kFork = 2,    // the keeper could not fork the action
+  kSession = 3,
+  kCgroup = 4,
+  kRlimit = 5,
+  kFds = 6,
+  kSignals = 7,
+  kNoNewPrivs = 8,
+  kDropPrivileges = 9,
+  kChdir = 10,
+  kSeccomp = 11,
+  kSeccompNotify = 12,  // handing the listener to the keeper failed
+  kExec = 13,
+};
+std::string_view StageName(Stage stage);
+
+// Fixed-size record on the report pipe (well under PIPE_BUF, so writes are atomic).
+inline constexpr std::uint32_t kRecordMagic = 0x454c4147;  // "GALE"
+inline constexpr int kMaxDenied = 32;
+
+enum class RecordType : std::uint32_t {
+  kSetupError = 1,  // stage, error: the action never ran
+  kStarted = 2,     // main_pid: the action child exists
+  kNote = 3,        // notify_unavailable: denials will not be itemised
+  kFinal = 4,       // the keeper's last word
+};
+
+struct Record {
+  std::uint32_t magic = kRecordMagic;
+  RecordType type = RecordType::kFinal;
+  Stage stage = Stage::kNone;
+  std::int32_t error = 0;
+  std::int32_t main_pid = 0;
+  std::int32_t main_status = 0;  // wait status, valid when main_reaped
+  std::int32_t main_reaped = 0;
+  std::int32_t notify_active = 0;       // the keeper received a listener
+  std::int32_t notify_unavailable = 0;  // the child fell back to the EPERM/kill filter
+  std::int32_t violation_nr = -1;       // kill mode: the syscall that ended the execution
+  std::int32_t leftovers_killed = 0;    // processes still alive when the main process exited
+  std::int32_t denied_overflow = 0;     // more distinct denied syscalls than kMaxDenied
+  std::int32_t denied_count = 0;
+  std::int32_t denied[kMaxDenied] = {};
+};
+
+// Everything the children need, prepared by the parent before fork(). Pointers point into
+// storage owned by the parent's Process object, which outlives the fork (the children run on a
+// copy of the address space).
+struct ChildPlan {
+  // Keeper side.
+  int control_fd = -1;      // SOCK_SEQPACKET: 'T' terminate, 'K' kill, EOF = node gone
+  int report_fd = -1;       // write end of the report pipe
+  int cgroup_kill_fd = -1;  // cgroup v2 cgroup.kill, or -1
+  // Action side.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  std::vector<int> cgroup_procs_fds;
+  struct Rlimit {
+    int resource;
+    rlimit value;
+  };
+  std::vector<Rlimit> rlimits;
+  bool drop_privileges = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  const char* working_dir = nullptr;        // nullptr: inherit
+  sock_fprog notify_program{0, nullptr};    // len 0: none
+  sock_fprog fallback_program{0, nullptr};  // len 0: no seccomp at all
+  std::uint16_t notif_size = 0;
+  std::uint16_t notif_resp_size = 0;
+  bool kill_on_violation = false;
+  std::vector<const char*> exec_paths;  // candidates tried in order
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+};
+
+// Runs in the forked keeper; never returns.
+[[noreturn]] void KeeperMain(const ChildPlan& plan);
+
+}  // namespace gale::sandbox::internal

@@ -1,0 +1,813 @@
+#include "sandbox/process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "sandbox/cgroup.h"
+#include "sandbox/child.h"
+#include "sandbox/seccomp_profile.h"
+
+extern char** environ;
+
+namespace gale::sandbox {
+
+namespace asio = boost::asio;
+using internal::Record;
+using internal::RecordType;
+using internal::Stage;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// After the keeper is gone, how long the output pipes may stay open (data still buffered is read
+// well before; only a write end leaked to an unrelated process keeps them open longer).
+constexpr std::chrono::milliseconds kDrainDeadline{2000};
+// After the KILL request, how long the keeper gets to report before it is killed itself.
+constexpr std::chrono::milliseconds kKeeperDeadline{3000};
+constexpr std::size_t kReadChunk = 256 * 1024;
+constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    reset(o.release());
+    return *this;
+  }
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+bool AllDigits(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+bool EnvAllowed(const std::string& name, const std::vector<std::string>& allow) {
+  for (const auto& pattern : allow) {
+    if (!pattern.empty() && pattern.back() == '*') {
+      if (name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0) return true;
+    } else if (name == pattern) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Tasks (threads included) whose owner is `uid`: what RLIMIT_NPROC counts. Cached for a second:
+// it only needs to be roughly right, and scanning /proc costs about a millisecond.
+std::uint64_t TasksOf(uid_t uid) {
+  static std::mutex mu;
+  static Clock::time_point at;
+  static std::uint64_t cached = 0;
+  static uid_t cached_uid = static_cast<uid_t>(-1);
+  std::lock_guard<std::mutex> lock(mu);
+  if (cached_uid == uid && Clock::now() - at < std::chrono::seconds(1)) return cached;
+  std::uint64_t count = 0;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      struct stat st {};
+      if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || st.st_uid != uid) continue;
+      std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+      std::string line;
+      std::getline(in, line);
+      auto paren = line.rfind(')');
+      std::istringstream fields(paren == std::string::npos ? "" : line.substr(paren + 2));
+      std::string field;
+      std::uint64_t threads = 1;
+      for (int i = 0; i < 18 && fields >> field; ++i) {  // num_threads is field 20 of stat
+        if (i == 17) threads = std::strtoull(field.c_str(), nullptr, 10);
+      }
+      count += threads > 0 ? threads : 1;
+    }
+    closedir(d);
+  }
+  cached = count;
+  cached_uid = uid;
+  at = Clock::now();
+  return count;
+}
+
+std::int64_t Millis(const timeval& tv) {
+  return static_cast<std::int64_t>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
+}
+
+}  // namespace
+
+struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
+  struct Output {
+    Output(asio::io_context& io, Stream s) : sd(io), which(s) {}
+    asio::posix::stream_descriptor sd;
+    Stream which;
+    // Allocated after the fork and never zero-filled: a fresh, untouched buffer costs no page
+    // faults (nor copy-on-write faults against the keeper) until data actually arrives.
+    std::unique_ptr<char[]> buf;
+    StreamCapture capture;
+    bool open = false;
+  };
+
+  enum class Ending { kNone, kTimeout, kCancel };
+
+  Impl(asio::io_context& io_context, Command cmd, Settings s, OutputCallback output,
+       CompletionHandler done)
+      : io(io_context),
+        strand(asio::make_strand(io_context)),
+        command(std::move(cmd)),
+        settings(std::move(s)),
+        on_output(std::move(output)),
+        on_done(std::move(done)),
+        out(io_context, Stream::kStdout),
+        err(io_context, Stream::kStderr),
+        report(io_context),
+        pidfd(io_context),
+        timeout_timer(io_context),
+        grace_timer(io_context),
+        drain_timer(io_context),
+        poll_timer(io_context),
+        start(Clock::now()) {}
+
+  ~Impl();
+
+  // --- Spawn (caller's thread, before any handler exists) ---
+  void Launch();
+  bool Prepare();
+  void FailBeforeFork(const std::string& stage, int error, const std::string& detail);
+
+  // --- On the strand ---
+  void ReadOutput(Output& o);
+  void OnOutput(Output& o, std::size_t n);
+  void ReadReport();
+  void HandleRecord(const Record& r);
+  void WaitKeeper();
+  void TryReapKeeper();
+  void OnKeeperGone();
+  void Terminate(Ending why);
+  void SendControl(char c);
+  void KillEverythingDirectly();
+  void MaybeFinish();
+  void Finish();
+  Outcome BuildOutcome();
+
+  asio::io_context& io;
+  asio::strand<asio::io_context::executor_type> strand;
+  Command command;
+  Settings settings;
+  OutputCallback on_output;
+  CompletionHandler on_done;
+
+  // Prepared for the children (must outlive the fork; the children use a copy of it).
+  internal::ChildPlan plan;
+  const CompiledProfile* profile = nullptr;
+  std::vector<std::string> env_strings;
+  std::vector<char*> argv_ptrs;
+  std::vector<char*> envp_ptrs;
+  std::vector<std::string> exec_paths;
+  std::unique_ptr<ExecutionCgroup> cgroup;
+  std::string user_description;
+
+  Output out;
+  Output err;
+  asio::posix::stream_descriptor report;
+  std::array<char, sizeof(Record) * 4> report_buf;
+  std::string report_pending;
+  bool report_open = false;
+  asio::posix::stream_descriptor pidfd;
+  UniqueFd control;
+  asio::steady_timer timeout_timer;
+  asio::steady_timer grace_timer;
+  asio::steady_timer drain_timer;
+  asio::steady_timer poll_timer;
+
+  std::atomic<pid_t> keeper{0};
+  bool keeper_reaped = false;
+  bool keeper_status_known = false;
+  int keeper_status = 0;
+  rusage keeper_usage{};
+  pid_t main_pid = 0;
+  std::optional<Record> setup_error;
+  std::optional<Record> final_record;
+  bool notify_unavailable = false;
+  Ending ending = Ending::kNone;
+  bool drain_started = false;
+  bool completed = false;
+  bool containment_failed = false;
+  std::string note;
+  Clock::time_point start;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Preparation and fork
+
+void Process::Impl::FailBeforeFork(const std::string& stage, int error, const std::string& detail) {
+  completed = true;
+  cgroup.reset();
+  Outcome o;
+  o.kind = OutcomeKind::kNotStarted;
+  o.setup_error = SetupError{stage, error, detail};
+  o.usage.wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  asio::post(strand, [done = std::move(on_done), o = std::move(o)] {
+    if (done) done(o);
+  });
+}
+
+bool Process::Impl::Prepare() {
+  const Limits& limits = settings.limits;
+  if (command.argv.empty() || command.argv[0].empty()) {
+    FailBeforeFork("settings", EINVAL, "empty command");
+    return false;
+  }
+  if (limits.open_files && *limits.open_files < 16) {
+    FailBeforeFork("settings", EINVAL, "open_files must be at least 16");
+    return false;
+  }
+
+  auto compiled = GetCompiledProfile(settings.profile, settings.on_violation);
+  if (!compiled) {
+    FailBeforeFork("seccomp", 0, compiled.message());
+    return false;
+  }
+  profile = *compiled;
+
+  // User and group, resolved here: the child cannot use NSS.
+  if (!settings.user.empty()) {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    bool have_gid = false;
+    if (AllDigits(settings.user)) {
+      uid = static_cast<uid_t>(std::stoul(settings.user));
+    } else {
+      passwd pw{};
+      passwd* found = nullptr;
+      std::vector<char> buf(16384);
+      int rc = getpwnam_r(settings.user.c_str(), &pw, buf.data(), buf.size(), &found);
+      if (found == nullptr) {
+        FailBeforeFork("resolve_user", rc, "unknown user '" + settings.user + "'");
+        return false;
+      }
+      uid = pw.pw_uid;
+      gid = pw.pw_gid;
+      have_gid = true;
+    }
+    if (!settings.group.empty()) {
+      if (AllDigits(settings.group)) {
+        gid = static_cast<gid_t>(std::stoul(settings.group));
+      } else {
+        group gr{};
+        group* found = nullptr;
+        std::vector<char> buf(16384);
+        int rc = getgrnam_r(settings.group.c_str(), &gr, buf.data(), buf.size(), &found);
+        if (found == nullptr) {
+          FailBeforeFork("resolve_user", rc, "unknown group '" + settings.group + "'");
+          return false;
+        }
+        gid = gr.gr_gid;
+      }
+      have_gid = true;
+    }
+    if (!have_gid) {
+      FailBeforeFork("resolve_user", EINVAL,
+                     "numeric user " + settings.user + " needs an explicit group");
+      return false;
+    }
+    user_description = settings.user;
+    if (geteuid() == 0) {
+      plan.drop_privileges = true;
+      plan.uid = uid;
+      plan.gid = gid;
+    } else if (uid != getuid() || gid != getgid()) {
+      FailBeforeFork("drop_privileges", EPERM,
+                     "to user '" + settings.user + "' (the node does not run as root)");
+      return false;
+    }
+  }
+
+  // Environment: allowed inherited variables, then explicit ones.
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    std::string name = entry.substr(0, eq);
+    if (EnvAllowed(name, settings.env_allow)) env[name] = entry.substr(eq + 1);
+  }
+  for (const auto& [k, v] : settings.env) env[k] = v;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  for (auto& s : env_strings) envp_ptrs.push_back(s.data());
+  envp_ptrs.push_back(nullptr);
+  for (auto& a : command.argv) argv_ptrs.push_back(a.data());
+  argv_ptrs.push_back(nullptr);
+
+  // Program candidates, like execvp but decided here.
+  const std::string& program = command.argv[0];
+  if (program.find('/') != std::string::npos) {
+    exec_paths.push_back(program);
+  } else {
+    auto it = env.find("PATH");
+    std::string path = it != env.end() ? it->second : kDefaultPath;
+    std::size_t begin = 0;
+    for (;;) {
+      std::size_t end = path.find(':', begin);
+      std::string dir = path.substr(begin, end == std::string::npos ? end : end - begin);
+      exec_paths.push_back((dir.empty() ? "." : dir) + "/" + program);
+      if (end == std::string::npos) break;
+      begin = end + 1;
+    }
+  }
+  for (const auto& p : exec_paths) plan.exec_paths.push_back(p.c_str());
+  plan.argv = argv_ptrs.data();
+  plan.envp = envp_ptrs.data();
+  plan.working_dir = settings.working_dir.empty() ? nullptr : settings.working_dir.c_str();
+
+  // Resource limits; without root they cannot exceed the node's hard limits.
+  auto add_limit = [&](int resource, std::optional<std::uint64_t> value, std::uint64_t extra) {
+    if (!value) return;
+    rlimit current{};
+    getrlimit(static_cast<__rlimit_resource_t>(resource), &current);
+    rlimit rl{static_cast<rlim_t>(*value), static_cast<rlim_t>(*value + extra)};
+    if (geteuid() != 0 && current.rlim_max != RLIM_INFINITY) {
+      rl.rlim_max = std::min(rl.rlim_max, current.rlim_max);
+      rl.rlim_cur = std::min(rl.rlim_cur, rl.rlim_max);
+    }
+    plan.rlimits.push_back({resource, rl});
+  };
+  add_limit(RLIMIT_CPU, limits.cpu_seconds, 1);  // SIGXCPU, then SIGKILL a second later
+  add_limit(RLIMIT_AS, limits.address_space_bytes, 0);
+  add_limit(RLIMIT_NOFILE, limits.open_files, 0);
+  // RLIMIT_NPROC counts every task of the real uid. Dropped to a dedicated user, the limit is
+  // absolute (shared by that user's executions). A non-root node cannot drop, and its uid
+  // also runs the node, a desktop...: make the limit relative to what that uid already runs, or
+  // the first fork of every action would fail. (For root it is not enforced at all.)
+  std::optional<std::uint64_t> nproc = limits.processes;
+  if (nproc && !plan.drop_privileges && geteuid() != 0) *nproc += TasksOf(getuid());
+  add_limit(RLIMIT_NPROC, nproc, 0);
+  add_limit(RLIMIT_FSIZE, limits.file_size_bytes, 0);
+
+  auto cg = ExecutionCgroup::Create(settings);
+  if (!cg) {
+    FailBeforeFork("cgroup", 0, cg.message());
+    return false;
+  }
+  cgroup = std::move(*cg);
+
+  plan.notify_program = profile->notify.empty() ? sock_fprog{0, nullptr} : profile->notify.fprog();
+  plan.fallback_program =
+      profile->fallback.empty() ? sock_fprog{0, nullptr} : profile->fallback.fprog();
+  plan.notif_size = profile->notif_size;
+  plan.notif_resp_size = profile->notif_resp_size;
+  plan.kill_on_violation = settings.on_violation == ViolationAction::kKill;
+  return true;
+}
+
+void Process::Impl::Launch() {
+  if (!Prepare()) return;
+
+  auto fail = [&](const char* what) { FailBeforeFork("spawn", errno, what); };
+  // Every descriptor is close-on-exec: nothing leaks into other programs the node starts.
+  UniqueFd stdin_fd;
+  if (command.stdin_data) {
+    stdin_fd.reset(memfd_create("gale-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (stdin_fd.get() < 0) return fail("memfd_create");
+    const std::string& data = *command.stdin_data;
+    for (std::size_t done = 0; done < data.size();) {
+      ssize_t n = write(stdin_fd.get(), data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return fail("writing stdin");
+      done += static_cast<std::size_t>(n);
+    }
+    if (lseek(stdin_fd.get(), 0, SEEK_SET) != 0) return fail("lseek stdin");
+    fcntl(stdin_fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+  } else {
+    stdin_fd.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (stdin_fd.get() < 0) return fail("open /dev/null");
+  }
+  int p_out[2], p_err[2], p_report[2], ctl[2];
+  if (pipe2(p_out, O_CLOEXEC) != 0) return fail("pipe");
+  UniqueFd out_r(p_out[0]), out_w(p_out[1]);
+  if (pipe2(p_err, O_CLOEXEC) != 0) return fail("pipe");
+  UniqueFd err_r(p_err[0]), err_w(p_err[1]);
+  if (pipe2(p_report, O_CLOEXEC) != 0) return fail("pipe");
+  UniqueFd report_r(p_report[0]), report_w(p_report[1]);
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0) return fail("socketpair");
+  UniqueFd ctl_parent(ctl[0]), ctl_child(ctl[1]);
+  // Bigger pipes: fewer wake-ups for chatty programs (best effort).
+  fcntl(out_r.get(), F_SETPIPE_SZ, 1 << 20);
+  fcntl(err_r.get(), F_SETPIPE_SZ, 1 << 20);
+
+  plan.control_fd = ctl_child.get();
+  plan.report_fd = report_w.get();
+  plan.stdin_fd = stdin_fd.get();
+  plan.stdout_fd = out_w.get();
+  plan.stderr_fd = err_w.get();
+  if (cgroup) {
+    plan.cgroup_procs_fds = cgroup->procs_fds();
+    plan.cgroup_kill_fd = cgroup->kill_fd();
+  }
+
+  // _Fork: no atfork handlers (the keeper never allocates), async-signal-safe.
+  pid_t pid = _Fork();
+  if (pid < 0) return fail("fork");
+  if (pid == 0) internal::KeeperMain(plan);
+  keeper = pid;
+
+  // The children's ends.
+  stdin_fd.reset();
+  out_w.reset();
+  err_w.reset();
+  report_w.reset();
+  ctl_child.reset();
+  if (cgroup) cgroup->CloseProcsFds();
+
+  control = std::move(ctl_parent);
+  out.sd.assign(out_r.release());
+  err.sd.assign(err_r.release());
+  report.assign(report_r.release());
+  out.open = err.open = report_open = true;
+  out.buf.reset(new char[kReadChunk]);
+  err.buf.reset(new char[kReadChunk]);
+
+  // No handler of ours can run before these are started (they are the only ones).
+  ReadOutput(out);
+  ReadOutput(err);
+  ReadReport();
+  WaitKeeper();
+  if (settings.timeout.count() > 0) {
+    timeout_timer.expires_after(settings.timeout);
+    timeout_timer.async_wait(asio::bind_executor(
+        strand, [self = shared_from_this()](const boost::system::error_code& ec) {
+          if (!ec) self->Terminate(Ending::kTimeout);
+        }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output and report
+
+void Process::Impl::ReadOutput(Output& o) {
+  o.sd.async_read_some(
+      asio::buffer(o.buf.get(), kReadChunk),
+      asio::bind_executor(strand, [self = shared_from_this(), &o](
+                                      const boost::system::error_code& ec, std::size_t n) {
+        if (n > 0) self->OnOutput(o, n);
+        if (ec) {  // EOF, or closed after the drain deadline
+          o.open = false;
+          boost::system::error_code ignored;
+          o.sd.close(ignored);
+          self->MaybeFinish();
+          return;
+        }
+        self->ReadOutput(o);
+      }));
+}
+
+void Process::Impl::OnOutput(Output& o, std::size_t n) {
+  o.capture.bytes += n;
+  std::size_t kept = o.capture.data.size();
+  std::size_t room = settings.output_cap_bytes > kept
+                         ? static_cast<std::size_t>(settings.output_cap_bytes - kept)
+                         : 0;
+  std::size_t take = std::min(room, n);
+  if (take > 0) {
+    o.capture.data.append(o.buf.get(), take);
+    if (on_output) on_output(o.which, std::string_view(o.buf.get(), take));
+  }
+  if (take < n) o.capture.truncated = true;
+}
+
+void Process::Impl::ReadReport() {
+  report.async_read_some(
+      asio::buffer(report_buf),
+      asio::bind_executor(
+          strand, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+            if (n > 0) {
+              self->report_pending.append(self->report_buf.data(), n);
+              while (self->report_pending.size() >= sizeof(Record)) {
+                Record r;
+                std::memcpy(&r, self->report_pending.data(), sizeof(r));
+                self->report_pending.erase(0, sizeof(r));
+                self->HandleRecord(r);
+              }
+            }
+            if (ec) {
+              self->report_open = false;
+              boost::system::error_code ignored;
+              self->report.close(ignored);
+              // EOF: the keeper closed its last descriptor, so it is exiting.
+              self->TryReapKeeper();
+              self->MaybeFinish();
+              return;
+            }
+            self->ReadReport();
+          }));
+}
+
+void Process::Impl::HandleRecord(const Record& r) {
+  if (r.magic != internal::kRecordMagic) return;
+  switch (r.type) {
+    case RecordType::kSetupError:
+      if (!setup_error) setup_error = r;
+      break;
+    case RecordType::kStarted:
+      main_pid = r.main_pid;
+      break;
+    case RecordType::kNote:
+      if (r.notify_unavailable) notify_unavailable = true;
+      break;
+    case RecordType::kFinal:
+      final_record = r;
+      if (main_pid == 0) main_pid = r.main_pid;
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The keeper's exit
+
+void Process::Impl::WaitKeeper() {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, keeper.load(), 0));
+  if (fd >= 0) {
+    pidfd.assign(fd);
+    pidfd.async_wait(asio::posix::stream_descriptor::wait_read,
+                     asio::bind_executor(
+                         strand, [self = shared_from_this()](const boost::system::error_code& ec) {
+                           if (ec != asio::error::operation_aborted) self->TryReapKeeper();
+                         }));
+    // The wait is queued now; an exit before that would have gone unnoticed by it (epoll is
+    // edge-triggered in asio), so look once. From here on the wait catches it.
+    asio::post(strand, [self = shared_from_this()] { self->TryReapKeeper(); });
+    return;
+  }
+  // No pidfd (Linux < 5.3): poll.
+  poll_timer.expires_after(std::chrono::milliseconds(20));
+  poll_timer.async_wait(
+      asio::bind_executor(strand, [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->keeper_reaped) return;
+        self->TryReapKeeper();
+        if (!self->keeper_reaped) self->WaitKeeper();
+      }));
+}
+
+void Process::Impl::TryReapKeeper() {
+  if (keeper_reaped || keeper.load() <= 0) return;
+  int status = 0;
+  rusage usage{};
+  pid_t r = wait4(keeper.load(), &status, WNOHANG, &usage);
+  if (r == 0) return;  // still running; the pidfd wait or the poll timer will tell
+  if (r < 0 && errno == EINTR) return TryReapKeeper();
+  keeper_reaped = true;
+  if (r > 0) {
+    keeper_status_known = true;
+    keeper_status = status;
+    keeper_usage = usage;
+  } else {
+    note = "the supervisor was reaped elsewhere (SIGCHLD ignored or waitpid(-1) in the node)";
+  }
+  OnKeeperGone();
+}
+
+void Process::Impl::OnKeeperGone() {
+  boost::system::error_code ignored;
+  pidfd.close(ignored);
+  poll_timer.cancel();
+  timeout_timer.cancel();
+  grace_timer.cancel();
+  control.reset();
+  // The keeper only ever ends with _exit(): killed by a signal means someone killed it (the
+  // action, if it could signal it, or an administrator) and the tree may still be running.
+  if (keeper_status_known && WIFSIGNALED(keeper_status)) {
+    KillEverythingDirectly();
+    containment_failed = !cgroup;
+    note = "the sandbox supervisor was killed by " + SignalName(WTERMSIG(keeper_status)) +
+           "; the execution was killed through " +
+           (cgroup ? "its cgroup" : "its process group only");
+  }
+  MaybeFinish();
+  if (completed || drain_started) return;
+  // Normally the pipes reach EOF right away: everything that could write to them is dead. Only
+  // a write end leaked to an unrelated process (a fork without exec elsewhere in the node) keeps
+  // them open; do not wait for it forever.
+  drain_started = true;
+  drain_timer.expires_after(kDrainDeadline);
+  drain_timer.async_wait(
+      asio::bind_executor(strand, [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->completed) return;
+        if (self->note.empty()) self->note = "output pipes stayed open after the execution ended";
+        boost::system::error_code ignored;
+        self->out.sd.close(ignored);
+        self->err.sd.close(ignored);
+        self->report.close(ignored);
+        self->out.open = self->err.open = self->report_open = false;
+        self->Finish();
+      }));
+}
+
+void Process::Impl::KillEverythingDirectly() {
+  if (main_pid > 0) kill(-main_pid, SIGKILL);
+  if (cgroup) cgroup->KillAll();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ending
+
+void Process::Impl::SendControl(char c) {
+  if (control.get() >= 0) send(control.get(), &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+void Process::Impl::Terminate(Ending why) {
+  if (completed || keeper_reaped || ending != Ending::kNone) return;
+  ending = why;
+  timeout_timer.cancel();
+  SendControl('T');
+  grace_timer.expires_after(settings.kill_grace);
+  grace_timer.async_wait(
+      asio::bind_executor(strand, [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->keeper_reaped) return;
+        self->SendControl('K');
+        self->grace_timer.expires_after(kKeeperDeadline);
+        self->grace_timer.async_wait(
+            asio::bind_executor(self->strand, [self](const boost::system::error_code& ec2) {
+              if (ec2 || self->keeper_reaped) return;
+              // The supervisor does not answer (stopped?): take it and the tree down directly.
+              kill(self->keeper.load(), SIGKILL);
+              self->KillEverythingDirectly();
+            }));
+      }));
+}
+
+void Process::Impl::MaybeFinish() {
+  if (completed || !keeper_reaped || out.open || err.open || report_open) return;
+  Finish();
+}
+
+Outcome Process::Impl::BuildOutcome() {
+  Outcome o;
+  o.keeper_pid = keeper.load();
+  o.main_pid = main_pid;
+  o.usage.wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  if (keeper_status_known) {
+    o.usage.cpu_user_ms = Millis(keeper_usage.ru_utime);
+    o.usage.cpu_system_ms = Millis(keeper_usage.ru_stime);
+    o.usage.max_rss_kib = keeper_usage.ru_maxrss;
+  }
+  if (cgroup) {
+    o.cgroup = cgroup->kind();
+    o.usage.peak_processes = cgroup->PeakProcesses();
+  }
+  o.out = std::move(out.capture);
+  o.err = std::move(err.capture);
+  o.containment_failed = containment_failed;
+  o.note = note;
+
+  if (setup_error) {
+    o.kind = OutcomeKind::kNotStarted;
+    auto stage = static_cast<Stage>(setup_error->stage);
+    std::string detail;
+    if (stage == Stage::kExec) detail = command.argv[0];
+    if (stage == Stage::kChdir) detail = settings.working_dir;
+    if (stage == Stage::kDropPrivileges) detail = "to user '" + user_description + "'";
+    o.setup_error = SetupError{std::string(internal::StageName(stage)), setup_error->error, detail};
+    return o;
+  }
+
+  if (final_record && final_record->main_reaped) {
+    int st = final_record->main_status;
+    if (WIFEXITED(st)) {
+      o.exit_code = WEXITSTATUS(st);
+    } else if (WIFSIGNALED(st)) {
+      o.signal = WTERMSIG(st);
+      o.core_dumped = WCOREDUMP(st);
+    }
+    o.leftovers_killed = final_record->leftovers_killed;
+    for (int i = 0; i < final_record->denied_count && i < internal::kMaxDenied; ++i) {
+      o.denied_syscalls.push_back(SyscallName(final_record->denied[i]));
+    }
+    if (final_record->denied_overflow) o.denied_syscalls.push_back("...");
+  }
+  bool filtered = settings.profile != SeccompProfile::kNone;
+  o.denied_syscalls_known =
+      !filtered || (final_record && final_record->notify_active && !notify_unavailable);
+
+  if (ending == Ending::kTimeout) {
+    o.kind = OutcomeKind::kTimedOut;
+  } else if (ending == Ending::kCancel) {
+    o.kind = OutcomeKind::kCanceled;
+  } else if (final_record && final_record->violation_nr >= 0) {
+    o.kind = OutcomeKind::kSeccompViolation;
+    o.violation_syscall = SyscallName(final_record->violation_nr);
+  } else if (filtered && settings.on_violation == ViolationAction::kKill && o.signal == SIGSYS) {
+    o.kind = OutcomeKind::kSeccompViolation;  // fallback filter: the kernel does not say which
+  } else if (o.exit_code.has_value()) {
+    o.kind = OutcomeKind::kExited;
+  } else {
+    o.kind = OutcomeKind::kKilled;
+    if (o.signal == 0 && keeper_status_known && WIFSIGNALED(keeper_status)) {
+      o.signal = WTERMSIG(keeper_status);  // the supervisor's fate: the best we know
+    }
+  }
+  return o;
+}
+
+void Process::Impl::Finish() {
+  if (completed) return;
+  completed = true;
+  timeout_timer.cancel();
+  grace_timer.cancel();
+  drain_timer.cancel();
+  poll_timer.cancel();
+  if (!final_record && !setup_error && note.empty()) {
+    note = "no report from the sandbox supervisor";
+    KillEverythingDirectly();
+  }
+  Outcome o = BuildOutcome();
+  cgroup.reset();  // removes the directories (everything in them is gone)
+  asio::post(strand, [done = std::move(on_done), o = std::move(o)] {
+    if (done) done(o);
+  });
+}
+
+Process::Impl::~Impl() {
+  pid_t pid = keeper.load();
+  if (pid <= 0 || keeper_reaped) return;
+  // Destroyed before completion (io_context gone): kill and reap synchronously.
+  control.reset();  // the keeper kills everything when the control socket closes
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, static_cast<int>(kKeeperDeadline.count()));
+    close(fd);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    KillEverythingDirectly();
+    waitpid(pid, &status, 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::shared_ptr<Process> Process::Spawn(asio::io_context& io, Command command, Settings settings,
+                                        OutputCallback on_output, CompletionHandler on_done) {
+  auto impl = std::make_shared<Impl>(io, std::move(command), std::move(settings),
+                                     std::move(on_output), std::move(on_done));
+  impl->Launch();
+  return std::make_shared<Process>(std::move(impl));
+}
+
+void Process::Cancel() {
+  asio::post(impl_->strand, [impl = impl_] { impl->Terminate(Impl::Ending::kCancel); });
+}
+
+pid_t Process::keeper_pid() const {
+  return impl_->keeper.load();
+}
+
+Outcome RunSandboxed(Command command, const Settings& settings, Process::OutputCallback on_output) {
+  asio::io_context io;
+  Outcome result;
+  Process::Spawn(io, std::move(command), settings, std::move(on_output),
+                 [&result](const Outcome& o) { result = o; });
+  io.run();
+  return result;
+}
+
+}  // namespace gale::sandbox

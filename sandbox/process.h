@@ -1,0 +1,88 @@
+// A sandboxed process, parent side, on Boost.Asio.
+//
+//   auto p = Process::Spawn(io, {.argv = {"/bin/sh", "-c", cmd}}, settings,
+//                           [](Stream s, std::string_view chunk) { /* live output */ },
+//                           [](const Outcome& o) { /* once, at the end */ });
+//   ...
+//   p->Cancel();  // execution canceled: TERM, grace, KILL
+//
+// What happens (child.h has the child side):
+//   - Spawn prepares everything the children need (seccomp program, argv/envp, PATH candidates,
+//     uid/gid, cgroups, pipes), then forks the keeper, which creates the action child.
+//   - stdout and stderr are read as they fill; each chunk goes to the output callback and into
+//     the Outcome until `output_cap_bytes` per stream; the rest is read, counted and dropped
+//     (Outcome::out/err.truncated), so a flood never blocks the program nor grows memory.
+//   - The wall timer sends TERM to every process of the execution, then KILL after kill_grace.
+//   - The Outcome carries how the main process ended, the tree's rusage, the capture and the
+//     denied system calls.
+// Nothing is left running or unreaped: the keeper kills whatever the main process leaves behind
+// and reaps everything; this process only waits for the keeper's own pid (through a pidfd, never
+// waitpid(-1)), so it coexists with any other child handling in the node, provided that does not
+// reap with waitpid(-1) or ignore SIGCHLD either (then the keeper's rusage is lost; the outcome
+// still comes from the keeper's report).
+//
+// Threading: all handlers run on a strand of `io`; the io_context may be run by several threads.
+// Cancel() may be called from any thread. The completion handler is called exactly once (also
+// for failures before anything was forked: kNotStarted), on the strand, never from inside
+// Spawn().
+// Lifetime: the execution keeps itself alive until completion; the returned handle is only needed
+// for Cancel(). If the io_context is destroyed before completion, the execution is killed and
+// reaped synchronously.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "sandbox/outcome.h"
+#include "sandbox/settings.h"
+
+namespace gale::sandbox {
+
+struct Command {
+  // argv[0] is the program: a path (contains '/') or a name looked up in the child's PATH
+  // (Settings::env, else the allowed inherited PATH, else /usr/local/bin:/usr/bin:/bin).
+  std::vector<std::string> argv;
+  // Bytes on the program's stdin (through a sealed memfd: no pipe to keep fed). nullopt:
+  // /dev/null.
+  std::optional<std::string> stdin_data;
+};
+
+class Process {
+ public:
+  // Called on the strand with each chunk of output, up to the cap per stream.
+  using OutputCallback = std::function<void(Stream stream, std::string_view chunk)>;
+  using CompletionHandler = std::function<void(const Outcome& outcome)>;
+
+  // Never fails: errors arrive as a kNotStarted outcome. The fork happens before it returns.
+  static std::shared_ptr<Process> Spawn(boost::asio::io_context& io, Command command,
+                                        Settings settings, OutputCallback on_output,
+                                        CompletionHandler on_done);
+
+  // Ends the execution (Outcome kCanceled): SIGTERM to every process, SIGKILL after kill_grace.
+  // Thread-safe; no effect once the execution is ending or over.
+  void Cancel();
+
+  // The supervisor's pid (0 if the fork did not happen). For diagnostics.
+  pid_t keeper_pid() const;
+
+  struct Impl;  // process.cpp
+  explicit Process(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Convenience for tools and tests: runs one command on a private io_context and returns its
+// outcome. Blocks.
+Outcome RunSandboxed(Command command, const Settings& settings,
+                     Process::OutputCallback on_output = {});
+
+}  // namespace gale::sandbox
