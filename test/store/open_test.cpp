@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 
 #include "host/store/open.h"
@@ -143,15 +144,17 @@ TEST(OpenStoreTest, ManyThreadsOpenOneNewFileAtOnce) {
   TempDir dir;
   std::string url = "sqlite://" + dir.path() + "/gale.db";
   std::vector<std::thread> threads;
-  std::atomic<int> failures{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
   for (int i = 0; i < 6; ++i) {
     threads.emplace_back([&] {
       auto r = OpenStore(url, TestOptions());
-      if (!r.ok()) failures.fetch_add(1);
+      std::lock_guard lock(mu);
+      if (!r.ok()) failures.push_back(r.message());
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_TRUE(failures.empty()) << failures.front();
 }
 
 TEST(OpenStoreTest, AFailedWriteIsReportedAndNothingIsWritten) {

@@ -1,264 +1,27 @@
-// The MongoDB store.
-//
-// Compare-and-set without relying on atomic filtered updates: FerretDB 1.x (the MongoDB-protocol
-// server of the test services) runs update and findAndModify as "query, then write by _id", so
-// two concurrent filtered updates can both match. The one write both it and MongoDB make atomic
-// is an insert with a unique _id. So every record that needs compare-and-set (executions,
-// leases, dedupe keys) is a chain of revision documents `<key>#<rev>` in `<collection>_revs`:
-// whoever inserts revision r+1 first has made the change from revision r; the others get a
-// duplicate key, re-read and re-decide. The head document in `<collection>` (found by _id) carries
-// the latest state for queries and is brought up to date after each change; a reader follows
-// the chain past the head by _id, so a head that lags (a writer died between the two writes)
-// never hides a change from a compare-and-set or a Get.
-//
-// All hot-path reads are by _id (FerretDB pushes only `{_id: x}` down to its storage).
+// The MongoDB store: records as documents (documents.h), compare-and-set on revision chains
+// (chain.h), one database through a client pool (database.h).
 #include "host/store/mongo/mongo_store.h"
 
-#include <mongoc/mongoc.h>
-
-#include <cstdio>
 #include <mutex>
 #include <type_traits>
 #include <unordered_map>
 
 #include "host/store/internal.h"
 #include "host/store/mongo/bson_doc.h"
-
-#define GALE_TRY(expr)                              \
-  do {                                              \
-    if (::gale::Status _s = (expr); !_s) return _s; \
-  } while (0)
+#include "host/store/mongo/chain.h"
+#include "host/store/mongo/database.h"
+#include "host/store/mongo/documents.h"
 
 namespace gale::store {
 namespace {
 
 using internal::DumpJson;
 using internal::ParseJson;
-using mongo::Doc;
-using mongo::Reply;
-using mongo::View;
-
-constexpr int kMaxCasRounds = 1000;
-// A head is repaired by a reader only when the revision it lags behind is this old (so a reader
-// does not race the writer that is about to update the head itself).
-constexpr int64_t kHeadRepairAfterMs = 2000;
-
-void InitDriver() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    mongoc_init();
-    // The driver logs its server monitoring at debug level to stderr by default; keep only
-    // warnings and worse (errors reach callers as Status anyway).
-    mongoc_log_set_handler(
-        [](mongoc_log_level_t level, const char* domain, const char* message, void*) {
-          if (level <= MONGOC_LOG_LEVEL_WARNING) {
-            std::fprintf(stderr, "mongoc %s: %s\n", domain, message);
-          }
-        },
-        nullptr);
-  });
-}
-
-bool IsDuplicateKey(const bson_error_t& e) {
-  return e.code == 11000 || e.code == 11001 || e.code == 12582;
-}
-
-bool IsRetryable(const bson_error_t& e, const bson_t* reply) {
-  if (e.domain == MONGOC_ERROR_STREAM || e.domain == MONGOC_ERROR_SERVER_SELECTION) return true;
-  if (reply != nullptr && (mongoc_error_has_label(reply, "RetryableWriteError") ||
-                           mongoc_error_has_label(reply, "TransientTransactionError"))) {
-    return true;
-  }
-  switch (e.code) {
-    case 6:      // HostUnreachable
-    case 7:      // HostNotFound
-    case 64:     // WriteConcernFailed (wtimeout)
-    case 89:     // NetworkTimeout
-    case 91:     // ShutdownInProgress
-    case 189:    // PrimarySteppedDown
-    case 262:    // ExceededTimeLimit
-    case 9001:   // SocketException
-    case 10107:  // NotWritablePrimary
-    case 11600:  // InterruptedAtShutdown
-    case 11602:  // InterruptedDueToReplStateChange
-    case 13435:  // NotPrimaryNoSecondaryOk
-    case 13436:  // NotPrimaryOrSecondary
-      return true;
-    default:
-      return false;
-  }
-}
-
-std::string Pad(int64_t n) {
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "%012lld", static_cast<long long>(n));
-  return buf;
-}
-
-std::string RevId(const std::string& key, int64_t rev) {
-  return key + "#" + Pad(rev);
-}
-
-Doc StatusIn(const std::vector<ExecStatus>& statuses) {
-  std::vector<std::string> names;
-  for (ExecStatus s : statuses) names.emplace_back(ToString(s));
-  Doc in;
-  in.Arr("$in", mongo::StrArray(names));
-  return in;
-}
-
-// ---- record <-> document
-
-// The part of an execution that changes after creation: one revision each.
-struct ExecState {
-  ExecStatus status = ExecStatus::kRequested;
-  std::string node;
-  TimeMs lease_expires_at = 0;
-  TimeMs started_at = 0;
-  TimeMs finished_at = 0;
-  std::string result = "null";  // JSON text
-  int attempt = 0;
-  std::vector<StatusChange> log;
-};
-
-Doc ToDoc(const ExecState& s) {
-  std::vector<Doc> log;
-  for (const StatusChange& c : s.log) {
-    log.push_back(
-        std::move(Doc().Str("status", ToString(c.status)).Time("at", c.at).Str("node", c.node)));
-  }
-  Doc d;
-  d.Str("status", ToString(s.status))
-      .Str("node", s.node)
-      .Time("lease_expires_at", s.lease_expires_at);
-  d.Time("started_at", s.started_at).Time("finished_at", s.finished_at).Str("result", s.result);
-  d.Int32("attempt", s.attempt).Arr("log", mongo::DocArray(log));
-  return d;
-}
-
-ExecState ExecStateFrom(const View& v) {
-  ExecState s;
-  s.status = ParseExecStatus(v.Str("status")).value_or(ExecStatus::kRequested);
-  s.node = v.Str("node");
-  s.lease_expires_at = v.Int("lease_expires_at");
-  s.started_at = v.Int("started_at");
-  s.finished_at = v.Int("finished_at");
-  s.result = v.Has("result") ? v.Str("result") : "null";
-  s.attempt = static_cast<int>(v.Int("attempt"));
-  v.ForEachDoc("log", [&](const View& e) {
-    s.log.push_back({ParseExecStatus(e.Str("status")).value_or(ExecStatus::kRequested), e.Int("at"),
-                     e.Str("node")});
-  });
-  return s;
-}
-
-Execution ExecutionFrom(const View& head, const ExecState& s) {
-  Execution e;
-  e.id = head.Str("_id");
-  e.action = head.Str("action");
-  e.parameters = ParseJson(head.Str("parameters"));
-  e.rule = head.Str("rule");
-  e.trigger_instance = head.Str("trigger_instance");
-  e.trace_id = head.Str("trace_id");
-  e.requested_at = head.Int("requested_at");
-  e.status = s.status;
-  e.node = s.node;
-  e.lease_expires_at = s.lease_expires_at;
-  e.started_at = s.started_at;
-  e.finished_at = s.finished_at;
-  e.result = ParseJson(s.result);
-  e.attempt = s.attempt;
-  e.log = s.log;
-  return e;
-}
-
-struct LeaseState {
-  std::string holder;
-  TimeMs expires_at = 0;
-};
-Doc ToDoc(const LeaseState& s) {
-  Doc d;
-  d.Str("holder", s.holder).Time("expires_at", s.expires_at);
-  return d;
-}
-LeaseState LeaseStateFrom(const View& v) {
-  return {v.Str("holder"), v.Int("expires_at")};
-}
-
-struct DedupeState {
-  TimeMs expires_at = 0;
-};
-Doc ToDoc(const DedupeState& s) {
-  Doc d;
-  d.Time("expires_at", s.expires_at);
-  return d;
-}
-DedupeState DedupeStateFrom(const View& v) {
-  return {v.Int("expires_at")};
-}
-
-TriggerInstance TriggerFrom(const View& v) {
-  TriggerInstance t;
-  t.id = v.Str("_id");
-  t.trigger = v.Str("trigger");
-  t.payload = ParseJson(v.Str("payload"));
-  t.occurred_at = v.Int("occurred_at");
-  t.dedupe_key = v.Str("dedupe_key");
-  t.sensor = v.Str("sensor");
-  t.node = v.Str("node");
-  t.trace_id = v.Str("trace_id");
-  t.status = ParseTriggerStatus(v.Str("status")).value_or(TriggerStatus::kPending);
-  return t;
-}
-
-KeyValue KeyFrom(const View& v) {
-  KeyValue kv;
-  kv.name = v.Bin("name");
-  kv.value = v.Bin("value");
-  kv.scope = ParseKeyScope(v.Str("scope")).value_or(KeyScope::kSystem);
-  kv.user = v.Str("user");
-  kv.expire_at = v.Int("expire_at");
-  kv.secret = v.Bool("secret");
-  kv.updated_at = v.Int("updated_at");
-  return kv;
-}
-
-std::string KeyId(KeyScope scope, const std::string& user, const std::string& name) {
-  return std::string(ToString(scope)) + ":" + internal::Hex(internal::KeyUser(scope, user)) + ":" +
-         internal::Hex(name);
-}
-
-bool Live(const KeyValue& kv, TimeMs now) {
-  return kv.expire_at == 0 || kv.expire_at > now;
-}
-
-NodeInfo NodeFrom(const View& v) {
-  return {v.Str("_id"), v.StrArray("roles"), v.Int("started_at"), v.Int("heartbeat_at"),
-          ParseJson(v.Str("info"))};
-}
-
-SensorStatus SensorFrom(const View& v) {
-  return {v.Str("_id"),        v.Str("node"),
-          v.Str("state"),      static_cast<int>(v.Int("restarts")),
-          v.Str("last_error"), v.Int("updated_at")};
-}
-
-// ---- the store
+using namespace mongo;  // NOLINT: this file is the mongo backend
 
 class MongoStore final : public Store {
  public:
-  MongoStore(mongoc_uri_t* uri, mongoc_client_pool_t* pool, std::string db, std::string url,
-             bool guarded_heads)
-      : uri_(uri),
-        pool_(pool),
-        db_(std::move(db)),
-        url_(std::move(url)),
-        guarded_heads_(guarded_heads) {}
-
-  ~MongoStore() override {
-    mongoc_client_pool_destroy(pool_);
-    mongoc_uri_destroy(uri_);
-  }
+  explicit MongoStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
 
   std::string_view backend() const override { return "mongodb"; }
 
@@ -270,11 +33,11 @@ class MongoStore final : public Store {
     d.Str("_id", t.id).Str("trigger", t.trigger).Str("payload", DumpJson(t.payload));
     d.Time("occurred_at", t.occurred_at).Str("dedupe_key", t.dedupe_key).Str("sensor", t.sensor);
     d.Str("node", t.node).Str("trace_id", t.trace_id).Str("status", ToString(t.status));
-    return Insert("trigger_instances", d, "insert trigger instance " + t.id);
+    return db_->Insert("trigger_instances", d, "insert trigger instance " + t.id);
   }
 
   Result<std::optional<TriggerInstance>> GetTriggerInstance(const std::string& id) override {
-    auto doc = FindById("trigger_instances", id, "get trigger instance " + id);
+    auto doc = db_->FindById("trigger_instances", id, "get trigger instance " + id);
     if (!doc.ok()) return doc.status();
     if (!*doc) return std::optional<TriggerInstance>();
     return std::optional<TriggerInstance>(TriggerFrom(View((*doc)->get())));
@@ -285,8 +48,8 @@ class MongoStore final : public Store {
     filter.Str("_id", id);
     set.Str("status", ToString(status));
     update.Sub("$set", set);
-    auto r =
-        Update("trigger_instances", filter, update, false, "set status of trigger instance " + id);
+    auto r = db_->Update("trigger_instances", filter, update, false,
+                         "set status of trigger instance " + id);
     if (!r.ok()) return r.status();
     return r->matched > 0;
   }
@@ -316,11 +79,12 @@ class MongoStore final : public Store {
     d.Str("_id", e.id).Str("action", e.action).Str("parameters", DumpJson(e.parameters));
     d.Str("rule", e.rule).Str("trigger_instance", e.trigger_instance).Str("trace_id", e.trace_id);
     d.Time("requested_at", e.requested_at).Int("rev", 0);
-    return Insert("executions", d, "create execution " + e.id);
+    return db_->Insert("executions", d, "create execution " + e.id);
   }
 
   Result<std::optional<Execution>> GetExecution(const std::string& id) override {
-    auto loaded = Load<ExecState>("executions", id, ExecStateFrom, "get execution " + id);
+    auto loaded =
+        LoadChain<ExecState>(*db_, "executions", id, ExecStateFrom, "get execution " + id);
     if (!loaded.ok()) return loaded.status();
     if (!*loaded || !(*loaded)->head) return std::optional<Execution>();
     return std::optional<Execution>(ExecutionFrom(View((*loaded)->head->get()), (*loaded)->state));
@@ -374,7 +138,7 @@ class MongoStore final : public Store {
     filter.Sub("status", StatusIn(internal::LeasedStatuses())).Sub("lease_expires_at", lease);
     projection.Int32("_id", 1);
     opts.Sub("projection", projection).Int("limit", static_cast<int64_t>(limit));
-    auto ids = Find<std::string>(
+    auto ids = db_->Find<std::string>(
         "executions", filter, opts, [](const View& v) { return v.Str("_id"); },
         "find expired leases");
     if (!ids.ok()) return ids.status();
@@ -430,7 +194,7 @@ class MongoStore final : public Store {
       filter.Str("execution_id", execution_id);
       sort.Int32("seq", -1);
       opts.Sub("sort", sort).Int("limit", 1);
-      auto last = Find<int64_t>(
+      auto last = db_->Find<int64_t>(
           "execution_output", filter, opts, [](const View& v) { return v.Int("seq"); }, op);
       if (!last.ok()) return last.status();
       seq = last->empty() ? 1 : last->front() + 1;
@@ -441,7 +205,7 @@ class MongoStore final : public Store {
       Doc d;
       d.Str("_id", RevId(execution_id, seq)).Str("execution_id", execution_id).Int("seq", seq);
       d.Str("stream", stream).Bin("data", data).Time("at", at);
-      auto inserted = Insert("execution_output", d, op);
+      auto inserted = db_->Insert("execution_output", d, op);
       if (!inserted.ok()) return inserted.status();
       if (*inserted) {
         std::lock_guard lock(seq_mu_);
@@ -451,7 +215,8 @@ class MongoStore final : public Store {
         return seq;
       }
     }
-    return Status::Error("mongodb store " + url_ + ": " + op + ": no free sequence number", true);
+    return Status::Error("mongodb store " + db_->url() + ": " + op + ": no free sequence number",
+                         true);
   }
 
   Result<std::vector<OutputChunk>> ReadOutput(const std::string& execution_id, int64_t after_seq,
@@ -461,7 +226,7 @@ class MongoStore final : public Store {
     filter.Str("execution_id", execution_id).Sub("seq", gt);
     sort.Int32("seq", 1);
     opts.Sub("sort", sort).Int("limit", static_cast<int64_t>(limit == 0 ? 1000 : limit));
-    return Find<OutputChunk>(
+    return db_->Find<OutputChunk>(
         "execution_output", filter, opts,
         [](const View& v) {
           return OutputChunk{v.Str("execution_id"), v.Int("seq"), v.Str("stream"), v.Bin("data"),
@@ -473,7 +238,7 @@ class MongoStore final : public Store {
   // ---- datastore
 
   Result<std::optional<KeyValue>> GetKey(const KeyRef& ref, TimeMs now) override {
-    auto doc = FindById("kv", KeyId(ref.scope, ref.user, ref.name), "get datastore key");
+    auto doc = db_->FindById("kv", KeyId(ref.scope, ref.user, ref.name), "get datastore key");
     if (!doc.ok()) return doc.status();
     if (!*doc) return std::optional<KeyValue>();
     KeyValue kv = KeyFrom(View((*doc)->get()));
@@ -493,7 +258,7 @@ class MongoStore final : public Store {
     // Two first writers of one key may both try to insert it: the loser's upsert fails with a
     // duplicate key, and its retry is an update.
     for (int round = 0;; ++round) {
-      auto r = Update("kv", filter, update, true, "set datastore key", round < 3);
+      auto r = db_->Update("kv", filter, update, true, "set datastore key", round < 3);
       if (r.ok() && r->duplicate) continue;
       return r.ok() ? Status::Ok() : r.status();
     }
@@ -502,7 +267,7 @@ class MongoStore final : public Store {
   Result<bool> DeleteKey(const KeyRef& ref) override {
     Doc filter;
     filter.Str("_id", KeyId(ref.scope, ref.user, ref.name));
-    auto n = Delete("kv", filter, "delete datastore key");
+    auto n = db_->Delete("kv", filter, "delete datastore key");
     if (!n.ok()) return n.status();
     return *n > 0;
   }
@@ -516,7 +281,7 @@ class MongoStore final : public Store {
     filter.Sub("name_hex", range);
     sort.Int32("name_hex", 1);
     opts.Sub("sort", sort);
-    auto all = Find<KeyValue>("kv", filter, opts, KeyFrom, "list datastore keys");
+    auto all = db_->Find<KeyValue>("kv", filter, opts, KeyFrom, "list datastore keys");
     if (!all.ok()) return all.status();
     std::vector<KeyValue> live;
     for (KeyValue& kv : *all) {
@@ -530,12 +295,12 @@ class MongoStore final : public Store {
   Result<bool> InsertDedupeKey(const std::string& key, TimeMs window, TimeMs now) override {
     if (key.empty()) return Status::Error("dedupe key is empty");
     if (window <= 0) return Status::Error("dedupe window must be positive");
-    return Cas<DedupeState>("dedupe_keys", internal::Hex(key), DedupeStateFrom, true,
-                            "insert dedupe key", [&](bool exists, DedupeState& s) {
-                              if (exists && s.expires_at > now) return false;
-                              s.expires_at = now + window;
-                              return true;
-                            });
+    return CasChain<DedupeState>(*db_, "dedupe_keys", internal::Hex(key), DedupeStateFrom, true,
+                                 "insert dedupe key", [&](bool exists, DedupeState& s) {
+                                   if (exists && s.expires_at > now) return false;
+                                   s.expires_at = now + window;
+                                   return true;
+                                 });
   }
 
   // ---- nodes and sensors
@@ -544,14 +309,14 @@ class MongoStore final : public Store {
     GALE_TRY(internal::CheckId("node name", node.name));
     Doc filter, set, update;
     filter.Str("_id", node.name);
-    set.Arr("roles", mongo::StrArray(node.roles)).Time("started_at", node.started_at);
+    set.Arr("roles", StrArray(node.roles)).Time("started_at", node.started_at);
     set.Time("heartbeat_at", node.heartbeat_at).Str("info", DumpJson(node.info));
     update.Sub("$set", set);
-    return Upsert("nodes", filter, update, "heartbeat of node " + node.name);
+    return db_->Upsert("nodes", filter, update, "heartbeat of node " + node.name);
   }
 
   Result<std::optional<NodeInfo>> GetNode(const std::string& name) override {
-    auto doc = FindById("nodes", name, "get node " + name);
+    auto doc = db_->FindById("nodes", name, "get node " + name);
     if (!doc.ok()) return doc.status();
     if (!*doc) return std::optional<NodeInfo>();
     return std::optional<NodeInfo>(NodeFrom(View((*doc)->get())));
@@ -561,7 +326,7 @@ class MongoStore final : public Store {
     Doc filter, sort, opts;
     sort.Int32("_id", 1);
     opts.Sub("sort", sort);
-    return Find<NodeInfo>("nodes", filter, opts, NodeFrom, "list nodes");
+    return db_->Find<NodeInfo>("nodes", filter, opts, NodeFrom, "list nodes");
   }
 
   Status PutSensorStatus(const SensorStatus& st) override {
@@ -571,11 +336,11 @@ class MongoStore final : public Store {
     set.Str("node", st.node).Str("state", st.state).Int32("restarts", st.restarts);
     set.Str("last_error", st.last_error).Time("updated_at", st.updated_at);
     update.Sub("$set", set);
-    return Upsert("sensors", filter, update, "put status of sensor " + st.ref);
+    return db_->Upsert("sensors", filter, update, "put status of sensor " + st.ref);
   }
 
   Result<std::optional<SensorStatus>> GetSensorStatus(const std::string& ref) override {
-    auto doc = FindById("sensors", ref, "get status of sensor " + ref);
+    auto doc = db_->FindById("sensors", ref, "get status of sensor " + ref);
     if (!doc.ok()) return doc.status();
     if (!*doc) return std::optional<SensorStatus>();
     return std::optional<SensorStatus>(SensorFrom(View((*doc)->get())));
@@ -586,7 +351,7 @@ class MongoStore final : public Store {
     if (!node.empty()) filter.Str("node", node);
     sort.Int32("_id", 1);
     opts.Sub("sort", sort);
-    return Find<SensorStatus>("sensors", filter, opts, SensorFrom, "list sensors");
+    return db_->Find<SensorStatus>("sensors", filter, opts, SensorFrom, "list sensors");
   }
 
   // ---- leases
@@ -596,23 +361,24 @@ class MongoStore final : public Store {
     GALE_TRY(internal::CheckId("lease name", name));
     GALE_TRY(internal::CheckId("lease holder", holder));
     if (ttl <= 0) return Status::Error("lease ttl must be positive");
-    return Cas<LeaseState>("leases", name, LeaseStateFrom, true, "acquire lease " + name,
-                           [&](bool exists, LeaseState& s) {
-                             if (exists && s.holder != holder && s.expires_at > now) return false;
-                             s.holder = holder;
-                             s.expires_at = now + ttl;
-                             return true;
-                           });
+    return CasChain<LeaseState>(*db_, "leases", name, LeaseStateFrom, true, "acquire lease " + name,
+                                [&](bool exists, LeaseState& s) {
+                                  if (exists && s.holder != holder && s.expires_at > now)
+                                    return false;
+                                  s.holder = holder;
+                                  s.expires_at = now + ttl;
+                                  return true;
+                                });
   }
 
   Result<bool> ReleaseLease(const std::string& name, const std::string& holder) override {
-    return Cas<LeaseState>("leases", name, LeaseStateFrom, true, "release lease " + name,
-                           [&](bool exists, LeaseState& s) {
-                             if (!exists || s.holder != holder) return false;
-                             s.holder.clear();
-                             s.expires_at = 0;
-                             return true;
-                           });
+    return CasChain<LeaseState>(*db_, "leases", name, LeaseStateFrom, true, "release lease " + name,
+                                [&](bool exists, LeaseState& s) {
+                                  if (!exists || s.holder != holder) return false;
+                                  s.holder.clear();
+                                  s.expires_at = 0;
+                                  return true;
+                                });
   }
 
   // ---- garbage collection
@@ -626,23 +392,23 @@ class MongoStore final : public Store {
       projection.Int32("_id", 1);
       opts.Sub("projection", projection).Int("limit", 500);
       while (true) {
-        auto ids = Find<std::string>(
+        auto ids = db_->Find<std::string>(
             "executions", filter, opts, [](const View& v) { return v.Str("_id"); },
             "collect executions");
         if (!ids.ok()) return ids.status();
         if (ids->empty()) break;
         Doc in_ids;
-        in_ids.Arr("$in", mongo::StrArray(*ids));
+        in_ids.Arr("$in", StrArray(*ids));
         Doc by_execution, by_key, by_id;
         by_execution.Sub("execution_id", in_ids);
         by_key.Sub("key", in_ids);
         by_id.Sub("_id", in_ids);
-        auto output = Delete("execution_output", by_execution, "collect output");
+        auto output = db_->Delete("execution_output", by_execution, "collect output");
         if (!output.ok()) return output.status();
         counts.output_chunks += *output;
-        auto revs = Delete("executions_revs", by_key, "collect execution revisions");
+        auto revs = db_->Delete("executions_revs", by_key, "collect execution revisions");
         if (!revs.ok()) return revs.status();
-        auto heads = Delete("executions", by_id, "collect executions");
+        auto heads = db_->Delete("executions", by_id, "collect executions");
         if (!heads.ok()) return heads.status();
         counts.executions += *heads;
         if (ids->size() < 500) break;
@@ -653,7 +419,7 @@ class MongoStore final : public Store {
       Doc lt, filter;
       lt.Time("$lt", bound);
       filter.Sub(field, lt);
-      auto n = Delete(collection, filter, std::string("collect ") + collection);
+      auto n = db_->Delete(collection, filter, std::string("collect ") + collection);
       if (!n.ok()) return n.status();
       count += *n;
       return Status::Ok();
@@ -670,7 +436,7 @@ class MongoStore final : public Store {
       Doc expired, filter;
       expired.Time("$gt", 0).Time("$lte", now);
       filter.Sub("expire_at", expired);
-      auto n = Delete("kv", filter, "collect expired datastore keys");
+      auto n = db_->Delete("kv", filter, "collect expired datastore keys");
       if (!n.ok()) return n.status();
       counts.keys += *n;
     }
@@ -682,247 +448,10 @@ class MongoStore final : public Store {
   }
 
  private:
-  struct UpdateResult {
-    int64_t matched = 0;
-    bool duplicate = false;
-  };
-
-  // A client from the pool and one of its collections, both given back on destruction.
-  class Coll {
-   public:
-    Coll(mongoc_client_pool_t* pool, const std::string& db, const std::string& name)
-        : pool_(pool),
-          client_(mongoc_client_pool_pop(pool)),
-          coll_(mongoc_client_get_collection(client_, db.c_str(), name.c_str())) {}
-    ~Coll() {
-      mongoc_collection_destroy(coll_);
-      mongoc_client_pool_push(pool_, client_);
-    }
-    Coll(const Coll&) = delete;
-    Coll& operator=(const Coll&) = delete;
-    mongoc_collection_t* get() const { return coll_; }
-
-   private:
-    mongoc_client_pool_t* pool_;
-    mongoc_client_t* client_;
-    mongoc_collection_t* coll_;
-  };
-
-  template <class State>
-  struct Loaded {
-    std::optional<Doc> head;  // the head document as stored, if there is one
-    bool exists = false;      // a head or at least one revision
-    int64_t rev = 0;
-    State state;
-  };
-
-  Status Fail(const std::string& op, const bson_error_t& e, const bson_t* reply) const {
-    return Status::Error("mongodb store " + url_ + ": " + op + ": " + e.message,
-                         IsRetryable(e, reply));
-  }
-
-  // True when inserted, false on a duplicate _id.
-  Result<bool> Insert(const std::string& collection, const Doc& doc, const std::string& op) {
-    Coll c(pool_, db_, collection);
-    bson_error_t error;
-    Reply reply;
-    if (mongoc_collection_insert_one(c.get(), doc.get(), nullptr, reply.get(), &error)) {
-      return true;
-    }
-    if (IsDuplicateKey(error)) return false;
-    return Fail(op, error, reply.get());
-  }
-
-  Result<UpdateResult> Update(const std::string& collection, const Doc& filter, const Doc& update,
-                              bool upsert, const std::string& op, bool allow_duplicate = true) {
-    Coll c(pool_, db_, collection);
-    Doc opts;
-    Reply reply;
-    if (upsert) opts.Bool("upsert", true);
-    bson_error_t error;
-    if (!mongoc_collection_update_one(c.get(), filter.get(), update.get(), opts.get(), reply.get(),
-                                      &error)) {
-      if (allow_duplicate && IsDuplicateKey(error)) return UpdateResult{0, true};
-      // FerretDB reports a losing concurrent upsert as an internal error, not a duplicate.
-      if (allow_duplicate && upsert &&
-          std::string(error.message).find("uplicate") != std::string::npos) {
-        return UpdateResult{0, true};
-      }
-      return Fail(op, error, reply.get());
-    }
-    View r(reply.get());
-    return UpdateResult{r.Int("matchedCount") + r.Int("upsertedCount"), false};
-  }
-
-  // Last-writer-wins upsert by _id (nodes, sensors).
-  Status Upsert(const std::string& collection, const Doc& filter, const Doc& update,
-                const std::string& op) {
-    for (int round = 0;; ++round) {
-      auto r = Update(collection, filter, update, true, op, round < 3);
-      if (r.ok() && r->duplicate) continue;
-      return r.ok() ? Status::Ok() : r.status();
-    }
-  }
-
-  Result<int64_t> Delete(const std::string& collection, const Doc& filter, const std::string& op) {
-    Coll c(pool_, db_, collection);
-    Reply reply;
-    bson_error_t error;
-    if (!mongoc_collection_delete_many(c.get(), filter.get(), nullptr, reply.get(), &error)) {
-      return Fail(op, error, reply.get());
-    }
-    return View(reply.get()).Int("deletedCount");
-  }
-
-  template <class T, class F>
-  Result<std::vector<T>> Find(const std::string& collection, const Doc& filter, const Doc& opts,
-                              F read, const std::string& op) {
-    Coll c(pool_, db_, collection);
-    mongoc_cursor_t* cursor =
-        mongoc_collection_find_with_opts(c.get(), filter.get(), opts.get(), nullptr);
-    std::vector<T> out;
-    const bson_t* doc = nullptr;
-    while (mongoc_cursor_next(cursor, &doc)) out.push_back(read(View(doc)));
-    bson_error_t error;
-    const bson_t* reply = nullptr;
-    if (mongoc_cursor_error_document(cursor, &error, &reply)) {
-      Status s = Fail(op, error, reply);
-      mongoc_cursor_destroy(cursor);
-      return s;
-    }
-    mongoc_cursor_destroy(cursor);
-    return out;
-  }
-
-  Result<std::optional<Doc>> FindById(const std::string& collection, const std::string& id,
-                                      const std::string& op) {
-    Doc filter, opts;
-    filter.Str("_id", id);
-    opts.Int("limit", 1);
-    Coll c(pool_, db_, collection);
-    mongoc_cursor_t* cursor =
-        mongoc_collection_find_with_opts(c.get(), filter.get(), opts.get(), nullptr);
-    std::optional<Doc> out;
-    const bson_t* doc = nullptr;
-    if (mongoc_cursor_next(cursor, &doc)) {
-      out.emplace();
-      bson_concat(out->get(), doc);
-    }
-    bson_error_t error;
-    const bson_t* reply = nullptr;
-    if (mongoc_cursor_error_document(cursor, &error, &reply)) {
-      Status s = Fail(op, error, reply);
-      mongoc_cursor_destroy(cursor);
-      return s;
-    }
-    mongoc_cursor_destroy(cursor);
-    return out;
-  }
-
-  // The latest state of `key`, read by _id: the head says which revision it reflects; the state
-  // itself comes from that revision's document and any after it. Revision documents are written
-  // once and never change, so this holds even on a server that lets a reader see a document
-  // half-updated (mongo-java-server does); the head's own copy of the state is only used at
-  // revision 0, when no revision document exists yet (and so nobody is updating the head).
-  template <class State, class FromView>
-  Result<std::optional<Loaded<State>>> Load(const std::string& collection, const std::string& key,
-                                            FromView from_view, const std::string& op) {
-    auto head = FindById(collection, key, op);
-    if (!head.ok()) return head.status();
-    Loaded<State> loaded;
-    if (*head) {
-      View v((*head)->get());
-      loaded.exists = true;
-      loaded.rev = v.Int("rev");
-      loaded.state = from_view(v);
-      loaded.head = std::move(*head);
-    }
-    const int64_t head_rev = loaded.rev;
-    int64_t written_at = 0;
-    auto read_rev = [&](int64_t rev, bool* found) -> Status {
-      auto doc = FindById(collection + "_revs", RevId(key, rev), op);
-      if (!doc.ok()) return doc.status();
-      *found = doc->has_value();
-      if (!*found) return Status::Ok();
-      bson_iter_t it;
-      if (bson_iter_init_find(&it, (*doc)->get(), "state") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-        uint32_t len = 0;
-        const uint8_t* data = nullptr;
-        bson_iter_document(&it, &len, &data);
-        bson_t state;
-        if (data != nullptr && bson_init_static(&state, data, len)) {
-          loaded.state = from_view(View(&state));
-        }
-      }
-      written_at = View((*doc)->get()).Int("written_at");
-      return Status::Ok();
-    };
-    if (head_rev > 0) {
-      bool found = false;
-      GALE_TRY(read_rev(head_rev, &found));  // absent only once collected: the head's copy stands
-    }
-    while (true) {
-      bool found = false;
-      GALE_TRY(read_rev(loaded.rev + 1, &found));
-      if (!found) break;
-      loaded.exists = true;
-      ++loaded.rev;
-    }
-    if (!loaded.exists) return std::optional<Loaded<State>>();
-    // A head left behind by a writer that died before updating it: bring it up to date.
-    if (loaded.rev > head_rev && written_at < NowMs() - kHeadRepairAfterMs &&
-        (loaded.head || collection != "executions")) {
-      WriteHead(collection, key, loaded.rev, ToDoc(loaded.state), collection != "executions");
-    }
-    return std::optional<Loaded<State>>(std::move(loaded));
-  }
-
-  // Best-effort: the revision is what counts; a head that lags is caught up by readers.
-  void WriteHead(const std::string& collection, const std::string& key, int64_t rev, Doc state,
-                 bool upsert) {
-    Doc filter, update;
-    filter.Str("_id", key);
-    if (guarded_heads_) {
-      Doc lt;
-      lt.Int("$lt", rev);
-      filter.Sub("rev", lt);
-    }
-    state.Int("rev", rev);
-    update.Sub("$set", state);
-    (void)Update(collection, filter, update, upsert, "update head of " + key);
-  }
-
-  // Compare-and-set on the chain of `key`: `decide(exists, state)` returns whether to change
-  // the state it was given (and changes it); true when this call made the change.
-  template <class State, class FromView, class Decide>
-  Result<bool> Cas(const std::string& collection, const std::string& key, FromView from_view,
-                   bool upsert_head, const std::string& op, Decide decide) {
-    for (int round = 0; round < kMaxCasRounds; ++round) {
-      auto loaded = Load<State>(collection, key, from_view, op);
-      if (!loaded.ok()) return loaded.status();
-      bool exists = loaded->has_value();
-      if (!upsert_head && (!exists || !(*loaded)->head)) return false;  // no such record
-      State state = exists ? (*loaded)->state : State{};
-      int64_t rev = exists ? (*loaded)->rev : 0;
-      if (!decide(exists, state)) return false;
-      Doc d;
-      d.Str("_id", RevId(key, rev + 1)).Str("key", key).Int("rev", rev + 1);
-      d.Time("written_at", NowMs()).Sub("state", ToDoc(state));
-      auto inserted = Insert(collection + "_revs", d, op);
-      if (!inserted.ok()) return inserted.status();
-      if (*inserted) {
-        WriteHead(collection, key, rev + 1, ToDoc(state), upsert_head);
-        return true;
-      }
-      // Someone else made revision rev + 1 first: look again.
-    }
-    return Status::Error("mongodb store " + url_ + ": " + op + ": too much contention", true);
-  }
-
   template <class Decide>
   Result<bool> CasExecution(const std::string& id, const std::string& op, Decide decide) {
-    return Cas<ExecState>("executions", id, ExecStateFrom, false, op,
-                          [&](bool, ExecState& s) { return decide(s); });
+    return CasChain<ExecState>(*db_, "executions", id, ExecStateFrom, false, op,
+                               [&](bool, ExecState& s) { return decide(s); });
   }
 
   template <class T, class FromView>
@@ -947,14 +476,14 @@ class MongoStore final : public Store {
       std::vector<Doc> branches;
       branches.push_back(std::move(older));
       branches.push_back(std::move(same_time));
-      filter.Arr("$or", mongo::DocArray(branches));
+      filter.Arr("$or", DocArray(branches));
     }
     limit = internal::ClampLimit(limit);
     Doc sort, opts;
     sort.Int32(time_field, -1).Int32("_id", -1);
     opts.Sub("sort", sort).Int("limit", static_cast<int64_t>(limit + 1));
     if (offset > 0) opts.Int("skip", static_cast<int64_t>(offset));
-    auto items = Find<T>(collection, filter, opts, from_view, op);
+    auto items = db_->Find<T>(collection, filter, opts, from_view, op);
     if (!items.ok()) return items.status();
     Page<T> page;
     page.items = std::move(*items);
@@ -978,21 +507,22 @@ class MongoStore final : public Store {
     projection.Int32("_id", 1);
     opts.Sub("projection", projection).Int("limit", 1000);
     int64_t count = 0;
-    auto keys = Find<std::string>(
+    auto keys = db_->Find<std::string>(
         "dedupe_keys", filter, opts, [](const View& v) { return v.Str("_id"); },
         "collect dedupe keys");
     if (!keys.ok()) return keys.status();
     for (const std::string& key : *keys) {
       // The head may lag: only a chain whose latest revision is old enough goes.
-      auto loaded = Load<DedupeState>("dedupe_keys", key, DedupeStateFrom, "collect dedupe keys");
+      auto loaded =
+          LoadChain<DedupeState>(*db_, "dedupe_keys", key, DedupeStateFrom, "collect dedupe keys");
       if (!loaded.ok()) return loaded.status();
       if (*loaded && (*loaded)->state.expires_at > now - kDedupeGcGraceMs) continue;
       Doc by_key, by_id;
       by_key.Str("key", key);
       by_id.Str("_id", key);
-      auto revs = Delete("dedupe_keys_revs", by_key, "collect dedupe keys");
+      auto revs = db_->Delete("dedupe_keys_revs", by_key, "collect dedupe keys");
       if (!revs.ok()) return revs.status();
-      auto heads = Delete("dedupe_keys", by_id, "collect dedupe keys");
+      auto heads = db_->Delete("dedupe_keys", by_id, "collect dedupe keys");
       if (!heads.ok()) return heads.status();
       count += *heads;
     }
@@ -1002,7 +532,7 @@ class MongoStore final : public Store {
   // Lease chains grow by one revision per renewal; keep the last few of each.
   Status PruneLeaseRevisions() {
     Doc filter, opts;
-    auto heads = Find<std::pair<std::string, int64_t>>(
+    auto heads = db_->Find<std::pair<std::string, int64_t>>(
         "leases", filter, opts,
         [](const View& v) { return std::make_pair(v.Str("_id"), v.Int("rev")); }, "prune leases");
     if (!heads.ok()) return heads.status();
@@ -1011,171 +541,28 @@ class MongoStore final : public Store {
       Doc lt, old;
       lt.Int("$lt", rev - 3);
       old.Str("key", name).Sub("rev", lt);
-      auto n = Delete("leases_revs", old, "prune leases");
+      auto n = db_->Delete("leases_revs", old, "prune leases");
       if (!n.ok()) return n.status();
     }
     return Status::Ok();
   }
 
-  mongoc_uri_t* uri_;
-  mongoc_client_pool_t* pool_;
-  const std::string db_;
-  const std::string url_;  // redacted, for messages
-  const bool guarded_heads_;
+  std::unique_ptr<Database> db_;
   std::mutex seq_mu_;
   std::unordered_map<std::string, int64_t> next_seq_;  // per execution, a hint only
 };
 
-struct IndexSpec {
-  const char* collection;
-  const char* name;
-  std::vector<std::pair<const char*, int>> keys;
-};
-
-const std::vector<IndexSpec>& Indexes() {
-  static const std::vector<IndexSpec> kIndexes{
-      {"executions", "time", {{"requested_at", -1}, {"_id", -1}}},
-      {"executions", "status", {{"status", 1}, {"requested_at", -1}}},
-      {"executions", "action", {{"action", 1}, {"requested_at", -1}}},
-      {"executions", "rule", {{"rule", 1}, {"requested_at", -1}}},
-      {"executions", "trigger_instance", {{"trigger_instance", 1}}},
-      {"executions", "lease", {{"status", 1}, {"lease_expires_at", 1}}},
-      {"executions", "finished", {{"status", 1}, {"finished_at", 1}}},
-      {"executions_revs", "key", {{"key", 1}}},
-      {"trigger_instances", "time", {{"occurred_at", -1}, {"_id", -1}}},
-      {"trigger_instances", "trigger", {{"trigger", 1}, {"occurred_at", -1}}},
-      {"execution_output", "seq", {{"execution_id", 1}, {"seq", 1}}},
-      {"execution_output", "at", {{"at", 1}}},
-      {"kv", "name", {{"scope", 1}, {"user", 1}, {"name_hex", 1}}},
-      {"kv", "expiry", {{"expire_at", 1}}},
-      {"dedupe_keys", "expiry", {{"expires_at", 1}}},
-      {"dedupe_keys_revs", "key", {{"key", 1}}},
-      {"leases_revs", "key", {{"key", 1}}},
-      {"sensors", "node", {{"node", 1}}},
-  };
-  return kIndexes;
-}
-
-// One index per command: FerretDB 1.24 drops the connection (a panic) when one createIndexes
-// names several indexes that all exist already, as on every open but the first.
-Status CreateIndexes(mongoc_client_t* client, const std::string& db, const std::string& url) {
-  mongoc_database_t* database = mongoc_client_get_database(client, db.c_str());
-  Status result = Status::Ok();
-  for (const IndexSpec& spec : Indexes()) {
-    Doc key, index, cmd;
-    Reply reply;
-    for (const auto& [field, dir] : spec.keys) key.Int32(field, dir);
-    index.Sub("key", key).Str("name", spec.name);
-    std::vector<Doc> one;
-    one.push_back(std::move(index));
-    cmd.Str("createIndexes", spec.collection).Arr("indexes", mongo::DocArray(one));
-    bson_error_t error;
-    if (!mongoc_database_write_command_with_opts(database, cmd.get(), nullptr, reply.get(),
-                                                 &error)) {
-      result = Status::Error("mongodb store " + url + ": creating index " + spec.name + " on " +
-                                 spec.collection + ": " + error.message,
-                             IsRetryable(error, reply.get()));
-      break;
-    }
-  }
-  mongoc_database_destroy(database);
-  return result;
-}
-
 }  // namespace
 
 Result<StorePtr> OpenMongoStore(const std::string& url, const StoreOptions& options) {
-  InitDriver();
-  const std::string shown = RedactUrl(url);
-  bson_error_t error;
-  mongoc_uri_t* uri = mongoc_uri_new_with_error(url.c_str(), &error);
-  if (uri == nullptr) {
-    return Status::Error("mongodb store URL " + shown + " is invalid: " + error.message);
+  auto db = Database::Connect(url, options);
+  if (!db.ok()) return db.status();
+  if (!(*db)->is_mongodb() && options.log) {
+    options.log("store " + (*db)->url() +
+                " is a MongoDB-protocol server other than MongoDB: lists may show a record's "
+                "previous status for a moment after a change (compare-and-set stays exact)");
   }
-  if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-                                   static_cast<int32_t>(options.server_timeout.count()));
-  }
-  if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS)) {
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS,
-                                   static_cast<int32_t>(options.server_timeout.count()));
-  }
-  if (!mongoc_uri_has_option(uri, MONGOC_URI_W)) {
-    mongoc_write_concern_t* wc = mongoc_write_concern_new();
-    if (options.write_concern == "majority") {
-      mongoc_write_concern_set_w(wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
-    } else {
-      int w = std::atoi(options.write_concern.c_str());
-      if (w <= 0) {
-        mongoc_write_concern_destroy(wc);
-        mongoc_uri_destroy(uri);
-        return Status::Error("store write concern '" + options.write_concern +
-                             "' is not \"majority\" or a number of nodes");
-      }
-      mongoc_write_concern_set_w(wc, w);
-    }
-    mongoc_write_concern_set_journal(wc, true);
-    mongoc_uri_set_write_concern(uri, wc);
-    mongoc_write_concern_destroy(wc);
-  }
-  const char* db_name = mongoc_uri_get_database(uri);
-  std::string db = db_name != nullptr && *db_name != '\0' ? db_name : "gale";
-
-  mongoc_client_pool_t* pool = mongoc_client_pool_new_with_error(uri, &error);
-  if (pool == nullptr) {
-    mongoc_uri_destroy(uri);
-    return Status::Error("mongodb store " + shown + ": " + error.message);
-  }
-  mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
-  mongoc_client_pool_set_appname(pool, "gale");
-  mongoc_client_pool_max_size(pool, static_cast<uint32_t>(std::max(1, options.max_connections)));
-
-  // The server must answer now (bounded by the server selection timeout), and accept writes
-  // with the configured write concern.
-  mongoc_client_t* client = mongoc_client_pool_pop(pool);
-  auto fail = [&](Status s) -> Result<StorePtr> {
-    mongoc_client_pool_push(pool, client);
-    mongoc_client_pool_destroy(pool);
-    mongoc_uri_destroy(uri);
-    return s;
-  };
-  Doc ping;
-  Reply reply;
-  ping.Int32("ping", 1);
-  if (!mongoc_client_command_simple(client, "admin", ping.get(), nullptr, reply.get(), &error)) {
-    return fail(Status::Error("mongodb store " + shown + " is unreachable: " + error.message,
-                              IsRetryable(error, reply.get())));
-  }
-  Doc build_info;
-  Reply info;
-  build_info.Int32("buildInfo", 1);
-  bool ferretdb = mongoc_client_command_simple(client, "admin", build_info.get(), nullptr,
-                                               info.get(), &error) &&
-                  View(info.get()).Has("ferretdbVersion");
-  {
-    mongoc_collection_t* meta = mongoc_client_get_collection(client, db.c_str(), "gale_meta");
-    Doc filter, set, update, opts;
-    Reply r;
-    filter.Str("_id", "schema");
-    set.Int32("version", 1);
-    update.Sub("$set", set);
-    opts.Bool("upsert", true);
-    bool ok =
-        mongoc_collection_update_one(meta, filter.get(), update.get(), opts.get(), r.get(), &error);
-    mongoc_collection_destroy(meta);
-    if (!ok && !IsDuplicateKey(error)) {
-      return fail(Status::Error("mongodb store " + shown + " refuses writes: " + error.message,
-                                IsRetryable(error, r.get())));
-    }
-  }
-  if (Status s = CreateIndexes(client, db, shown); !s) return fail(s);
-  mongoc_client_pool_push(pool, client);
-  if (ferretdb && options.log) {
-    options.log("store " + shown +
-                " is FerretDB: lists may show a record's previous status for a moment after a "
-                "change (compare-and-set itself is exact)");
-  }
-  return StorePtr(std::make_unique<MongoStore>(uri, pool, db, shown, !ferretdb));
+  return StorePtr(std::make_unique<MongoStore>(std::move(*db)));
 }
 
 }  // namespace gale::store

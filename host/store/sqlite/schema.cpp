@@ -169,7 +169,11 @@ Status Unreadable(const Status& error, const std::string& path) {
 }  // namespace
 
 Status CheckIdentity(Conn& conn, const std::string& path) {
+  // One read transaction: another process may be creating the schema right now, and its
+  // tables must not be seen without its application_id.
+  if (Status s = conn.Exec("BEGIN"); !s) return Unreadable(s, path);
   Result<Identity> id = ReadIdentity(conn);
+  (void)conn.Exec("COMMIT");
   if (!id.ok()) return Unreadable(id.status(), path);
   return Judge(*id, path);
 }

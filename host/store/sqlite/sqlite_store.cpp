@@ -1,230 +1,25 @@
 #include "host/store/sqlite/sqlite_store.h"
 
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "host/store/internal.h"
 #include "host/store/sqlite/db.h"
+#include "host/store/sqlite/query.h"
+#include "host/store/sqlite/rows.h"
 #include "host/store/sqlite/schema.h"
-
-#define GALE_TRY(expr)                              \
-  do {                                              \
-    if (::gale::Status _s = (expr); !_s) return _s; \
-  } while (0)
 
 namespace gale::store {
 namespace {
 
 using internal::DumpJson;
-using internal::ParseJson;
-using sqlite::Conn;
-using sqlite::Stmt;
-
-constexpr const char* kExecutionColumns =
-    "id, action, parameters, rule, trigger_instance, trace_id, status, node, lease_expires_at, "
-    "requested_at, started_at, finished_at, result, attempt, log";
-constexpr const char* kTriggerColumns =
-    "id, trigger, payload, occurred_at, dedupe_key, sensor, node, trace_id, status";
-constexpr const char* kKeyColumns = "name, value, scope, user, expire_at, secret, updated_at";
-constexpr const char* kSensorColumns = "ref, node, state, restarts, last_error, updated_at";
-constexpr const char* kNodeColumns = "name, roles, started_at, heartbeat_at, info";
-
-// Appends {status, at, node} to an execution's JSON log column.
-std::string LogAppend(const std::string& status_sql, const std::string& at_sql,
-                      const std::string& node_sql) {
-  return "log = json_insert(log, '$[#]', json_object('status', " + status_sql + ", 'at', " +
-         at_sql + ", 'node', " + node_sql + "))";
-}
-
-// Status names are fixed words, safe to inline (and it keeps the SQL cacheable).
-std::string InList(const std::vector<ExecStatus>& statuses) {
-  std::string out = "(";
-  for (size_t i = 0; i < statuses.size(); ++i) {
-    out += (i ? ", '" : "'") + std::string(ToString(statuses[i])) + "'";
-  }
-  return out + ")";
-}
-
-int64_t JsonInt(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_number() ? it->get<int64_t>() : 0;
-}
-
-std::string JsonString(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::vector<StatusChange> ParseLog(const std::string& text) {
-  std::vector<StatusChange> log;
-  Json entries = ParseJson(text);
-  if (!entries.is_array()) return log;
-  for (const Json& e : entries) {
-    if (!e.is_object()) continue;
-    StatusChange change;
-    change.status = ParseExecStatus(JsonString(e, "status")).value_or(ExecStatus::kRequested);
-    change.at = JsonInt(e, "at");
-    change.node = JsonString(e, "node");
-    log.push_back(std::move(change));
-  }
-  return log;
-}
-
-std::string DumpLog(const std::vector<StatusChange>& log) {
-  Json entries = Json::array();
-  for (const StatusChange& c : log) {
-    entries.push_back({{"status", ToString(c.status)}, {"at", c.at}, {"node", c.node}});
-  }
-  return DumpJson(entries);
-}
-
-Execution ReadExecution(const Stmt& s) {
-  Execution e;
-  e.id = s.Text(0);
-  e.action = s.Text(1);
-  e.parameters = ParseJson(s.Text(2));
-  e.rule = s.Text(3);
-  e.trigger_instance = s.Text(4);
-  e.trace_id = s.Text(5);
-  e.status = ParseExecStatus(s.Text(6)).value_or(ExecStatus::kRequested);
-  e.node = s.Text(7);
-  e.lease_expires_at = s.Int(8);
-  e.requested_at = s.Int(9);
-  e.started_at = s.Int(10);
-  e.finished_at = s.Int(11);
-  e.result = ParseJson(s.Text(12));
-  e.attempt = static_cast<int>(s.Int(13));
-  e.log = ParseLog(s.Text(14));
-  return e;
-}
-
-TriggerInstance ReadTrigger(const Stmt& s) {
-  TriggerInstance t;
-  t.id = s.Text(0);
-  t.trigger = s.Text(1);
-  t.payload = ParseJson(s.Text(2));
-  t.occurred_at = s.Int(3);
-  t.dedupe_key = s.Text(4);
-  t.sensor = s.Text(5);
-  t.node = s.Text(6);
-  t.trace_id = s.Text(7);
-  t.status = ParseTriggerStatus(s.Text(8)).value_or(TriggerStatus::kPending);
-  return t;
-}
-
-KeyValue ReadKey(const Stmt& s) {
-  KeyValue kv;
-  kv.name = s.Text(0);
-  kv.value = s.Text(1);
-  kv.scope = ParseKeyScope(s.Text(2)).value_or(KeyScope::kSystem);
-  kv.user = s.Text(3);
-  kv.expire_at = s.Int(4);
-  kv.secret = s.Int(5) != 0;
-  kv.updated_at = s.Int(6);
-  return kv;
-}
-
-SensorStatus ReadSensor(const Stmt& s) {
-  SensorStatus st;
-  st.ref = s.Text(0);
-  st.node = s.Text(1);
-  st.state = s.Text(2);
-  st.restarts = static_cast<int>(s.Int(3));
-  st.last_error = s.Text(4);
-  st.updated_at = s.Int(5);
-  return st;
-}
-
-NodeInfo ReadNode(const Stmt& s) {
-  NodeInfo n;
-  n.name = s.Text(0);
-  Json roles = ParseJson(s.Text(1));
-  if (roles.is_array()) {
-    for (const Json& r : roles) {
-      if (r.is_string()) n.roles.push_back(r.get<std::string>());
-    }
-  }
-  n.started_at = s.Int(2);
-  n.heartbeat_at = s.Int(3);
-  n.info = ParseJson(s.Text(4));
-  return n;
-}
-
-// A WHERE clause under construction, with its parameters in order.
-class Where {
- public:
-  // `clause` uses `?` for each of its parameters, numbered here.
-  template <class... Args>
-  void And(const std::string& clause, Args&&... args) {
-    std::string numbered;
-    for (char c : clause) {
-      numbered += c;
-      if (c == '?') numbered += std::to_string(++count_);
-    }
-    sql_ += (sql_.empty() ? " WHERE " : " AND ") + numbered;
-    (binds_.emplace_back(std::forward<Args>(args)), ...);
-  }
-  const std::string& sql() const { return sql_; }
-  int Next() { return ++count_; }
-  void BindAll(Stmt& stmt) const {
-    for (size_t i = 0; i < binds_.size(); ++i) {
-      int index = static_cast<int>(i) + 1;
-      if (auto* n = std::get_if<int64_t>(&binds_[i])) {
-        stmt.Bind(index, *n);
-      } else {
-        stmt.BindText(index, std::get<std::string>(binds_[i]));
-      }
-    }
-  }
-
- private:
-  std::string sql_;
-  int count_ = 0;
-  std::vector<std::variant<int64_t, std::string>> binds_;
-};
-
-// A list query newest first on (time_column, id), paged by cursor and offset, limit + 1 rows
-// fetched to tell whether there is a next page.
-template <class T, class ReadRow>
-Result<Page<T>> ListNewestFirst(Conn& conn, const std::string& select_from, Where& where,
-                                const std::string& time_column, const std::string& cursor,
-                                size_t limit, size_t offset, ReadRow read_row,
-                                TimeMs (*time_of)(const T&),
-                                const std::string& (*id_of)(const T&)) {
-  if (!cursor.empty()) {
-    auto decoded = internal::DecodeCursor(cursor);
-    if (!decoded) return Status::Error("invalid page cursor '" + cursor + "'");
-    where.And("(" + time_column + " < ? OR (" + time_column + " = ? AND id < ?))",
-              int64_t{decoded->first}, int64_t{decoded->first}, decoded->second);
-  }
-  limit = internal::ClampLimit(limit);
-  int limit_index = where.Next();
-  int offset_index = where.Next();
-  std::string sql = select_from + where.sql() + " ORDER BY " + time_column + " DESC, id DESC" +
-                    " LIMIT ?" + std::to_string(limit_index) + " OFFSET ?" +
-                    std::to_string(offset_index);
-  Result<Stmt> stmt = conn.Prepare(sql, false);
-  if (!stmt.ok()) return stmt.status();
-  where.BindAll(*stmt);
-  stmt->Bind(limit_index, static_cast<int64_t>(limit + 1));
-  stmt->Bind(offset_index, static_cast<int64_t>(offset));
-  Page<T> page;
-  while (true) {
-    Result<bool> row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    page.items.push_back(read_row(*stmt));
-  }
-  if (page.items.size() > limit) {
-    page.items.resize(limit);
-    page.next_cursor = internal::EncodeCursor(time_of(page.items.back()), id_of(page.items.back()));
-  }
-  return page;
-}
+using namespace sqlite;  // NOLINT: this file is the sqlite backend
 
 class SqliteStore final : public Store {
  public:
@@ -891,16 +686,25 @@ Result<StorePtr> OpenSqliteStore(const std::string& path, const StoreOptions& op
 
   // Identify before changing anything: a foreign file must be left as it is.
   GALE_TRY(sqlite::CheckIdentity(*conn, path));
-  {
+  // Switching to WAL takes an exclusive lock for a moment, and SQLite does not wait for it
+  // through the busy timeout when another process is opening the file too: retry here.
+  auto deadline = std::chrono::steady_clock::now() + options.busy_timeout;
+  while (true) {
     Result<Stmt> wal = conn->Prepare("PRAGMA journal_mode = WAL", false);
     Result<bool> row = wal.ok() ? wal->Step() : Result<bool>(wal.status());
+    if (!row.ok() && row.status().retryable() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
     if (!row.ok()) {
-      return OpenError(
-          path, "cannot switch to WAL: " + row.message() + "; is " + dir.string() + " writable?");
+      std::string hint = row.status().retryable() ? "" : "; is " + dir.string() + " writable?";
+      return OpenError(path, "cannot switch to WAL: " + row.message() + hint);
     }
     std::string mode = *row ? wal->Text(0) : std::string();
-    if (mode != "wal")
+    if (mode != "wal") {
       return OpenError(path, "cannot switch to WAL (journal mode is " + mode + ")");
+    }
+    break;
   }
   GALE_TRY(conn->Exec(options.sqlite_sync_full ? "PRAGMA synchronous = FULL"
                                                : "PRAGMA synchronous = NORMAL"));
