@@ -1,16 +1,17 @@
-# gale_add_pack(NAME [SOURCES src...] [PACK_DIR dir] [OUTPUT_DIR dir])
+# gale_add_pack(NAME [SOURCES src...] [PACK_DIR dir] [OUTPUT_DIR dir] [TARGET target])
 #
 # Assembles a complete pack directory <OUTPUT_DIR>/<NAME>/: the metadata (pack.yaml, config.yaml,
 # sensors/, actions/, rules/, and any scripts under actions/) copied from PACK_DIR, plus
 # lib<NAME>.so built from SOURCES when the pack has native code. Point `gale` at OUTPUT_DIR
 # (`--packs`, or `packs.paths` in gale.yaml) to load it.
 #
+# TARGET names the library target (default gale_pack_<NAME>), for building one pack twice.
 # Defaults: PACK_DIR is the calling folder; OUTPUT_DIR is GALE_PACKS_OUTPUT_DIR when set (the Gale
 # tree sets build/packs), else <build dir>/packs.
 set(_GALE_PACK_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 function(gale_add_pack name)
-  cmake_parse_arguments(P "" "PACK_DIR;OUTPUT_DIR" "SOURCES" ${ARGN})
+  cmake_parse_arguments(P "" "PACK_DIR;OUTPUT_DIR;TARGET" "SOURCES" ${ARGN})
   if(NOT name MATCHES "^[a-z0-9_]+$")
     message(FATAL_ERROR "gale_add_pack: pack name '${name}' must match [a-z0-9_]+")
   endif()
@@ -25,6 +26,9 @@ function(gale_add_pack name)
     endif()
   endif()
   set(out ${P_OUTPUT_DIR}/${name})
+  if(NOT P_TARGET)
+    set(P_TARGET gale_pack_${name})
+  endif()
 
   # Metadata: re-copied whenever a file changes (the glob is re-checked on every build).
   file(GLOB_RECURSE meta RELATIVE ${P_PACK_DIR} CONFIGURE_DEPENDS
@@ -37,26 +41,26 @@ function(gale_add_pack name)
       DEPENDS ${P_PACK_DIR}/${f} VERBATIM)
     list(APPEND copied ${out}/${f})
   endforeach()
-  add_custom_target(gale_pack_${name}_metadata ALL DEPENDS ${copied})
+  add_custom_target(${P_TARGET}_metadata ALL DEPENDS ${copied})
 
   if(P_SOURCES)
-    add_library(gale_pack_${name} MODULE ${P_SOURCES})
-    set_target_properties(gale_pack_${name} PROPERTIES
+    add_library(${P_TARGET} MODULE ${P_SOURCES})
+    set_target_properties(${P_TARGET} PROPERTIES
       OUTPUT_NAME ${name} PREFIX lib
       LIBRARY_OUTPUT_DIRECTORY ${out}
       CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
-    target_link_libraries(gale_pack_${name} PRIVATE Gale::plugin_api)
+    target_link_libraries(${P_TARGET} PRIVATE Gale::plugin_api)
     if(TARGET gale_flags)
-      target_link_libraries(gale_pack_${name} PRIVATE gale_flags)
+      target_link_libraries(${P_TARGET} PRIVATE gale_flags)
     endif()
-    target_link_options(gale_pack_${name} PRIVATE
+    target_link_options(${P_TARGET} PRIVATE
       -Wl,--version-script=${_GALE_PACK_CMAKE_DIR}/gale_pack.map)
-    set_property(TARGET gale_pack_${name} APPEND PROPERTY LINK_DEPENDS
+    set_property(TARGET ${P_TARGET} APPEND PROPERTY LINK_DEPENDS
       ${_GALE_PACK_CMAKE_DIR}/gale_pack.map)
     if(NOT GALE_SANITIZE)
       # Every symbol resolved at link time: a pack cannot depend on the host's internals.
-      target_link_options(gale_pack_${name} PRIVATE -Wl,-z,defs)
+      target_link_options(${P_TARGET} PRIVATE -Wl,-z,defs)
     endif()
-    add_dependencies(gale_pack_${name} gale_pack_${name}_metadata)
+    add_dependencies(${P_TARGET} ${P_TARGET}_metadata)
   endif()
 endfunction()

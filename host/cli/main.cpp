@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "host/cli/node_commands.h"
 #include "host/cli/pack_commands.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.name("gale");
   app.require_subcommand(1);
   app.set_version_flag("--version", "gale 0.1.0");
+  gale::cli::AddNodeCommands(app);
   gale::cli::AddPackCommands(app);
   try {
     app.parse(argc, argv);

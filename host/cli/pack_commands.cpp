@@ -1,12 +1,16 @@
 #include "host/cli/pack_commands.h"
 
+#include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "host/cli/output.h"
 #include "host/cli/paths.h"
 #include "host/common/json.h"
+#include "host/config/config.h"
 #include "host/packs/catalog.h"
 #include "host/packs/scaffold.h"
+#include "host/store/open.h"
 
 namespace gale::cli {
 namespace {
@@ -61,18 +65,65 @@ std::string Refs(const std::vector<T>& items) {
   return out.empty() ? "-" : out;
 }
 
-int ListPacks(const std::vector<std::string>& paths, bool json) {
+// Sensor states recorded by the node(s) in the store, when one is configured and exists.
+std::map<std::string, store::SensorStatus> SensorStates(const config::Overrides& overrides) {
+  std::map<std::string, store::SensorStatus> states;
+  auto config = config::Load(overrides);
+  if (!config.ok()) return states;
+  const std::string& url = config->store_url;
+  if (url.rfind("sqlite://", 0) == 0 && !std::filesystem::exists(url.substr(9))) return states;
+  store::StoreOptions options;
+  options.server_timeout = std::chrono::seconds(2);
+  auto store = store::OpenStore(url, options);
+  if (!store.ok()) return states;
+  auto all = (*store)->ListSensorStatus("");
+  if (!all.ok()) return states;
+  for (auto& s : *all) states[s.ref] = s;
+  return states;
+}
+
+// A pack's sensors' state: "failed" if any failed, else the most common state; "-" if none.
+std::string PackState(const packs::Pack& p,
+                      const std::map<std::string, store::SensorStatus>& states) {
+  std::string state = "-";
+  for (const auto& s : p.sensors) {
+    auto it = states.find(s.ref);
+    if (it == states.end()) continue;
+    if (it->second.state == "failed") return "failed";
+    state = it->second.state;
+  }
+  return state;
+}
+
+int ListPacks(const std::vector<std::string>& paths, bool json,
+              const config::Overrides& overrides) {
   auto catalog = packs::Catalog::Load(paths);
+  auto states = SensorStates(overrides);
   if (json) {
     Json out = {{"packs", Json::array()}, {"errors", catalog.errors()}};
-    for (const auto& p : catalog.packs()) out["packs"].push_back(PackToJson(p));
+    for (const auto& p : catalog.packs()) {
+      Json pj = PackToJson(p);
+      pj["state"] = PackState(p, states);
+      for (auto& s : pj["sensors"]) {
+        auto it = states.find(s["ref"]);
+        if (it == states.end()) continue;
+        s["state"] = {{"state", it->second.state},
+                      {"node", it->second.node},
+                      {"restarts", it->second.restarts},
+                      {"last_error", it->second.last_error}};
+      }
+      out["packs"].push_back(pj);
+    }
     std::cout << out.dump(2) << '\n';
     return 0;
   }
-  Table table({"PACK", "VERSION", "STATUS", "SENSORS", "TRIGGER TYPES", "ACTIONS", "RULES"});
+  Table table(
+      {"PACK", "VERSION", "STATUS", "STATE", "SENSORS", "TRIGGER TYPES", "ACTIONS", "RULES"});
   for (const auto& p : catalog.packs()) {
-    table.AddRow({p.ref, p.version, p.ok() ? Green("loaded") : Red("invalid"), Refs(p.sensors),
-                  Refs(p.trigger_types), Refs(p.actions), Refs(p.rules)});
+    const std::string state = PackState(p, states);
+    table.AddRow({p.ref, p.version, p.ok() ? Green("loaded") : Red("invalid"),
+                  state == "failed" ? Red(state) : state, Refs(p.sensors), Refs(p.trigger_types),
+                  Refs(p.actions), Refs(p.rules)});
   }
   table.Print(std::cout);
   for (const auto& e : catalog.errors()) std::cout << Red("error: ") << e << '\n';
@@ -96,13 +147,46 @@ void AddPackCommands(CLI::App& app) {
   auto* list = pack->add_subcommand("list", "Show each pack, its contents and its load errors");
   auto paths = std::make_shared<std::vector<std::string>>();
   auto json = std::make_shared<bool>(false);
-  list->add_option(
-      "--packs", *paths,
-      "Directory holding pack directories (repeatable; default: " + DefaultPacksDir() + ")");
+  auto overrides = std::make_shared<config::Overrides>();
+  list->add_option("--home", overrides->home,
+                   "GALE_HOME whose store holds the sensors' states (default: $GALE_HOME)");
+  list->add_option("--config", overrides->config_file, "gale.yaml naming the store and packs");
+  list->add_option("--packs", *paths,
+                   "Directory holding pack directories (repeatable; default: packs.paths, else " +
+                       DefaultPacksDir() + ")");
   list->add_flag("--json", *json, "Print JSON");
-  list->callback([paths, json] {
-    if (paths->empty()) paths->push_back(DefaultPacksDir());
-    throw CLI::RuntimeError(ListPacks(*paths, *json));
+  list->callback([paths, json, overrides] {
+    // --packs, else the configured packs.paths, else the packs shipped beside the binary.
+    overrides->packs_paths = *paths;
+    overrides->default_packs_dir = DefaultPacksDir();
+    auto config = config::Load(*overrides);
+    if (!config.ok()) {
+      std::cerr << "gale pack list: " << config.message() << '\n';
+      throw CLI::RuntimeError(2);
+    }
+    throw CLI::RuntimeError(ListPacks(config->packs_paths, *json, *overrides));
+  });
+
+  auto* validate = pack->add_subcommand(
+      "validate", "Check one pack directory (metadata, library, rules); exit 1 when invalid");
+  auto vdir = std::make_shared<std::string>();
+  auto vcontext = std::make_shared<std::vector<std::string>>();
+  auto vjson = std::make_shared<bool>(false);
+  validate->add_option("DIR", *vdir, "The pack directory")->required();
+  validate->add_option("--packs", *vcontext,
+                       "Packs paths whose packs the rules may refer to (repeatable)");
+  validate->add_flag("--json", *vjson, "Print JSON");
+  validate->callback([vdir, vcontext, vjson] {
+    auto catalog = packs::Catalog::LoadOne(*vdir, *vcontext);
+    const packs::Pack& p = catalog.packs().front();
+    if (*vjson) {
+      std::cout << PackToJson(p).dump(2) << '\n';
+    } else if (p.ok()) {
+      std::cout << "pack " << p.ref << " " << p.version << ": " << Green("valid") << '\n';
+    } else {
+      for (const auto& e : p.errors) std::cout << Red("error: ") << e << '\n';
+    }
+    throw CLI::RuntimeError(p.ok() ? 0 : 1);
   });
 
   auto* init = pack->add_subcommand(

@@ -14,6 +14,12 @@ fs::path BinaryDir() {
 
 }  // namespace
 
+std::string GaleBinary() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "gale" : exe.string();
+}
+
 std::string DefaultPacksDir() {
   return fs::weakly_canonical(BinaryDir() / ".." / "packs").string();
 }

@@ -5,6 +5,8 @@
 
 namespace gale::cli {
 
+// The running gale binary (/proc/self/exe).
+std::string GaleBinary();
 // <dir of the gale binary>/../packs: build/packs in a build tree.
 std::string DefaultPacksDir();
 // <dir of the gale binary>/../lib/cmake/Gale when it exists (build tree or install), else "".

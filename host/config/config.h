@@ -31,7 +31,10 @@ struct Config {
   std::vector<std::string> roles = {"sensors", "rules", "runner", "api"};
   std::string brokers;  // empty: embedded bus
   std::string topic_prefix = "gale.";
-  int partitions = 6;
+  // 0: automatic, 6 on a real cluster and 24 on the embedded bus, whose partitions keep only
+  // their newest 5 MiB (librdkafka's mock cluster; not configurable), so more partitions let a
+  // lagging consumer fall further behind before anything is dropped.
+  int partitions = 0;
   int replication_factor = 1;
   std::map<std::string, std::string> bus_properties;
   std::string store_url;  // resolved: sqlite://<home>/gale.db when not configured

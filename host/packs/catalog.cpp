@@ -69,6 +69,14 @@ void InspectLibrary(Pack& pack) {
 
 Catalog Catalog::Load(const std::vector<std::string>& packs_paths, const CatalogOptions& options) {
   Catalog catalog;
+  catalog.Read(packs_paths, options, {});
+  catalog.CheckRules();
+  return catalog;
+}
+
+void Catalog::Read(const std::vector<std::string>& packs_paths, const CatalogOptions& options,
+                   const std::set<std::string>& skip) {
+  Catalog& catalog = *this;
   std::set<std::string> seen;
   for (const auto& root : packs_paths) {
     std::error_code ec;
@@ -83,6 +91,7 @@ Catalog Catalog::Load(const std::vector<std::string>& packs_paths, const Catalog
     std::sort(dirs.begin(), dirs.end());
     for (const auto& dir : dirs) {
       Pack pack = ReadPackMetadata(dir.string());
+      if (skip.contains(pack.ref)) continue;
       if (seen.contains(pack.ref)) {
         catalog.errors_.push_back(dir.string() + ": pack '" + pack.ref +
                                   "' is already loaded from " + catalog.FindPack(pack.ref)->dir);
@@ -93,23 +102,37 @@ Catalog Catalog::Load(const std::vector<std::string>& packs_paths, const Catalog
       catalog.packs_.push_back(std::move(pack));
     }
   }
-  // Rules may name trigger types and actions of any pack, so they are checked once all packs
-  // are read. A rule pointing into a broken pack is itself an error.
-  for (auto& pack : catalog.packs_) {
+}
+
+Catalog Catalog::LoadOne(const std::string& pack_dir,
+                         const std::vector<std::string>& context_paths) {
+  Catalog catalog;
+  Pack pack = ReadPackMetadata(pack_dir);
+  if (pack.ok() && NeedsLibrary(pack)) InspectLibrary(pack);
+  const std::string ref = pack.ref;
+  catalog.packs_.push_back(std::move(pack));
+  catalog.Read(context_paths, {.inspect_libraries = false}, {ref});
+  catalog.CheckRules();
+  return catalog;
+}
+
+// Rules may name trigger types and actions of any pack, so they are checked once all packs are
+// read. A rule pointing into a broken pack is itself an error.
+void Catalog::CheckRules() {
+  for (auto& pack : packs_) {
     std::vector<std::string> errors;
     for (const auto& rule : pack.rules) {
-      if (!catalog.FindTriggerType(rule.trigger_type)) {
+      if (!FindTriggerType(rule.trigger_type)) {
         errors.push_back(At(rule.origin) + ": rule '" + rule.name + "': unknown trigger type '" +
                          rule.trigger_type + "'");
       }
-      if (!catalog.FindAction(rule.action_ref)) {
+      if (!FindAction(rule.action_ref)) {
         errors.push_back(At(rule.origin) + ": rule '" + rule.name + "': unknown action '" +
                          rule.action_ref + "'");
       }
     }
     pack.errors.insert(pack.errors.end(), errors.begin(), errors.end());
   }
-  return catalog;
 }
 
 const Pack* Catalog::FindPack(const std::string& ref) const {

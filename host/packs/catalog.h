@@ -2,6 +2,7 @@
 // rules, trigger types and actions checked across packs.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,12 @@ class Catalog {
   static Catalog Load(const std::vector<std::string>& packs_paths,
                       const CatalogOptions& options = {});
 
+  // Checks one pack directory: its metadata, its library, and its rules against the packs found
+  // in `context_paths` (read as metadata only; a pack there with the same ref is ignored).
+  // The result's packs() holds the checked pack first.
+  static Catalog LoadOne(const std::string& pack_dir,
+                         const std::vector<std::string>& context_paths);
+
   const std::vector<Pack>& packs() const { return packs_; }
   // Problems that belong to no single pack (a packs path that does not exist).
   const std::vector<std::string>& errors() const { return errors_; }
@@ -32,6 +39,10 @@ class Catalog {
   const ActionMeta* FindAction(const std::string& ref) const;
 
  private:
+  void Read(const std::vector<std::string>& packs_paths, const CatalogOptions& options,
+            const std::set<std::string>& skip);
+  void CheckRules();
+
   std::vector<Pack> packs_;
   std::vector<std::string> errors_;
 };

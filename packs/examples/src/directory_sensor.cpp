@@ -71,8 +71,12 @@ DirectorySensor::Listing DirectorySensor::List() {
 
 void DirectorySensor::Dispatch(const std::string& path, const std::string& time,
                                const char* status) {
-  sensor_service().dispatch("examples.changed_file",
-                            {{"path", path}, {"time", time}, {"status", status}});
+  gale::plugin::Json payload = {{"path", path}, {"time", time}, {"status", status}};
+#ifdef GALE_EXAMPLES_BUILD_TAG
+  // Set only by the live-reload test, which swaps in a rebuilt library and looks for this field.
+  payload["build"] = GALE_EXAMPLES_BUILD_TAG;
+#endif
+  sensor_service().dispatch("examples.changed_file", payload);
 }
 
 }  // namespace examples

@@ -1,0 +1,176 @@
+#include "host/node/node.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "host/bus/bus.h"
+#include "host/node/pack_snapshots.h"
+#include "host/node/pack_watcher.h"
+#include "host/sensors/supervisor.h"
+#include "host/store/open.h"
+
+namespace gale::node {
+namespace fs = std::filesystem;
+namespace {
+
+// Writes `text` to `path` atomically (readers never see half a file).
+Status WriteFileAtomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text << '\n';
+    if (!out) return Status::Error(tmp.string() + ": cannot write");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::Error(path.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots) {
+  std::vector<sensors::PackSpec> specs;
+  for (const auto& p : snapshots.Active()) specs.push_back({p.ref, p.dir, p.sensors, p.version});
+  return specs;
+}
+
+std::set<std::string> PackDirs(const std::vector<std::string>& paths) {
+  std::set<std::string> dirs;
+  for (const auto& root : paths) {
+    std::error_code ec;
+    for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->is_directory(ec) && fs::exists(it->path() / "pack.yaml", ec)) {
+        dirs.insert(fs::absolute(it->path()).lexically_normal().string());
+      }
+    }
+  }
+  return dirs;
+}
+
+void Refresh(PackSnapshots& snapshots, const std::set<std::string>& dirs) {
+  for (const auto& dir : dirs) {
+    std::string why;
+    switch (snapshots.Refresh(dir, &why)) {
+      case RefreshResult::kActivated:
+        spdlog::info("pack {}: loaded", dir);
+        break;
+      case RefreshResult::kRefused:
+        spdlog::error("pack {}: refused: {}; the running version (if any) keeps running", dir, why);
+        break;
+      case RefreshResult::kRemoved:
+      case RefreshResult::kUnchanged:
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+int RunNode(const config::Config& config, const std::string& gale_binary) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::error_code ec;
+  fs::create_directories(config.home, ec);
+  if (ec) {
+    spdlog::error("cannot create GALE_HOME {}: {}", config.home, ec.message());
+    return 1;
+  }
+  chmod(config.home.c_str(), 0700);
+  // One node per home: the embedded bus address and store are per home.
+  const std::string lock_path = (fs::path(config.home) / "node.lock").string();
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    spdlog::error("another gale node is running with GALE_HOME {} (lock {})", config.home,
+                  lock_path);
+    return 1;
+  }
+
+  store::StoreOptions store_options;
+  store_options.write_concern = config.write_concern;
+  auto store = store::OpenStoreWithRetry(config.store_url, store_options, std::chrono::seconds(60),
+                                         [](const std::string& line) { spdlog::warn("{}", line); });
+  if (!store.ok()) {
+    spdlog::error("cannot open the store: {}", store.message());
+    return 1;
+  }
+
+  bus::BusConfig bus_config;
+  bus_config.brokers = config.brokers;
+  bus_config.topic_prefix = config.topic_prefix;
+  bus_config.partitions = config.partitions > 0    ? config.partitions
+                          : config.brokers.empty() ? 24
+                                                   : 6;
+  bus_config.replication_factor = config.replication_factor;
+  bus_config.properties = config.bus_properties;
+  std::unique_ptr<bus::EmbeddedBroker> embedded;
+  const fs::path bus_addr = fs::path(config.home) / "bus.addr";
+  if (bus_config.brokers.empty()) {
+    auto started = bus::EmbeddedBroker::Start();
+    if (!started.ok()) {
+      spdlog::error("cannot start the embedded bus: {}", started.message());
+      return 1;
+    }
+    embedded = std::move(started).value();
+    bus_config.brokers = embedded->bootstrap();
+    bus_config.embedded = true;
+    if (Status s = WriteFileAtomic(bus_addr, bus_config.brokers); !s.ok()) {
+      spdlog::error("{}", s.message());
+      return 1;
+    }
+  }
+  if (Status s = bus::EnsureTopics(bus_config, embedded.get()); !s.ok()) {
+    spdlog::error("cannot create the bus topics: {}", s.message());
+    return 1;
+  }
+
+  PackSnapshots snapshots((fs::path(config.home) / "run" / "packs").string(), gale_binary,
+                          config.packs_paths);
+  Refresh(snapshots, PackDirs(config.packs_paths));
+
+  std::unique_ptr<sensors::Supervisor> supervisor;
+  if (config.HasRole("sensors")) {
+    sensors::SupervisorOptions options;
+    options.gale_binary = gale_binary;
+    options.brokers = bus_config.brokers;
+    options.topic_prefix = config.topic_prefix;
+    options.store_url = config.store_url;
+    options.node = config.node_name;
+    options.policy = config.sensors;
+    supervisor = std::make_unique<sensors::Supervisor>(options, store->get());
+    supervisor->Apply(Specs(snapshots));
+    supervisor->Start();
+  }
+
+  auto watcher = PackWatcher::Start(config.packs_paths, std::chrono::milliseconds(300),
+                                    [&](const std::set<std::string>& changed) {
+                                      Refresh(snapshots, changed);
+                                      if (supervisor) supervisor->Apply(Specs(snapshots));
+                                    });
+  if (!watcher.ok()) spdlog::warn("live reload disabled: {}", watcher.message());
+
+  spdlog::info("node {} up: bus {}{}, store {}, {} pack(s) active, roles {}", config.node_name,
+               bus_config.brokers, embedded ? " (embedded)" : "",
+               store::RedactUrl(config.store_url), snapshots.Active().size(),
+               fmt::join(config.roles, ","));
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("node {} stopping (signal {})", config.node_name, sig);
+  if (watcher.ok()) watcher->reset();  // joins the watcher thread
+  if (supervisor) supervisor->Stop();
+  if (embedded) fs::remove(bus_addr, ec);
+  return 0;
+}
+
+}  // namespace gale::node

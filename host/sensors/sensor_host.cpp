@@ -1,0 +1,182 @@
+#include "host/sensors/sensor_host.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "host/packs/library.h"
+#include "host/packs/metadata_reader.h"
+#include "host/sensors/sensor_service.h"
+#include "host/store/open.h"
+
+namespace gale::sensors {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One sensor: its service, its instance and the thread that drives it.
+struct RunningSensor {
+  const packs::SensorMeta* meta = nullptr;
+  std::unique_ptr<SensorService> service;
+  std::shared_ptr<plugin::SensorInstance> instance;
+  std::thread thread;
+  std::atomic<bool> setup_done{false};
+  std::atomic<bool> setup_ok{false};
+};
+
+void Drive(RunningSensor& s, StopSignal& stop) {
+  plugin::CallResult setup = s.instance->setup();
+  s.setup_ok = setup.ok;
+  s.setup_done = true;
+  if (!setup.ok) {
+    spdlog::error("{}: setup() failed: {}", s.meta->ref, setup.error);
+    return;
+  }
+  if (s.instance->polling()) {
+    // Fixed-rate schedule owned by the host: the next poll is due one interval after the
+    // previous one started, so a slow poll does not drift the schedule.
+    const auto interval = s.service->poll_interval();
+    auto due = Clock::now();
+    while (!stop.requested()) {
+      plugin::CallResult r = s.instance->poll();
+      if (!r.ok) spdlog::error("{}: poll() failed: {}", s.meta->ref, r.error);
+      due += interval;
+      const auto now = Clock::now();
+      if (due < now) due = now;  // overran: poll again at once, do not try to catch up
+      stop.WaitFor(std::chrono::duration_cast<std::chrono::milliseconds>(due - now));
+    }
+  } else {
+    plugin::CallResult r = s.instance->run();
+    if (!r.ok) spdlog::error("{}: run() failed: {}", s.meta->ref, r.error);
+    if (!stop.requested()) spdlog::warn("{}: run() returned before stop", s.meta->ref);
+  }
+  plugin::CallResult c = s.instance->cleanup();
+  if (!c.ok) spdlog::error("{}: cleanup() failed: {}", s.meta->ref, c.error);
+}
+
+void LimitMemory(int memory_mb) {
+#if defined(__SANITIZE_ADDRESS__)
+  (void)memory_mb;  // ASan's shadow memory counts as data; the supervisor sets malloc_limit_mb
+#else
+  if (memory_mb <= 0) return;
+  rlimit lim{};
+  lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(memory_mb) << 20;
+  if (setrlimit(RLIMIT_DATA, &lim) != 0) spdlog::warn("cannot limit memory: {}", strerror(errno));
+#endif
+}
+
+}  // namespace
+
+int RunSensorHost(const SensorHostOptions& options) {
+  // Signals are taken synchronously by this thread; every thread started below inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  LimitMemory(options.memory_mb);
+
+  packs::Pack pack = packs::ReadPackMetadata(options.pack_dir);
+  if (!pack.ok()) {
+    for (const auto& e : pack.errors) spdlog::error("{}", e);
+    return 2;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] [sensor-host " + pack.ref + "] %v");
+  auto library = packs::PackLibrary::Load(pack.LibraryPath());
+  if (!library.ok()) {
+    spdlog::error("{}", library.message());
+    return 2;
+  }
+
+  bus::BusConfig bus_config;
+  bus_config.brokers = options.brokers;
+  bus_config.topic_prefix = options.topic_prefix;
+  bus_config.client_id = "gale-sensor-host-" + pack.ref;
+  auto producer = bus::Producer::Create(bus_config);
+  if (!producer.ok()) {
+    spdlog::error("cannot create the trigger producer: {}", producer.message());
+    return 2;
+  }
+  store::StorePtr store;
+  if (!options.store_url.empty()) {
+    auto opened = store::OpenStore(options.store_url);
+    if (opened.ok()) {
+      store = std::move(opened).value();
+    } else {
+      spdlog::warn("datastore unavailable to sensors: {}", opened.message());
+    }
+  }
+
+  StopSignal stop;
+  DispatchCounters counters;
+  SensorHostContext context;
+  context.pack = &pack;
+  context.node = options.node;
+  context.triggers_topic = bus::Topic(bus_config, bus::kTriggers);
+  context.producer = producer->get();
+  context.store = store.get();
+  context.stop = &stop;
+  context.counters = &counters;
+  for (const auto& t : pack.trigger_types) {
+    auto v = schema::Validator::Compile(t.payload_schema);
+    if (v.ok()) context.payload_validators.emplace(t.ref, std::move(v).value());
+  }
+
+  std::vector<std::unique_ptr<RunningSensor>> running;
+  for (const auto& meta : pack.sensors) {
+    const bool chosen = options.sensors.empty()
+                            ? meta.enabled
+                            : std::find(options.sensors.begin(), options.sensors.end(), meta.ref) !=
+                                  options.sensors.end();
+    if (!chosen) continue;
+    auto s = std::make_unique<RunningSensor>();
+    s->meta = &meta;
+    s->service = std::make_unique<SensorService>(context, meta);
+    auto instance = (*library)->CreateSensor(meta.class_name, *s->service);
+    if (!instance.ok()) {
+      spdlog::error("{}", instance.message());
+      continue;
+    }
+    s->instance = std::move(instance).value();
+    running.push_back(std::move(s));
+  }
+  for (auto& s : running) {
+    RunningSensor* raw = s.get();
+    s->thread = std::thread([raw, &stop] { Drive(*raw, stop); });
+  }
+  spdlog::info("running {} sensor(s) on node {}", running.size(), options.node);
+
+  // A setup() that never returns cannot be interrupted (it is a thread of this process); the
+  // only safe way out is to exit and let the supervisor restart the host.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(
+                                           static_cast<std::int64_t>(options.setup_timeout * 1000));
+  for (auto& s : running) {
+    while (!s->setup_done && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!s->setup_done) {
+      spdlog::error("{}: setup() did not return within {}s; exiting so the host restarts",
+                    s->meta->ref, options.setup_timeout);
+      (*producer)->Flush(std::chrono::seconds(2)).ok();
+      _exit(3);
+    }
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("stopping on signal {}", sig);
+  stop.Request();
+  for (auto& s : running) s->thread.join();
+  Status flushed = (*producer)->Flush(std::chrono::seconds(30));
+  if (!flushed.ok()) spdlog::error("trigger producer flush failed: {}", flushed.message());
+  spdlog::info("stopped: {} dispatched, {} rejected, {} undelivered", counters.dispatched.load(),
+               counters.rejected.load(), counters.delivery_failed.load());
+  running.clear();
+  return flushed.ok() ? 0 : 1;
+}
+
+}  // namespace gale::sensors

@@ -1,0 +1,26 @@
+// `gale sensor-host`: one subprocess per pack. Loads exactly one pack library, runs its sensors
+// (polling ones on host-owned timers, passive ones on their own threads) and produces what they
+// dispatch. A crash here takes down only this pack's sensors; the supervisor restarts it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace gale::sensors {
+
+struct SensorHostOptions {
+  std::string pack_dir;
+  std::string brokers;
+  std::string topic_prefix = "gale.";
+  std::string store_url;  // for the sensors' datastore; empty: none
+  std::string node = "node-1";
+  std::vector<std::string> sensors;  // sensor refs to run; empty: every enabled sensor
+  double setup_timeout = 30;         // seconds; a setup() still running then exits the host
+  int memory_mb = 0;                 // RLIMIT_DATA of this process; 0: unlimited
+};
+
+// Runs until SIGTERM/SIGINT, then stops every sensor (cleanup(), producer flushed) and returns
+// the exit code: 0 after a clean stop, 2 when the pack cannot be loaded, 3 when a setup() hung.
+int RunSensorHost(const SensorHostOptions& options);
+
+}  // namespace gale::sensors

@@ -1,0 +1,151 @@
+#include "host/sensors/sensor_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "host/common/uuid.h"
+
+namespace gale::sensors {
+
+void StopSignal::Request() {
+  {
+    std::lock_guard lock(mutex_);
+    requested_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool StopSignal::WaitFor(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return cv_.wait_for(lock, timeout, [&] { return requested_.load(); });
+}
+
+Json MakeTriggerInstance(const std::string& trigger_ref, Json payload,
+                         const std::string& dedupe_key, const std::string& sensor_ref,
+                         const std::string& node) {
+  Json msg = {{"id", UuidV4()},
+              {"trigger", trigger_ref},
+              {"payload", std::move(payload)},
+              {"occurred_at", store::NowMs()},
+              {"sensor", sensor_ref},
+              {"node", node},
+              {"trace_id", UuidV4()}};
+  if (!dedupe_key.empty()) msg["dedupe_key"] = dedupe_key;
+  return msg;
+}
+
+SensorService::SensorService(SensorHostContext& context, const packs::SensorMeta& sensor)
+    : context_(context), sensor_(sensor), config_json_(context.pack->config.dump()) {}
+
+std::string SensorService::config_json() const noexcept {
+  return config_json_;
+}
+
+void SensorService::log(plugin::LogLevel level, std::string_view message) noexcept {
+  try {
+    switch (level) {
+      case plugin::LogLevel::kDebug:
+        spdlog::debug("{}: {}", sensor_.ref, message);
+        break;
+      case plugin::LogLevel::kInfo:
+        spdlog::info("{}: {}", sensor_.ref, message);
+        break;
+      case plugin::LogLevel::kWarning:
+        spdlog::warn("{}: {}", sensor_.ref, message);
+        break;
+      case plugin::LogLevel::kError:
+        spdlog::error("{}: {}", sensor_.ref, message);
+        break;
+    }
+  } catch (...) {
+  }
+}
+
+plugin::CallResult SensorService::dispatch_json(std::string_view trigger_ref,
+                                                std::string_view payload_json,
+                                                std::string_view dedupe_key) noexcept {
+  try {
+    const std::string ref(trigger_ref);
+    auto reject = [&](const std::string& why) {
+      const auto n = ++context_.counters->rejected;
+      spdlog::warn("{}: rejected a {} trigger: {} ({} rejected so far)", sensor_.ref, ref, why, n);
+      return plugin::CallResult{false, why};
+    };
+    auto validator = context_.payload_validators.find(ref);
+    if (validator == context_.payload_validators.end()) {
+      return reject("unknown trigger type '" + ref + "' (pack " + context_.pack->ref +
+                    " declares it in no sensor)");
+    }
+    Json payload = Json::parse(payload_json, nullptr, /*allow_exceptions=*/false);
+    if (payload.is_discarded()) return reject("payload is not valid JSON");
+    auto violations = validator->second.Validate(payload);
+    if (!violations.empty()) {
+      return reject("payload violates its payload_schema: " + schema::Format(violations.front()));
+    }
+    Json msg = MakeTriggerInstance(ref, std::move(payload), std::string(dedupe_key), sensor_.ref,
+                                   context_.node);
+    const std::string id = msg["id"];
+    DispatchCounters* counters = context_.counters;
+    std::string sensor_ref = sensor_.ref;
+    Status queued = context_.producer->Produce(
+        context_.triggers_topic, id, msg.dump(),
+        [counters, sensor_ref](const Status& delivered, const bus::Message& m) {
+          if (delivered.ok()) return;
+          ++counters->delivery_failed;
+          spdlog::error("{}: trigger instance {} was not delivered: {}", sensor_ref, m.key,
+                        delivered.message());
+        });
+    if (!queued.ok()) return reject("cannot queue the trigger instance: " + queued.message());
+    ++context_.counters->dispatched;
+    return {};
+  } catch (const std::exception& e) {
+    return {false, e.what()};
+  }
+}
+
+std::string SensorService::ScopedName(std::string_view name) const {
+  return sensor_.ref + ":" + std::string(name);
+}
+
+std::optional<std::string> SensorService::datastore_get(std::string_view name) noexcept {
+  try {
+    if (context_.store == nullptr) return std::nullopt;
+    auto kv =
+        context_.store->GetKey({ScopedName(name), store::KeyScope::kSystem, ""}, store::NowMs());
+    if (!kv.ok() || !kv->has_value()) return std::nullopt;
+    return (*kv)->value;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+plugin::CallResult SensorService::datastore_set(std::string_view name,
+                                                std::string_view value) noexcept {
+  try {
+    if (context_.store == nullptr) return {false, "no datastore configured"};
+    store::KeyValue kv;
+    kv.name = ScopedName(name);
+    kv.value = std::string(value);
+    Status s = context_.store->SetKey(kv, store::NowMs());
+    return s.ok() ? plugin::CallResult{} : plugin::CallResult{false, s.message()};
+  } catch (const std::exception& e) {
+    return {false, e.what()};
+  }
+}
+
+bool SensorService::stop_requested() const noexcept {
+  return context_.stop->requested();
+}
+
+bool SensorService::wait_for_stop(std::chrono::milliseconds timeout) noexcept {
+  try {
+    return context_.stop->WaitFor(timeout);
+  } catch (...) {
+    return context_.stop->requested();
+  }
+}
+
+std::chrono::milliseconds SensorService::poll_interval() const noexcept {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(sensor_.poll_interval * 1000));
+}
+
+}  // namespace gale::sensors

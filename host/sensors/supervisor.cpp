@@ -1,0 +1,224 @@
+#include "host/sensors/supervisor.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+
+#include "host/common/subprocess.h"
+
+namespace gale::sensors {
+namespace {
+
+std::chrono::milliseconds Seconds(double s) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000));
+}
+
+}  // namespace
+
+Supervisor::Supervisor(SupervisorOptions options, store::Store* store)
+    : options_(std::move(options)), store_(store) {}
+
+Supervisor::~Supervisor() {
+  Stop();
+}
+
+void Supervisor::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Supervisor::Apply(const std::vector<PackSpec>& packs) {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, const PackSpec*> wanted;
+  for (const auto& p : packs) wanted[p.ref] = &p;
+  for (auto it = hosts_.begin(); it != hosts_.end();) {
+    auto w = wanted.find(it->first);
+    if (w == wanted.end() || w->second->version != it->second.spec.version) {
+      spdlog::info("sensor host {}: {}", it->first,
+                   w == wanted.end() ? "pack removed, stopping" : "new version, restarting");
+      it->second.stopping = true;
+      if (it->second.pid > 0) kill(it->second.pid, SIGTERM);
+      it->second.state = "stopped";
+      Record(it->second);
+      retiring_.push_back(std::move(it->second));
+      it = hosts_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& p : packs) {
+    if (hosts_.contains(p.ref) || p.sensors.empty()) continue;
+    Host host;
+    host.spec = p;
+    host.next_start = Clock::now();
+    hosts_.emplace(p.ref, std::move(host));
+  }
+}
+
+void Supervisor::StartHost(Host& host) {
+  std::vector<std::string> argv = {options_.gale_binary,
+                                   "sensor-host",
+                                   "--pack",
+                                   host.spec.dir,
+                                   "--brokers",
+                                   options_.brokers,
+                                   "--topic-prefix",
+                                   options_.topic_prefix,
+                                   "--node",
+                                   options_.node,
+                                   "--setup-timeout",
+                                   std::to_string(options_.policy.setup_timeout),
+                                   "--memory-mb",
+                                   std::to_string(options_.policy.host_memory_mb)};
+  if (!options_.store_url.empty()) {
+    argv.push_back("--store");
+    argv.push_back(options_.store_url);
+  }
+  for (const auto& s : host.spec.sensors) {
+    argv.push_back("--sensor");
+    argv.push_back(s);
+  }
+  SpawnOptions spawn;
+#if defined(__SANITIZE_ADDRESS__)
+  // RLIMIT_DATA cannot apply under ASan (its shadow memory counts); cap the allocator instead.
+  spawn.env_extra.push_back(
+      "ASAN_OPTIONS=malloc_limit_mb=" + std::to_string(options_.policy.host_memory_mb) +
+      ":allocator_may_return_null=0:detect_leaks=0");
+#endif
+  auto pid = Spawn(argv, spawn);
+  host.started = Clock::now();
+  if (!pid.ok()) {
+    host.last_error = pid.message();
+    host.state = "backoff";
+    host.next_start =
+        host.started + std::max(host.backoff, Seconds(options_.policy.restart_backoff_initial));
+    spdlog::error("sensor host {}: {}", host.spec.ref, pid.message());
+    Record(host);
+    return;
+  }
+  host.pid = *pid;
+  if (host.state != "failed") host.state = "running";
+  spdlog::info("sensor host {}: started pid {} ({})", host.spec.ref, host.pid, host.spec.dir);
+  Record(host);
+}
+
+void Supervisor::Reap(Host& host, int status) {
+  host.pid = 0;
+  const auto now = Clock::now();
+  host.last_error = DescribeWaitStatus(status);
+  ++host.restarts;
+  if (now - host.started >= Seconds(options_.policy.stable_after)) {
+    host.backoff = std::chrono::milliseconds(0);  // it ran long enough: start afresh
+    host.crashes.clear();
+  }
+  std::erase_if(host.crashes,
+                [&](auto t) { return now - t > Seconds(options_.policy.failure_window); });
+  host.crashes.push_back(now);
+  host.backoff = host.backoff.count() == 0
+                     ? Seconds(options_.policy.restart_backoff_initial)
+                     : std::min(host.backoff * 2, Seconds(options_.policy.restart_backoff_max));
+  host.next_start = now + host.backoff;
+  const bool failed = static_cast<int>(host.crashes.size()) >= options_.policy.failure_threshold;
+  host.state = failed ? "failed" : "backoff";
+  spdlog::error("sensor host {}: {}; restart {} in {} ms{}", host.spec.ref, host.last_error,
+                host.restarts, host.backoff.count(),
+                failed ? " (pack marked failed: " + std::to_string(host.crashes.size()) +
+                             " crashes in the failure window)"
+                       : "");
+  Record(host);
+}
+
+void Supervisor::Loop() {
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stop_) break;
+      const auto now = Clock::now();
+      for (auto& [ref, host] : hosts_) {
+        if (host.pid > 0) {
+          int status = 0;
+          if (waitpid(host.pid, &status, WNOHANG) == host.pid) {
+            Reap(host, status);
+          } else if (host.state == "failed" &&
+                     now - host.started >= Seconds(options_.policy.stable_after)) {
+            host.state = "running";  // a stable run clears the failed mark
+            host.crashes.clear();
+            host.backoff = std::chrono::milliseconds(0);
+            spdlog::info("sensor host {}: stable again", ref);
+            Record(host);
+          } else if (host.backoff.count() > 0 &&
+                     now - host.started >= Seconds(options_.policy.stable_after)) {
+            host.backoff = std::chrono::milliseconds(0);
+          }
+        } else if (now >= host.next_start) {
+          StartHost(host);
+        }
+      }
+      std::erase_if(retiring_, [](Host& h) {
+        if (h.pid <= 0) return true;
+        int status;
+        return waitpid(h.pid, &status, WNOHANG) == h.pid;
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void Supervisor::Terminate(Host& host, std::chrono::milliseconds grace) {
+  if (host.pid <= 0) return;
+  kill(host.pid, SIGTERM);
+  const auto deadline = Clock::now() + grace;
+  int status;
+  while (Clock::now() < deadline) {
+    if (waitpid(host.pid, &status, WNOHANG) == host.pid) {
+      host.pid = 0;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(-host.pid, SIGKILL);
+  kill(host.pid, SIGKILL);
+  waitpid(host.pid, &status, 0);
+  host.pid = 0;
+}
+
+void Supervisor::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mutex_);
+  for (auto& [ref, host] : hosts_) {
+    Terminate(host, std::chrono::seconds(10));
+    host.state = "stopped";
+    Record(host);
+  }
+  for (auto& host : retiring_) Terminate(host, std::chrono::seconds(10));
+  retiring_.clear();
+}
+
+std::vector<HostState> Supervisor::States() const {
+  std::lock_guard lock(mutex_);
+  std::vector<HostState> out;
+  for (const auto& [ref, h] : hosts_)
+    out.push_back({ref, h.state, h.pid, h.restarts, h.last_error});
+  return out;
+}
+
+void Supervisor::Record(const Host& host) {
+  if (store_ == nullptr) return;
+  for (const auto& sensor : host.spec.sensors) {
+    store::SensorStatus s;
+    s.ref = sensor;
+    s.node = options_.node;
+    s.state = host.state;
+    s.restarts = host.restarts;
+    s.last_error = host.last_error;
+    s.updated_at = store::NowMs();
+    Status put = store_->PutSensorStatus(s);
+    if (!put.ok()) spdlog::warn("cannot record sensor status of {}: {}", sensor, put.message());
+  }
+}
+
+}  // namespace gale::sensors

@@ -1,0 +1,87 @@
+// Supervises one `gale sensor-host` subprocess per pack that has sensors (inside `gale up`):
+// restarts a crashed host with exponential backoff, marks a crash-looping pack `failed`, resets
+// after a stable run, and records each sensor's state in the store.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/config/config.h"
+#include "host/store/store.h"
+
+namespace gale::sensors {
+
+// What to run for one pack. A change of `version` restarts its host.
+struct PackSpec {
+  std::string ref;
+  std::string dir;                   // the pack directory the host loads
+  std::vector<std::string> sensors;  // refs
+  std::string version;
+};
+
+struct HostState {
+  std::string pack;
+  std::string state;  // starting, running, backoff, failed, stopped
+  pid_t pid = 0;
+  int restarts = 0;
+  std::string last_error;
+};
+
+struct SupervisorOptions {
+  std::string gale_binary;  // path of `gale`, exec'ed as `gale sensor-host ...`
+  std::string brokers;
+  std::string topic_prefix = "gale.";
+  std::string store_url;
+  std::string node;
+  config::SensorsConfig policy;
+};
+
+class Supervisor {
+ public:
+  Supervisor(SupervisorOptions options, store::Store* store);
+  ~Supervisor();  // stops every host
+
+  // Makes the supervised set equal `packs`: new packs start, removed ones stop, packs whose
+  // version changed restart.
+  void Apply(const std::vector<PackSpec>& packs);
+  void Start();
+  void Stop();  // TERM to every host, KILL after a grace period; returns when all are reaped
+  std::vector<HostState> States() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Host {
+    PackSpec spec;
+    pid_t pid = 0;
+    std::string state = "starting";
+    Clock::time_point started{};
+    Clock::time_point next_start{};
+    std::chrono::milliseconds backoff{0};
+    std::vector<Clock::time_point> crashes;  // within the failure window
+    int restarts = 0;
+    std::string last_error;
+    bool stopping = false;
+  };
+
+  void Loop();
+  void StartHost(Host& host);
+  void Reap(Host& host, int status);
+  static void Terminate(Host& host, std::chrono::milliseconds grace);
+  void Record(const Host& host);
+
+  SupervisorOptions options_;
+  store::Store* store_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Host> hosts_;
+  std::vector<Host> retiring_;  // removed or replaced hosts being stopped
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace gale::sensors
