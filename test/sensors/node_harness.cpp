@@ -46,7 +46,10 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   yaml << options.extra_yaml;
   std::ofstream(fs::path(home) / "gale.yaml") << yaml.str();
 
-  std::string env = options.backend == Backend::kEmbedded ? "env -u GALE_KAFKA_BROKERS " : "";
+  // The node's store is always its own SQLite file (the tests read it); the bus follows the
+  // backend under test.
+  std::string env = "env -u GALE_MONGODB_URL ";
+  if (options.backend == Backend::kEmbedded) env += "-u GALE_KAFKA_BROKERS ";
   std::string cmd = "exec " + env + std::string(GALE_BINARY_DIR) + "/bin/gale up --home " + home +
                     " >" + home + "/node.log 2>&1";
   node->pid_ = fork();
