@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -71,6 +72,15 @@ TEST(SupervisorTest, CrashingPacksRestartWhileAHealthyPackKeepsItsSchedule) {
         return s.ok() && s->has_value() && (*s)->state == "failed";
       },
       std::chrono::seconds(30)));
+  // `gale pack list` shows it to the user, reading the node's store.
+  auto list = RunCommand(std::string(GALE_BINARY_DIR) + "/bin/gale pack list --json --home " +
+                         node->home() + " --packs " + GALE_TEST_PACKS + "/crash");
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  std::map<std::string, std::string> states;
+  const Json listed = Json::parse(list.output);
+  for (const auto& p : listed["packs"]) states[p["ref"]] = p["state"];
+  EXPECT_EQ(states["segv"], "failed") << list.output;
+  EXPECT_EQ(states["healthy"], "running") << list.output;
   auto segv = store->GetSensorStatus("segv.Crasher");
   EXPECT_NE((*segv)->last_error.find("killed by signal"), std::string::npos) << (*segv)->last_error;
   auto spinner = store->GetSensorStatus("spinner.Spinner");
