@@ -63,7 +63,8 @@ TEST_P(SensorHostTest, DirectorySensorSeesACreatedFileExactlyOnce) {
       node->brokers(), topic, [](const auto&) { return false; }, std::chrono::seconds(3));
   std::vector<Json> matching;
   for (const auto& m : messages) {
-    EXPECT_TRUE(bus::ValidateMessage(bus::kTriggerInstanceSchema, std::string_view(m.value)).ok()) << m.value;
+    EXPECT_TRUE(bus::ValidateMessage(bus::kTriggerInstanceSchema, std::string_view(m.value)).ok())
+        << m.value;
     if (about_file(m)) matching.push_back(Json::parse(m.value));
   }
   ASSERT_EQ(matching.size(), 1u) << node->Log();
