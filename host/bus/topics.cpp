@@ -1,0 +1,163 @@
+// Topic setup (EnsureTopics) and listing.
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "host/bus/internal.h"
+
+namespace gale::bus {
+
+namespace {
+
+struct Admin {
+  internal::HandleContext context;
+  internal::KafkaPtr rk;
+  explicit Admin(std::string brokers) : context(std::move(brokers)) {}
+};
+
+Result<std::unique_ptr<Admin>> NewAdmin(const BusConfig& config, internal::Role role,
+                                        rd_kafka_type_t type) {
+  auto admin = std::make_unique<Admin>(config.brokers);
+  auto conf = internal::MakeConf(config, role, &admin->context);
+  if (!conf.ok()) return conf.status();
+  auto rk = internal::NewHandle(type, std::move(*conf), config.brokers);
+  if (!rk.ok()) return rk.status();
+  admin->rk = std::move(*rk);
+  return admin;
+}
+
+struct NewTopicDeleter {
+  void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
+};
+struct OptionsDeleter {
+  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+};
+
+// CreateTopics through the Admin API; topics that exist already are fine.
+Status CreateTopics(Admin& admin, const std::vector<std::pair<std::string, int>>& topics,
+                    int replication_factor, std::chrono::steady_clock::time_point deadline) {
+  const std::string& brokers = admin.context.brokers();
+  char errstr[512] = {0};
+  std::vector<std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>> owned;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  for (const auto& [name, partitions] : topics) {
+    rd_kafka_NewTopic_t* t =
+        rd_kafka_NewTopic_new(name.c_str(), partitions, replication_factor, errstr, sizeof(errstr));
+    if (t == nullptr) return Status::Error("bus: topic " + name + ": " + errstr);
+    owned.emplace_back(t);
+    raw.push_back(t);
+  }
+  std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
+      rd_kafka_AdminOptions_new(admin.rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  int ms = std::max(1, internal::RemainingMs(deadline));
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), ms, errstr, sizeof(errstr));
+  rd_kafka_AdminOptions_set_operation_timeout(options.get(), ms, errstr, sizeof(errstr));
+  internal::QueuePtr queue(rd_kafka_queue_new(admin.rk.get()));
+  rd_kafka_CreateTopics(admin.rk.get(), raw.data(), raw.size(), options.get(), queue.get());
+  internal::EventPtr ev(rd_kafka_queue_poll(queue.get(), ms + 1000));
+  rd_kafka_poll(admin.rk.get(), 0);  // serves the error callback, for LastErrorSuffix()
+  if (!ev) {
+    return internal::Error(
+        brokers, "cannot create topics",
+        "no answer within " + std::to_string(ms) + " ms" + admin.context.LastErrorSuffix(), true);
+  }
+  if (rd_kafka_resp_err_t err = rd_kafka_event_error(ev.get())) {
+    return internal::Error(
+        brokers, "cannot create topics",
+        std::string(rd_kafka_event_error_string(ev.get())) + admin.context.LastErrorSuffix(),
+        internal::IsRetryable(err));
+  }
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      continue;
+    }
+    const char* text = rd_kafka_topic_result_error_string(results[i]);
+    return internal::Error(
+        brokers, std::string("cannot create topic ") + rd_kafka_topic_result_name(results[i]),
+        std::string(text ? text : rd_kafka_err2str(err)) + " (" + rd_kafka_err2name(err) + ")",
+        internal::IsRetryable(err));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int sensor_owner_slots,
+                    std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (config.partitions < 1 || sensor_owner_slots < 1 || config.replication_factor < 1) {
+    return Status::Error("bus: partitions, sensor owner slots and replication factor must be >= 1");
+  }
+  BusConfig c = config;
+  if (embedded != nullptr && c.brokers.empty()) c.brokers = embedded->bootstrap();
+  const std::vector<std::pair<std::string, int>> wanted = {
+      {Topic(c, kTriggers), c.partitions},
+      {Topic(c, kExecutions), c.partitions},
+      {Topic(c, kExecutionEvents), c.partitions},
+      {Topic(c, kSensorOwners), sensor_owner_slots},
+  };
+  auto admin = NewAdmin(c, internal::Role::kAdmin, RD_KAFKA_PRODUCER);
+  if (!admin.ok()) return admin.status();
+  if (embedded != nullptr) {
+    for (const auto& [name, partitions] : wanted) {
+      if (Status s = embedded->CreateTopic(name, partitions); !s.ok()) return s;
+    }
+  } else if (Status s = CreateTopics(**admin, wanted, c.replication_factor, deadline); !s.ok()) {
+    return s;
+  }
+
+  // Wait until every topic is in the metadata with a leader for each partition, so that the
+  // first produce does not race topic creation.
+  std::vector<std::string> names;
+  for (const auto& w : wanted) names.push_back(w.first);
+  Status last = Status::Ok();
+  for (;;) {
+    auto md = internal::Metadata((*admin)->rk.get(), c.brokers, names, deadline);
+    if (md.ok()) {
+      std::string missing;
+      for (const auto& [name, partitions] : wanted) {
+        auto it = std::find_if(md->begin(), md->end(),
+                               [&](const TopicInfo& t) { return t.name == name; });
+        bool ready = it != md->end() && !it->partitions.empty() &&
+                     std::all_of(it->partitions.begin(), it->partitions.end(),
+                                 [](const PartitionInfo& p) { return p.leader >= 0; });
+        if (!ready) {
+          missing += (missing.empty() ? "" : ", ") + name;
+        } else if (static_cast<int>(it->partitions.size()) != partitions) {
+          spdlog::warn("bus {}: topic {} has {} partitions, configured {}; left as it is",
+                       c.brokers, name, it->partitions.size(), partitions);
+        }
+      }
+      if (missing.empty()) return Status::Ok();
+      last = internal::Error(c.brokers,
+                             "topics not ready within " + std::to_string(timeout.count()) + " ms",
+                             missing, true);
+    } else {
+      last = md.status();
+    }
+    if (std::chrono::steady_clock::now() + std::chrono::milliseconds(100) >= deadline) {
+      return last;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Result<std::vector<TopicInfo>> ListTopics(const BusConfig& config,
+                                          std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto admin = NewAdmin(config, internal::Role::kAdmin, RD_KAFKA_PRODUCER);
+  if (!admin.ok()) return admin.status();
+  auto topics = internal::Metadata((*admin)->rk.get(), config.brokers, {}, deadline);
+  if (!topics.ok()) return topics.status();
+  if (Status s = internal::Watermarks((*admin)->rk.get(), config.brokers, *topics, deadline);
+      !s.ok()) {
+    return s;
+  }
+  return topics;
+}
+
+}  // namespace gale::bus
