@@ -1,5 +1,7 @@
 #include "host/common/yaml_json.h"
 
+#include "host/common/json_pointer.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -10,21 +12,6 @@
 
 namespace gale {
 namespace {
-
-// JSON pointer escaping (RFC 6901).
-std::string EscapePointerToken(const std::string& token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 Json PlainScalar(const std::string& s) {
   static const std::regex kInt(R"([-+]?(0|[1-9][0-9]*))");
@@ -94,7 +81,8 @@ class Converter {
             return Status::Error(Where(kv.first) + "duplicate key '" + key + "'");
           }
           Json value;
-          const std::string child = pointer + "/" + EscapePointerToken(key);
+          std::string child = pointer + "/";
+          AppendPointerToken(child, key);
           Status s = Convert(kv.second, child, value, lines);
           if (!s.ok()) return s;
           // A block value starts on the line after its key; errors read better at the key.

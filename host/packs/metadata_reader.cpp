@@ -73,6 +73,18 @@ Json Obj(const Json& j, const char* key) {
   return it != j.end() && it->is_object() ? *it : Json::object();
 }
 
+// Reports `name` when an earlier record of the same kind already uses it.
+template <class Record, class Key>
+void CheckUnique(const std::vector<Record>& earlier, const std::string& name, Key key,
+                 const std::string& where, const std::string& what, Pack& pack) {
+  for (const auto& other : earlier) {
+    if (key(other) == name) {
+      pack.errors.push_back(where + ": duplicate " + what + " '" + name + "' (also in " +
+                            other.origin.file + ")");
+    }
+  }
+}
+
 std::vector<std::string> YamlFiles(const fs::path& dir) {
   std::vector<std::string> files;
   std::error_code ec;
@@ -139,22 +151,16 @@ void ReadSensor(const std::string& file, Pack& pack) {
         pack.errors.push_back(At(*doc, file, ptr + "/payload_schema") + ": payload_schema of '" +
                               t.ref + "': " + compiled.message());
       }
-      for (const auto& other : pack.trigger_types) {
-        if (other.ref == t.ref) {
-          pack.errors.push_back(At(*doc, file, ptr) + ": duplicate trigger type '" + t.name +
-                                "' (also in " + other.origin.file + ")");
-        }
-      }
+      CheckUnique(
+          pack.trigger_types, t.name, [](const TriggerType& o) { return o.name; },
+          At(*doc, file, ptr), "trigger type", pack);
       s.trigger_types.push_back(t.ref);
       pack.trigger_types.push_back(std::move(t));
     }
   }
-  for (const auto& other : pack.sensors) {
-    if (other.class_name == s.class_name) {
-      pack.errors.push_back(At(*doc, file, "/class_name") + ": duplicate sensor class_name '" +
-                            s.class_name + "' (also in " + other.origin.file + ")");
-    }
-  }
+  CheckUnique(
+      pack.sensors, s.class_name, [](const SensorMeta& o) { return o.class_name; },
+      At(*doc, file, "/class_name"), "sensor class_name", pack);
   pack.sensors.push_back(std::move(s));
 }
 
@@ -204,12 +210,9 @@ void ReadAction(const std::string& file, Pack& pack) {
                             " violates its own schema: " + v.message);
     }
   }
-  for (const auto& other : pack.actions) {
-    if (other.name == a.name) {
-      pack.errors.push_back(At(*doc, file, "/name") + ": duplicate action name '" + a.name +
-                            "' (also in " + other.origin.file + ")");
-    }
-  }
+  CheckUnique(
+      pack.actions, a.name, [](const ActionMeta& o) { return o.name; }, At(*doc, file, "/name"),
+      "action name", pack);
   pack.actions.push_back(std::move(a));
 }
 
@@ -230,12 +233,9 @@ void ReadRule(const std::string& file, Pack& pack) {
   r.action_ref = Str(j["action"], "ref");
   r.action_parameters = Obj(j["action"], "parameters");
   r.origin = {file, doc->LineOf("")};
-  for (const auto& other : pack.rules) {
-    if (other.name == r.name) {
-      pack.errors.push_back(At(*doc, file, "/name") + ": duplicate rule name '" + r.name +
-                            "' (also in " + other.origin.file + ")");
-    }
-  }
+  CheckUnique(
+      pack.rules, r.name, [](const RuleMeta& o) { return o.name; }, At(*doc, file, "/name"),
+      "rule name", pack);
   pack.rules.push_back(std::move(r));
 }
 

@@ -157,16 +157,4 @@ std::string Brief(const Json& v, std::size_t max) {
   return s;
 }
 
-void AppendPointerToken(std::string& out, std::string_view token) {
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-}
-
 }  // namespace gale::schema::detail

@@ -1,6 +1,8 @@
 // JSON value helpers with JSON Schema semantics: types, numeric comparison, equality, lengths.
 #pragma once
 
+#include "host/common/json_pointer.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -35,7 +37,7 @@ std::size_t CodePoints(std::string_view utf8);
 // Compact JSON text cut to about `max` bytes, for messages.
 std::string Brief(const Json& v, std::size_t max = 80);
 
-// JSON pointer token escaping ("~" -> "~0", "/" -> "~1").
-void AppendPointerToken(std::string& out, std::string_view token);
+// JSON pointer token escaping, shared with the YAML reader.
+using ::gale::AppendPointerToken;
 
 }  // namespace gale::schema::detail

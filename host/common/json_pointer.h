@@ -1,0 +1,22 @@
+// JSON Pointer (RFC 6901) building, shared by the YAML reader and the schema validator.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace gale {
+
+// Appends `token` escaped ("~" -> "~0", "/" -> "~1"), without the leading "/".
+inline void AppendPointerToken(std::string& out, std::string_view token) {
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+}
+
+}  // namespace gale
