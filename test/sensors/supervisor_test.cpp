@@ -73,8 +73,9 @@ TEST(SupervisorTest, CrashingPacksRestartWhileAHealthyPackKeepsItsSchedule) {
       },
       std::chrono::seconds(30)));
   // `gale pack list` shows it to the user, reading the node's store.
-  auto list = RunCommand(std::string(GALE_BINARY_DIR) + "/bin/gale pack list --json --home " +
-                         node->home() + " --packs " + GALE_TEST_PACKS + "/crash");
+  auto list = RunCommand("env -u GALE_MONGODB_URL " + std::string(GALE_BINARY_DIR) +
+                         "/bin/gale pack list --json --home " + node->home() + " --packs " +
+                         GALE_TEST_PACKS + "/crash");
   ASSERT_EQ(list.exit_code, 0) << list.output;
   std::map<std::string, std::string> states;
   const Json listed = Json::parse(list.output);
