@@ -1,0 +1,368 @@
+#include "host/rules/engine/rules_engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "host/common/uuid.h"
+#include "host/rules/template/template.h"
+
+namespace gale::rules::engine {
+
+struct RulesEngine::Counters {
+  std::atomic<uint64_t> triggers_processed{0};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<uint64_t> malformed{0};
+  std::atomic<uint64_t> rules_matched{0};
+  std::atomic<uint64_t> executions_created{0};
+  std::atomic<uint64_t> executions_failed{0};
+  std::atomic<uint64_t> requests_produced{0};
+  std::atomic<uint64_t> batches_committed{0};
+  std::atomic<uint64_t> batch_retries{0};
+};
+
+namespace {
+
+std::string Where(const bus::Message& m) {
+  return m.topic + "[" + std::to_string(m.partition) + "]@" + std::to_string(m.offset);
+}
+
+// Forces `s` retryable: used for errors that concern the batch, not one message.
+Status AsRetryable(const Status& s, const std::string& context) {
+  return Status::Error(context + ": " + s.message(), true);
+}
+
+// The action parameters of one execution: immutable parameters checked, templates rendered,
+// defaults applied, the action's schema enforced. Returns the reason on failure, "" on success.
+std::string BuildParameters(const CompiledRule& rule, const TemplateContext& ctx, Json* out) {
+  if (!rule.action) return "action '" + rule.action_ref + "' not found";
+  const CompiledAction& action = *rule.action;
+  for (const auto& name : action.immutable) {
+    if (rule.action_parameters.is_object() && rule.action_parameters.contains(name)) {
+      return "parameter '" + name + "' of action '" + action.ref + "' is immutable: rule '" +
+             rule.ref + "' may not set it";
+    }
+  }
+  auto rendered = RenderParameters(rule.action_parameters, ctx);
+  if (!rendered.ok()) return rendered.message();
+  Json params = std::move(rendered).value();
+  if (params.is_null()) params = Json::object();
+  if (!action.validator) {
+    return "parameters schema of action '" + action.ref + "': " + action.schema_error;
+  }
+  params = action.validator->ApplyDefaults(params);
+  auto violations = action.validator->Validate(params);
+  if (!violations.empty()) {
+    std::string reason = "parameters do not match action '" + action.ref + "': ";
+    for (size_t i = 0; i < violations.size(); ++i) {
+      if (i > 0) reason += "; ";
+      reason += schema::Format(violations[i]);
+    }
+    return reason;
+  }
+  *out = std::move(params);
+  return "";
+}
+
+Json RequestOf(const store::Execution& e) {
+  Json req = {{"id", e.id},
+              {"action", e.action},
+              {"parameters", e.parameters},
+              {"trace_id", e.trace_id},
+              {"requested_at", e.requested_at}};
+  if (!e.rule.empty()) req["rule"] = e.rule;
+  if (!e.trigger_instance.empty()) req["trigger_instance"] = e.trigger_instance;
+  return req;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RulesEngine>> RulesEngine::Create(RulesEngineOptions options,
+                                                         std::shared_ptr<const RuleSet> rules) {
+  if (options.store == nullptr) return Status::Error("rules engine: no store");
+  if (!rules) return Status::Error("rules engine: no rule set");
+  if (options.batch_size == 0) options.batch_size = 1;
+  if (!options.clock) options.clock = [] { return store::NowMs(); };
+  for (const auto& w : rules->warnings()) spdlog::warn("rules engine: {}", w);
+  auto producer = bus::Producer::Create(options.bus);
+  if (!producer.ok()) return producer.status().WithContext("rules engine: producer");
+  return std::unique_ptr<RulesEngine>(
+      new RulesEngine(std::move(options), std::move(rules), std::move(producer).value()));
+}
+
+RulesEngine::RulesEngine(RulesEngineOptions options, std::shared_ptr<const RuleSet> rules,
+                         std::unique_ptr<bus::Producer> producer)
+    : options_(std::move(options)),
+      producer_(std::move(producer)),
+      executions_topic_(bus::Topic(options_.bus, bus::kExecutions)),
+      rules_(std::move(rules)),
+      counters_(std::make_unique<Counters>()) {}
+
+RulesEngine::~RulesEngine() {
+  Stop();
+}
+
+Status RulesEngine::Start() {
+  if (started_) return Status::Error("rules engine: already started");
+  bus::Consumer::Options copts;
+  copts.group_id = bus::Group(options_.bus, bus::kRulesGroup);
+  copts.topics = {bus::Topic(options_.bus, bus::kTriggers)};
+  copts.from_beginning = true;
+  // Runs inside Poll() on the worker: messages of partitions given away that are still waiting
+  // in the batch being collected are dropped (the next owner starts at the committed offset).
+  copts.on_revoked = [this](const std::vector<bus::TopicPartition>& revoked) {
+    std::set<std::pair<std::string, int32_t>> gone;
+    for (const auto& tp : revoked) gone.emplace(tp.topic, tp.partition);
+    std::erase_if(pending_, [&](const bus::Message& m) {
+      return gone.count({m.topic, m.partition}) > 0;
+    });
+  };
+  auto consumer = bus::Consumer::Create(options_.bus, std::move(copts));
+  if (!consumer.ok()) return consumer.status().WithContext("rules engine: consumer");
+  consumer_ = std::move(consumer).value();
+  started_ = true;
+  stopping_ = false;
+  worker_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void RulesEngine::Stop() {
+  stopping_ = true;
+  if (worker_.joinable()) worker_.join();
+  if (consumer_) {
+    (void)consumer_->Close();
+    consumer_.reset();
+  }
+}
+
+void RulesEngine::UpdateRules(std::shared_ptr<const RuleSet> rules) {
+  if (!rules) return;
+  for (const auto& w : rules->warnings()) spdlog::warn("rules engine: {}", w);
+  std::lock_guard<std::mutex> lock(rules_mu_);
+  rules_ = overrides_.empty() ? std::move(rules) : rules->WithOverrides(overrides_);
+}
+
+Status RulesEngine::SetRuleEnabled(const std::string& ref, bool enabled) {
+  std::lock_guard<std::mutex> lock(rules_mu_);
+  auto updated = rules_->SetEnabled(ref, enabled);
+  if (!updated.ok()) return updated.status();
+  rules_ = std::move(updated).value();
+  overrides_[ref] = enabled;
+  return Status::Ok();
+}
+
+std::shared_ptr<const RuleSet> RulesEngine::rules() const {
+  std::lock_guard<std::mutex> lock(rules_mu_);
+  return rules_;
+}
+
+RulesEngineStats RulesEngine::stats() const {
+  RulesEngineStats s;
+  s.triggers_processed = counters_->triggers_processed.load();
+  s.duplicates = counters_->duplicates.load();
+  s.malformed = counters_->malformed.load();
+  s.rules_matched = counters_->rules_matched.load();
+  s.executions_created = counters_->executions_created.load();
+  s.executions_failed = counters_->executions_failed.load();
+  s.requests_produced = counters_->requests_produced.load();
+  s.batches_committed = counters_->batches_committed.load();
+  s.batch_retries = counters_->batch_retries.load();
+  return s;
+}
+
+void RulesEngine::Run() {
+  auto last_poll_error = std::chrono::steady_clock::time_point{};
+  while (!stopping_) {
+    auto first = consumer_->Poll(options_.poll_timeout);
+    if (!first.ok()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_poll_error > std::chrono::seconds(10)) {
+        spdlog::warn("rules engine: poll: {}", first.message());
+        last_poll_error = now;
+      }
+      std::this_thread::sleep_for(options_.poll_timeout);
+      continue;
+    }
+    if (!first->has_value()) continue;
+    pending_.push_back(std::move(**first));
+    while (pending_.size() < options_.batch_size) {
+      auto next = consumer_->Poll(options_.fill_timeout);
+      if (!next.ok() || !next->has_value()) break;
+      pending_.push_back(std::move(**next));
+    }
+    std::vector<bus::Message> batch = std::move(pending_);
+    pending_.clear();
+    if (batch.empty()) continue;  // all revoked while collecting
+
+    auto backoff = options_.retry_min;
+    for (;;) {
+      Status s = ProcessBatch(batch);
+      if (s.ok()) {
+        CommitBatch(batch);
+        break;
+      }
+      counters_->batch_retries++;
+      spdlog::warn("rules engine: batch of {} from {} not committed, retrying in {} ms: {}",
+                   batch.size(), Where(batch.front()), backoff.count(), s.message());
+      // Stopping leaves the batch uncommitted: the next member of the group redoes it.
+      auto until = std::chrono::steady_clock::now() + backoff;
+      while (!stopping_ && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (stopping_) break;
+      backoff = std::min(backoff * 2, options_.retry_max);
+    }
+  }
+}
+
+Status RulesEngine::ProcessBatch(const std::vector<bus::Message>& batch) {
+  std::shared_ptr<const RuleSet> rules = this->rules();
+  for (const auto& m : batch) {
+    Status s = ProcessMessage(m, *rules);
+    if (s.ok()) continue;
+    if (s.retryable()) return s.WithContext(Where(m));
+    spdlog::error("rules engine: skipping {}: {}", Where(m), s.message());
+  }
+  Status flushed = producer_->Flush(options_.flush_timeout);
+  if (!flushed.ok()) return AsRetryable(flushed, "flushing execution requests");
+  return Status::Ok();
+}
+
+void RulesEngine::CommitBatch(const std::vector<bus::Message>& batch) {
+  std::map<std::pair<std::string, int32_t>, int64_t> next;
+  for (const auto& m : batch) {
+    auto& offset = next[{m.topic, m.partition}];
+    offset = std::max(offset, m.offset + 1);
+  }
+  std::vector<bus::TopicPartition> offsets;
+  for (const auto& [tp, offset] : next) offsets.push_back({tp.first, tp.second, offset});
+  Status s = Status::Ok();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    s = consumer_->CommitOffsets(offsets);
+    if (s.ok() || !s.retryable()) break;
+  }
+  if (s.ok()) {
+    counters_->batches_committed++;
+  } else {
+    // Everything is recorded and produced: a redelivery of the batch is harmless.
+    spdlog::warn("rules engine: commit of {} messages failed (they may be redelivered): {}",
+                 batch.size(), s.message());
+  }
+}
+
+Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) {
+  Json doc = Json::parse(m.value, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    counters_->malformed++;
+    return Status::Error("not a trigger instance: invalid JSON");
+  }
+  if (Status valid = bus::ValidateDocument(bus::kTriggerInstanceSchema, doc); !valid.ok()) {
+    counters_->malformed++;
+    return Status::Error("not a trigger instance: " + valid.message());
+  }
+  store::Store& st = *options_.store;
+  store::TriggerInstance ti;
+  ti.id = doc["id"].get<std::string>();
+  ti.trigger = doc["trigger"].get<std::string>();
+  ti.payload = doc["payload"];
+  ti.occurred_at = doc["occurred_at"].get<int64_t>();
+  if (doc.contains("dedupe_key")) ti.dedupe_key = doc["dedupe_key"].get<std::string>();
+  ti.sensor = doc["sensor"].get<std::string>();
+  ti.node = doc["node"].get<std::string>();
+  ti.trace_id = doc["trace_id"].get<std::string>();
+  ti.status = store::TriggerStatus::kProcessing;
+
+  if (!ti.dedupe_key.empty()) {
+    auto first = st.InsertDedupeKey(ti.trigger + ":" + ti.dedupe_key,
+                                    options_.dedupe_window.count(), ti.occurred_at);
+    if (!first.ok()) return first.status().WithContext("dedupe key");
+    if (!*first) {
+      // Either a duplicate, or this very instance delivered again (it was recorded then).
+      auto existing = st.GetTriggerInstance(ti.id);
+      if (!existing.ok()) return existing.status().WithContext("trigger instance");
+      if (!existing->has_value()) {
+        counters_->duplicates++;
+        spdlog::debug("rules engine: trigger instance {} ({}) collapsed: dedupe_key '{}' seen",
+                      ti.id, ti.trigger, ti.dedupe_key);
+        return Status::Ok();
+      }
+    }
+  }
+  if (auto inserted = st.InsertTriggerInstance(ti); !inserted.ok()) {
+    return inserted.status().WithContext("trigger instance");
+  }
+  counters_->triggers_processed++;
+
+  const store::TimeMs now = options_.clock();
+  Status kv_error = Status::Ok();
+  TemplateContext ctx;
+  ctx.trigger = &ti.payload;
+  ctx.kv = [&](KvScope scope, const std::string& name) -> std::optional<std::string> {
+    store::KeyRef ref;
+    ref.name = name;
+    ref.scope = scope == KvScope::kSystem ? store::KeyScope::kSystem : store::KeyScope::kUser;
+    auto got = st.GetKey(ref, now);
+    if (!got.ok()) {
+      if (kv_error.ok()) kv_error = got.status().WithContext("datastore key '" + name + "'");
+      return std::nullopt;
+    }
+    if (!got->has_value()) return std::nullopt;
+    return (*got)->value;
+  };
+
+  for (const CompiledRule* rule : rules.ForTrigger(ti.trigger)) {
+    if (!rule->criteria) continue;
+    bool matched = rule->criteria->Matches(ti.payload, ctx);
+    // A datastore that could not answer must not decide the match: retry the batch.
+    if (!kv_error.ok() && kv_error.retryable()) return kv_error;
+    if (!matched) continue;
+    counters_->rules_matched++;
+
+    store::Execution e;
+    e.id = UuidV5(kGaleNamespace, ti.id + rule->ref);
+    e.action = rule->action_ref;
+    e.rule = rule->ref;
+    e.trigger_instance = ti.id;
+    e.trace_id = ti.trace_id;
+    e.requested_at = now;
+    std::string error = BuildParameters(*rule, ctx, &e.parameters);
+    if (!kv_error.ok() && kv_error.retryable()) return kv_error;
+    if (error.empty()) {
+      e.status = store::ExecStatus::kRequested;
+    } else {
+      e.status = store::ExecStatus::kFailed;
+      e.finished_at = now;
+      e.result = Json{{"error", error}};
+    }
+    auto created = st.CreateExecution(e);
+    if (!created.ok()) return created.status().WithContext("execution " + e.id);
+    if (*created) {
+      if (e.status == store::ExecStatus::kRequested) {
+        counters_->executions_created++;
+      } else {
+        counters_->executions_failed++;
+        spdlog::warn("rules engine: execution {} of rule {} failed: {}", e.id, rule->ref, error);
+      }
+    } else {
+      // Created by an earlier delivery: the record wins (its parameters were rendered then).
+      auto existing = st.GetExecution(e.id);
+      if (!existing.ok()) return existing.status().WithContext("execution " + e.id);
+      if (!existing->has_value()) {
+        return Status::Error("execution " + e.id + " vanished after create", true);
+      }
+      e = std::move(**existing);
+    }
+    if (e.status != store::ExecStatus::kRequested) continue;
+    Status produced = producer_->Produce(executions_topic_, e.id, RequestOf(e).dump());
+    if (!produced.ok()) return AsRetryable(produced, "producing execution request " + e.id);
+    counters_->requests_produced++;
+  }
+  auto marked = st.SetTriggerInstanceStatus(ti.id, store::TriggerStatus::kProcessed);
+  if (!marked.ok()) return marked.status().WithContext("trigger instance status");
+  return Status::Ok();
+}
+
+}  // namespace gale::rules::engine
