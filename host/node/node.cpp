@@ -14,6 +14,8 @@
 #include "host/bus/bus.h"
 #include "host/node/pack_snapshots.h"
 #include "host/node/pack_watcher.h"
+#include "host/packs/catalog.h"
+#include "host/rules/engine/rules_engine.h"
 #include "host/sensors/supervisor.h"
 #include "host/store/open.h"
 
@@ -39,6 +41,16 @@ std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots) {
   std::vector<sensors::PackSpec> specs;
   for (const auto& p : snapshots.Active()) specs.push_back({p.ref, p.dir, p.sensors, p.version});
   return specs;
+}
+
+// The rules of the active pack copies (already validated; libraries not reopened).
+std::shared_ptr<const rules::engine::RuleSet> ActiveRules(const PackSnapshots& snapshots) {
+  std::vector<std::string> paths;
+  for (const auto& p : snapshots.Active()) {
+    paths.push_back(fs::path(p.dir).parent_path().string());
+  }
+  return rules::engine::RuleSet::FromCatalog(
+      packs::Catalog::Load(paths, {.inspect_libraries = false}));
 }
 
 std::set<std::string> PackDirs(const std::vector<std::string>& paths) {
@@ -152,10 +164,29 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     supervisor->Start();
   }
 
+  std::unique_ptr<rules::engine::RulesEngine> rules_engine;
+  if (config.HasRole("rules")) {
+    rules::engine::RulesEngineOptions options;
+    options.bus = bus_config;
+    options.store = store->get();
+    options.node_name = config.node_name;
+    auto created = rules::engine::RulesEngine::Create(options, ActiveRules(snapshots));
+    Status started = created.ok() ? (*created)->Start() : created.status();
+    if (!started.ok()) {
+      spdlog::error("cannot start the rules engine: {}", started.message());
+      if (supervisor) supervisor->Stop();
+      return 1;
+    }
+    rules_engine = std::move(created).value();
+  }
+
+  // Sensors, rules and actions of a changed pack switch to its new copy together.
   auto watcher = PackWatcher::Start(config.packs_paths, std::chrono::milliseconds(300),
                                     [&](const std::set<std::string>& changed) {
                                       Refresh(snapshots, changed);
                                       if (supervisor) supervisor->Apply(Specs(snapshots));
+                                      if (rules_engine)
+                                        rules_engine->UpdateRules(ActiveRules(snapshots));
                                     });
   if (!watcher.ok()) spdlog::warn("live reload disabled: {}", watcher.message());
 
@@ -169,6 +200,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   spdlog::info("node {} stopping (signal {})", config.node_name, sig);
   if (watcher.ok()) watcher->reset();  // joins the watcher thread
   if (supervisor) supervisor->Stop();
+  if (rules_engine) rules_engine->Stop();
   if (embedded) fs::remove(bus_addr, ec);
   return 0;
 }

@@ -87,3 +87,91 @@ TEST(ReloadTest, NewLibraryTakesOverAndABrokenDropIsRefused) {
 
 }  // namespace
 }  // namespace gale::testing
+
+namespace gale::testing {
+namespace {
+
+// The rules role: a trigger from the examples sensor becomes a requested execution of the
+// example rule's action; editing the rule file (disabling it) reloads the rules with the pack.
+TEST(ReloadTest, TriggersBecomeExecutionsAndRulesReloadWithTheirPack) {
+  TempDir packs, watch;
+  const fs::path pack = packs.path() / "examples";
+  CopyExamplesPack(pack);
+  std::ofstream(pack / "config.yaml") << "directories: [" << watch.str() << "]\n";
+  NodeOptions options;
+  options.packs_paths = {packs.str()};
+  auto node = NodeProcess::Start(options);
+  auto store = node->OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return Count(node->Log(), "running 1 sensor(s)") >= 1; },
+                      std::chrono::seconds(30)));
+
+  // Executions of the example action for the trigger instance about `path`.
+  auto executions_for = [&](const std::string& path) {
+    std::vector<store::Execution> found;
+    store::ExecutionQuery q;
+    q.action = "examples.output_context";
+    auto page = store->ListExecutions(q);
+    if (!page.ok()) return found;
+    for (auto& e : page->items) {
+      auto ti = store->GetTriggerInstance(e.trigger_instance);
+      if (ti.ok() && ti->has_value() && (*ti)->payload["path"] == path) found.push_back(e);
+    }
+    return found;
+  };
+  const std::string first = (watch.path() / "first.txt").string();
+  std::ofstream(first) << "1";
+  ASSERT_TRUE(WaitFor([&] { return !executions_for(first).empty(); }, std::chrono::seconds(30)))
+      << node->Log();
+  auto execs = executions_for(first);
+  ASSERT_EQ(execs.size(), 1u);
+  EXPECT_EQ(execs[0].rule, "examples.log_changed_file");
+  EXPECT_EQ(execs[0].status, store::ExecStatus::kRequested);
+  const std::string context = execs[0].parameters["context"];
+  EXPECT_EQ(context.rfind("created " + first + " at ", 0), 0u) << context;
+  auto requests = ReadTopic(
+      node->brokers(), node->topic_prefix() + "executions",
+      [&](const auto& ms) {
+        return std::any_of(ms.begin(), ms.end(),
+                           [&](const auto& m) { return m.key == execs[0].id; });
+      },
+      std::chrono::seconds(30));
+  EXPECT_EQ(std::count_if(requests.begin(), requests.end(),
+                          [&](const auto& m) { return m.key == execs[0].id; }),
+            1);
+
+  // Disable the rule in the pack's own file: the pack reloads and the rule stops matching.
+  {
+    std::ifstream in(pack / "rules/log_changed_file.yaml");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    text.replace(text.find("enabled: true"), 13, "enabled: false");
+    std::ofstream(pack / "rules/log_changed_file.yaml.new") << text;
+    fs::rename(pack / "rules/log_changed_file.yaml.new", pack / "rules/log_changed_file.yaml");
+  }
+  ASSERT_TRUE(WaitFor([&] { return Count(node->Log(), "running 1 sensor(s)") >= 2; },
+                      std::chrono::seconds(30)))
+      << node->Log();
+  const std::string second = (watch.path() / "second.txt").string();
+  std::ofstream(second) << "2";
+  // Wait until the engine has processed the instance, then check it made nothing.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        store::TriggerInstanceQuery q;
+        q.trigger = "examples.changed_file";
+        auto page = store->ListTriggerInstances(q);
+        if (!page.ok()) return false;
+        for (const auto& ti : page->items) {
+          if (ti.payload["path"] == second && ti.status == store::TriggerStatus::kProcessed) {
+            return true;
+          }
+        }
+        return false;
+      },
+      std::chrono::seconds(30)))
+      << node->Log();
+  EXPECT_TRUE(executions_for(second).empty());
+  EXPECT_EQ(node->Stop(), 0) << node->Log();
+}
+
+}  // namespace
+}  // namespace gale::testing
