@@ -60,7 +60,7 @@ void Drive(RunningSensor& s, StopSignal& stop) {
 
 void LimitMemory(int memory_mb) {
 #if defined(__SANITIZE_ADDRESS__)
-  (void)memory_mb;  // ASan's shadow memory counts as data; the supervisor sets malloc_limit_mb
+  (void)memory_mb;  // ASan's shadow memory counts as data; the supervisor sets hard_rss_limit_mb
 #else
   if (memory_mb <= 0) return;
   rlimit lim{};

@@ -79,10 +79,10 @@ void Supervisor::StartHost(Host& host) {
   }
   SpawnOptions spawn;
 #if defined(__SANITIZE_ADDRESS__)
-  // RLIMIT_DATA cannot apply under ASan (its shadow memory counts); cap the allocator instead.
-  spawn.env_extra.push_back(
-      "ASAN_OPTIONS=malloc_limit_mb=" + std::to_string(options_.policy.host_memory_mb) +
-      ":allocator_may_return_null=0:detect_leaks=0");
+  // RLIMIT_DATA cannot apply under ASan (its shadow memory counts as data); ASan's own RSS
+  // watchdog kills the host instead when it grows past the limit.
+  spawn.env_extra.push_back("ASAN_OPTIONS=hard_rss_limit_mb=" +
+                            std::to_string(options_.policy.host_memory_mb) + ":detect_leaks=0");
 #endif
   auto pid = Spawn(argv, spawn);
   host.started = Clock::now();
