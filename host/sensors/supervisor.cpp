@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
+
 #include "host/common/subprocess.h"
 
 namespace gale::sensors {
@@ -81,8 +83,11 @@ void Supervisor::StartHost(Host& host) {
 #if defined(__SANITIZE_ADDRESS__)
   // RLIMIT_DATA cannot apply under ASan (its shadow memory counts as data); ASan's own RSS
   // watchdog kills the host instead when it grows past the limit.
-  spawn.env_extra.push_back("ASAN_OPTIONS=hard_rss_limit_mb=" +
-                            std::to_string(options_.policy.host_memory_mb) + ":detect_leaks=0");
+  // The node's own options (e.g. abort_on_error) still apply; later options win.
+  const char* inherited = std::getenv("ASAN_OPTIONS");
+  spawn.env_extra.push_back(std::string("ASAN_OPTIONS=") + (inherited ? inherited : "") +
+                            ":hard_rss_limit_mb=" + std::to_string(options_.policy.host_memory_mb) +
+                            ":detect_leaks=0");
 #endif
   auto pid = Spawn(argv, spawn);
   host.started = Clock::now();
