@@ -785,6 +785,16 @@ std::string Upper(std::string_view s) {
   return out;
 }
 
+std::string Capitalize(std::string_view s) {
+  std::string r = Lower(s);
+  if (r.empty()) return r;
+  std::size_t i = 0;
+  char32_t first = DecodeUtf8(r, i);
+  std::string head;
+  AppendUtf8(head, ToUpper(first));
+  return head + r.substr(i);
+}
+
 bool IsSpace(char32_t cp) {
   if (cp < 0x80) return (cp >= 9 && cp <= 13) || (cp >= 28 && cp <= 32);
   return cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) ||

@@ -90,6 +90,8 @@ char32_t ToLower(char32_t cp);
 char32_t ToUpper(char32_t cp);
 std::string Lower(std::string_view s);
 std::string Upper(std::string_view s);
+// str.capitalize(): first code point upper-cased, the rest lower-cased.
+std::string Capitalize(std::string_view s);
 // Python's str.isspace() / isalnum() / isdecimal() for one code point.
 bool IsSpace(char32_t cp);
 bool IsAlnum(char32_t cp);

@@ -620,15 +620,7 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
     if (name == "capitalize") {
       s = arity(0, 0);
       if (!s.ok()) return s;
-      std::string r = py::Lower(str);
-      if (!r.empty()) {
-        std::size_t i = 0;
-        char32_t first = py::DecodeUtf8(r, i);
-        std::string head;
-        py::AppendUtf8(head, py::ToUpper(first));
-        r = head + r.substr(i);
-      }
-      *out = Value::Of(std::move(r));
+      *out = Value::Of(py::Capitalize(str));
       return Status::Ok();
     }
     if (name == "strip" || name == "lstrip" || name == "rstrip") {

@@ -118,15 +118,7 @@ Status Capitalize(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string s;
   Status st = ev.StrOf(in, &s);
   if (!st.ok()) return st;
-  std::string r = py::Lower(s);
-  if (!r.empty()) {
-    std::size_t i = 0;
-    char32_t first = py::DecodeUtf8(r, i);
-    std::string head;
-    py::AppendUtf8(head, py::ToUpper(first));
-    r = head + r.substr(i);
-  }
-  *out = Value::Of(std::move(r));
+  *out = Value::Of(py::Capitalize(s));
   return Status::Ok();
 }
 
