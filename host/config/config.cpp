@@ -8,6 +8,7 @@
 
 #include "host/common/yaml_json.h"
 #include "host/schema/validator.h"
+#include "sandbox/settings.h"
 #include "schemas/embedded.h"
 
 namespace gale::config {
@@ -64,6 +65,15 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   }
   c.max_concurrency = runner.value("max_concurrency", c.max_concurrency);
   c.default_timeout = runner.value("default_timeout", c.default_timeout);
+  c.lease_timeout = runner.value("lease_timeout", c.lease_timeout);
+  c.shutdown_grace = runner.value("shutdown_grace", c.shutdown_grace);
+  if (j.contains("sandbox")) {
+    c.sandbox = j["sandbox"];
+    if (auto checked = sandbox::SettingsFromNodeConfig(c.sandbox); !checked.ok()) {
+      return Status::Error(file + ":" + std::to_string(doc.LineOf("/sandbox")) +
+                           ": sandbox: " + checked.message());
+    }
+  }
   SensorsConfig& s = c.sensors;
   s.partition_provider = sensors.value("partition_provider", s.partition_provider);
   s.sensor_node_name = sensors.value("sensor_node_name", s.sensor_node_name);

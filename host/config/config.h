@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "host/common/json.h"
 #include "host/common/result.h"
 
 namespace gale::config {
@@ -41,7 +42,15 @@ struct Config {
   std::string write_concern = "majority";
   std::vector<std::string> packs_paths;  // resolved: <gale binary dir>/../packs when empty
   int max_concurrency = 60;
-  double default_timeout = 600;
+  double default_timeout = 600;  // seconds; an action's own timeout wins
+  // Seconds a claimed execution's lease lasts without renewal (renewed every third of it); a
+  // runner that dies leaves its executions `abandoned` this long after its last renewal.
+  double lease_timeout = 30;
+  // Seconds a stopping runner lets running executions finish before it kills them.
+  double shutdown_grace = 10;
+  // The `sandbox:` section (node defaults for every execution), checked by Load() with
+  // sandbox::SettingsFromNodeConfig.
+  Json sandbox = Json::object();
   SensorsConfig sensors;
   std::string api_listen = "127.0.0.1:9101";
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "host/common/uuid.h"
+#include "host/rules/engine/action_defaults.h"
 #include "host/rules/template/template.h"
 
 namespace gale::rules::engine {
@@ -54,6 +55,10 @@ std::string BuildParameters(const CompiledRule& rule, const TemplateContext& ctx
     return "parameters schema of action '" + action.ref + "': " + action.schema_error;
   }
   params = action.validator->ApplyDefaults(params);
+  if (Status s = RenderTemplateDefaults(action.parameters, rule.action_parameters, ctx, &params);
+      !s.ok()) {
+    return s.message();
+  }
   auto violations = action.validator->Validate(params);
   if (!violations.empty()) {
     std::string reason = "parameters do not match action '" + action.ref + "': ";

@@ -1,0 +1,23 @@
+// Action parameter defaults that are templates, as StackStorm renders them: core.echo's
+// `cmd: 'echo "{{ message }}"'` sees the execution's other parameters by name (and the
+// datastore), never the trigger.
+#pragma once
+
+#include <string>
+
+#include "host/common/json.h"
+#include "host/common/result.h"
+#include "host/rules/template/context.h"
+
+namespace gale::rules::engine {
+
+// `declared` is the action's StackStorm parameter map; `given` the parameters the caller set
+// (rule or API); `params` the same with defaults applied. Every string default that looks like a
+// template and was not given is rendered with the other parameters as top-level names; defaults
+// may refer to each other (rendered in dependency order). `base` supplies the datastore lookup,
+// clock and limits (its trigger is not used). Errors name the parameter:
+// "default of parameter 'cmd': 'message' is undefined".
+Status RenderTemplateDefaults(const Json& declared, const Json& given, const TemplateContext& base,
+                              Json* params);
+
+}  // namespace gale::rules::engine
