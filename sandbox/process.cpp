@@ -177,6 +177,7 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
   void ReadReport();
   void HandleRecord(const Record& r);
   void WaitKeeper();
+  void PollKeeper();
   void TryReapKeeper();
   void OnKeeperGone();
   void Terminate(Ending why);
@@ -568,20 +569,27 @@ void Process::Impl::WaitKeeper() {
     pidfd.async_wait(asio::posix::stream_descriptor::wait_read,
                      asio::bind_executor(
                          strand, [self = shared_from_this()](const boost::system::error_code& ec) {
-                           if (ec != asio::error::operation_aborted) self->TryReapKeeper();
+                           if (ec == asio::error::operation_aborted) return;
+                           self->TryReapKeeper();
+                           // Readable but not yet waitable (seen under load on recent kernels):
+                           // an edge-triggered wait would not fire again, so poll from here.
+                           if (!self->keeper_reaped) self->PollKeeper();
                          }));
     // The wait is queued now; an exit before that would have gone unnoticed by it (epoll is
     // edge-triggered in asio), so look once. From here on the wait catches it.
     asio::post(strand, [self = shared_from_this()] { self->TryReapKeeper(); });
     return;
   }
-  // No pidfd (Linux < 5.3): poll.
-  poll_timer.expires_after(std::chrono::milliseconds(20));
+  PollKeeper();  // no pidfd (Linux < 5.3)
+}
+
+void Process::Impl::PollKeeper() {
+  poll_timer.expires_after(std::chrono::milliseconds(5));
   poll_timer.async_wait(
       asio::bind_executor(strand, [self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec || self->keeper_reaped) return;
         self->TryReapKeeper();
-        if (!self->keeper_reaped) self->WaitKeeper();
+        if (!self->keeper_reaped) self->PollKeeper();
       }));
 }
 
