@@ -50,8 +50,9 @@ std::string HowItEnded(const Outcome& o) {
   return "ended";
 }
 
-// Output is bytes; JSON needs UTF-8. Invalid sequences become U+FFFD.
-std::string Utf8(const std::string& in) {
+}  // namespace
+
+std::string ValidUtf8(const std::string& in) {
   std::string out;
   out.reserve(in.size());
   std::size_t i = 0;
@@ -83,6 +84,8 @@ std::string Utf8(const std::string& in) {
   }
   return out;
 }
+
+namespace {
 
 std::string Join(const std::vector<std::string>& items) {
   std::string s;
@@ -139,7 +142,7 @@ Json Outcome::ToJson() const {
   if (denied_syscalls_known || !denied_syscalls.empty()) j["denied_syscalls"] = denied_syscalls;
   for (const auto& [name, s] :
        {std::pair<const char*, const StreamCapture*>{"stdout", &out}, {"stderr", &err}}) {
-    j[name] = Utf8(s->data);
+    j[name] = ValidUtf8(s->data);
     j[std::string(name) + "_bytes"] = s->bytes;
     j[std::string(name) + "_truncated"] = s->truncated;
   }

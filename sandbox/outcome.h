@@ -98,6 +98,9 @@ struct Outcome {
   Json ToJson() const;
 };
 
+// Output is bytes; JSON needs UTF-8: `bytes` with every invalid sequence replaced by U+FFFD.
+std::string ValidUtf8(const std::string& bytes);
+
 // "SIGSEGV"; "signal 77" for unknown numbers.
 std::string SignalName(int signal);
 

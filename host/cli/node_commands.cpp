@@ -7,6 +7,8 @@
 #include "host/cli/paths.h"
 #include "host/config/config.h"
 #include "host/node/node.h"
+#include "host/runner/http_client.h"
+#include "host/runner/native_exec.h"
 #include "host/sensors/sensor_host.h"
 
 namespace gale::cli {
@@ -51,6 +53,24 @@ void AddNodeCommands(CLI::App& app) {
   host->add_option("--memory-mb", o->memory_mb, "Data-segment limit of this process (0: none)")
       ->capture_default_str();
   host->callback([o] { throw CLI::RuntimeError(sensors::RunSensorHost(*o)); });
+
+  auto* exec = app.add_subcommand(
+      "exec", "Internal: the sandboxed child of the native and http-request runners");
+  exec->require_subcommand(1);
+  auto* native = exec->add_subcommand(
+      "native",
+      "Load a pack library and run one native action: {parameters, config} on stdin, "
+      "{status, result} on stdout");
+  auto library = std::make_shared<std::string>();
+  auto entry_point = std::make_shared<std::string>();
+  native->add_option("library", *library, "The pack's .so")->required();
+  native->add_option("entry_point", *entry_point, "The action's entry_point")->required();
+  native->callback([library, entry_point] {
+    throw CLI::RuntimeError(runner::RunNativeAction(*library, *entry_point));
+  });
+  auto* http = exec->add_subcommand(
+      "http", "Send one HTTP request: core.http parameters on stdin, {status, result} on stdout");
+  http->callback([] { throw CLI::RuntimeError(runner::RunHttpExec()); });
 }
 
 }  // namespace gale::cli

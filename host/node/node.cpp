@@ -16,6 +16,7 @@
 #include "host/node/pack_watcher.h"
 #include "host/packs/catalog.h"
 #include "host/rules/engine/rules_engine.h"
+#include "host/runner/runner_service.h"
 #include "host/sensors/supervisor.h"
 #include "host/store/open.h"
 
@@ -43,14 +44,22 @@ std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots) {
   return specs;
 }
 
-// The rules of the active pack copies (already validated; libraries not reopened).
-std::shared_ptr<const rules::engine::RuleSet> ActiveRules(const PackSnapshots& snapshots) {
+// The active pack copies (already validated; libraries not reopened).
+packs::Catalog ActiveCatalog(const PackSnapshots& snapshots) {
   std::vector<std::string> paths;
   for (const auto& p : snapshots.Active()) {
     paths.push_back(fs::path(p.dir).parent_path().string());
   }
-  return rules::engine::RuleSet::FromCatalog(
-      packs::Catalog::Load(paths, {.inspect_libraries = false}));
+  return packs::Catalog::Load(paths, {.inspect_libraries = false});
+}
+
+// Every execution's sandbox starts from these: gale.yaml's `sandbox:` over the built-in
+// defaults, with runner.default_timeout unless `sandbox:` sets its own timeout.
+sandbox::Settings NodeSandbox(const config::Config& config) {
+  sandbox::Settings base;
+  base.timeout = std::chrono::milliseconds(static_cast<int64_t>(config.default_timeout * 1000));
+  auto settings = sandbox::SettingsFromNodeConfig(config.sandbox, base);
+  return settings.ok() ? *settings : base;  // checked when the configuration was loaded
 }
 
 std::set<std::string> PackDirs(const std::vector<std::string>& paths) {
@@ -170,7 +179,8 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.bus = bus_config;
     options.store = store->get();
     options.node_name = config.node_name;
-    auto created = rules::engine::RulesEngine::Create(options, ActiveRules(snapshots));
+    auto created = rules::engine::RulesEngine::Create(
+        options, rules::engine::RuleSet::FromCatalog(ActiveCatalog(snapshots)));
     Status started = created.ok() ? (*created)->Start() : created.status();
     if (!started.ok()) {
       spdlog::error("cannot start the rules engine: {}", started.message());
@@ -180,14 +190,41 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     rules_engine = std::move(created).value();
   }
 
+  std::unique_ptr<runner::RunnerService> runner;
+  const sandbox::Settings node_sandbox = NodeSandbox(config);
+  if (config.HasRole("runner")) {
+    runner::RunnerOptions options;
+    options.bus = bus_config;
+    options.store = store->get();
+    options.node_name = config.node_name;
+    options.gale_binary = gale_binary;
+    options.max_concurrency = config.max_concurrency;
+    options.lease = std::chrono::milliseconds(static_cast<int64_t>(config.lease_timeout * 1000));
+    options.shutdown_grace =
+        std::chrono::milliseconds(static_cast<int64_t>(config.shutdown_grace * 1000));
+    auto created = runner::RunnerService::Create(
+        options, runner::ActionIndex::FromCatalog(ActiveCatalog(snapshots), node_sandbox));
+    Status started = created.ok() ? (*created)->Start() : created.status();
+    if (!started.ok()) {
+      spdlog::error("cannot start the runner: {}", started.message());
+      if (supervisor) supervisor->Stop();
+      if (rules_engine) rules_engine->Stop();
+      return 1;
+    }
+    runner = std::move(created).value();
+  }
+
   // Sensors, rules and actions of a changed pack switch to its new copy together.
-  auto watcher = PackWatcher::Start(config.packs_paths, std::chrono::milliseconds(300),
-                                    [&](const std::set<std::string>& changed) {
-                                      Refresh(snapshots, changed);
-                                      if (supervisor) supervisor->Apply(Specs(snapshots));
-                                      if (rules_engine)
-                                        rules_engine->UpdateRules(ActiveRules(snapshots));
-                                    });
+  auto watcher = PackWatcher::Start(
+      config.packs_paths, std::chrono::milliseconds(300),
+      [&](const std::set<std::string>& changed) {
+        Refresh(snapshots, changed);
+        if (supervisor) supervisor->Apply(Specs(snapshots));
+        if (!rules_engine && !runner) return;
+        auto catalog = ActiveCatalog(snapshots);
+        if (rules_engine) rules_engine->UpdateRules(rules::engine::RuleSet::FromCatalog(catalog));
+        if (runner) runner->UpdateActions(runner::ActionIndex::FromCatalog(catalog, node_sandbox));
+      });
   if (!watcher.ok()) spdlog::warn("live reload disabled: {}", watcher.message());
 
   spdlog::info("node {} up: bus {}{}, store {}, {} pack(s) active, roles {}", config.node_name,
@@ -201,6 +238,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   if (watcher.ok()) watcher->reset();  // joins the watcher thread
   if (supervisor) supervisor->Stop();
   if (rules_engine) rules_engine->Stop();
+  if (runner) runner->Stop();
   if (embedded) fs::remove(bus_addr, ec);
   return 0;
 }

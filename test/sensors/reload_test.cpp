@@ -91,13 +91,22 @@ TEST(ReloadTest, NewLibraryTakesOverAndABrokenDropIsRefused) {
 namespace gale::testing {
 namespace {
 
-// The rules role: a trigger from the examples sensor becomes a requested execution of the
-// example rule's action; editing the rule file (disabling it) reloads the rules with the pack.
-TEST(ReloadTest, TriggersBecomeExecutionsAndRulesReloadWithTheirPack) {
-  TempDir packs, watch;
+// The whole path in one node: a trigger from the examples sensor becomes an execution of the
+// example rule's native action, which the runner runs in a sandboxed `gale exec` child (it
+// appends to the log file of the pack config), and of core.echo, whose `cmd` default renders
+// the rule's `message`. Editing the rule file (disabling it) reloads the rules with the pack.
+TEST(ReloadTest, TriggersBecomeExecutionsThatRunAndRulesReloadWithTheirPack) {
+  TempDir packs, watch, out;
   const fs::path pack = packs.path() / "examples";
   CopyExamplesPack(pack);
-  std::ofstream(pack / "config.yaml") << "directories: [" << watch.str() << "]\n";
+  fs::copy(fs::path(GALE_BINARY_DIR) / "packs/core", packs.path() / "core",
+           fs::copy_options::recursive);
+  const fs::path log = out.path() / "context.log";
+  std::ofstream(pack / "config.yaml")
+      << "directories: [" << watch.str() << "]\nlog: " << log.string() << "\n";
+  std::ofstream(pack / "rules/echo_changed_file.yaml")
+      << "---\nname: echo_changed_file\ntrigger: {type: examples.changed_file}\n"
+         "action:\n  ref: core.echo\n  parameters: {message: \"{{ trigger.path }}\"}\n";
   NodeOptions options;
   options.packs_paths = {packs.str()};
   auto node = NodeProcess::Start(options);
@@ -107,10 +116,11 @@ TEST(ReloadTest, TriggersBecomeExecutionsAndRulesReloadWithTheirPack) {
                       std::chrono::seconds(30)));
 
   // Executions of the example action for the trigger instance about `path`.
-  auto executions_for = [&](const std::string& path) {
+  auto executions_for = [&](const std::string& path,
+                            const std::string& action = "examples.output_context") {
     std::vector<store::Execution> found;
     store::ExecutionQuery q;
-    q.action = "examples.output_context";
+    q.action = action;
     auto page = store->ListExecutions(q);
     if (!page.ok()) return found;
     for (auto& e : page->items) {
@@ -126,9 +136,31 @@ TEST(ReloadTest, TriggersBecomeExecutionsAndRulesReloadWithTheirPack) {
   auto execs = executions_for(first);
   ASSERT_EQ(execs.size(), 1u);
   EXPECT_EQ(execs[0].rule, "examples.log_changed_file");
-  EXPECT_EQ(execs[0].status, store::ExecStatus::kRequested);
   const std::string context = execs[0].parameters["context"];
   EXPECT_EQ(context.rfind("created " + first + " at ", 0), 0u) << context;
+  // The node's runner ran it: succeeded, and the line is in the file.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto e = executions_for(first);
+        return !e.empty() && store::IsFinal(e[0].status);
+      },
+      std::chrono::seconds(30)));
+  execs = executions_for(first);
+  EXPECT_EQ(execs[0].status, store::ExecStatus::kSucceeded) << execs[0].result.dump();
+  EXPECT_EQ(execs[0].node, "test-node");
+  std::string logged;
+  std::getline(std::ifstream(log), logged);
+  EXPECT_EQ(logged, context);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto e = executions_for(first, "core.echo");
+        return !e.empty() && store::IsFinal(e[0].status);
+      },
+      std::chrono::seconds(30)));
+  auto echo = executions_for(first, "core.echo");
+  EXPECT_EQ(echo[0].status, store::ExecStatus::kSucceeded) << echo[0].result.dump();
+  EXPECT_EQ(echo[0].parameters["cmd"], "echo \"" + first + "\"");
+  EXPECT_EQ(echo[0].result["stdout"], first + "\n");
   auto requests = ReadTopic(
       node->brokers(), node->topic_prefix() + "executions",
       [&](const auto& ms) {
@@ -170,6 +202,7 @@ TEST(ReloadTest, TriggersBecomeExecutionsAndRulesReloadWithTheirPack) {
       std::chrono::seconds(30)))
       << node->Log();
   EXPECT_TRUE(executions_for(second).empty());
+  EXPECT_EQ(executions_for(second, "core.echo").size(), 1u);  // the other rule still matches
   EXPECT_EQ(node->Stop(), 0) << node->Log();
 }
 

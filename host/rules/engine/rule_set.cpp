@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "host/packs/secrets.h"
+
 namespace gale::rules::engine {
 namespace {
 
@@ -18,6 +20,7 @@ std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& met
       }
     }
   }
+  action->secrets = packs::SecretParameters(meta.parameters);
   auto validator = schema::Validator::Compile(meta.parameters_schema);
   if (validator.ok()) {
     action->validator = std::move(validator).value();

@@ -29,6 +29,7 @@ struct CompiledAction {
   std::optional<schema::Validator> validator;  // of ActionMeta::parameters_schema
   std::string schema_error;                    // why `validator` is empty
   std::set<std::string> immutable;             // parameters marked `immutable: true`
+  std::set<std::string> secrets;               // parameters marked `secret: true`
 };
 
 struct CompiledRule {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "host/common/uuid.h"
+#include "host/packs/secrets.h"
 #include "host/rules/engine/action_defaults.h"
 #include "host/rules/template/template.h"
 
@@ -342,6 +343,11 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
       e.finished_at = now;
       e.result = Json{{"error", error}};
     }
+    // The store keeps secrets masked; the request carries the real values to the runner.
+    Json request_parameters = e.parameters;
+    const std::set<std::string> no_secrets;
+    const auto& secrets = rule->action ? rule->action->secrets : no_secrets;
+    e.parameters = packs::MaskSecrets(e.parameters, secrets);
     auto created = st.CreateExecution(e);
     if (!created.ok()) return created.status().WithContext("execution " + e.id);
     if (*created) {
@@ -359,8 +365,11 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
         return Status::Error("execution " + e.id + " vanished after create", true);
       }
       e = std::move(**existing);
+      // Its parameters were rendered then; masked ones only come back from this render.
+      request_parameters = secrets.empty() ? e.parameters : request_parameters;
     }
     if (e.status != store::ExecStatus::kRequested) continue;
+    e.parameters = std::move(request_parameters);
     Status produced = producer_->Produce(executions_topic_, e.id, RequestOf(e).dump());
     if (!produced.ok()) return AsRetryable(produced, "producing execution request " + e.id);
     counters_->requests_produced++;

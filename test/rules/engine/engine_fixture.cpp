@@ -51,6 +51,23 @@ parameters:
     immutable: true
 )";
 
+// core.echo's shape: a template default over another parameter, and a secret.
+constexpr const char* kEchoAction = R"(---
+name: echo
+runner_type: local-shell-cmd
+parameters:
+  message:
+    type: string
+    required: true
+  password:
+    type: string
+    secret: true
+  cmd:
+    type: string
+    immutable: true
+    default: 'echo "{{ message }}"'
+)";
+
 constexpr const char* kNoopAction = "---\nname: noop\nrunner_type: noop\n";
 
 }  // namespace
@@ -120,6 +137,7 @@ std::shared_ptr<const RuleSet> EngineTest::LoadRules(
   WriteFile(pack / "pack.yaml", "---\nref: enginetest\nname: enginetest\nversion: 0.1.0\n");
   WriteFile(pack / "actions" / "shell.yaml", kShellAction);
   WriteFile(pack / "actions" / "noop.yaml", kNoopAction);
+  WriteFile(pack / "actions" / "echo.yaml", kEchoAction);
   for (const auto& [file, text] : rules) WriteFile(pack / "rules" / file, text);
   packs::Catalog catalog = packs::Catalog::Load({PacksDir()});
   const packs::Pack* p = catalog.FindPack(kPack);

@@ -78,6 +78,28 @@ TEST_P(EngineTest, MatchCreatesOneExecutionAndOneRequestWithRenderedParameters) 
   EXPECT_EQ(stats.requests_produced, 1u);
 }
 
+// core.echo's `cmd` default renders with the rule's message; a secret parameter is masked in
+// the stored execution and travels in clear only in the request to the runner.
+TEST_P(EngineTest, TemplateDefaultsRenderAndSecretsAreMaskedInTheStore) {
+  auto rules = LoadRules({{"echo.yaml", RuleYaml("say", kBuildCriteria, "enginetest.echo",
+                                                 "    message: \"{{ trigger.body.name }}\"\n"
+                                                 "    password: \"{{ trigger.body.pw }}\"\n")}});
+  auto engine = StartEngine(rules);
+  ASSERT_NE(engine, nullptr);
+  Send({Trigger("ti-s", {{"kind", "build"}, {"name", "app"}, {"pw", "hunter2"}})});
+  ASSERT_TRUE(WaitProcessed(*engine, 1));
+  auto requests = Requests(1);
+  auto all = AllExecutions();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].status, store::ExecStatus::kRequested) << all[0].result.dump();
+  EXPECT_EQ(all[0].parameters,
+            Json({{"message", "app"}, {"password", "********"}, {"cmd", "echo \"app\""}}));
+  ASSERT_EQ(requests.size(), 1u);
+  Json req = Json::parse(requests[0].value);
+  EXPECT_EQ(req["parameters"]["password"], "hunter2");
+  EXPECT_EQ(req["parameters"]["cmd"], "echo \"app\"");
+}
+
 TEST_P(EngineTest, NonMatchingCriteriaAndDisabledRulesCreateNothing) {
   auto engine = StartEngine(LoadRules({
       {"deploy.yaml", RuleYaml("on_deploy", kDeployCriteria, "enginetest.shell", kShellParams)},

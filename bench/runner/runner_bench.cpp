@@ -1,0 +1,202 @@
+// The runner against the physical limit, measured in the same run:
+//   1. spawn-to-exit latency of core.local's command (`/bin/sh -c /bin/true`) through the
+//      sandbox with the settings the runner plans for it, against bare fork+execve+waitpid of
+//      the same command;
+//   2. executions per second through the whole runner (request on the embedded bus -> claim in
+//      a SQLite store -> sandboxed process -> result recorded) with `max_concurrency` slots,
+//      against bare fork+exec of the same command by as many threads.
+//
+//   gale_runner_bench [executions] [max_concurrency]   (default 2000 and 8)
+#include <spdlog/spdlog.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/bus/bus.h"
+#include "host/common/uuid.h"
+#include "host/packs/catalog.h"
+#include "host/runner/launch.h"
+#include "host/runner/runner_service.h"
+#include "host/store/open.h"
+#include "sandbox/process.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace gale;
+
+const std::vector<std::string> kArgv = {"/bin/sh", "-c", "/bin/true"};
+
+double Micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+bool BareForkExec() {
+  std::vector<char*> argv;
+  for (const auto& a : kArgv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execve(argv[0], argv.data(), environ);
+    _exit(127);
+  }
+  int status = 0;
+  return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+         WEXITSTATUS(status) == 0;
+}
+
+double BareThroughput(int total, int threads) {
+  std::atomic<int> left{total};
+  auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      while (left.fetch_sub(1) > 0) BareForkExec();
+    });
+  }
+  for (auto& w : workers) w.join();
+  return total / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Fail(const std::string& what) {
+  std::fprintf(stderr, "gale_runner_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int executions = argc > 1 ? std::atoi(argv[1]) : 2000;
+  const int slots = argc > 2 ? std::atoi(argv[2]) : 8;
+  spdlog::set_level(spdlog::level::warn);
+  utsname u{};
+  uname(&u);
+  std::printf("machine: %s %s, %u cpus\n", u.sysname, u.release,
+              std::thread::hardware_concurrency());
+
+  // The action exactly as the runner would run it.
+  auto catalog = packs::Catalog::Load({std::string(GALE_BINARY_DIR) + "/packs"},
+                                      {.inspect_libraries = false});
+  sandbox::Settings defaults;
+  if (std::getenv("BENCH_NO_CGROUP")) defaults.cgroup = sandbox::CgroupMode::kOff;
+  auto actions = runner::ActionIndex::FromCatalog(catalog, defaults);
+  const runner::RunnableAction* local = actions->Find("core.local");
+  if (local == nullptr) Fail("core.local not found under " GALE_BINARY_DIR "/packs");
+  const gale::Json params = {{"cmd", "/bin/true"}};
+  auto launch = runner::PlanLaunch(*local, params, {"", "bench"});
+  if (!launch.ok()) Fail(launch.message());
+
+  // 1. Latency, interleaved so both see the same machine state.
+  const int rounds = 300;
+  std::vector<double> bare, boxed;
+  for (int i = 0; i < rounds + 20; ++i) {
+    auto t0 = Clock::now();
+    if (!BareForkExec()) Fail("bare fork/exec failed");
+    auto t1 = Clock::now();
+    auto outcome = sandbox::RunSandboxed(launch->command, launch->settings);
+    auto t2 = Clock::now();
+    if (!outcome.Succeeded()) Fail("sandboxed run failed: " + outcome.Describe());
+    if (i < 20) continue;
+    bare.push_back(Micros(t1 - t0));
+    boxed.push_back(Micros(t2 - t1));
+  }
+  std::printf("\nspawn-to-exit of `/bin/sh -c /bin/true`, %d rounds\n", rounds);
+  std::printf("%-34s %9s %9s %8s %8s\n", "mode", "p50 us", "p99 us", "x p50", "x p99");
+  const double b50 = Percentile(bare, 0.5), b99 = Percentile(bare, 0.99);
+  std::printf("%-34s %9.0f %9.0f %8.2f %8.2f\n", "bare fork+execve+waitpid", b50, b99, 1.0, 1.0);
+  std::printf("%-34s %9.0f %9.0f %8.2f %8.2f\n", "runner sandbox (core.local)",
+              Percentile(boxed, 0.5), Percentile(boxed, 0.99), Percentile(boxed, 0.5) / b50,
+              Percentile(boxed, 0.99) / b99);
+
+  // 2. Throughput through the runner.
+  auto broker = bus::EmbeddedBroker::Start();
+  if (!broker.ok()) Fail(broker.message());
+  bus::BusConfig config;
+  config.brokers = (*broker)->bootstrap();
+  config.embedded = true;
+  config.topic_prefix = "bench.";
+  config.partitions = 6;
+  if (Status s = bus::EnsureTopics(config, broker->get(), 1); !s.ok()) Fail(s.message());
+  auto dir = std::filesystem::temp_directory_path() / ("gale-runner-bench-" + UuidV4());
+  std::filesystem::create_directories(dir);
+  store::StoreOptions sopts;
+  sopts.sqlite_sync_full = false;
+  auto st = store::OpenStore("sqlite://" + (dir / "gale.db").string(), sopts);
+  if (!st.ok()) Fail(st.message());
+  auto producer = bus::Producer::Create(config);
+  if (!producer.ok()) Fail(producer.message());
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < executions; ++i) {
+    store::Execution e;
+    e.id = UuidV4();
+    e.action = "core.local";
+    e.parameters = params;
+    e.trace_id = e.id;
+    e.requested_at = store::NowMs();
+    if (!(*st)->CreateExecution(e).ok()) Fail("create execution");
+    ids.push_back(e.id);
+  }
+  runner::RunnerOptions options;
+  options.bus = config;
+  options.store = st->get();
+  options.node_name = "bench";
+  options.max_concurrency = slots;
+  auto service = runner::RunnerService::Create(options, actions);
+  if (!service.ok()) Fail(service.message());
+  if (Status s = (*service)->Start(); !s.ok()) Fail(s.message());
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // joined the group
+  auto start = Clock::now();
+  for (const auto& id : ids) {
+    gale::Json req = {{"id", id},
+                      {"action", "core.local"},
+                      {"parameters", params},
+                      {"trace_id", id},
+                      {"requested_at", store::NowMs()}};
+    if (!(*producer)->Produce(bus::Topic(config, bus::kExecutions), id, req.dump()).ok()) {
+      Fail("produce");
+    }
+  }
+  if (!(*producer)->Flush(std::chrono::seconds(30)).ok()) Fail("flush");
+  for (;;) {
+    auto stats = (*service)->stats();
+    if (stats.succeeded + stats.failed + stats.timed_out >= static_cast<uint64_t>(executions)) {
+      break;
+    }
+    if (Clock::now() - start > std::chrono::minutes(10)) Fail("executions did not finish");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double runner_rate =
+      executions / std::chrono::duration<double>(Clock::now() - start).count();
+  auto stats = (*service)->stats();
+  (*service)->Stop();
+  const double bare_rate = BareThroughput(executions, slots);
+  std::printf("\n%d executions of core.local `/bin/true`, %d slots\n", executions, slots);
+  std::printf("%-34s %12s %8s\n", "mode", "per second", "ratio");
+  std::printf("%-34s %12.0f %8.2f\n", "bare fork+exec, same threads", bare_rate, 1.0);
+  std::printf("%-34s %12.0f %8.2f\n", "runner (bus+claim+sandbox+store)", runner_rate,
+              runner_rate / bare_rate);
+  std::printf("(succeeded %llu, failed %llu, peak running %llu)\n",
+              static_cast<unsigned long long>(stats.succeeded),
+              static_cast<unsigned long long>(stats.failed),
+              static_cast<unsigned long long>(stats.peak_running));
+  std::filesystem::remove_all(dir);
+  return 0;
+}

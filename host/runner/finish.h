@@ -1,0 +1,29 @@
+// How an execution ends: the sandbox's Outcome turned into the execution's final status and
+// result document.
+//
+// Shell runners record StackStorm's local runner result {return_code, stdout, stderr,
+// succeeded, failed} plus `sandbox` (outcome, cpu, max RSS, wall time, truncation, denied
+// system calls). native and http-request runners record the document their `gale exec` child
+// wrote on stdout, with `stderr` and `sandbox` added. Anything but a clean run adds `error`, one
+// line ("timed out after 2000 ms (killed by SIGKILL)", "killed by SIGSEGV",
+// "not started: exec /x/run.sh: Permission denied", "exited with code 1 (denied: socket)").
+#pragma once
+
+#include "host/common/json.h"
+#include "host/runner/launch.h"
+#include "host/store/store.h"
+#include "sandbox/outcome.h"
+
+namespace gale::runner {
+
+struct Finish {
+  store::ExecStatus status = store::ExecStatus::kFailed;
+  Json result = Json::object();
+};
+
+Finish FinishFromOutcome(const Launch& launch, const sandbox::Outcome& outcome);
+
+// A failure before anything ran (unknown action, bad parameters): {"error": reason}.
+Finish FailedBeforeStart(const std::string& reason);
+
+}  // namespace gale::runner

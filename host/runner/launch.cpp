@@ -1,0 +1,192 @@
+#include "host/runner/launch.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+namespace gale::runner {
+namespace fs = std::filesystem;
+namespace {
+
+// StackStorm's runner parameters of the local runners: never passed to a script as arguments.
+bool IsRunnerParameter(const std::string& name) {
+  return name == "cmd" || name == "cwd" || name == "env" || name == "timeout" || name == "sudo" ||
+         name == "kwarg_op";
+}
+
+// Strings as they are, everything else as JSON (Python's str() would differ only in quoting).
+std::string AsText(const Json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string EnvName(const std::string& name) {
+  std::string out = "PARAM_";
+  for (char c : name) {
+    out += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::toupper(c)) : '_';
+  }
+  return out;
+}
+
+// The sanitizer runtime of an instrumented `gale` needs a huge virtual reservation (RLIMIT_AS
+// would kill it at start) and its leak check uses ptrace (denied by every seccomp profile).
+// Only test builds are instrumented; production builds keep the limits.
+void AdjustForInstrumentedGale(sandbox::Settings& settings) {
+#if defined(__SANITIZE_ADDRESS__)
+  settings.limits.address_space_bytes.reset();
+  settings.env["ASAN_OPTIONS"] = "detect_leaks=0:handle_segv=0";
+#else
+  (void)settings;
+#endif
+}
+
+Status ApplyCommon(const RunnableAction& action, const Json& params, const LaunchContext& ctx,
+                   bool shell, Launch& launch) {
+  sandbox::Settings& s = launch.settings;
+  s = action.settings;
+  if (params.contains("timeout") && !action.sandbox_timeout) {
+    const Json& t = params["timeout"];
+    if (!t.is_number() || t.get<double>() <= 0) {
+      return Status::Error("parameter 'timeout' must be a number of seconds > 0");
+    }
+    s.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(t.get<double>() * 1000)));
+  }
+  if (params.contains("cwd") && !params["cwd"].is_null()) {
+    if (!params["cwd"].is_string()) return Status::Error("parameter 'cwd' must be a string");
+    s.working_dir = params["cwd"].get<std::string>();
+  } else if (s.working_dir.empty()) {
+    s.working_dir = "/tmp";
+  }
+  s.env["ST2_ACTION_PACK_NAME"] = action.meta.pack;
+  s.env["ST2_ACTION_EXECUTION_ID"] = ctx.execution_id;
+  s.env["GALE_EXECUTION_ID"] = ctx.execution_id;
+  if (!shell) return Status::Ok();
+  for (const auto& [name, value] : params.items()) {
+    if (!IsRunnerParameter(name) && !value.is_null()) s.env[EnvName(name)] = AsText(value);
+  }
+  if (params.contains("env") && !params["env"].is_null()) {
+    if (!params["env"].is_object()) return Status::Error("parameter 'env' must be an object");
+    for (const auto& [name, value] : params["env"].items()) {
+      if (name.empty() || name.find('=') != std::string::npos) {
+        return Status::Error("parameter 'env': invalid variable name '" + name + "'");
+      }
+      s.env[name] = AsText(value);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Launch> ShellCommand(const RunnableAction& action, const Json& params,
+                            const LaunchContext& ctx) {
+  if (!params.contains("cmd") || !params["cmd"].is_string()) {
+    return Status::Error("parameter 'cmd' must be a string");
+  }
+  Launch launch;
+  if (Status s = ApplyCommon(action, params, ctx, /*shell=*/true, launch); !s.ok()) return s;
+  launch.command.argv = {"/bin/sh", "-c", params["cmd"].get<std::string>()};
+  return launch;
+}
+
+Result<Launch> ShellScript(const RunnableAction& action, const Json& params,
+                           const LaunchContext& ctx) {
+  const std::string& entry = action.meta.entry_point;
+  if (entry.empty()) return Status::Error("action has no entry_point (the script to run)");
+  const fs::path actions_dir = fs::path(action.pack_dir) / "actions";
+  const fs::path script = (actions_dir / entry).lexically_normal();
+  // The script must stay inside its pack: entry_point "../../x" is not a pack's script.
+  const std::string rel = script.lexically_relative(actions_dir).string();
+  if (rel.empty() || rel.rfind("..", 0) == 0) {
+    return Status::Error("entry_point '" + entry + "' leaves the pack's actions directory");
+  }
+  struct stat st {};
+  if (stat(script.c_str(), &st) != 0) {
+    return Status::Error("script actions/" + entry + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return Status::Error("script actions/" + entry + ": not a file");
+  Launch launch;
+  if (Status s = ApplyCommon(action, params, ctx, /*shell=*/true, launch); !s.ok()) return s;
+  launch.command.argv = {script.string()};
+  for (auto& arg : ScriptArguments(action.meta.parameters, params)) {
+    launch.command.argv.push_back(std::move(arg));
+  }
+  return launch;
+}
+
+Result<Launch> GaleExec(const RunnableAction& action, const Json& params, const LaunchContext& ctx,
+                        std::vector<std::string> args, Json input) {
+  if (ctx.gale_binary.empty()) return Status::Error("runner: the gale binary is unknown");
+  Launch launch;
+  if (Status s = ApplyCommon(action, params, ctx, /*shell=*/false, launch); !s.ok()) return s;
+  AdjustForInstrumentedGale(launch.settings);
+  launch.command.argv = {ctx.gale_binary, "exec"};
+  for (auto& a : args) launch.command.argv.push_back(std::move(a));
+  launch.command.stdin_data = input.dump();
+  launch.result_on_stdout = true;
+  return launch;
+}
+
+}  // namespace
+
+std::vector<std::string> ScriptArguments(const Json& declared, const Json& parameters) {
+  std::vector<std::string> named;
+  std::multimap<int64_t, std::string> positional;
+  for (const auto& [name, value] : parameters.items()) {
+    if (IsRunnerParameter(name)) continue;
+    const Json* spec = declared.is_object() && declared.contains(name) ? &declared[name] : nullptr;
+    if (spec && spec->is_object() && spec->contains("position") &&
+        (*spec)["position"].is_number_integer()) {
+      positional.emplace((*spec)["position"].get<int64_t>(), value.is_null() ? "" : AsText(value));
+      continue;
+    }
+    if (value.is_null() || (value.is_string() && value.get<std::string>().empty())) continue;
+    if (value.is_boolean()) {
+      if (value.get<bool>()) named.push_back("--" + name);
+      continue;
+    }
+    named.push_back("--" + name + "=" + AsText(value));
+  }
+  for (auto& [pos, text] : positional) named.push_back(std::move(text));
+  return named;
+}
+
+Result<Launch> PlanLaunch(const RunnableAction& action, const Json& parameters,
+                          const LaunchContext& ctx) {
+  if (!action.settings_error.empty()) return Status::Error(action.settings_error);
+  const Json params = parameters.is_object() ? parameters : Json::object();
+  const std::string& type = action.meta.runner_type;
+  if (type == "noop") {
+    Launch launch;
+    launch.noop = true;
+    return launch;
+  }
+  if (type == "local-shell-cmd") return ShellCommand(action, params, ctx);
+  if (type == "local-shell-script") return ShellScript(action, params, ctx);
+  if (type == "native") {
+    const std::string library = action.pack_dir + "/lib" + action.meta.pack + ".so";
+    const std::string entry =
+        action.meta.entry_point.empty() ? action.meta.name : action.meta.entry_point;
+    Json input = {{"parameters", params},
+                  {"config", action.pack_config},
+                  {"action", action.meta.ref},
+                  {"execution_id", ctx.execution_id}};
+    return GaleExec(action, params, ctx, {"native", library, entry}, std::move(input));
+  }
+  if (type == "http-request") {
+    auto launch = GaleExec(action, params, ctx, {"http"}, params);
+    // The client enforces the request's own timeout and reports it; the sandbox's comes later.
+    if (launch.ok() && params.contains("timeout") && params["timeout"].is_number()) {
+      launch->settings.timeout =
+          std::chrono::milliseconds(static_cast<int64_t>(params["timeout"].get<double>() * 1000)) +
+          std::chrono::seconds(5);
+    }
+    return launch;
+  }
+  return Status::Error("runner type '" + type + "' cannot run here");
+}
+
+}  // namespace gale::runner

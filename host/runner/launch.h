@@ -1,0 +1,56 @@
+// What each runner type turns an execution into (DESIGN.md, "Runners"): a sandboxed command, or
+// nothing at all for `noop`. Pure functions of the action, its parameters and the node; the
+// runner service spawns the result.
+//
+//   local-shell-cmd     /bin/sh -c <cmd>; parameters cmd, cwd, env (object), timeout (seconds).
+//   local-shell-script  <pack>/actions/<entry_point>, executed directly (its #! line decides the
+//                       interpreter); parameters with a `position` are positional arguments in
+//                       that order, the others `--name=value` (true: `--name`; false, null and ""
+//                       left out), as StackStorm passes them. cwd, env and timeout as above.
+//   native              `gale exec native LIBRARY ENTRY_POINT`: the pack .so is loaded in the
+//                       sandboxed child; the parameters and the pack config arrive on stdin and
+//                       the result document leaves on stdout (see host/runner/native_exec.h).
+//   http-request        `gale exec http`: StackStorm's core.http parameters on stdin, the response
+//                       on stdout (host/runner/http_client.h).
+//   noop                no process; succeeds at once.
+//
+// Every process also gets, in its environment: ST2_ACTION_PACK_NAME, ST2_ACTION_EXECUTION_ID,
+// GALE_EXECUTION_ID and, for shell runners, each parameter as PARAM_<NAME> (upper case,
+// characters other than letters, digits and '_' as '_'; strings as they are, other values as
+// JSON), so a script may read its parameters from either its arguments or its environment.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "host/common/json.h"
+#include "host/common/result.h"
+#include "host/runner/action_index.h"
+#include "sandbox/process.h"
+#include "sandbox/settings.h"
+
+namespace gale::runner {
+
+struct Launch {
+  bool noop = false;  // nothing to spawn: the execution succeeds with an empty result
+  sandbox::Command command;
+  sandbox::Settings settings;
+  // native and http-request: stdout is the result document, not the action's output.
+  bool result_on_stdout = false;
+};
+
+struct LaunchContext {
+  std::string gale_binary;  // absolute path of `gale`, for the runners that run `gale exec`
+  std::string execution_id;
+};
+
+// Errors are one line naming the parameter or file: "parameter 'cmd' must be a string",
+// "script actions/missing.sh: No such file or directory" (a script that exists but is not
+// executable is left to the sandbox, which reports it as a setup error of stage exec).
+Result<Launch> PlanLaunch(const RunnableAction& action, const Json& parameters,
+                          const LaunchContext& ctx);
+
+// StackStorm's named and positional script arguments for `parameters` (exposed for tests).
+std::vector<std::string> ScriptArguments(const Json& declared, const Json& parameters);
+
+}  // namespace gale::runner

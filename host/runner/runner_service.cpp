@@ -1,0 +1,486 @@
+#include "host/runner/runner_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "host/runner/launch.h"
+#include "sandbox/process.h"
+
+namespace gale::runner {
+
+using store::ExecStatus;
+
+struct RunnerService::Counters {
+  std::atomic<uint64_t> claimed{0}, skipped{0}, malformed{0}, succeeded{0}, failed{0}, timed_out{0},
+      canceled{0}, abandoned{0}, lost{0}, pauses{0}, peak_running{0}, output_chunks{0}, commits{0};
+};
+
+struct RunnerService::Running {
+  std::shared_ptr<sandbox::Process> process;  // null until spawned (and for noop)
+  bool cancel = false;                        // kill it: canceled through the store
+  bool lease_lost = false;                    // kill it: another runner marked it abandoned
+  bool shutdown = false;                      // kill it: the runner is stopping
+  bool output_error_logged = false;
+};
+
+namespace {
+
+std::string Where(const bus::Message& m) {
+  return m.topic + "[" + std::to_string(m.partition) + "]@" + std::to_string(m.offset);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RunnerService>> RunnerService::Create(
+    RunnerOptions options, std::shared_ptr<const ActionIndex> actions) {
+  if (options.store == nullptr) return Status::Error("runner: no store");
+  if (!actions) return Status::Error("runner: no actions");
+  if (options.max_concurrency < 1) return Status::Error("runner: max_concurrency must be >= 1");
+  if (options.lease < std::chrono::milliseconds(300)) {
+    return Status::Error("runner: lease must be at least 300 ms");
+  }
+  if (options.abandon_check.count() <= 0) {
+    options.abandon_check = std::max(options.lease / 3, std::chrono::milliseconds(100));
+  }
+  if (options.commit_every == 0) options.commit_every = 1;
+  if (options.io_threads < 1) options.io_threads = 1;
+  if (!options.clock) options.clock = [] { return store::NowMs(); };
+  auto producer = bus::Producer::Create(options.bus);
+  if (!producer.ok()) return producer.status().WithContext("runner: producer");
+  return std::unique_ptr<RunnerService>(
+      new RunnerService(std::move(options), std::move(actions), std::move(producer).value()));
+}
+
+RunnerService::RunnerService(RunnerOptions options, std::shared_ptr<const ActionIndex> actions,
+                             std::unique_ptr<bus::Producer> producer)
+    : options_(std::move(options)),
+      producer_(std::move(producer)),
+      events_topic_(bus::Topic(options_.bus, bus::kExecutionEvents)),
+      actions_(std::move(actions)),
+      counters_(std::make_unique<Counters>()) {}
+
+RunnerService::~RunnerService() {
+  Stop();
+}
+
+Status RunnerService::Start() {
+  if (started_) return Status::Error("runner: already started");
+  bus::Consumer::Options copts;
+  copts.group_id = bus::Group(options_.bus, bus::kRunnersGroup);
+  copts.topics = {bus::Topic(options_.bus, bus::kExecutions)};
+  copts.from_beginning = true;
+  // Inside Poll() on the consumer thread: claims made on partitions being given away are
+  // committed now, so their next owner does not even see them again.
+  // A request held back for a free slot on a revoked partition is dropped: its next owner
+  // starts at the committed offset and handles it.
+  copts.on_revoked = [this](const std::vector<bus::TopicPartition>& revoked) {
+    CommitDone();
+    if (!pending_) return;
+    for (const auto& tp : revoked) {
+      if (tp.topic == pending_->topic && tp.partition == pending_->partition) pending_.reset();
+    }
+  };
+  auto consumer = bus::Consumer::Create(options_.bus, std::move(copts));
+  if (!consumer.ok()) return consumer.status().WithContext("runner: consumer");
+  consumer_ = std::move(consumer).value();
+  started_ = true;
+  work_.emplace(boost::asio::make_work_guard(io_));
+  for (int i = 0; i < options_.io_threads; ++i) io_threads_.emplace_back([this] { io_.run(); });
+  consumer_thread_ = std::thread([this] { ConsumeLoop(); });
+  maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+  return Status::Ok();
+}
+
+void RunnerService::Stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  stopping_ = true;
+  if (consumer_thread_.joinable()) consumer_thread_.join();
+  if (consumer_) {
+    (void)consumer_->Close();
+    consumer_.reset();
+  }
+  {
+    std::unique_lock<std::mutex> lock(running_mu_);
+    if (!slot_freed_.wait_for(lock, options_.shutdown_grace, [&] { return running_.empty(); })) {
+      spdlog::warn("runner: stopping with {} execution(s) still running: killing them",
+                   running_.size());
+      for (auto& [id, run] : running_) {
+        run->shutdown = true;
+        if (run->process) run->process->Cancel();
+      }
+      // TERM, kill_grace, KILL: bounded by the sandbox; wait for their completion handlers.
+      slot_freed_.wait_for(lock, std::chrono::minutes(2), [&] { return running_.empty(); });
+    }
+  }
+  stop_maintenance_ = true;
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  // Every execution has completed; whatever asynchronous work is left (a supervisor's exit
+  // still being waited for) is abandoned here and cleaned up when io_ is destroyed.
+  work_.reset();
+  io_.stop();
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
+  (void)producer_->Flush(std::chrono::seconds(5));
+}
+
+void RunnerService::UpdateActions(std::shared_ptr<const ActionIndex> actions) {
+  if (!actions) return;
+  std::lock_guard<std::mutex> lock(actions_mu_);
+  actions_ = std::move(actions);
+}
+
+RunnerStats RunnerService::stats() const {
+  RunnerStats s;
+  const Counters& c = *counters_;
+  s.claimed = c.claimed;
+  s.skipped = c.skipped;
+  s.malformed = c.malformed;
+  s.succeeded = c.succeeded;
+  s.failed = c.failed;
+  s.timed_out = c.timed_out;
+  s.canceled = c.canceled;
+  s.abandoned = c.abandoned;
+  s.lost = c.lost;
+  s.pauses = c.pauses;
+  s.peak_running = c.peak_running;
+  s.output_chunks = c.output_chunks;
+  s.commits = c.commits;
+  return s;
+}
+
+// ---- consuming -------------------------------------------------------------------------------
+
+void RunnerService::ConsumeLoop() {
+  auto backoff = std::chrono::milliseconds(100);
+  auto last_poll_error = std::chrono::steady_clock::time_point{};
+  while (!stopping_) {
+    if (busy_.load() >= options_.max_concurrency) {
+      // Short executions free a slot within moments: wait a little before pausing, so that a
+      // saturated runner does not pause and resume (and re-fetch) for every execution.
+      if (WaitForSlot(std::chrono::milliseconds(20))) continue;
+      // Backpressure: nothing more is fetched, nothing unclaimed is acknowledged. Polling goes
+      // on (it serves rebalances) between waits for a freed slot.
+      if (!consumer_->paused()) {
+        CommitDone();
+        if (consumer_->Pause().ok()) counters_->pauses++;
+      }
+      auto none = consumer_->Poll(std::chrono::milliseconds(0));
+      if (none.ok() && none->has_value()) {
+        spdlog::error("runner: {} returned while paused; it will be redelivered", Where(**none));
+      }
+      WaitForSlot(options_.poll_timeout);
+      continue;
+    }
+    if (consumer_->paused()) (void)consumer_->Resume();
+    if (!pending_) {
+      auto next = consumer_->Poll(options_.poll_timeout);
+      if (!next.ok()) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_poll_error > std::chrono::seconds(10)) {
+          spdlog::warn("runner: poll: {}", next.message());
+          last_poll_error = now;
+        }
+        std::this_thread::sleep_for(options_.poll_timeout);
+        continue;
+      }
+      if (!next->has_value()) {
+        CommitDone();
+        continue;
+      }
+      pending_ = std::move(**next);
+    }
+    Status s = Handle(*pending_);
+    if (!s.ok() && s.retryable()) {
+      spdlog::warn("runner: {} not claimed yet, retrying in {} ms: {}", Where(*pending_),
+                   backoff.count(), s.message());
+      auto until = std::chrono::steady_clock::now() + backoff;
+      while (!stopping_ && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      continue;
+    }
+    if (!s.ok()) spdlog::error("runner: skipping {}: {}", Where(*pending_), s.message());
+    backoff = std::chrono::milliseconds(100);
+    MarkDone(*pending_);
+    pending_.reset();
+  }
+  CommitDone();
+}
+
+bool RunnerService::WaitForSlot(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(running_mu_);
+  return slot_freed_.wait_for(lock, timeout, [&] {
+    return stopping_ || busy_.load() < options_.max_concurrency;
+  });
+}
+
+void RunnerService::MarkDone(const bus::Message& m) {
+  auto& next = done_[{m.topic, m.partition}];
+  next = std::max(next, m.offset + 1);
+  if (++done_since_commit_ >= options_.commit_every) CommitDone();
+}
+
+void RunnerService::CommitDone() {
+  if (done_.empty() || !consumer_) return;
+  std::vector<bus::TopicPartition> offsets;
+  for (const auto& [tp, offset] : done_) offsets.push_back({tp.first, tp.second, offset});
+  Status s = consumer_->CommitOffsets(offsets);
+  if (!s.ok()) {
+    // The claims are in the store: a redelivery of these requests is skipped, never rerun.
+    spdlog::warn("runner: commit of {} partition offset(s) failed: {}", offsets.size(),
+                 s.message());
+  } else {
+    counters_->commits++;
+  }
+  done_.clear();
+  done_since_commit_ = 0;
+}
+
+Status RunnerService::Handle(const bus::Message& m) {
+  Json doc = Json::parse(m.value, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    counters_->malformed++;
+    return Status::Error("not an execution request: invalid JSON");
+  }
+  if (Status valid = bus::ValidateDocument(bus::kExecutionRequestSchema, doc); !valid.ok()) {
+    counters_->malformed++;
+    return Status::Error("not an execution request: " + valid.message());
+  }
+  const std::string id = doc["id"].get<std::string>();
+  store::Store& st = *options_.store;
+  auto existing = st.GetExecution(id);
+  if (!existing.ok()) return existing.status().WithContext("execution " + id);
+  if (!existing->has_value()) {
+    counters_->skipped++;
+    spdlog::warn("runner: execution {} is not in the store; request skipped", id);
+    return Status::Ok();
+  }
+  const ExecStatus status = (*existing)->status;
+  if (status != ExecStatus::kRequested && status != ExecStatus::kScheduled) {
+    counters_->skipped++;  // claimed elsewhere, finished, or canceled before it started
+    return Status::Ok();
+  }
+  const store::TimeMs now = options_.clock();
+  auto claimed = st.ClaimExecution(id, options_.node_name, now + options_.lease.count(), now);
+  if (!claimed.ok()) return claimed.status().WithContext("claiming execution " + id);
+  if (!*claimed) {
+    counters_->skipped++;
+    return Status::Ok();
+  }
+  counters_->claimed++;
+  StartExecution(id, doc["action"].get<std::string>(), doc["parameters"]);
+  return Status::Ok();
+}
+
+// ---- executing -------------------------------------------------------------------------------
+
+void RunnerService::StartExecution(const std::string& id, const std::string& action_ref,
+                                   const Json& params) {
+  auto run = std::make_shared<Running>();
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    running_[id] = run;
+  }
+  const uint64_t now_running = static_cast<uint64_t>(++busy_);
+  uint64_t peak = counters_->peak_running.load();
+  while (now_running > peak && !counters_->peak_running.compare_exchange_weak(peak, now_running)) {
+  }
+  PublishEvent(id, ExecStatus::kRunning, nullptr);
+
+  std::shared_ptr<const ActionIndex> actions;
+  {
+    std::lock_guard<std::mutex> lock(actions_mu_);
+    actions = actions_;
+  }
+  const RunnableAction* action = actions->Find(action_ref);
+  if (action == nullptr) {
+    Complete(id, FailedBeforeStart("action '" + action_ref + "' is not installed on node " +
+                                   options_.node_name));
+    return;
+  }
+  auto launch = PlanLaunch(*action, params, {options_.gale_binary, id});
+  if (!launch.ok()) {
+    Complete(id, FailedBeforeStart(action_ref + ": " + launch.message()));
+    return;
+  }
+  if (launch->noop) {
+    Complete(id, Finish{ExecStatus::kSucceeded, Json::object()});
+    return;
+  }
+  auto on_output = [this, id, run](sandbox::Stream stream, std::string_view chunk) {
+    auto appended = options_.store->AppendOutput(id, std::string(sandbox::ToString(stream)),
+                                                 std::string(chunk), options_.clock());
+    if (appended.ok()) {
+      counters_->output_chunks++;
+    } else if (!run->output_error_logged) {
+      run->output_error_logged = true;  // on the process's strand: no race
+      spdlog::warn("runner: execution {}: output not stored: {}", id, appended.message());
+    }
+  };
+  auto on_done = [this, id, plan = *launch](const sandbox::Outcome& outcome) {
+    Complete(id, FinishFromOutcome(plan, outcome));
+  };
+  auto process = sandbox::Process::Spawn(io_, launch->command, launch->settings,
+                                         std::move(on_output), std::move(on_done));
+  std::lock_guard<std::mutex> lock(running_mu_);
+  run->process = process;
+  if (run->cancel || run->shutdown || run->lease_lost) process->Cancel();
+}
+
+void RunnerService::Complete(const std::string& id, Finish finish) {
+  std::shared_ptr<Running> run;
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) run = it->second;
+  }
+  if (run && run->shutdown) {
+    finish.status = ExecStatus::kAbandoned;
+    finish.result["error"] =
+        "the runner on node " + options_.node_name + " stopped while the execution was running";
+  }
+  store::Transition t;
+  t.id = id;
+  t.from = {ExecStatus::kRunning, ExecStatus::kCanceling};
+  t.to = finish.status;
+  t.node = options_.node_name;
+  t.result = finish.result;
+  Result<bool> recorded = Status::Error("not tried");
+  // A store that is briefly away must not lose the result; one that stays away lets the lease
+  // expire, and the execution ends abandoned.
+  for (auto delay = std::chrono::milliseconds(50);; delay *= 2) {
+    t.at = options_.clock();
+    recorded = options_.store->TransitionExecution(t);
+    if (recorded.ok() || !recorded.status().retryable() || delay > options_.lease) break;
+    std::this_thread::sleep_for(delay);
+  }
+  if (!recorded.ok() || !*recorded) {
+    counters_->lost++;
+    spdlog::warn("runner: execution {} ended {} but could not be recorded: {}", id,
+                 store::ToString(finish.status),
+                 recorded.ok() ? "it is no longer this node's (lease lost or already final)"
+                               : recorded.message());
+  } else {
+    switch (finish.status) {
+      case ExecStatus::kSucceeded:
+        counters_->succeeded++;
+        break;
+      case ExecStatus::kTimeout:
+        counters_->timed_out++;
+        break;
+      case ExecStatus::kCanceled:
+        counters_->canceled++;
+        break;
+      default:
+        counters_->failed++;
+        break;
+    }
+    PublishEvent(id, finish.status, &finish.result);
+  }
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    running_.erase(id);
+    --busy_;
+  }
+  slot_freed_.notify_all();
+}
+
+void RunnerService::PublishEvent(const std::string& id, ExecStatus status, const Json* result) {
+  Json event = {{"id", id},
+                {"status", std::string(store::ToString(status))},
+                {"at", options_.clock()},
+                {"node", options_.node_name}};
+  if (result) event["result"] = *result;
+  Status s = producer_->Produce(events_topic_, id,
+                                event.dump(-1, ' ', false, Json::error_handler_t::replace));
+  if (!s.ok()) spdlog::warn("runner: execution event for {}: {}", id, s.message());
+}
+
+// ---- maintenance -----------------------------------------------------------------------------
+
+void RunnerService::MaintenanceLoop() {
+  using clock = std::chrono::steady_clock;
+  auto next_renew = clock::now() + options_.lease / 3;
+  auto next_cancel = clock::now() + options_.cancel_check;
+  auto next_sweep = clock::now();
+  while (!stop_maintenance_) {
+    const auto now = clock::now();
+    if (now >= next_renew) {
+      RenewLeases();
+      next_renew = now + options_.lease / 3;
+    }
+    if (now >= next_cancel) {
+      CheckCancels();
+      next_cancel = now + options_.cancel_check;
+    }
+    if (now >= next_sweep && !stopping_) {
+      SweepAbandoned();
+      next_sweep = now + options_.abandon_check;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void RunnerService::RenewLeases() {
+  std::vector<std::pair<std::string, std::shared_ptr<Running>>> runs;
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    runs.assign(running_.begin(), running_.end());
+  }
+  for (const auto& [id, run] : runs) {
+    const store::TimeMs now = options_.clock();
+    auto renewed = options_.store->RenewLease(id, options_.node_name, now + options_.lease.count());
+    if (!renewed.ok()) {
+      spdlog::warn("runner: lease of execution {} not renewed: {}", id, renewed.message());
+      continue;
+    }
+    if (*renewed) continue;
+    // Marked abandoned (or finished) by someone else: it must not go on running here.
+    std::lock_guard<std::mutex> lock(running_mu_);
+    if (!run->lease_lost) {
+      spdlog::warn("runner: execution {} lost its lease; killing it", id);
+      run->lease_lost = true;
+      if (run->process) run->process->Cancel();
+    }
+  }
+}
+
+void RunnerService::CheckCancels() {
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    if (running_.empty()) return;
+  }
+  store::ExecutionQuery q;
+  q.statuses = {ExecStatus::kCanceling};
+  q.limit = store::kMaxPageSize;
+  auto page = options_.store->ListExecutions(q);
+  if (!page.ok()) return;
+  std::lock_guard<std::mutex> lock(running_mu_);
+  for (const auto& e : page->items) {
+    if (e.node != options_.node_name) continue;
+    auto it = running_.find(e.id);
+    if (it == running_.end() || it->second->cancel) continue;
+    spdlog::info("runner: canceling execution {}", e.id);
+    it->second->cancel = true;
+    if (it->second->process) it->second->process->Cancel();
+  }
+}
+
+void RunnerService::SweepAbandoned() {
+  auto marked = options_.store->MarkAbandoned(options_.clock());
+  if (!marked.ok()) return;
+  for (const auto& e : *marked) {
+    counters_->abandoned++;
+    spdlog::warn("runner: execution {} ({}) abandoned: the lease of node {} expired", e.id,
+                 e.action, e.node);
+    Json result = e.result.is_null() ? Json::object() : e.result;
+    PublishEvent(e.id, ExecStatus::kAbandoned, &result);
+  }
+}
+
+}  // namespace gale::runner

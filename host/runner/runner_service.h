@@ -1,0 +1,157 @@
+// The action runner role (DESIGN.md, "Processes"; Guarantees 2 and 5): a member of consumer group
+// `<prefix>runners` on `<prefix>executions`. For each execution request it
+//  1. looks the execution up in the store and skips it unless it is still requested/scheduled
+//     (a redelivered request, or one claimed by another runner);
+//  2. claims it with a compare-and-set (requested -> running, this node, a lease) BEFORE
+//     anything runs: of any number of runners that see the request, exactly one starts it;
+//  3. marks the message done; offsets are committed after the claim (batched: at most
+//     `commit_every` claims or one idle poll later, and always before a pause, a revocation or
+//     a stop), so an uncommitted claim can only cause a redelivery that step 1 skips;
+//  4. runs the action in the sandbox (host/runner/launch.h), appending its output to the store
+//     as it arrives, and records the final status and result with a CAS that requires the
+//     execution to still be this node's.
+// While an execution runs, its lease is renewed every third of `lease`; a runner that dies
+// stops renewing, and any runner's sweep (every `abandon_check`) marks executions whose lease
+// expired `abandoned`: visible, never started again. An execution whose status becomes
+// `canceling` (the API's cancel) is noticed within `cancel_check` and its process group killed
+// (TERM, grace, KILL): `canceled`.
+// Backpressure: with `max_concurrency` executions running, the consumer pauses its partitions
+// (messages stay in Kafka, unclaimed and uncommitted) and resumes when a slot frees.
+// Every status change is also produced to `<prefix>execution-events`.
+//
+// Threads: Start() runs the consumer thread, a maintenance thread (leases, cancel checks,
+// abandon sweep) and `io_threads` Asio threads for the sandboxed processes. UpdateActions and
+// stats() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "host/bus/bus.h"
+#include "host/common/result.h"
+#include "host/runner/action_index.h"
+#include "host/runner/finish.h"
+#include "host/store/store.h"
+
+namespace gale::runner {
+
+struct RunnerOptions {
+  bus::BusConfig bus;
+  store::Store* store = nullptr;  // not owned; outlives the service
+  std::string node_name;          // the claim's owner
+  std::string gale_binary;        // for the native and http-request runners (`gale exec`)
+  int max_concurrency = 60;       // StackStorm's action pool size
+  std::chrono::milliseconds lease = std::chrono::seconds(30);
+  // How long Stop() lets running executions finish before it kills them (they are then
+  // recorded `abandoned`, with the reason).
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);
+  std::chrono::milliseconds cancel_check = std::chrono::seconds(1);
+  std::chrono::milliseconds abandon_check{0};  // 0: a third of `lease`
+  std::chrono::milliseconds poll_timeout = std::chrono::milliseconds(100);
+  size_t commit_every = 100;
+  int io_threads = 2;
+  std::function<store::TimeMs()> clock;  // default store::NowMs
+};
+
+// Counts since Create().
+struct RunnerStats {
+  uint64_t claimed = 0;    // executions this runner claimed (and started)
+  uint64_t skipped = 0;    // requests for executions not (or no longer) requested
+  uint64_t malformed = 0;  // messages that were not execution requests
+  uint64_t succeeded = 0;
+  uint64_t failed = 0;
+  uint64_t timed_out = 0;
+  uint64_t canceled = 0;
+  uint64_t abandoned = 0;      // executions this runner's sweep marked abandoned
+  uint64_t lost = 0;           // executions whose result could not be recorded (not ours)
+  uint64_t pauses = 0;         // times the consumer paused for lack of a free slot
+  uint64_t peak_running = 0;   // most executions running at once
+  uint64_t output_chunks = 0;  // chunks appended to the store
+  uint64_t commits = 0;
+};
+
+class RunnerService {
+ public:
+  static Result<std::unique_ptr<RunnerService>> Create(RunnerOptions options,
+                                                       std::shared_ptr<const ActionIndex> actions);
+  ~RunnerService();  // Stop()
+  RunnerService(const RunnerService&) = delete;
+  RunnerService& operator=(const RunnerService&) = delete;
+
+  Status Start();
+  // Stops claiming, commits, leaves the group, lets running executions finish for
+  // `shutdown_grace`, then kills the rest (recorded abandoned). Idempotent.
+  void Stop();
+
+  // Swaps in the actions of reloaded packs; executions already running are not affected.
+  void UpdateActions(std::shared_ptr<const ActionIndex> actions);
+
+  int running() const { return busy_.load(); }
+  RunnerStats stats() const;
+
+ private:
+  struct Counters;
+  struct Running;
+  RunnerService(RunnerOptions options, std::shared_ptr<const ActionIndex> actions,
+                std::unique_ptr<bus::Producer> producer);
+  void ConsumeLoop();
+  void MaintenanceLoop();
+  // Claims and starts the execution of one request; a retryable error means: try again later.
+  Status Handle(const bus::Message& message);
+  void StartExecution(const std::string& id, const std::string& action_ref, const Json& params);
+  void Complete(const std::string& id, Finish finish);
+  void RenewLeases();
+  void CheckCancels();
+  void SweepAbandoned();
+  void PublishEvent(const std::string& id, store::ExecStatus status, const Json* result);
+  // True once a slot is free (or the runner is stopping), false after `timeout`.
+  bool WaitForSlot(std::chrono::milliseconds timeout);
+  void MarkDone(const bus::Message& m);
+  void CommitDone();
+
+  RunnerOptions options_;
+  std::unique_ptr<bus::Producer> producer_;
+  std::unique_ptr<bus::Consumer> consumer_;
+  std::string events_topic_;
+
+  mutable std::mutex actions_mu_;
+  std::shared_ptr<const ActionIndex> actions_;
+
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::vector<std::thread> io_threads_;
+  std::thread consumer_thread_;
+  std::thread maintenance_thread_;
+
+  mutable std::mutex running_mu_;
+  std::condition_variable slot_freed_;
+  std::map<std::string, std::shared_ptr<Running>> running_;
+  std::atomic<int> busy_{0};
+
+  // Consumer thread only: the request returned by Poll() and not yet claimed (held while no
+  // slot is free); next offset to commit per partition, and claims since the last commit.
+  std::optional<bus::Message> pending_;
+  std::map<std::pair<std::string, int32_t>, int64_t> done_;
+  size_t done_since_commit_ = 0;
+
+  std::unique_ptr<Counters> counters_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stop_maintenance_{false};
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace gale::runner

@@ -1,0 +1,177 @@
+// Guarantee 2 across crashes: a runner killed with SIGKILL while it runs executions leaves them
+// `abandoned` once their lease expires, never started again; the requests still queued all
+// complete on the surviving runner; two runners in the group share the work and no execution
+// starts twice. Every execution appends its id to a file as its first act, so "started twice"
+// is something the test can see, not something it assumes.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "runner_fixture.h"
+
+namespace gale::runner::test {
+namespace {
+
+using store::ExecStatus;
+using namespace std::chrono_literals;
+
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(GALE_RUNNER_CHILD));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ == 0) {
+      execv(GALE_RUNNER_CHILD, argv.data());
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0) Signal(SIGKILL);
+  }
+  pid_t pid() const { return pid_; }
+  int Signal(int sig) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class RunnerCrashTest : public RunnerTest {
+ protected:
+  std::vector<std::string> ChildArgs(const std::string& node, int max, int lease_ms) {
+    return {config_.brokers,
+            config_.embedded ? "1" : "0",
+            config_.topic_prefix,
+            StoreUrl(),
+            node,
+            std::to_string(max),
+            std::to_string(lease_ms),
+            GaleBinary(),
+            FixturePacks(),
+            ShippedPacks()};
+  }
+  std::string StartsFile() const { return (dir() / "starts").string(); }
+  // A command that records its start (one short line: O_APPEND keeps lines whole).
+  Json Marked(const std::string& then) const {
+    return {{"cmd", "echo $GALE_EXECUTION_ID >> " + StartsFile() + "; " + then}};
+  }
+  std::map<std::string, int> Starts() const {
+    std::map<std::string, int> count;
+    std::ifstream in(StartsFile());
+    for (std::string line; std::getline(in, line);) count[line]++;
+    return count;
+  }
+  // "id: status on node (attempt n)" of the first few executions not final yet.
+  std::string Unfinished(const std::vector<std::string>& ids) {
+    std::string out;
+    int shown = 0;
+    for (const auto& id : ids) {
+      auto e = Get(id);
+      if (store::IsFinal(e.status) || ++shown > 5) continue;
+      out += id + ": " + std::string(store::ToString(e.status)) + " on '" + e.node +
+             "' (attempt " + std::to_string(e.attempt) + "); ";
+    }
+    return out;
+  }
+  size_t CountFinal(const std::vector<std::string>& ids) {
+    size_t n = 0;
+    for (const auto& id : ids) n += store::IsFinal(Get(id).status);
+    return n;
+  }
+};
+
+TEST_P(RunnerCrashTest, KilledRunnerLeavesAbandonedExecutionsAndTheQueueCompletesElsewhere) {
+  constexpr int kQueued = 1000;
+  // Runner A takes the four long executions (all its slots), then pauses.
+  auto long_ids = RequestMany("runnertest.shell", std::vector<Json>(4, Marked("sleep 120")));
+  Child a(ChildArgs("node-a", 4, 4000));
+  ASSERT_GT(a.pid(), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& id : long_ids) {
+          if (Get(id).status != ExecStatus::kRunning) return false;
+        }
+        return Starts().size() == 4;
+      },
+      60s))
+      << "runner A did not start the long executions";
+  auto queued = RequestMany("runnertest.shell", std::vector<Json>(kQueued, Marked("true")));
+  std::this_thread::sleep_for(500ms);
+  int status = a.Signal(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  for (const auto& id : queued) ASSERT_EQ(Get(id).status, ExecStatus::kRequested);
+
+  Child b(ChildArgs("node-b", 8, 4000));
+  ASSERT_GT(b.pid(), 0);
+  ASSERT_TRUE(WaitFor([&] { return CountFinal(long_ids) == long_ids.size(); }, 60s));
+  for (const auto& id : long_ids) {
+    auto e = Get(id);
+    EXPECT_EQ(e.status, ExecStatus::kAbandoned) << id;
+    EXPECT_EQ(e.node, "node-a");
+    EXPECT_EQ(e.attempt, 1);
+  }
+  ASSERT_TRUE(WaitFor([&] { return CountFinal(queued) == queued.size(); }, 300s))
+      << CountFinal(queued) << " of " << kQueued << " finished; " << Unfinished(queued);
+  status = b.Signal(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  size_t succeeded_on_b = 0;
+  for (const auto& id : queued) {
+    auto e = Get(id);
+    succeeded_on_b += e.status == ExecStatus::kSucceeded && e.node == "node-b";
+    EXPECT_EQ(e.attempt, 1) << id;
+  }
+  EXPECT_EQ(succeeded_on_b, static_cast<size_t>(kQueued));
+  auto starts = Starts();
+  EXPECT_EQ(starts.size(), static_cast<size_t>(kQueued + 4));
+  size_t twice = 0;
+  for (const auto& [id, n] : starts) twice += n > 1;
+  EXPECT_EQ(twice, 0u) << "executions started more than once";
+  for (const auto& id : long_ids) EXPECT_EQ(starts[id], 1) << "abandoned execution rerun";
+}
+
+TEST_P(RunnerCrashTest, TwoRunnersShareTheWorkAndNothingStartsTwice) {
+  constexpr int kCount = 600;
+  Child a(ChildArgs("node-a", 6, 3000));
+  Child b(ChildArgs("node-b", 6, 3000));
+  ASSERT_GT(a.pid(), 0);
+  ASSERT_GT(b.pid(), 0);
+  std::this_thread::sleep_for(3s);  // both in the group before the work arrives
+  auto ids = RequestMany("runnertest.shell", std::vector<Json>(kCount, Marked("sleep 0.02")));
+  ASSERT_TRUE(WaitFor([&] { return CountFinal(ids) == ids.size(); }, 300s))
+      << CountFinal(ids) << " of " << kCount << " finished; " << Unfinished(ids);
+  std::map<std::string, int> per_node;
+  for (const auto& id : ids) {
+    auto e = Get(id);
+    EXPECT_EQ(e.status, ExecStatus::kSucceeded) << id;
+    EXPECT_EQ(e.attempt, 1);
+    per_node[e.node]++;
+  }
+  std::cout << "[ info ] node-a ran " << per_node["node-a"] << ", node-b ran " << per_node["node-b"]
+            << "\n";
+  EXPECT_GT(per_node["node-a"], 0);
+  EXPECT_GT(per_node["node-b"], 0);
+  auto starts = Starts();
+  EXPECT_EQ(starts.size(), static_cast<size_t>(kCount));
+  for (const auto& [id, n] : starts) EXPECT_EQ(n, 1) << id;
+}
+
+INSTANTIATE_TEST_SUITE_P(Bus, RunnerCrashTest, ::testing::Values(Target::kEmbedded, Target::kKafka),
+                         TargetName);
+
+}  // namespace
+}  // namespace gale::runner::test

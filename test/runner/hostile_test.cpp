@@ -1,0 +1,121 @@
+// Hostile actions through the runner (issue #7): each one is contained, ends with a clear status
+// and reason, and the runner goes on serving a well-behaved execution requested right after it,
+// which finishes while the hostile one is still being dealt with.
+#include <signal.h>
+
+#include <fstream>
+
+#include "runner_fixture.h"
+
+namespace gale::runner::test {
+namespace {
+
+using store::ExecStatus;
+using namespace std::chrono_literals;
+
+class HostileRunnerTest : public RunnerTest {
+ protected:
+  // Requests `action` with `cmd`, then a healthy echo; returns the hostile execution once final
+  // and checks the healthy one succeeded (and, when `healthy_first`, that it finished first).
+  store::Execution RunBeside(const std::string& action, const std::string& cmd,
+                             bool healthy_first) {
+    const std::string bad = Request(action, {{"cmd", cmd}});
+    EXPECT_TRUE(WaitFor([&] { return Get(bad).status != ExecStatus::kRequested; }, 30s));
+    const std::string good = Request("core.local", {{"cmd", "echo still serving"}});
+    auto ok = WaitFinal(good, 60s);
+    EXPECT_EQ(ok.status, ExecStatus::kSucceeded) << ok.result.dump();
+    EXPECT_EQ(ok.result["stdout"], "still serving\n");
+    auto e = WaitFinal(bad, 120s);
+    if (healthy_first) {
+      EXPECT_LE(ok.finished_at, e.finished_at);
+    }
+    return e;
+  }
+  // `exec`: the hostile program is the action's main process, not a child of sh.
+  std::string Hostile(const std::string& args) { return "exec " + HostilePath() + " " + args; }
+  static std::string Error(const store::Execution& e) { return e.result.value("error", ""); }
+};
+
+TEST_P(HostileRunnerTest, ForkBombIsContained) {
+  auto runner = StartRunner();
+  auto e = RunBeside("runnertest.small", Hostile("forkbomb"), true);
+  // Bounded by pids.max / RLIMIT_NPROC, then by the action's 3 s timeout.
+  EXPECT_TRUE(e.status == ExecStatus::kTimeout || e.status == ExecStatus::kFailed)
+      << store::ToString(e.status);
+  EXPECT_FALSE(e.result["sandbox"].contains("containment_failed")) << e.result.dump();
+}
+
+TEST_P(HostileRunnerTest, MemoryBombHitsTheLimit) {
+  auto runner = StartRunner();
+  auto e = RunBeside("runnertest.small", Hostile("membomb 1024"), false);
+  // 64 MiB of address space (the action's sandbox `memory`): malloc fails long before 1 GiB.
+  EXPECT_EQ(e.status, ExecStatus::kFailed) << e.result.dump();
+  EXPECT_EQ(e.result["return_code"], 4) << e.result.dump();
+  EXPECT_NE(e.result["stdout"].get<std::string>().find("allocation failed after"),
+            std::string::npos);
+}
+
+TEST_P(HostileRunnerTest, InfiniteLoopTimesOut) {
+  auto runner = StartRunner();
+  auto e = RunBeside("runnertest.small", Hostile("spin"), true);
+  EXPECT_EQ(e.status, ExecStatus::kTimeout);
+  EXPECT_NE(Error(e).find("timed out after 300"), std::string::npos) << Error(e);
+}
+
+TEST_P(HostileRunnerTest, IgnoringTermIsKilledAfterTheGrace) {
+  auto runner = StartRunner();
+  auto e = RunBeside("runnertest.small", Hostile("ignore-term"), true);
+  EXPECT_EQ(e.status, ExecStatus::kTimeout);
+  EXPECT_NE(Error(e).find("SIGKILL"), std::string::npos) << Error(e);
+}
+
+TEST_P(HostileRunnerTest, GrandchildThatCallsSetsidIsStillKilled) {
+  auto runner = StartRunner();
+  const std::string pidfile = (dir() / "grandchild.pid").string();
+  auto e = RunBeside("runnertest.small", Hostile("setsid-grandchild " + pidfile + " stay"), true);
+  pid_t pid = 0;
+  std::ifstream(pidfile) >> pid;
+  ASSERT_GT(pid, 0) << "the grandchild never started";
+  EXPECT_TRUE(WaitFor([&] { return kill(pid, 0) != 0; }, 10s)) << "grandchild " << pid << " lives";
+  EXPECT_TRUE(store::IsFinal(e.status));
+}
+
+TEST_P(HostileRunnerTest, InetSocketIsDeniedUnderNoNetworkAndReported) {
+  auto runner = StartRunner();
+  auto e = RunBeside("runnertest.nonet", Hostile("socket-inet"), false);
+  EXPECT_EQ(e.status, ExecStatus::kFailed) << e.result.dump();
+  EXPECT_NE(Error(e).find("denied: socket"), std::string::npos) << e.result.dump();
+  EXPECT_EQ(e.result["sandbox"]["denied_syscalls"], Json::array({"socket"}));
+}
+
+TEST_P(HostileRunnerTest, PtraceIsDeniedUnderDefault) {
+  auto runner = StartRunner();
+  auto e = RunBeside("runnertest.shell", Hostile("ptrace"), false);
+  EXPECT_EQ(e.status, ExecStatus::kFailed) << e.result.dump();
+  EXPECT_NE(Error(e).find("denied: ptrace"), std::string::npos) << e.result.dump();
+}
+
+TEST_P(HostileRunnerTest, GigabyteOnStdoutIsCappedAndFlaggedTruncated) {
+  auto runner = StartRunner();
+  auto e = RunBeside("runnertest.shell", Hostile("flood 1073741824"), false);
+  EXPECT_EQ(e.status, ExecStatus::kSucceeded) << e.result["sandbox"].dump();
+  EXPECT_EQ(e.result["sandbox"]["stdout_truncated"], true);
+  EXPECT_EQ(e.result["sandbox"]["stdout_bytes"], 1073741824);
+  EXPECT_EQ(e.result["stdout"].get<std::string>().size(), 1u << 20);
+  EXPECT_EQ(Output(e.id, "stdout").size(), 1u << 20);  // what was stored, not a gigabyte
+}
+
+TEST_P(HostileRunnerTest, SegfaultingNativeActionFailsAndTheRunnerGoesOn) {
+  auto runner = StartRunner();
+  const std::string bad = Request("runnertest.native_segv", Json::object());
+  auto e = WaitFinal(bad);
+  EXPECT_EQ(e.status, ExecStatus::kFailed);
+  EXPECT_NE(Error(e).find("killed by SIGSEGV"), std::string::npos) << e.result.dump();
+  auto ok = WaitFinal(Request("runnertest.native_ok", Json::object()));
+  EXPECT_EQ(ok.status, ExecStatus::kSucceeded) << ok.result.dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Bus, HostileRunnerTest, ::testing::Values(Target::kEmbedded), TargetName);
+
+}  // namespace
+}  // namespace gale::runner::test

@@ -1,0 +1,78 @@
+// A runner in a process of its own, for tests that kill it with SIGKILL:
+//   gale_runner_child BROKERS EMBEDDED(0|1) TOPIC_PREFIX STORE_URL NODE MAX_CONCURRENCY LEASE_MS
+//                     GALE_BINARY PACKS_DIR...
+// Prints "started" once the runner runs; on SIGTERM or SIGINT stops it and prints its counters
+// as JSON, exit 0. Exits 2 on a setup error.
+#include <signal.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "host/packs/catalog.h"
+#include "host/runner/runner_service.h"
+#include "host/store/open.h"
+
+int main(int argc, char** argv) {
+  using namespace gale;
+  if (argc < 10) {
+    std::cerr << "usage: " << argv[0]
+              << " BROKERS EMBEDDED TOPIC_PREFIX STORE_URL NODE MAX LEASE_MS GALE PACKS...\n";
+    return 2;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  bus::BusConfig config;
+  config.brokers = argv[1];
+  config.embedded = std::string(argv[2]) == "1";
+  config.topic_prefix = argv[3];
+  config.partitions = 3;
+  config.properties["consumer.session.timeout.ms"] = "6000";
+  config.properties["consumer.heartbeat.interval.ms"] = "1000";
+  store::StoreOptions sopts;
+  sopts.sqlite_sync_full = false;
+  auto st = store::OpenStore(argv[4], sopts);
+  if (!st.ok()) {
+    std::cerr << st.message() << "\n";
+    return 2;
+  }
+  std::vector<std::string> paths(argv + 9, argv + argc);
+  sandbox::Settings defaults;
+  defaults.timeout = std::chrono::seconds(120);
+  defaults.kill_grace = std::chrono::seconds(1);
+  auto actions = runner::ActionIndex::FromCatalog(
+      packs::Catalog::Load(paths, {.inspect_libraries = false}), defaults);
+  runner::RunnerOptions options;
+  options.bus = config;
+  options.store = st->get();
+  options.node_name = argv[5];
+  options.max_concurrency = std::stoi(argv[6]);
+  options.lease = std::chrono::milliseconds(std::stoi(argv[7]));
+  options.gale_binary = argv[8];
+  options.shutdown_grace = std::chrono::seconds(30);
+  auto service = runner::RunnerService::Create(options, actions);
+  if (!service.ok()) {
+    std::cerr << service.message() << "\n";
+    return 2;
+  }
+  if (Status s = (*service)->Start(); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    return 2;
+  }
+  std::cout << "started" << std::endl;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  (*service)->Stop();
+  auto stats = (*service)->stats();
+  std::cout << Json{{"claimed", stats.claimed},
+                    {"succeeded", stats.succeeded},
+                    {"abandoned", stats.abandoned},
+                    {"skipped", stats.skipped}}
+                   .dump()
+            << std::endl;
+  return 0;
+}
