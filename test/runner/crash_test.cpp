@@ -13,6 +13,7 @@
 #include <set>
 
 #include "runner_fixture.h"
+#include "test/support/child_process.h"
 
 namespace gale::runner::test {
 namespace {
@@ -20,34 +21,10 @@ namespace {
 using store::ExecStatus;
 using namespace std::chrono_literals;
 
-class Child {
+// A child process of the test binary's companion program.
+class Child : public gale::testing::ChildProcess {
  public:
-  explicit Child(const std::vector<std::string>& args) {
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(GALE_RUNNER_CHILD));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      execv(GALE_RUNNER_CHILD, argv.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) Signal(SIGKILL);
-  }
-  pid_t pid() const { return pid_; }
-  int Signal(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
- private:
-  pid_t pid_ = -1;
+  explicit Child(const std::vector<std::string>& args) : ChildProcess(GALE_RUNNER_CHILD, args) {}
 };
 
 class RunnerCrashTest : public RunnerTest {
@@ -82,8 +59,8 @@ class RunnerCrashTest : public RunnerTest {
     for (const auto& id : ids) {
       auto e = Get(id);
       if (store::IsFinal(e.status) || ++shown > 5) continue;
-      out += id + ": " + std::string(store::ToString(e.status)) + " on '" + e.node +
-             "' (attempt " + std::to_string(e.attempt) + "); ";
+      out += id + ": " + std::string(store::ToString(e.status)) + " on '" + e.node + "' (attempt " +
+             std::to_string(e.attempt) + "); ";
     }
     return out;
   }

@@ -3,33 +3,16 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <random>
 #include <thread>
 
 #include "host/common/uuid.h"
 #include "host/packs/catalog.h"
 #include "host/store/open.h"
+#include "test/support/test_store.h"
 
 namespace gale::runner::test {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string RandomSuffix() {
-  std::random_device rd;
-  std::mt19937_64 gen(rd());
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 12; ++i) out += kHex[gen() % 16];
-  return out;
-}
-
-}  // namespace
-
-std::string TargetName(const ::testing::TestParamInfo<Target>& info) {
-  return info.param == Target::kEmbedded ? "Embedded" : "Kafka";
-}
 
 std::string GaleBinary() {
   return std::string(GALE_BINARY_DIR) + "/bin/gale";
@@ -45,33 +28,11 @@ std::string HostilePath() {
 }
 
 void RunnerTest::SetUp() {
-  if (GetParam() == Target::kKafka) {
-    const char* brokers = std::getenv("GALE_KAFKA_BROKERS");
-    if (brokers == nullptr || *brokers == '\0') {
-      GTEST_SKIP() << "SKIPPED: GALE_KAFKA_BROKERS is not set (run scripts/services up)";
-    }
-    config_.brokers = brokers;
-  } else {
-    auto broker = bus::EmbeddedBroker::Start();
-    ASSERT_TRUE(broker.ok()) << broker.message();
-    broker_ = std::move(broker).value();
-    config_.brokers = broker_->bootstrap();
-    config_.embedded = true;
-  }
-  config_.topic_prefix = "gale-runner-test-" + RandomSuffix() + ".";
-  config_.partitions = 3;
-  // A member killed by a test leaves the group after 6 s instead of 45 s.
-  config_.properties["consumer.session.timeout.ms"] = "6000";
-  config_.properties["consumer.heartbeat.interval.ms"] = "1000";
-  Status topics = bus::EnsureTopics(config_, broker_.get(), 1);
-  ASSERT_TRUE(topics.ok()) << topics.message();
-
-  std::string templ = (fs::temp_directory_path() / "gale-runner-test-XXXXXX").string();
-  ASSERT_NE(mkdtemp(templ.data()), nullptr);
-  dir_ = templ;
-  store::StoreOptions sopts;
-  sopts.sqlite_sync_full = false;
-  auto st = store::OpenStore(StoreUrl(), sopts);
+  gale::testing::StartTestBus(GetParam(), "gale-runner-test", &bus_);
+  if (IsSkipped() || HasFatalFailure()) return;
+  dir_ = gale::testing::MakeTempDir("gale-runner-test");
+  ASSERT_FALSE(dir_.empty());
+  auto st = gale::testing::OpenTestStore(StoreUrl());
   ASSERT_TRUE(st.ok()) << st.message();
   store_ = std::move(st).value();
   auto producer = bus::Producer::Create(config_);

@@ -19,11 +19,12 @@
 #include "host/runner/action_index.h"
 #include "host/runner/runner_service.h"
 #include "host/store/store.h"
+#include "test/support/test_bus.h"
 
 namespace gale::runner::test {
 
-enum class Target { kEmbedded, kKafka };
-std::string TargetName(const ::testing::TestParamInfo<Target>& info);
+using Target = gale::testing::BusTarget;
+inline constexpr auto TargetName = gale::testing::BusTargetName;
 
 // The gale binary (for `gale exec`), the fixture packs and the misbehaving test program.
 std::string GaleBinary();
@@ -70,8 +71,8 @@ class RunnerTest : public ::testing::TestWithParam<Target> {
 
   // Where Actions() reads packs from.
   std::vector<std::string> packs_paths_ = {FixturePacks(), ShippedPacks()};
-  bus::BusConfig config_;
-  std::unique_ptr<bus::EmbeddedBroker> broker_;
+  gale::testing::TestBus bus_;
+  bus::BusConfig& config_ = bus_.config;
   std::filesystem::path dir_;
   store::StorePtr store_;
   std::unique_ptr<bus::Producer> producer_;

@@ -11,39 +11,16 @@
 
 #include "engine_fixture.h"
 #include "host/common/uuid.h"
+#include "test/support/child_process.h"
 
 namespace gale::rules::engine::test {
 namespace {
 
-class Child {
+// A child process of the test binary's companion program.
+class Child : public gale::testing::ChildProcess {
  public:
-  explicit Child(const std::vector<std::string>& args) {
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(GALE_RULES_ENGINE_CHILD));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      execv(GALE_RULES_ENGINE_CHILD, argv.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) Signal(SIGKILL);
-  }
-  pid_t pid() const { return pid_; }
-  // Sends `sig` and reaps the child; returns its wait status.
-  int Signal(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
- private:
-  pid_t pid_ = -1;
+  explicit Child(const std::vector<std::string>& args)
+      : ChildProcess(GALE_RULES_ENGINE_CHILD, args) {}
 };
 
 // True when the store holds at least `n` executions.

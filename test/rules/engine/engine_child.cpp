@@ -13,6 +13,9 @@
 #include "host/rules/engine/rule_set.h"
 #include "host/rules/engine/rules_engine.h"
 #include "host/store/open.h"
+#include "test/support/child_process.h"
+#include "test/support/test_bus.h"
+#include "test/support/test_store.h"
 
 int main(int argc, char** argv) {
   using namespace gale;
@@ -21,22 +24,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   // Blocked before any thread exists, so every thread inherits the mask and sigwait gets them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = gale::testing::BlockStopSignals();
 
   bus::BusConfig config;
   config.brokers = argv[1];
   config.embedded = std::string(argv[2]) == "1";
   config.topic_prefix = argv[3];
-  config.partitions = 3;
-  config.properties["consumer.session.timeout.ms"] = "6000";
-  config.properties["consumer.heartbeat.interval.ms"] = "1000";
-  store::StoreOptions sopts;
-  sopts.sqlite_sync_full = false;
-  auto st = store::OpenStore(argv[4], sopts);
+  gale::testing::ApplyTestBusSettings(&config);
+  auto st = gale::testing::OpenTestStore(argv[4]);
   if (!st.ok()) {
     std::cerr << st.message() << "\n";
     return 2;

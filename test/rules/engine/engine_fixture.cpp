@@ -4,26 +4,17 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <random>
 #include <thread>
 
 #include "host/packs/catalog.h"
 #include "host/store/open.h"
+#include "test/support/test_store.h"
 
 namespace gale::rules::engine::test {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string RandomSuffix() {
-  std::random_device rd;
-  std::mt19937_64 gen(rd());
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 12; ++i) out += kHex[gen() % 16];
-  return out;
-}
 
 void WriteFile(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
@@ -72,10 +63,6 @@ constexpr const char* kNoopAction = "---\nname: noop\nrunner_type: noop\n";
 
 }  // namespace
 
-std::string TargetName(const ::testing::TestParamInfo<Target>& info) {
-  return info.param == Target::kEmbedded ? "Embedded" : "Kafka";
-}
-
 std::string RuleYaml(const std::string& name, const std::string& criteria,
                      const std::string& action, const std::string& parameters, bool enabled) {
   std::string y = "---\nname: " + name + "\nenabled: " + (enabled ? "true" : "false") +
@@ -87,33 +74,11 @@ std::string RuleYaml(const std::string& name, const std::string& criteria,
 }
 
 void EngineTest::SetUp() {
-  if (GetParam() == Target::kKafka) {
-    const char* brokers = std::getenv("GALE_KAFKA_BROKERS");
-    if (brokers == nullptr || *brokers == '\0') {
-      GTEST_SKIP() << "SKIPPED: GALE_KAFKA_BROKERS is not set (run scripts/services up)";
-    }
-    config_.brokers = brokers;
-  } else {
-    auto broker = bus::EmbeddedBroker::Start();
-    ASSERT_TRUE(broker.ok()) << broker.message();
-    broker_ = std::move(broker).value();
-    config_.brokers = broker_->bootstrap();
-    config_.embedded = true;
-  }
-  config_.topic_prefix = "gale-engine-test-" + RandomSuffix() + ".";
-  config_.partitions = 3;
-  // A member killed by a test leaves the group after 6 s instead of 45 s.
-  config_.properties["consumer.session.timeout.ms"] = "6000";
-  config_.properties["consumer.heartbeat.interval.ms"] = "1000";
-  Status topics = bus::EnsureTopics(config_, broker_.get(), 1);
-  ASSERT_TRUE(topics.ok()) << topics.message();
-
-  std::string templ = (fs::temp_directory_path() / "gale-engine-test-XXXXXX").string();
-  ASSERT_NE(mkdtemp(templ.data()), nullptr);
-  dir_ = templ;
-  store::StoreOptions sopts;
-  sopts.sqlite_sync_full = false;  // survives kill -9 all the same
-  auto st = store::OpenStore(StoreUrl(), sopts);
+  gale::testing::StartTestBus(GetParam(), "gale-engine-test", &bus_);
+  if (IsSkipped() || HasFatalFailure()) return;
+  dir_ = gale::testing::MakeTempDir("gale-engine-test");
+  ASSERT_FALSE(dir_.empty());
+  auto st = gale::testing::OpenTestStore(StoreUrl());
   ASSERT_TRUE(st.ok()) << st.message();
   store_ = std::move(st).value();
   auto producer = bus::Producer::Create(config_);

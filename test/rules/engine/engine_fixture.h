@@ -19,11 +19,12 @@
 #include "host/rules/engine/rule_set.h"
 #include "host/rules/engine/rules_engine.h"
 #include "host/store/store.h"
+#include "test/support/test_bus.h"
 
 namespace gale::rules::engine::test {
 
-enum class Target { kEmbedded, kKafka };
-std::string TargetName(const ::testing::TestParamInfo<Target>& info);
+using Target = gale::testing::BusTarget;
+inline constexpr auto TargetName = gale::testing::BusTargetName;
 
 inline constexpr const char* kPack = "enginetest";
 inline constexpr const char* kWebhook = "core.st2.webhook";
@@ -70,8 +71,8 @@ class EngineTest : public ::testing::TestWithParam<Target> {
   static bool WaitProcessed(const RulesEngine& engine, uint64_t n,
                             std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-  bus::BusConfig config_;
-  std::unique_ptr<bus::EmbeddedBroker> broker_;
+  gale::testing::TestBus bus_;
+  bus::BusConfig& config_ = bus_.config;
   std::filesystem::path dir_;
   store::StorePtr store_;
   std::unique_ptr<bus::Producer> producer_;
