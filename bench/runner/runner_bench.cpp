@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency());
 
   // The action exactly as the runner would run it.
-  auto catalog = packs::Catalog::Load({std::string(GALE_BINARY_DIR) + "/packs"},
-                                      {.inspect_libraries = false});
+  auto catalog =
+      packs::Catalog::Load({std::string(GALE_BINARY_DIR) + "/packs"}, {.inspect_libraries = false});
   sandbox::Settings defaults;
   if (std::getenv("BENCH_NO_CGROUP")) defaults.cgroup = sandbox::CgroupMode::kOff;
   auto actions = runner::ActionIndex::FromCatalog(catalog, defaults);

@@ -214,9 +214,8 @@ void RunnerService::ConsumeLoop() {
 
 bool RunnerService::WaitForSlot(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(running_mu_);
-  return slot_freed_.wait_for(lock, timeout, [&] {
-    return stopping_ || busy_.load() < options_.max_concurrency;
-  });
+  return slot_freed_.wait_for(lock, timeout,
+                              [&] { return stopping_ || busy_.load() < options_.max_concurrency; });
 }
 
 void RunnerService::MarkDone(const bus::Message& m) {
