@@ -5,9 +5,12 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -248,13 +251,23 @@ TEST_P(RunnerTest, FullSlotsPauseTheConsumerAndNothingUnclaimedIsCommitted) {
   EXPECT_GE(runner->stats().pauses, 1u);
 }
 
-// A minimal HTTP server on loopback: answers each connection with `response` after `delay`.
+// A minimal HTTP(S) server on loopback: answers each connection with `response` after `delay`;
+// with `tls`, speaks TLS with that certificate and key (PEM files).
+struct TlsFiles {
+  std::string cert, key;
+};
 class TinyServer {
  public:
-  TinyServer(std::string response, std::chrono::milliseconds delay = 0ms)
+  TinyServer(std::string response, std::chrono::milliseconds delay = 0ms,
+             std::optional<TlsFiles> tls = std::nullopt)
       : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}),
         response_(std::move(response)),
         delay_(delay) {
+    if (tls) {
+      ssl_.emplace(boost::asio::ssl::context::tls_server);
+      ssl_->use_certificate_chain_file(tls->cert);
+      ssl_->use_private_key_file(tls->key, boost::asio::ssl::context::pem);
+    }
     thread_ = std::thread([this] { Serve(); });
   }
   ~TinyServer() {
@@ -268,7 +281,8 @@ class TinyServer {
     thread_.join();
   }
   std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + path;
+    return std::string(ssl_ ? "https" : "http") +
+           "://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + path;
   }
   std::string last_request() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -276,25 +290,37 @@ class TinyServer {
   }
 
  private:
+  template <class Stream>
+  void Answer(Stream& stream) {
+    boost::system::error_code ec;
+    boost::asio::streambuf buf;
+    boost::asio::read_until(stream, buf, "\r\n\r\n", ec);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_request_.assign(boost::asio::buffers_begin(buf.data()),
+                           boost::asio::buffers_end(buf.data()));
+    }
+    std::this_thread::sleep_for(delay_);
+    boost::asio::write(stream, boost::asio::buffer(response_), ec);
+  }
   void Serve() {
     while (!stop_) {
       boost::system::error_code ec;
       boost::asio::ip::tcp::socket socket(io_);
       acceptor_.accept(socket, ec);
       if (ec || stop_) return;
-      boost::asio::streambuf buf;
-      boost::asio::read_until(socket, buf, "\r\n\r\n", ec);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        last_request_.assign(boost::asio::buffers_begin(buf.data()),
-                             boost::asio::buffers_end(buf.data()));
+      if (!ssl_) {
+        Answer(socket);
+        continue;
       }
-      std::this_thread::sleep_for(delay_);
-      boost::asio::write(socket, boost::asio::buffer(response_), ec);
+      boost::asio::ssl::stream<boost::asio::ip::tcp::socket&> tls(socket, *ssl_);
+      tls.handshake(boost::asio::ssl::stream_base::server, ec);
+      if (!ec) Answer(tls);
     }
   }
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  std::optional<boost::asio::ssl::context> ssl_;
   std::string response_;
   std::chrono::milliseconds delay_;
   std::atomic<bool> stop_{false};
@@ -340,6 +366,28 @@ TEST_P(RunnerTest, HttpErrorStatusRefusedConnectionAndTimeout) {
   auto bad = WaitFinal(Request("core.http", {{"url", "ftp://x/"}}));
   EXPECT_EQ(bad.status, ExecStatus::kFailed);
   EXPECT_EQ(bad.result["error"], "url must start with http:// or https://");
+}
+
+TEST_P(RunnerTest, HttpsVerifiesTheCertificateUnlessToldNotTo) {
+  // A self-signed certificate made for this test (openssl is installed by scripts/setup).
+  const std::string cert = (dir() / "cert.pem").string(), key = (dir() / "key.pem").string();
+  const std::string make =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-keyout " +
+      key + " -out " + cert + " 2>/dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  TinyServer server("HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure", 0ms,
+                    TlsFiles{cert, key});
+  auto runner = StartRunner();
+  auto unverified =
+      WaitFinal(Request("core.http", {{"url", server.Url("/")}, {"verify_ssl_cert", false}}));
+  EXPECT_EQ(unverified.status, ExecStatus::kSucceeded) << unverified.result.dump();
+  EXPECT_EQ(unverified.result["body"], "secure");
+  // Nobody vouches for a self-signed certificate: the default refuses it.
+  auto verified = WaitFinal(Request("core.http", {{"url", server.Url("/")}}));
+  EXPECT_EQ(verified.status, ExecStatus::kFailed);
+  EXPECT_NE(verified.result.value("error", "").find("certificate verify failed"), std::string::npos)
+      << verified.result.dump();
 }
 
 TEST_P(RunnerTest, StopLetsRunningExecutionsFinishWithinTheGrace) {
