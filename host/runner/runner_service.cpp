@@ -311,12 +311,15 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
     Complete(id, Finish{ExecStatus::kSucceeded, Json::object()});
     return;
   }
-  auto on_output = [this, id, run](sandbox::Stream stream, std::string_view chunk) {
+  // Weak: the process's callbacks must not keep its own Running record (which holds the
+  // process) alive in a cycle.
+  auto on_output = [this, id, weak = std::weak_ptr<Running>(run)](sandbox::Stream stream,
+                                                                  std::string_view chunk) {
     auto appended = options_.store->AppendOutput(id, std::string(sandbox::ToString(stream)),
                                                  std::string(chunk), options_.clock());
     if (appended.ok()) {
       counters_->output_chunks++;
-    } else if (!run->output_error_logged) {
+    } else if (auto run = weak.lock(); run && !run->output_error_logged) {
       run->output_error_logged = true;  // on the process's strand: no race
       spdlog::warn("runner: execution {}: output not stored: {}", id, appended.message());
     }
@@ -383,6 +386,7 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
   }
   {
     std::lock_guard<std::mutex> lock(running_mu_);
+    if (run) run->process.reset();
     running_.erase(id);
     --busy_;
   }
