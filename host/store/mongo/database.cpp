@@ -10,10 +10,9 @@ namespace {
 void InitDriver() {
   static std::once_flag once;
   std::call_once(once, [] {
-    mongoc_init();
     // The driver logs to stderr by default, down to debug level (server monitoring) and
     // warnings that are noise (FerretDB has no endSessions); keep errors only: what matters
-    // reaches callers as a Status anyway.
+    // reaches callers as a Status anyway. Set before mongoc_init(), which logs too.
     mongoc_log_set_handler(
         [](mongoc_log_level_t level, const char* domain, const char* message, void*) {
           if (level <= MONGOC_LOG_LEVEL_CRITICAL) {
@@ -21,6 +20,11 @@ void InitDriver() {
           }
         },
         nullptr);
+    // Without this every process leaves a /dev/shm/mongoc-<pid> counters file behind unless it
+    // calls mongoc_cleanup() (a killed one never does), and a later process that gets the same
+    // pid warns "Falling back to malloc for counters" at init. Gale does not read the counters.
+    setenv("MONGOC_DISABLE_SHM", "1", /*overwrite=*/0);
+    mongoc_init();
   });
 }
 
