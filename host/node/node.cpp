@@ -173,14 +173,16 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     supervisor->Start();
   }
 
+  // Rules and actions of the active packs, read once for both roles.
+  const packs::Catalog catalog = ActiveCatalog(snapshots);
   std::unique_ptr<rules::engine::RulesEngine> rules_engine;
   if (config.HasRole("rules")) {
     rules::engine::RulesEngineOptions options;
     options.bus = bus_config;
     options.store = store->get();
     options.node_name = config.node_name;
-    auto created = rules::engine::RulesEngine::Create(
-        options, rules::engine::RuleSet::FromCatalog(ActiveCatalog(snapshots)));
+    auto created =
+        rules::engine::RulesEngine::Create(options, rules::engine::RuleSet::FromCatalog(catalog));
     Status started = created.ok() ? (*created)->Start() : created.status();
     if (!started.ok()) {
       spdlog::error("cannot start the rules engine: {}", started.message());
@@ -203,7 +205,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.shutdown_grace =
         std::chrono::milliseconds(static_cast<int64_t>(config.shutdown_grace * 1000));
     auto created = runner::RunnerService::Create(
-        options, runner::ActionIndex::FromCatalog(ActiveCatalog(snapshots), node_sandbox));
+        options, runner::ActionIndex::FromCatalog(catalog, node_sandbox));
     Status started = created.ok() ? (*created)->Start() : created.status();
     if (!started.ok()) {
       spdlog::error("cannot start the runner: {}", started.message());
@@ -221,9 +223,9 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
         Refresh(snapshots, changed);
         if (supervisor) supervisor->Apply(Specs(snapshots));
         if (!rules_engine && !runner) return;
-        auto catalog = ActiveCatalog(snapshots);
-        if (rules_engine) rules_engine->UpdateRules(rules::engine::RuleSet::FromCatalog(catalog));
-        if (runner) runner->UpdateActions(runner::ActionIndex::FromCatalog(catalog, node_sandbox));
+        auto reloaded = ActiveCatalog(snapshots);
+        if (rules_engine) rules_engine->UpdateRules(rules::engine::RuleSet::FromCatalog(reloaded));
+        if (runner) runner->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, node_sandbox));
       });
   if (!watcher.ok()) spdlog::warn("live reload disabled: {}", watcher.message());
 
