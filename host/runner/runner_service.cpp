@@ -23,6 +23,7 @@ struct RunnerService::Running {
   bool cancel = false;                        // kill it: canceled through the store
   bool lease_lost = false;                    // kill it: another runner marked it abandoned
   bool shutdown = false;                      // kill it: the runner is stopping
+  bool completing = false;  // its result is being recorded: a failed renewal means nothing
   bool output_error_logged = false;
 };
 
@@ -336,12 +337,17 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
 
 void RunnerService::Complete(const std::string& id, Finish finish) {
   std::shared_ptr<Running> run;
+  bool shutdown = false;
   {
     std::lock_guard<std::mutex> lock(running_mu_);
     auto it = running_.find(id);
-    if (it != running_.end()) run = it->second;
+    if (it != running_.end()) {
+      run = it->second;
+      run->completing = true;
+      shutdown = run->shutdown;
+    }
   }
-  if (run && run->shutdown) {
+  if (shutdown) {
     finish.status = ExecStatus::kAbandoned;
     finish.result["error"] =
         "the runner on node " + options_.node_name + " stopped while the execution was running";
@@ -443,9 +449,10 @@ void RunnerService::RenewLeases() {
       continue;
     }
     if (*renewed) continue;
-    // Marked abandoned (or finished) by someone else: it must not go on running here.
+    // Marked abandoned by someone else: it must not go on running here. (An execution whose
+    // own result is being recorded is final already; that is not a lost lease.)
     std::lock_guard<std::mutex> lock(running_mu_);
-    if (!run->lease_lost) {
+    if (!run->lease_lost && !run->completing) {
       spdlog::warn("runner: execution {} lost its lease; killing it", id);
       run->lease_lost = true;
       if (run->process) run->process->Cancel();
