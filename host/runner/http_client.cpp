@@ -11,8 +11,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <chrono>
-#include <cmath>
 #include <iostream>
 #include <iterator>
 #include <optional>
