@@ -7,12 +7,8 @@
 
 #include "host/common/uuid.h"
 #include "host/packs/catalog.h"
-#include "host/store/open.h"
-#include "test/support/test_store.h"
 
 namespace gale::runner::test {
-
-namespace fs = std::filesystem;
 
 std::string GaleBinary() {
   return std::string(GALE_BINARY_DIR) + "/bin/gale";
@@ -25,28 +21,6 @@ std::string ShippedPacks() {
 }
 std::string HostilePath() {
   return GALE_HOSTILE_PATH;
-}
-
-void RunnerTest::SetUp() {
-  gale::testing::StartTestBus(GetParam(), "gale-runner-test", &bus_);
-  if (IsSkipped() || HasFatalFailure()) return;
-  dir_ = gale::testing::MakeTempDir("gale-runner-test");
-  ASSERT_FALSE(dir_.empty());
-  auto st = gale::testing::OpenTestStore(StoreUrl());
-  ASSERT_TRUE(st.ok()) << st.message();
-  store_ = std::move(st).value();
-  auto producer = bus::Producer::Create(config_);
-  ASSERT_TRUE(producer.ok()) << producer.message();
-  producer_ = std::move(producer).value();
-}
-
-void RunnerTest::TearDown() {
-  producer_.reset();
-  store_.reset();
-  if (!dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
 }
 
 RunnerOptions RunnerTest::Options(const std::string& node) {

@@ -19,7 +19,7 @@
 #include "host/runner/action_index.h"
 #include "host/runner/runner_service.h"
 #include "host/store/store.h"
-#include "test/support/test_bus.h"
+#include "test/support/bus_store_test.h"
 
 namespace gale::runner::test {
 
@@ -32,12 +32,10 @@ std::string FixturePacks();  // holds runnertest
 std::string ShippedPacks();  // holds core
 std::string HostilePath();
 
-class RunnerTest : public ::testing::TestWithParam<Target> {
+class RunnerTest : public gale::testing::BusStoreTest {
  protected:
-  void SetUp() override;
-  void TearDown() override;
+  RunnerTest() : BusStoreTest("gale-runner-test") {}
 
-  std::string StoreUrl() const { return "sqlite://" + (dir_ / "gale.db").string(); }
   const std::filesystem::path& dir() const { return dir_; }
 
   // Options for a runner on this fixture's bus and store: node "node-a", lease 3 s.
@@ -71,11 +69,6 @@ class RunnerTest : public ::testing::TestWithParam<Target> {
 
   // Where Actions() reads packs from.
   std::vector<std::string> packs_paths_ = {FixturePacks(), ShippedPacks()};
-  gale::testing::TestBus bus_;
-  bus::BusConfig& config_ = bus_.config;
-  std::filesystem::path dir_;
-  store::StorePtr store_;
-  std::unique_ptr<bus::Producer> producer_;
 };
 
 }  // namespace gale::runner::test

@@ -7,8 +7,6 @@
 #include <thread>
 
 #include "host/packs/catalog.h"
-#include "host/store/open.h"
-#include "test/support/test_store.h"
 
 namespace gale::rules::engine::test {
 
@@ -71,28 +69,6 @@ std::string RuleYaml(const std::string& name, const std::string& criteria,
   y += "action:\n  ref: " + action + "\n";
   if (!parameters.empty()) y += "  parameters:\n" + parameters;
   return y;
-}
-
-void EngineTest::SetUp() {
-  gale::testing::StartTestBus(GetParam(), "gale-engine-test", &bus_);
-  if (IsSkipped() || HasFatalFailure()) return;
-  dir_ = gale::testing::MakeTempDir("gale-engine-test");
-  ASSERT_FALSE(dir_.empty());
-  auto st = gale::testing::OpenTestStore(StoreUrl());
-  ASSERT_TRUE(st.ok()) << st.message();
-  store_ = std::move(st).value();
-  auto producer = bus::Producer::Create(config_);
-  ASSERT_TRUE(producer.ok()) << producer.message();
-  producer_ = std::move(producer).value();
-}
-
-void EngineTest::TearDown() {
-  producer_.reset();
-  store_.reset();
-  if (!dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
 }
 
 std::shared_ptr<const RuleSet> EngineTest::LoadRules(

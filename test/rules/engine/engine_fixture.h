@@ -19,7 +19,7 @@
 #include "host/rules/engine/rule_set.h"
 #include "host/rules/engine/rules_engine.h"
 #include "host/store/store.h"
-#include "test/support/test_bus.h"
+#include "test/support/bus_store_test.h"
 
 namespace gale::rules::engine::test {
 
@@ -35,16 +35,14 @@ inline constexpr const char* kWebhook = "core.st2.webhook";
 std::string RuleYaml(const std::string& name, const std::string& criteria,
                      const std::string& action, const std::string& parameters, bool enabled = true);
 
-class EngineTest : public ::testing::TestWithParam<Target> {
+class EngineTest : public gale::testing::BusStoreTest {
  protected:
-  void SetUp() override;
-  void TearDown() override;
+  EngineTest() : BusStoreTest("gale-engine-test") {}
 
   // Writes pack enginetest with its actions and `rules` (file name -> YAML) and returns the
   // rule set built from the catalog (fails the test if the pack has errors).
   std::shared_ptr<const RuleSet> LoadRules(const std::map<std::string, std::string>& rules);
   std::string PacksDir() const { return (dir_ / "packs").string(); }
-  std::string StoreUrl() const { return "sqlite://" + (dir_ / "gale.db").string(); }
 
   RulesEngineOptions EngineOptions();
   std::unique_ptr<RulesEngine> StartEngine(std::shared_ptr<const RuleSet> rules);
@@ -70,12 +68,6 @@ class EngineTest : public ::testing::TestWithParam<Target> {
   // Waits until the engine has processed (or skipped) `n` trigger messages and committed.
   static bool WaitProcessed(const RulesEngine& engine, uint64_t n,
                             std::chrono::milliseconds timeout = std::chrono::seconds(60));
-
-  gale::testing::TestBus bus_;
-  bus::BusConfig& config_ = bus_.config;
-  std::filesystem::path dir_;
-  store::StorePtr store_;
-  std::unique_ptr<bus::Producer> producer_;
 };
 
 }  // namespace gale::rules::engine::test
