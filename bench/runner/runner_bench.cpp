@@ -7,6 +7,7 @@
 //      against bare fork+exec of the same command by as many threads.
 //
 //   gale_runner_bench [executions] [max_concurrency]   (default 2000 and 8)
+//   BENCH_NO_CGROUP=1 gale_runner_bench ...            (sandbox without cgroups, to see their cost)
 #include <spdlog/spdlog.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/timing.h"
 #include "host/bus/bus.h"
 #include "host/common/uuid.h"
 #include "host/packs/catalog.h"
@@ -34,19 +36,12 @@ extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using gale::bench::Clock;
+using gale::bench::Micros;
+using gale::bench::Percentile;
 using namespace gale;
 
 const std::vector<std::string> kArgv = {"/bin/sh", "-c", "/bin/true"};
-
-double Micros(Clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
 
 bool BareForkExec() {
   std::vector<char*> argv;

@@ -19,13 +19,16 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "bench/timing.h"
 #include "sandbox/process.h"
 
 extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using gale::bench::Clock;
+using gale::bench::Micros;
+using gale::bench::Percentile;
 using gale::sandbox::CgroupMode;
 using gale::sandbox::Command;
 using gale::sandbox::Outcome;
@@ -34,16 +37,6 @@ using gale::sandbox::SeccompProfile;
 using gale::sandbox::Settings;
 
 constexpr const char* kTrue = "/bin/true";
-
-double Micros(Clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  std::size_t i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
 
 bool BarePosixSpawn() {
   pid_t pid = 0;
