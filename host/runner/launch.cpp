@@ -178,11 +178,10 @@ Result<Launch> PlanLaunch(const RunnableAction& action, const Json& parameters,
   }
   if (type == "http-request") {
     auto launch = GaleExec(action, params, ctx, {"http"}, params);
-    // The client enforces the request's own timeout and reports it; the sandbox's comes later.
-    if (launch.ok() && params.contains("timeout") && params["timeout"].is_number()) {
-      launch->settings.timeout =
-          std::chrono::milliseconds(static_cast<int64_t>(params["timeout"].get<double>() * 1000)) +
-          std::chrono::seconds(5);
+    // The client enforces the request's own timeout and reports it, so the sandbox's limit
+    // (set from the same parameter, unless the action's sandbox block set one) comes later.
+    if (launch.ok() && params.contains("timeout") && !action.sandbox_timeout) {
+      launch->settings.timeout += std::chrono::seconds(5);
     }
     return launch;
   }

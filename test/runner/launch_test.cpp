@@ -115,6 +115,12 @@ TEST(PlanLaunchTest, NativeAndHttpRunGaleExecWithTheirInputOnStdin) {
   ASSERT_TRUE(h.ok()) << h.message();
   EXPECT_EQ(h->command.argv, (std::vector<std::string>{"/opt/gale/bin/gale", "exec", "http"}));
   EXPECT_EQ(h->settings.timeout, std::chrono::seconds(7));  // the client's 2 s come first
+  auto boxed = Action("http-request");
+  boxed.sandbox_timeout = true;
+  boxed.settings.timeout = std::chrono::seconds(3);
+  auto hb = PlanLaunch(boxed, {{"url", "http://x/"}, {"timeout", 60}}, kCtx);
+  ASSERT_TRUE(hb.ok()) << hb.message();
+  EXPECT_EQ(hb->settings.timeout, std::chrono::seconds(3));  // the action's sandbox block wins
 }
 
 TEST(PlanLaunchTest, NoopSpawnsNothing) {
