@@ -148,7 +148,6 @@ int RunSensorHost(const SensorHostOptions& options) {
     RunningSensor* raw = s.get();
     s->thread = std::thread([raw, &stop] { Drive(*raw, stop); });
   }
-  spdlog::info("running {} sensor(s) on node {}", running.size(), options.node);
 
   // A setup() that never returns cannot be interrupted (it is a thread of this process); the
   // only safe way out is to exit and let the supervisor restart the host.
@@ -165,6 +164,11 @@ int RunSensorHost(const SensorHostOptions& options) {
       _exit(3);
     }
   }
+  // Logged only once every setup() has returned: a polling sensor takes its baseline in setup(),
+  // so what changes after this line is reported (the tests and operators rely on it).
+  const auto set_up = std::count_if(running.begin(), running.end(),
+                                    [](const auto& s) { return s->setup_ok.load(); });
+  spdlog::info("running {} sensor(s) on node {}", set_up, options.node);
 
   int sig = 0;
   sigwait(&signals, &sig);
