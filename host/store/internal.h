@@ -50,9 +50,9 @@ const std::vector<ExecStatus>& FinalStatuses();
 const std::vector<ExecStatus>& ClaimableStatuses();  // requested, scheduled
 const std::vector<ExecStatus>& LeasedStatuses();     // running, canceling
 
-// System keys have no user.
+// Only user keys have a user.
 inline std::string KeyUser(KeyScope scope, const std::string& user) {
-  return scope == KeyScope::kSystem ? std::string() : user;
+  return scope == KeyScope::kUser ? user : std::string();
 }
 
 }  // namespace gale::store::internal

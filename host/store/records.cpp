@@ -77,12 +77,21 @@ std::optional<TriggerStatus> ParseTriggerStatus(std::string_view text) {
 }
 
 std::string_view ToString(KeyScope scope) {
-  return scope == KeyScope::kUser ? "user" : "system";
+  switch (scope) {
+    case KeyScope::kUser:
+      return "user";
+    case KeyScope::kGale:
+      return "gale";
+    case KeyScope::kSystem:
+      break;
+  }
+  return "system";
 }
 
 std::optional<KeyScope> ParseKeyScope(std::string_view text) {
   if (text == "system") return KeyScope::kSystem;
   if (text == "user") return KeyScope::kUser;
+  if (text == "gale") return KeyScope::kGale;
   return std::nullopt;
 }
 

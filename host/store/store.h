@@ -149,7 +149,9 @@ struct OutputChunk {
 
 // ---- datastore -----------------------------------------------------------------------------
 
-enum class KeyScope { kSystem, kUser };
+// kGale holds Gale's own records (hashed API keys, rule overrides); the API and CLI never read
+// or write it as datastore keys.
+enum class KeyScope { kSystem, kUser, kGale };
 std::string_view ToString(KeyScope scope);
 std::optional<KeyScope> ParseKeyScope(std::string_view text);
 
@@ -249,6 +251,9 @@ class Store {
   // meantime is not touched.
   virtual Result<std::vector<Execution>> MarkAbandoned(TimeMs now, size_t limit = 1000) = 0;
   virtual Result<Page<Execution>> ListExecutions(const ExecutionQuery& q) = 0;
+  // How many executions match `q` (its statuses, action, rule, trigger instance and time range;
+  // paging fields are ignored). For metrics and list totals.
+  virtual Result<int64_t> CountExecutions(const ExecutionQuery& q) = 0;
 
   // -- execution output
   // Appends one chunk and returns its sequence number (1 for the first chunk of an execution).
@@ -271,7 +276,9 @@ class Store {
 
   // -- dedupe keys
   // True only for the first insert of `key` within `window` ms; once the window passed the key
-  // can be inserted again (and opens a new window).
+  // can be inserted again (and opens a new window). Times are event times: an event older than
+  // an accepted one by more than the window still counts as inside that window (one record per
+  // key), which only matters when events of one key are evaluated over an hour out of order.
   virtual Result<bool> InsertDedupeKey(const std::string& key, TimeMs window, TimeMs now) = 0;
 
   // -- nodes

@@ -379,6 +379,20 @@ TEST_P(ExecutionsTest, ListsNewestFirstWithFiltersAndPages) {
   EXPECT_EQ(r->items[0].id, "list-118");
   EXPECT_EQ(r->items[2].id, "list-112");
 
+  // Counts use the same filters and ignore paging.
+  auto count = [&](ExecutionQuery cq) {
+    cq.limit = 1;
+    auto n = store().CountExecutions(cq);
+    EXPECT_TRUE(n.ok()) << n.message();
+    return n.ok() ? *n : -1;
+  };
+  EXPECT_EQ(count({}), 33);
+  EXPECT_EQ(count(by_action), 15);
+  EXPECT_EQ(count(by_rule_and_time), 3);
+  ExecutionQuery running;
+  running.statuses = {ExecStatus::kRunning};
+  EXPECT_EQ(count(running), 6);
+
   ExecutionQuery by_status;
   by_status.statuses = {ExecStatus::kRunning};
   auto s = store().ListExecutions(by_status);

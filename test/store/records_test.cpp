@@ -179,6 +179,16 @@ TEST_P(RecordsTest, ListsKeysByPrefixInByteOrder) {
   ASSERT_TRUE(user.ok());
   ASSERT_EQ(user->size(), 1u);
   EXPECT_EQ((*user)[0].name, "app.user");
+  // Gale's own records live apart from the datastore's system keys of the same name.
+  ASSERT_TRUE(store().SetKey({"app.a", "own", KeyScope::kGale, "", 0, false, 0}, 1).ok());
+  auto own = store().ListKeys(KeyScope::kGale, "", "app", 1);
+  ASSERT_TRUE(own.ok());
+  ASSERT_EQ(own->size(), 1u);
+  EXPECT_EQ((*own)[0].value, "own");
+  EXPECT_EQ(names("app.").size(), 3u);
+  auto system = store().GetKey({"app.a", KeyScope::kSystem, ""}, 1);
+  ASSERT_TRUE(system.ok() && system->has_value());
+  EXPECT_EQ((*system)->value, "v");
 }
 
 TEST_P(RecordsTest, KeysExpireByInjectedTime) {

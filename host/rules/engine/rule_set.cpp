@@ -2,35 +2,9 @@
 
 #include <utility>
 
-#include "host/packs/secrets.h"
+#include "host/rules/engine/execution_request.h"
 
 namespace gale::rules::engine {
-namespace {
-
-std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& meta) {
-  auto action = std::make_shared<CompiledAction>();
-  action->ref = meta.ref;
-  action->runner_type = meta.runner_type;
-  action->parameters = meta.parameters;
-  if (meta.parameters.is_object()) {
-    for (const auto& [name, spec] : meta.parameters.items()) {
-      if (spec.is_object() && spec.contains("immutable") && spec["immutable"].is_boolean() &&
-          spec["immutable"].get<bool>()) {
-        action->immutable.insert(name);
-      }
-    }
-  }
-  action->secrets = packs::SecretParameters(meta.parameters);
-  auto validator = schema::Validator::Compile(meta.parameters_schema);
-  if (validator.ok()) {
-    action->validator = std::move(validator).value();
-  } else {
-    action->schema_error = validator.message();
-  }
-  return action;
-}
-
-}  // namespace
 
 std::shared_ptr<const RuleSet> RuleSet::FromCatalog(const packs::Catalog& catalog) {
   std::vector<packs::RuleMeta> rules;
@@ -63,6 +37,7 @@ std::shared_ptr<const RuleSet> RuleSet::FromMetadata(
     r.trigger_type = meta.trigger_type;
     r.action_ref = meta.action_ref;
     r.enabled = meta.enabled;
+    if (meta.trigger_parameters.is_object()) r.trigger_parameters = meta.trigger_parameters;
     r.action_parameters =
         meta.action_parameters.is_null() ? Json::object() : meta.action_parameters;
     auto criteria = Criteria::Compile(meta.criteria);

@@ -37,6 +37,9 @@ struct CompiledRule {
   std::string trigger_type;
   std::string action_ref;
   bool enabled = true;  // as loaded from the rule file
+  // The rule's `trigger.parameters` (StackStorm's parameterised triggers, e.g. a webhook's
+  // `url`): the rule only sees instances fired with these same parameters.
+  Json trigger_parameters = Json::object();
   std::optional<Criteria> criteria;
   // Set when the criteria did not compile: the rule then never matches (see warnings()).
   std::string criteria_error;

@@ -9,7 +9,7 @@
 
 #include "host/common/uuid.h"
 #include "host/packs/secrets.h"
-#include "host/rules/engine/action_defaults.h"
+#include "host/rules/engine/execution_request.h"
 #include "host/rules/template/template.h"
 
 namespace gale::rules::engine {
@@ -37,51 +37,22 @@ Status AsRetryable(const Status& s, const std::string& context) {
   return Status::Error(context + ": " + s.message(), true);
 }
 
-// The action parameters of one execution: immutable parameters checked, templates rendered,
-// defaults applied, the action's schema enforced. Returns the reason on failure, "" on success.
+// The action parameters of one execution of `rule`: its parameters rendered with the trigger,
+// then completed and checked for its action. Returns the reason on failure, "" on success.
 std::string BuildParameters(const CompiledRule& rule, const TemplateContext& ctx, Json* out) {
   if (!rule.action) return "action '" + rule.action_ref + "' not found";
-  const CompiledAction& action = *rule.action;
-  for (const auto& name : action.immutable) {
-    if (rule.action_parameters.is_object() && rule.action_parameters.contains(name)) {
-      return "parameter '" + name + "' of action '" + action.ref + "' is immutable: rule '" +
-             rule.ref + "' may not set it";
-    }
-  }
   auto rendered = RenderParameters(rule.action_parameters, ctx);
   if (!rendered.ok()) return rendered.message();
-  Json params = std::move(rendered).value();
-  if (params.is_null()) params = Json::object();
-  if (!action.validator) {
-    return "parameters schema of action '" + action.ref + "': " + action.schema_error;
-  }
-  params = action.validator->ApplyDefaults(params);
-  if (Status s = RenderTemplateDefaults(action.parameters, rule.action_parameters, ctx, &params);
-      !s.ok()) {
-    return s.message();
-  }
-  auto violations = action.validator->Validate(params);
-  if (!violations.empty()) {
-    std::string reason = "parameters do not match action '" + action.ref + "': ";
-    for (size_t i = 0; i < violations.size(); ++i) {
-      if (i > 0) reason += "; ";
-      reason += schema::Format(violations[i]);
-    }
-    return reason;
-  }
-  *out = std::move(params);
-  return "";
+  return BuildActionParameters(*rule.action, *rendered, ctx, "rule '" + rule.ref + "'", out);
 }
 
-Json RequestOf(const store::Execution& e) {
-  Json req = {{"id", e.id},
-              {"action", e.action},
-              {"parameters", e.parameters},
-              {"trace_id", e.trace_id},
-              {"requested_at", e.requested_at}};
-  if (!e.rule.empty()) req["rule"] = e.rule;
-  if (!e.trigger_instance.empty()) req["trigger_instance"] = e.trigger_instance;
-  return req;
+// A rule with trigger parameters (a webhook's `url`) sees only instances fired with the same
+// values; a rule without any sees every instance of its trigger type.
+bool TriggerParametersMatch(const CompiledRule& rule, const Json& fired) {
+  for (const auto& [name, value] : rule.trigger_parameters.items()) {
+    if (!fired.is_object() || !fired.contains(name) || fired[name] != value) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -319,8 +290,9 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
     return (*got)->value;
   };
 
+  const Json fired_parameters = doc.value("trigger_parameters", Json::object());
   for (const CompiledRule* rule : rules.ForTrigger(ti.trigger)) {
-    if (!rule->criteria) continue;
+    if (!rule->criteria || !TriggerParametersMatch(*rule, fired_parameters)) continue;
     bool matched = rule->criteria->Matches(ti.payload, ctx);
     // A datastore that could not answer must not decide the match: retry the batch.
     if (!kv_error.ok() && kv_error.retryable()) return kv_error;
@@ -370,7 +342,8 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
     }
     if (e.status != store::ExecStatus::kRequested) continue;
     e.parameters = std::move(request_parameters);
-    Status produced = producer_->Produce(executions_topic_, e.id, RequestOf(e).dump());
+    Status produced = producer_->Produce(executions_topic_, e.id,
+                                         ExecutionRequestMessage(e, e.parameters).dump());
     if (!produced.ok()) return AsRetryable(produced, "producing execution request " + e.id);
     counters_->requests_produced++;
   }

@@ -275,6 +275,17 @@ Result<int64_t> Database::Delete(const std::string& collection, const Doc& filte
   return View(reply.get()).Int("deletedCount");
 }
 
+Result<int64_t> Database::Count(const std::string& collection, const Doc& filter,
+                                const std::string& op) {
+  Coll c(pool_, db_, collection);
+  Reply reply;
+  bson_error_t error;
+  const int64_t n = mongoc_collection_count_documents(c.get(), filter.get(), nullptr, nullptr,
+                                                      reply.get(), &error);
+  if (n < 0) return Fail(op, error, reply.get());
+  return n;
+}
+
 Result<std::optional<Doc>> Database::FindById(const std::string& collection, const std::string& id,
                                               const std::string& op) {
   Doc filter, opts;

@@ -51,6 +51,8 @@ class Database {
                 const std::string& op);
   // Deletes every match; returns how many.
   Result<int64_t> Delete(const std::string& collection, const Doc& filter, const std::string& op);
+  // How many documents match (countDocuments).
+  Result<int64_t> Count(const std::string& collection, const Doc& filter, const std::string& op);
   Result<std::optional<Doc>> FindById(const std::string& collection, const std::string& id,
                                       const std::string& op);
 

@@ -19,6 +19,15 @@ using internal::DumpJson;
 using internal::ParseJson;
 using namespace mongo;  // NOLINT: this file is the mongo backend
 
+Doc ExecutionFilter(const ExecutionQuery& q) {
+  Doc filter;
+  if (!q.statuses.empty()) filter.Sub("status", StatusIn(q.statuses));
+  if (!q.action.empty()) filter.Str("action", q.action);
+  if (!q.rule.empty()) filter.Str("rule", q.rule);
+  if (!q.trigger_instance.empty()) filter.Str("trigger_instance", q.trigger_instance);
+  return filter;
+}
+
 class MongoStore final : public Store {
  public:
   explicit MongoStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
@@ -161,12 +170,19 @@ class MongoStore final : public Store {
     return changed;
   }
 
+  Result<int64_t> CountExecutions(const ExecutionQuery& q) override {
+    Doc filter = ExecutionFilter(q);
+    if (q.since != 0 || q.until != 0) {
+      Doc range;
+      if (q.since != 0) range.Int("$gte", q.since);
+      if (q.until != 0) range.Int("$lt", q.until);
+      filter.Sub("requested_at", range);
+    }
+    return db_->Count("executions", filter, "count executions");
+  }
+
   Result<Page<Execution>> ListExecutions(const ExecutionQuery& q) override {
-    Doc filter;
-    if (!q.statuses.empty()) filter.Sub("status", StatusIn(q.statuses));
-    if (!q.action.empty()) filter.Str("action", q.action);
-    if (!q.rule.empty()) filter.Str("rule", q.rule);
-    if (!q.trigger_instance.empty()) filter.Str("trigger_instance", q.trigger_instance);
+    Doc filter = ExecutionFilter(q);
     return ListNewestFirst<Execution>(
         "executions", filter, "requested_at", q.since, q.until, q.cursor, q.limit, q.offset,
         [](const View& v) { return ExecutionFrom(v, ExecStateFrom(v)); }, "list executions");

@@ -21,6 +21,17 @@ namespace {
 using internal::DumpJson;
 using namespace sqlite;  // NOLINT: this file is the sqlite backend
 
+Where ExecutionWhere(const ExecutionQuery& q) {
+  Where where;
+  if (!q.statuses.empty()) where.And("status IN " + InList(q.statuses));
+  if (!q.action.empty()) where.And("action = ?", q.action);
+  if (!q.rule.empty()) where.And("rule = ?", q.rule);
+  if (!q.trigger_instance.empty()) where.And("trigger_instance = ?", q.trigger_instance);
+  if (q.since != 0) where.And("requested_at >= ?", int64_t{q.since});
+  if (q.until != 0) where.And("requested_at < ?", int64_t{q.until});
+  return where;
+}
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::string path, StoreOptions options, std::unique_ptr<Conn> writer)
@@ -219,14 +230,23 @@ class SqliteStore final : public Store {
     return changed;
   }
 
+  Result<int64_t> CountExecutions(const ExecutionQuery& q) override {
+    Where where = ExecutionWhere(q);
+    int64_t count = 0;
+    GALE_TRY(Read("count executions", [&](Conn& c) -> Status {
+      Result<Stmt> s = c.Prepare("SELECT COUNT(*) FROM executions" + where.sql());
+      if (!s.ok()) return s.status();
+      where.BindAll(*s);
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      count = *row ? s->Int(0) : 0;
+      return Status::Ok();
+    }));
+    return count;
+  }
+
   Result<Page<Execution>> ListExecutions(const ExecutionQuery& q) override {
-    Where where;
-    if (!q.statuses.empty()) where.And("status IN " + InList(q.statuses));
-    if (!q.action.empty()) where.And("action = ?", q.action);
-    if (!q.rule.empty()) where.And("rule = ?", q.rule);
-    if (!q.trigger_instance.empty()) where.And("trigger_instance = ?", q.trigger_instance);
-    if (q.since != 0) where.And("requested_at >= ?", int64_t{q.since});
-    if (q.until != 0) where.And("requested_at < ?", int64_t{q.until});
+    Where where = ExecutionWhere(q);
     std::optional<Page<Execution>> page;
     GALE_TRY(Read("list executions", [&](Conn& c) -> Status {
       auto result = ListNewestFirst<Execution>(

@@ -115,7 +115,8 @@ Json EngineTest::Trigger(const std::string& id, const Json& body, const std::str
             {"occurred_at", occurred_at},
             {"sensor", "api"},
             {"node", "test-node"},
-            {"trace_id", "trace-" + id}};
+            {"trace_id", "trace-" + id},
+            {"trigger_parameters", {{"url", "hook"}}}};
   if (!dedupe_key.empty()) t["dedupe_key"] = dedupe_key;
   return t;
 }

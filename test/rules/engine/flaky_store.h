@@ -56,6 +56,9 @@ class FlakyStore : public store::Store {
   Result<store::Page<store::Execution>> ListExecutions(const store::ExecutionQuery& q) override {
     return inner_->ListExecutions(q);
   }
+  Result<int64_t> CountExecutions(const store::ExecutionQuery& q) override {
+    return inner_->CountExecutions(q);
+  }
   Result<int64_t> AppendOutput(const std::string& id, const std::string& stream,
                                const std::string& data, store::TimeMs at) override {
     return inner_->AppendOutput(id, stream, data, at);

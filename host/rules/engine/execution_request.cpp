@@ -1,0 +1,71 @@
+#include "host/rules/engine/execution_request.h"
+
+#include "host/packs/secrets.h"
+#include "host/rules/engine/action_defaults.h"
+
+namespace gale::rules::engine {
+
+std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& meta) {
+  auto action = std::make_shared<CompiledAction>();
+  action->ref = meta.ref;
+  action->runner_type = meta.runner_type;
+  action->parameters = meta.parameters;
+  if (meta.parameters.is_object()) {
+    for (const auto& [name, spec] : meta.parameters.items()) {
+      if (spec.is_object() && spec.contains("immutable") && spec["immutable"].is_boolean() &&
+          spec["immutable"].get<bool>()) {
+        action->immutable.insert(name);
+      }
+    }
+  }
+  action->secrets = packs::SecretParameters(meta.parameters);
+  auto validator = schema::Validator::Compile(meta.parameters_schema);
+  if (validator.ok()) {
+    action->validator = std::move(validator).value();
+  } else {
+    action->schema_error = validator.message();
+  }
+  return action;
+}
+
+std::string BuildActionParameters(const CompiledAction& action, const Json& given,
+                                  const TemplateContext& ctx, const std::string& who, Json* out) {
+  Json params = given.is_object() ? given : Json::object();
+  for (const auto& name : action.immutable) {
+    if (params.contains(name)) {
+      return "parameter '" + name + "' of action '" + action.ref + "' is immutable: " + who +
+             " may not set it";
+    }
+  }
+  if (!action.validator) {
+    return "parameters schema of action '" + action.ref + "': " + action.schema_error;
+  }
+  params = action.validator->ApplyDefaults(params);
+  if (Status s = RenderTemplateDefaults(action.parameters, given, ctx, &params); !s.ok()) {
+    return s.message();
+  }
+  auto violations = action.validator->Validate(params);
+  if (!violations.empty()) {
+    std::string reason = "parameters do not match action '" + action.ref + "': ";
+    for (size_t i = 0; i < violations.size(); ++i) {
+      if (i > 0) reason += "; ";
+      reason += schema::Format(violations[i]);
+    }
+    return reason;
+  }
+  *out = std::move(params);
+  return "";
+}
+
+Json ExecutionRequestMessage(const store::Execution& e, const Json& parameters) {
+  Json req = {{"id", e.id},
+              {"action", e.action},
+              {"parameters", parameters},
+              {"trace_id", e.trace_id},
+              {"requested_at", e.requested_at}};
+  if (!e.rule.empty()) req["rule"] = e.rule;
+  if (!e.trigger_instance.empty()) req["trigger_instance"] = e.trigger_instance;
+  return req;
+}
+
+}  // namespace gale::rules::engine

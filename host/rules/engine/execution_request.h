@@ -1,0 +1,32 @@
+// Building an execution request, shared by the rules engine (a rule matched) and the API
+// (`POST /v1/executions`, re-runs): the action's parameters completed and checked, and the
+// `gale.executions` message that carries them to a runner.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "host/common/json.h"
+#include "host/packs/metadata.h"
+#include "host/rules/engine/rule_set.h"
+#include "host/rules/template/context.h"
+#include "host/store/store.h"
+
+namespace gale::rules::engine {
+
+// An action's metadata compiled for building requests (parameter schema, immutable and secret
+// parameters). Never fails: a schema that does not compile is kept in schema_error.
+std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& meta);
+
+// The parameters of one execution of `action`: `given` (already rendered) must not set an
+// immutable parameter (`who` names the caller in that error: "rule 'x.y'"); the action's
+// defaults are applied, template defaults rendered with `ctx`, and the result validated against
+// the parameter schema. Returns the reason on failure, "" on success (then *out is set).
+std::string BuildActionParameters(const CompiledAction& action, const Json& given,
+                                  const TemplateContext& ctx, const std::string& who, Json* out);
+
+// The `gale.executions` message of `e` (schemas/bus/execution_request.json). `parameters` are
+// the real values: the store keeps secrets masked, the request does not.
+Json ExecutionRequestMessage(const store::Execution& e, const Json& parameters);
+
+}  // namespace gale::rules::engine
