@@ -174,8 +174,8 @@ class MongoStore final : public Store {
     Doc filter = ExecutionFilter(q);
     if (q.since != 0 || q.until != 0) {
       Doc range;
-      if (q.since != 0) range.Int("$gte", q.since);
-      if (q.until != 0) range.Int("$lt", q.until);
+      if (q.since != 0) range.Time("$gte", q.since);
+      if (q.until != 0) range.Time("$lt", q.until);
       filter.Sub("requested_at", range);
     }
     return db_->Count("executions", filter, "count executions");
