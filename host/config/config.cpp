@@ -48,7 +48,7 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   auto section = [&](const char* name) { return j.value(name, Json::object()); };
   Json node = section("node"), bus = section("bus"), store = section("store"),
        packs = section("packs"), runner = section("runner"), sensors = section("sensors"),
-       api = section("api");
+       api = section("api"), datastore = section("datastore");
   c.node_name = node.value("name", c.node_name);
   if (node.contains("roles")) c.roles = node["roles"].get<std::vector<std::string>>();
   c.brokers = bus.value("brokers", c.brokers);
@@ -87,6 +87,8 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   s.failure_window = sensors.value("failure_window", s.failure_window);
   s.stable_after = sensors.value("stable_after", s.stable_after);
   c.api_listen = api.value("listen", c.api_listen);
+  c.encryption_key_path =
+      Resolve(datastore.value("encryption_key_path", c.encryption_key_path), base);
   return Status::Ok();
 }
 
@@ -124,6 +126,9 @@ Result<Config> Load(const Overrides& o) {
   }
   if (c.store_url.empty()) c.store_url = "sqlite://" + (fs::path(c.home) / "gale.db").string();
   if (c.sensors.sensor_node_name.empty()) c.sensors.sensor_node_name = c.node_name;
+  if (c.encryption_key_path.empty()) {
+    c.encryption_key_path = (fs::path(c.home) / "keys" / "datastore.key").string();
+  }
   return c;
 }
 

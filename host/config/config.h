@@ -53,6 +53,9 @@ struct Config {
   Json sandbox = Json::object();
   SensorsConfig sensors;
   std::string api_listen = "127.0.0.1:9101";
+  // AES-256-GCM key of encrypted datastore values; resolved: <home>/keys/datastore.key. Every
+  // node of a deployment needs the same file.
+  std::string encryption_key_path;
 
   bool HasRole(const std::string& role) const;
 };

@@ -9,8 +9,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 
+#include "host/api/api_server.h"
 #include "host/bus/bus.h"
 #include "host/node/pack_snapshots.h"
 #include "host/node/pack_watcher.h"
@@ -216,17 +218,82 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     runner = std::move(created).value();
   }
 
-  // Sensors, rules and actions of a changed pack switch to its new copy together.
-  auto watcher = PackWatcher::Start(
-      config.packs_paths, std::chrono::milliseconds(300),
-      [&](const std::set<std::string>& changed) {
-        Refresh(snapshots, changed);
-        if (supervisor) supervisor->Apply(Specs(snapshots));
-        if (!rules_engine && !runner) return;
-        auto reloaded = ActiveCatalog(snapshots);
-        if (rules_engine) rules_engine->UpdateRules(rules::engine::RuleSet::FromCatalog(reloaded));
-        if (runner) runner->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, node_sandbox));
-      });
+  // Rule enable/disable made through any node's API (stored), applied to this node's engine.
+  auto apply_rule_overrides = [&] {
+    if (!rules_engine) return;
+    auto overrides = api::StoredRuleOverrides(*store->get());
+    if (!overrides.ok()) return;
+    auto rules = rules_engine->rules();
+    for (const auto& [ref, enabled] : *overrides) {
+      if (rules->Find(ref) != nullptr && rules->IsEnabled(ref) != enabled) {
+        rules_engine->SetRuleEnabled(ref, enabled).ok();
+      }
+    }
+  };
+  apply_rule_overrides();
+
+  std::unique_ptr<api::ApiServer> api_server;
+  // Sensors, rules and actions of a changed pack switch to its new copy together. Called by the
+  // watcher's thread and by the API's reload.
+  std::mutex reload_mu;
+  auto reload = [&](const std::set<std::string>& changed) {
+    std::lock_guard lock(reload_mu);
+    Refresh(snapshots, changed);
+    if (supervisor) supervisor->Apply(Specs(snapshots));
+    if (!rules_engine && !runner && !api_server) return;
+    auto reloaded = ActiveCatalog(snapshots);
+    if (rules_engine) rules_engine->UpdateRules(rules::engine::RuleSet::FromCatalog(reloaded));
+    if (runner) runner->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, node_sandbox));
+    if (api_server) api_server->UpdateCatalog(reloaded);
+  };
+
+  const fs::path api_addr = fs::path(config.home) / "api.addr";
+  if (config.HasRole("api")) {
+    api::ApiOptions options;
+    options.server.listen = config.api_listen;
+    options.node_name = config.node_name;
+    options.bus = bus_config;
+    options.store = store->get();
+    options.key_file = config.encryption_key_path;
+    api::ApiHooks hooks;
+    hooks.set_rule_enabled = [&](const std::string& ref, bool enabled) -> Status {
+      if (!rules_engine) return Status::Ok();  // stored; nodes with the rules role apply it
+      return rules_engine->SetRuleEnabled(ref, enabled);
+    };
+    hooks.reload_packs = [&] {
+      auto dirs = PackDirs(config.packs_paths);
+      {
+        std::lock_guard lock(reload_mu);
+        for (const auto& p : snapshots.Active()) dirs.insert(p.source);
+      }
+      reload(dirs);
+      std::lock_guard lock(reload_mu);
+      return snapshots.Active().size();
+    };
+    hooks.node_metrics = [&] {
+      Json m = Json::object();
+      if (runner) {
+        m["runner_slots_busy"] = runner->running();
+        m["runner_slots"] = config.max_concurrency;
+      }
+      if (rules_engine) m["rules_triggers_malformed"] = rules_engine->stats().malformed;
+      return m;
+    };
+    auto started = api::ApiServer::Start(options, hooks, catalog);
+    if (!started.ok()) {
+      spdlog::error("cannot start the API: {}", started.message());
+      if (supervisor) supervisor->Stop();
+      if (rules_engine) rules_engine->Stop();
+      if (runner) runner->Stop();
+      return 1;
+    }
+    api_server = std::move(started).value();
+    if (Status s = WriteFileAtomic(api_addr, "http://" + api_server->address()); !s.ok()) {
+      spdlog::warn("{}", s.message());
+    }
+  }
+
+  auto watcher = PackWatcher::Start(config.packs_paths, std::chrono::milliseconds(300), reload);
   if (!watcher.ok()) spdlog::warn("live reload disabled: {}", watcher.message());
 
   spdlog::info("node {} up: bus {}{}, store {}, {} pack(s) active, roles {}", config.node_name,
@@ -235,8 +302,11 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
                fmt::join(config.roles, ","));
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  const timespec every{2, 0};
+  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) apply_rule_overrides();
   spdlog::info("node {} stopping (signal {})", config.node_name, sig);
+  if (api_server) api_server->Stop();
+  fs::remove(api_addr, ec);
   if (watcher.ok()) watcher->reset();  // joins the watcher thread
   if (supervisor) supervisor->Stop();
   if (rules_engine) rules_engine->Stop();

@@ -170,8 +170,22 @@ int RunSensorHost(const SensorHostOptions& options) {
                                     [](const auto& s) { return s->setup_ok.load(); });
   spdlog::info("running {} sensor(s) on node {}", set_up, options.node);
 
+  // Counters go to the store (scope `gale`) every few seconds for the API's /metrics.
+  int64_t reported = -1;
+  auto report = [&] {
+    if (!store) return;
+    const int64_t d = counters.dispatched, r = counters.rejected, u = counters.delivery_failed;
+    if (d + r + u == reported) return;
+    store::KeyValue kv;
+    kv.name = "sensor-counters:" + options.node + ":" + pack.ref;
+    kv.scope = store::KeyScope::kGale;
+    kv.value = Json{{"dispatched", d}, {"rejected", r}, {"undelivered", u}}.dump();
+    if (store->SetKey(kv, store::NowMs()).ok()) reported = d + r + u;
+  };
   int sig = 0;
-  sigwait(&signals, &sig);
+  const timespec every{5, 0};
+  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) report();
+  report();
   spdlog::info("stopping on signal {}", sig);
   stop.Request();
   for (auto& s : running) s->thread.join();

@@ -1,0 +1,123 @@
+#include "host/api/api_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "host/api/api_keys.h"
+#include "host/api/api_state.h"
+#include "host/packs/core_triggers.h"
+
+namespace gale::api {
+namespace {
+
+std::shared_ptr<const ApiCatalog> BuildCatalog(const packs::Catalog& catalog) {
+  auto out = std::make_shared<ApiCatalog>();
+  out->catalog = catalog;
+  auto add_type = [&](const packs::TriggerType& t) {
+    auto v = schema::Validator::Compile(t.payload_schema);
+    if (v.ok()) out->payload_validators.emplace(t.ref, std::move(v).value());
+  };
+  for (const auto& t : packs::CoreTriggerTypes()) add_type(t);
+  for (const auto& pack : catalog.packs()) {
+    if (!pack.ok()) continue;
+    for (const auto& t : pack.trigger_types) add_type(t);
+    for (const auto& a : pack.actions) {
+      out->actions.emplace(a.ref, rules::engine::CompileAction(a));
+    }
+    for (const auto& r : pack.rules) {
+      if (r.trigger_type == "core.st2.webhook" && r.trigger_parameters.contains("url") &&
+          r.trigger_parameters["url"].is_string()) {
+        std::string url = r.trigger_parameters["url"].get<std::string>();
+        while (!url.empty() && url.front() == '/') url.erase(0, 1);
+        out->webhooks.insert(url);
+      }
+    }
+  }
+  return out;
+}
+
+// Every request but /healthz needs a valid key when keys are required.
+HttpResponse Authorize(State& state, HttpRequest& request, const Router& router) {
+  if (state.options.require_api_keys && request.path != "/healthz") {
+    std::string key = request.Header("st2-api-key");
+    if (key.empty()) key = request.Query("st2-api-key");
+    if (key.empty()) {
+      return HttpResponse::Error(401,
+                                 "this API needs an API key (St2-Api-Key header); create "
+                                 "one with 'gale apikey create'");
+    }
+    auto valid = VerifyApiKey(state.store(), key);
+    if (!valid.ok()) return StoreError(valid.status());
+    if (!*valid) return HttpResponse::Error(401, "API key not valid");
+  }
+  return router.Dispatch(request);
+}
+
+}  // namespace
+
+bool IsLoopbackListen(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
+Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiHooks hooks,
+                                                    const packs::Catalog& catalog) {
+  if (options.store == nullptr) return Status::Error("api: no store");
+  if (!IsLoopbackListen(options.server.listen)) options.require_api_keys = true;
+  auto state = std::make_shared<State>();
+  auto cipher = KeyCipher::LoadOrCreate(options.key_file);
+  if (!cipher.ok()) return cipher.status();
+  state->cipher = std::move(cipher).value();
+  auto producer = bus::Producer::Create(options.bus);
+  if (!producer.ok()) return producer.status().WithContext("api: producer");
+  state->producer = std::move(producer).value();
+  state->options = std::move(options);
+  state->hooks = std::move(hooks);
+  state->catalog = BuildCatalog(catalog);
+
+  auto router = std::make_shared<Router>();
+  AddExecutionRoutes(*router, state);
+  AddKeyRoutes(*router, state);
+  AddWebhookRoutes(*router, state);
+  AddCatalogRoutes(*router, state);
+  AddStreamRoutes(*router, state);
+  AddMetricsRoutes(*router, state);
+
+  std::unique_ptr<ApiServer> api(new ApiServer());
+  api->state_ = state;
+  auto server = HttpServer::Start(state->options.server, [state, router](HttpRequest& request) {
+    return Authorize(*state, request, *router);
+  });
+  if (!server.ok()) return server.status();
+  api->server_ = std::move(server).value();
+  spdlog::info("api listening on http://{}{}", api->server_->address(),
+               state->options.require_api_keys ? " (API keys required)" : "");
+  return api;
+}
+
+ApiServer::~ApiServer() {
+  Stop();
+}
+
+void ApiServer::UpdateCatalog(const packs::Catalog& catalog) {
+  auto built = BuildCatalog(catalog);
+  std::lock_guard lock(state_->catalog_mu);
+  state_->catalog = std::move(built);
+}
+
+std::string ApiServer::address() const {
+  return server_ ? server_->address() : "";
+}
+
+void ApiServer::Stop() {
+  if (!state_ || state_->stopping.exchange(true)) return;
+  if (server_) server_->Stop();
+  if (state_->producer) state_->producer->Flush(std::chrono::seconds(5)).ok();
+}
+
+}  // namespace gale::api

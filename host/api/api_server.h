@@ -1,0 +1,68 @@
+// The API server role (DESIGN.md "Processes"): executions, datastore keys, webhooks, packs,
+// rules, sensors, the execution event stream, metrics and health over HTTP/1.1 (see
+// docs/operations.md for every route). Bound to 127.0.0.1:9101 by default; any address that is
+// not loopback requires an API key on every request (401 otherwise).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "host/api/http_server.h"
+#include "host/bus/bus.h"
+#include "host/common/result.h"
+#include "host/packs/catalog.h"
+#include "host/store/store.h"
+
+namespace gale::api {
+
+// What the API asks of the node it runs in; each may be empty (that part then answers 503).
+struct ApiHooks {
+  // Enables or disables a rule in this node's rules engine (the override is stored by the API).
+  std::function<Status(const std::string& ref, bool enabled)> set_rule_enabled;
+  // Rescans the packs directories now; returns how many packs are active afterwards.
+  std::function<size_t()> reload_packs;
+  // This node's gauges for /metrics: {"runner_slots_busy": n, "runner_slots": m, ...}.
+  std::function<Json()> node_metrics;
+};
+
+struct ApiOptions {
+  ServerOptions server;
+  std::string node_name;
+  bus::BusConfig bus;
+  store::Store* store = nullptr;  // not owned; must outlive the server
+  // The datastore encryption key (created with mode 0600 when missing).
+  std::string key_file;
+  // Required when the listen address is not loopback; forced on by that, never off.
+  bool require_api_keys = false;
+};
+
+class ApiServer {
+ public:
+  static Result<std::unique_ptr<ApiServer>> Start(ApiOptions options, ApiHooks hooks,
+                                                  const packs::Catalog& catalog);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // The packs, actions, rules and trigger types of a reload.
+  void UpdateCatalog(const packs::Catalog& catalog);
+  std::string address() const;  // "127.0.0.1:9101"
+  void Stop();
+
+  struct State;
+
+ private:
+  ApiServer() = default;
+  std::shared_ptr<State> state_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+// Rule enable/disable overrides made through the API (ref -> enabled), as every node applies them.
+Result<std::map<std::string, bool>> StoredRuleOverrides(store::Store& store);
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool IsLoopbackListen(const std::string& listen);
+
+}  // namespace gale::api

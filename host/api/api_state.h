@@ -1,0 +1,58 @@
+// What every route of the API shares (internal to host/api).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "host/api/api_server.h"
+#include "host/api/key_cipher.h"
+#include "host/api/router.h"
+#include "host/rules/engine/execution_request.h"
+#include "host/schema/validator.h"
+
+namespace gale::api {
+
+// The active packs as the API serves them; immutable, swapped on reload.
+struct ApiCatalog {
+  packs::Catalog catalog;
+  std::map<std::string, std::shared_ptr<const rules::engine::CompiledAction>> actions;
+  std::map<std::string, schema::Validator> payload_validators;  // trigger type ref -> payload
+  std::set<std::string> webhooks;  // `url` of every core.st2.webhook rule
+};
+
+struct ApiServer::State {
+  ApiOptions options;
+  ApiHooks hooks;
+  std::unique_ptr<bus::Producer> producer;
+  std::optional<KeyCipher> cipher;
+  std::atomic<bool> stopping{false};
+
+  std::mutex catalog_mu;
+  std::shared_ptr<const ApiCatalog> catalog;
+  std::shared_ptr<const ApiCatalog> Catalog() {
+    std::lock_guard lock(catalog_mu);
+    return catalog;
+  }
+  store::Store& store() { return *options.store; }
+};
+using State = ApiServer::State;
+
+void AddExecutionRoutes(Router& router, const std::shared_ptr<State>& state);
+void AddKeyRoutes(Router& router, const std::shared_ptr<State>& state);
+void AddWebhookRoutes(Router& router, const std::shared_ptr<State>& state);
+void AddCatalogRoutes(Router& router, const std::shared_ptr<State>& state);
+void AddStreamRoutes(Router& router, const std::shared_ptr<State>& state);
+void AddMetricsRoutes(Router& router, const std::shared_ptr<State>& state);
+
+// The body as a JSON object, or the 400 to answer ("malformed JSON: ...").
+Result<Json> JsonBody(const HttpRequest& request);
+// 503 for a retryable store error, 500 otherwise.
+HttpResponse StoreError(const Status& status);
+Json ExecutionJson(const store::Execution& e);
+// Produces e's current status to <prefix>execution-events (what /v1/stream shows); best effort.
+void PublishExecutionEvent(State& state, const store::Execution& e);
+
+}  // namespace gale::api

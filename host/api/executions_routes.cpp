@@ -1,0 +1,236 @@
+// /v1/executions: run an action by hand, list and read executions, follow output, cancel, re-run.
+#include <spdlog/spdlog.h>
+
+#include "host/api/api_state.h"
+#include "host/common/uuid.h"
+#include "host/packs/secrets.h"
+#include "host/store/follow.h"
+
+namespace gale::api {
+namespace {
+
+const std::string kMasked = "********";
+
+// Creates a `requested` execution of `action_ref` (secrets masked in the store) and produces its
+// request; 201 with the execution, or the error to answer.
+HttpResponse RequestExecution(State& state, const std::string& action_ref, const Json& given) {
+  auto catalog = state.Catalog();
+  auto it = catalog->actions.find(action_ref);
+  if (it == catalog->actions.end()) {
+    return HttpResponse::Error(400, "action '" + action_ref + "' not found (is its pack loaded?)");
+  }
+  const auto& action = *it->second;
+  const store::TimeMs now = store::NowMs();
+  rules::TemplateContext ctx;
+  ctx.kv = [&](rules::KvScope scope, const std::string& name) -> std::optional<std::string> {
+    store::KeyRef ref{
+        name, scope == rules::KvScope::kSystem ? store::KeyScope::kSystem : store::KeyScope::kUser,
+        ""};
+    auto got = state.store().GetKey(ref, now);
+    if (!got.ok() || !got->has_value()) return std::nullopt;
+    return (*got)->value;
+  };
+  Json params;
+  std::string error =
+      rules::engine::BuildActionParameters(action, given, ctx, "the caller", &params);
+  if (!error.empty()) return HttpResponse::Error(400, error);
+
+  store::Execution e;
+  e.id = UuidV4();
+  e.action = action_ref;
+  e.trace_id = UuidV4();
+  e.requested_at = now;
+  e.status = store::ExecStatus::kRequested;
+  e.parameters = packs::MaskSecrets(params, action.secrets);
+  auto created = state.store().CreateExecution(e);
+  if (!created.ok()) return StoreError(created.status());
+  const std::string topic = bus::Topic(state.options.bus, bus::kExecutions);
+  auto produced = state.producer->ProduceSync(
+      topic, e.id, rules::engine::ExecutionRequestMessage(e, params).dump(),
+      std::chrono::seconds(10));
+  if (!produced.ok()) {
+    // Nobody will run it: say so in the record rather than leave it requested forever.
+    store::Transition t;
+    t.id = e.id;
+    t.from = {store::ExecStatus::kRequested};
+    t.to = store::ExecStatus::kFailed;
+    t.at = store::NowMs();
+    t.result = Json{{"error", "request not delivered to the bus: " + produced.message()}};
+    state.store().TransitionExecution(t).ok();
+    return HttpResponse::Error(503, "bus: " + produced.message());
+  }
+  auto stored = state.store().GetExecution(e.id);
+  if (stored.ok() && stored->has_value()) e = **stored;
+  PublishExecutionEvent(state, e);
+  return HttpResponse::Json(201, ExecutionJson(e));
+}
+
+Result<store::Execution> Find(State& state, const std::string& id) {
+  auto got = state.store().GetExecution(id);
+  if (!got.ok()) return got.status();
+  if (!got->has_value()) return Status::Error("execution '" + id + "' not found");
+  return std::move(**got);
+}
+
+// A lookup failure as a response: 404 for an unknown id, the store error otherwise.
+HttpResponse NotFoundOr(const Status& s) {
+  if (s.message().find("not found") != std::string::npos && !s.retryable()) {
+    return HttpResponse::Error(404, s.message());
+  }
+  return StoreError(s);
+}
+
+HttpResponse List(State& state, const HttpRequest& request) {
+  store::ExecutionQuery q;
+  q.action = request.Query("action");
+  q.rule = request.Query("rule");
+  q.trigger_instance = request.Query("trigger_instance");
+  const std::string status = request.Query("status");
+  if (!status.empty()) {
+    size_t start = 0;
+    while (start <= status.size()) {
+      size_t comma = status.find(',', start);
+      if (comma == std::string::npos) comma = status.size();
+      const std::string one = status.substr(start, comma - start);
+      auto parsed = store::ParseExecStatus(one);
+      if (!parsed) return HttpResponse::Error(400, "unknown status '" + one + "'");
+      q.statuses.push_back(*parsed);
+      start = comma + 1;
+    }
+  }
+  try {
+    q.limit = std::stoul(request.Query("limit", "50"));
+    q.offset = std::stoul(request.Query("offset", "0"));
+  } catch (const std::exception&) {
+    return HttpResponse::Error(400, "limit and offset must be non-negative integers");
+  }
+  if (q.limit == 0 || q.limit > store::kMaxPageSize) {
+    return HttpResponse::Error(400, "limit must be 1.." + std::to_string(store::kMaxPageSize));
+  }
+  auto page = state.store().ListExecutions(q);
+  if (!page.ok()) return StoreError(page.status());
+  Json out = Json::array();
+  for (const auto& e : page->items) out.push_back(ExecutionJson(e));
+  return HttpResponse::Json(200, out);
+}
+
+HttpResponse Output(State& state, const HttpRequest& request) {
+  const std::string id = request.params.at("id");
+  auto found = Find(state, id);
+  if (!found.ok()) return NotFoundOr(found.status());
+  if (!request.QueryFlag("follow")) {
+    HttpResponse r;
+    r.content_type = "text/plain; charset=utf-8";
+    int64_t after = 0;
+    while (true) {
+      auto chunks = state.store().ReadOutput(id, after);
+      if (!chunks.ok()) return StoreError(chunks.status());
+      if (chunks->empty()) break;
+      for (const auto& c : *chunks) r.body += c.data;
+      after = chunks->back().seq;
+    }
+    return r;
+  }
+  HttpResponse r;
+  r.content_type = "text/plain; charset=utf-8";
+  store::Store* st = &state.store();
+  r.stream = [st, id](StreamWriter& out) {
+    store::FollowOptions options;
+    options.stop = [&out] { return !out.Open(); };
+    auto followed = store::FollowOutput(
+        *st, id, 0, [&out](const store::OutputChunk& c) { return out.Write(c.data); }, options);
+    if (!followed.ok()) spdlog::warn("api: following output of {}: {}", id, followed.message());
+  };
+  return r;
+}
+
+HttpResponse Cancel(State& state, const HttpRequest& request) {
+  const std::string id = request.params.at("id");
+  auto found = Find(state, id);
+  if (!found.ok()) return NotFoundOr(found.status());
+  // Not yet claimed: canceled at once (a runner's claim then fails). Running: canceling, which
+  // the owning runner turns into a kill and `canceled` within a second.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    store::Transition t;
+    t.id = id;
+    t.at = store::NowMs();
+    t.node = std::nullopt;
+    if (found->status == store::ExecStatus::kRunning) {
+      t.from = {store::ExecStatus::kRunning};
+      t.to = store::ExecStatus::kCanceling;
+    } else {
+      t.from = {store::ExecStatus::kRequested, store::ExecStatus::kScheduled,
+                store::ExecStatus::kDelayed};
+      t.to = store::ExecStatus::kCanceled;
+      t.result = Json{{"error", "canceled before it started"}};
+    }
+    if (store::IsFinal(found->status) || found->status == store::ExecStatus::kCanceling) {
+      return HttpResponse::Error(
+          409, "execution " + id + " is already " + std::string(store::ToString(found->status)));
+    }
+    auto done = state.store().TransitionExecution(t);
+    if (!done.ok()) return StoreError(done.status());
+    auto now = Find(state, id);
+    if (!now.ok()) return NotFoundOr(now.status());
+    if (*done) {
+      PublishExecutionEvent(state, *now);
+      return HttpResponse::Json(200, ExecutionJson(*now));
+    }
+    found = std::move(now);  // it moved on meanwhile (claimed, finished): decide again
+  }
+  return HttpResponse::Error(409, "execution " + id + " kept changing; try again");
+}
+
+HttpResponse ReRun(State& state, const HttpRequest& request) {
+  const std::string id = request.params.at("id");
+  auto found = Find(state, id);
+  if (!found.ok()) return NotFoundOr(found.status());
+  auto body = JsonBody(request);
+  if (!body.ok()) return HttpResponse::Error(400, body.message());
+  Json params = found->parameters.is_object() ? found->parameters : Json::object();
+  if (body->contains("parameters")) {
+    if (!(*body)["parameters"].is_object()) {
+      return HttpResponse::Error(400, "'parameters' must be an object");
+    }
+    params.update((*body)["parameters"]);
+  }
+  // The store only has masked secrets: they must be given again.
+  for (const auto& [name, value] : params.items()) {
+    if (value == kMasked) {
+      return HttpResponse::Error(400, "parameter '" + name +
+                                          "' is secret and not stored; give it again in "
+                                          "{\"parameters\": {...}}");
+    }
+  }
+  return RequestExecution(state, found->action, params);
+}
+
+}  // namespace
+
+void AddExecutionRoutes(Router& router, const std::shared_ptr<State>& state) {
+  router.Add("POST", "/v1/executions", [state](HttpRequest& request) {
+    auto body = JsonBody(request);
+    if (!body.ok()) return HttpResponse::Error(400, body.message());
+    if (!body->contains("action") || !(*body)["action"].is_string()) {
+      return HttpResponse::Error(400, "'action' (a string, PACK.ACTION) is required");
+    }
+    Json params = body->value("parameters", Json::object());
+    if (!params.is_object()) return HttpResponse::Error(400, "'parameters' must be an object");
+    return RequestExecution(*state, (*body)["action"].get<std::string>(), params);
+  });
+  router.Add("GET", "/v1/executions",
+             [state](HttpRequest& request) { return List(*state, request); });
+  router.Add("GET", "/v1/executions/{id}", [state](HttpRequest& request) {
+    auto found = Find(*state, request.params.at("id"));
+    if (!found.ok()) return NotFoundOr(found.status());
+    return HttpResponse::Json(200, ExecutionJson(*found));
+  });
+  router.Add("GET", "/v1/executions/{id}/output",
+             [state](HttpRequest& request) { return Output(*state, request); });
+  router.Add("DELETE", "/v1/executions/{id}",
+             [state](HttpRequest& request) { return Cancel(*state, request); });
+  router.Add("POST", "/v1/executions/{id}/re_run",
+             [state](HttpRequest& request) { return ReRun(*state, request); });
+}
+
+}  // namespace gale::api

@@ -1,0 +1,146 @@
+#include "host/api/key_cipher.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+namespace gale::api {
+namespace {
+
+constexpr std::string_view kPrefix = "aes256gcm:";
+constexpr size_t kNonce = 12, kTag = 16;
+
+std::string Hex(const unsigned char* data, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 15];
+  }
+  return out;
+}
+
+bool Unhex(std::string_view text, std::string* out) {
+  if (text.size() % 2 != 0) return false;
+  out->clear();
+  for (size_t i = 0; i < text.size(); i += 2) {
+    int v = 0;
+    for (size_t j = 0; j < 2; ++j) {
+      const char c = text[i + j];
+      v <<= 4;
+      if (c >= '0' && c <= '9') {
+        v |= c - '0';
+      } else if (c >= 'a' && c <= 'f') {
+        v |= c - 'a' + 10;
+      } else {
+        return false;
+      }
+    }
+    *out += static_cast<char>(v);
+  }
+  return true;
+}
+
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
+
+}  // namespace
+
+Result<KeyCipher> KeyCipher::LoadOrCreate(const std::string& path) {
+  namespace fs = std::filesystem;
+  KeyCipher cipher;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    const fs::path dir = fs::path(path).parent_path();
+    if (!dir.empty()) {
+      fs::create_directories(dir, ec);
+      ::chmod(dir.c_str(), 0700);
+    }
+    if (RAND_bytes(cipher.key_.data(), static_cast<int>(cipher.key_.size())) != 1) {
+      return Status::Error("cannot generate the datastore key: no randomness");
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return Status::Error(path + ": cannot create the datastore key: " + std::strerror(errno));
+    }
+    const std::string text = Hex(cipher.key_.data(), cipher.key_.size()) + "\n";
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::fsync(fd);
+    ::close(fd);
+    if (!written) return Status::Error(path + ": cannot write the datastore key");
+    return cipher;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::Error(path + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", st.st_mode & 0777);
+    return Status::Error(path + ": the datastore key may be read by others (mode " + mode +
+                         "); chmod 600 it");
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Error(path + ": " + std::strerror(errno));
+  char buf[130];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  std::string_view text(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  std::string raw;
+  if (text.size() != 64 || !Unhex(text, &raw)) {
+    return Status::Error(path + ": not a datastore key (expected 64 lower-case hex digits)");
+  }
+  std::memcpy(cipher.key_.data(), raw.data(), cipher.key_.size());
+  return cipher;
+}
+
+std::string KeyCipher::Encrypt(std::string_view plain) const {
+  unsigned char nonce[kNonce];
+  RAND_bytes(nonce, kNonce);
+  std::string out(kNonce + plain.size() + kTag, '\0');
+  auto* bytes = reinterpret_cast<unsigned char*>(out.data());
+  std::memcpy(bytes, nonce, kNonce);
+  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  int len = 0;
+  EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), nonce);
+  EVP_EncryptUpdate(ctx.get(), bytes + kNonce, &len,
+                    reinterpret_cast<const unsigned char*>(plain.data()),
+                    static_cast<int>(plain.size()));
+  EVP_EncryptFinal_ex(ctx.get(), bytes + kNonce + len, &len);
+  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, bytes + kNonce + plain.size());
+  return std::string(kPrefix) + Hex(bytes, out.size());
+}
+
+Result<std::string> KeyCipher::Decrypt(std::string_view sealed) const {
+  std::string raw;
+  if (sealed.substr(0, kPrefix.size()) != kPrefix || !Unhex(sealed.substr(kPrefix.size()), &raw) ||
+      raw.size() < kNonce + kTag) {
+    return Status::Error("not an encrypted datastore value");
+  }
+  const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
+  const size_t n = raw.size() - kNonce - kTag;
+  std::string plain(n, '\0');
+  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  int len = 0;
+  EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), bytes);
+  EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &len, bytes + kNonce,
+                    static_cast<int>(n));
+  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag,
+                      const_cast<unsigned char*>(bytes + kNonce + n));
+  if (EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + len, &len) !=
+      1) {
+    return Status::Error(
+        "encrypted datastore value does not decrypt with this node's key "
+        "(altered, or sealed with another datastore.encryption_key_path)");
+  }
+  return plain;
+}
+
+}  // namespace gale::api

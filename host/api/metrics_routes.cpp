@@ -1,0 +1,145 @@
+// GET /metrics (Prometheus text format) and GET /healthz.
+//
+// Cluster-wide figures come from the store and the bus (the same on every node): triggers
+// dispatched and rejected (every sensor host's counters), executions by status, sensor restarts,
+// consumer lag of gale.rules and gale.runners. This node's gauges come from its roles (runner
+// slots busy).
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "host/api/api_state.h"
+
+namespace gale::api {
+namespace {
+
+std::string Escape(const std::string& label) {
+  std::string out;
+  for (char c : label) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+class Exposition {
+ public:
+  void Family(const std::string& name, const std::string& type, const std::string& help) {
+    text_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  void Sample(const std::string& name, const std::map<std::string, std::string>& labels,
+              double value) {
+    text_ += name;
+    if (!labels.empty()) {
+      text_ += '{';
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        text_ += (first ? "" : ",") + k + "=\"" + Escape(v) + "\"";
+        first = false;
+      }
+      text_ += '}';
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " %.17g\n", value);
+    text_ += buf;
+  }
+  std::string text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+HttpResponse Metrics(State& state) {
+  Exposition m;
+  store::Store& st = state.store();
+
+  int64_t dispatched = 0, rejected = 0, undelivered = 0;
+  auto counters = st.ListKeys(store::KeyScope::kGale, "", "sensor-counters:", store::NowMs());
+  if (counters.ok()) {
+    for (const auto& kv : *counters) {
+      Json j = Json::parse(kv.value, nullptr, false);
+      if (!j.is_object()) continue;
+      dispatched += j.value("dispatched", int64_t{0});
+      rejected += j.value("rejected", int64_t{0});
+      undelivered += j.value("undelivered", int64_t{0});
+    }
+  }
+  m.Family("gale_triggers_dispatched_total", "counter",
+           "Trigger instances sensors dispatched (all nodes, reported every 5 s).");
+  m.Sample("gale_triggers_dispatched_total", {}, static_cast<double>(dispatched));
+  m.Family("gale_triggers_rejected_total", "counter",
+           "Trigger instances sensors dispatched that failed their payload schema.");
+  m.Sample("gale_triggers_rejected_total", {}, static_cast<double>(rejected));
+  m.Family("gale_triggers_undelivered_total", "counter",
+           "Trigger instances the bus did not acknowledge.");
+  m.Sample("gale_triggers_undelivered_total", {}, static_cast<double>(undelivered));
+
+  m.Family("gale_executions", "gauge", "Executions in the store by status (all nodes).");
+  for (auto status :
+       {store::ExecStatus::kRequested, store::ExecStatus::kScheduled, store::ExecStatus::kDelayed,
+        store::ExecStatus::kRunning, store::ExecStatus::kSucceeded, store::ExecStatus::kFailed,
+        store::ExecStatus::kTimeout, store::ExecStatus::kAbandoned, store::ExecStatus::kCanceling,
+        store::ExecStatus::kCanceled}) {
+    store::ExecutionQuery q;
+    q.statuses = {status};
+    auto n = st.CountExecutions(q);
+    if (!n.ok()) return StoreError(n.status());
+    m.Sample("gale_executions", {{"status", std::string(store::ToString(status))}},
+             static_cast<double>(*n));
+  }
+
+  auto sensors = st.ListSensorStatus("");
+  m.Family("gale_sensor_restarts_total", "counter", "Restarts of each sensor's host.");
+  if (sensors.ok()) {
+    for (const auto& s : *sensors) {
+      m.Sample("gale_sensor_restarts_total", {{"sensor", s.ref}, {"node", s.node}}, s.restarts);
+    }
+  }
+
+  m.Family("gale_consumer_lag", "gauge",
+           "Messages not yet consumed by Gale's consumer groups, per topic.");
+  for (const auto& g : bus::GaleGroups(state.options.bus)) {
+    auto info = bus::DescribeGroup(state.options.bus, g.group, g.topics, std::chrono::seconds(5));
+    if (!info.ok()) {
+      spdlog::debug("api: metrics: group {}: {}", g.group, info.message());
+      continue;
+    }
+    std::map<std::string, int64_t> lag;
+    for (const auto& p : info->partitions) lag[p.topic] += p.lag;
+    for (const auto& [topic, n] : lag) {
+      m.Sample("gale_consumer_lag", {{"group", g.group}, {"topic", topic}}, static_cast<double>(n));
+    }
+  }
+
+  if (state.hooks.node_metrics) {
+    const Json node = state.hooks.node_metrics();
+    for (const auto& [name, value] : node.items()) {
+      if (!value.is_number()) continue;
+      const std::string metric = "gale_" + name;
+      m.Family(metric, "gauge", "This node's " + name + ".");
+      m.Sample(metric, {{"node", state.options.node_name}}, value.get<double>());
+    }
+  }
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = m.text();
+  return r;
+}
+
+}  // namespace
+
+void AddMetricsRoutes(Router& router, const std::shared_ptr<State>& state) {
+  router.Add("GET", "/metrics", [state](HttpRequest&) { return Metrics(*state); });
+  router.Add("GET", "/healthz", [state](HttpRequest&) {
+    // The store answering is what every route needs.
+    auto n = state->store().GetNode(state->options.node_name);
+    if (!n.ok()) return HttpResponse::Error(503, "store: " + n.message());
+    return HttpResponse::Json(200, {{"status", "ok"}, {"node", state->options.node_name}});
+  });
+}
+
+}  // namespace gale::api

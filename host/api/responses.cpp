@@ -1,0 +1,54 @@
+// Shared pieces of route handlers: request bodies, store errors, execution documents.
+#include "host/api/api_state.h"
+
+namespace gale::api {
+
+Result<Json> JsonBody(const HttpRequest& request) {
+  if (request.body.empty()) return Json::object();
+  try {
+    Json body = Json::parse(request.body);
+    if (!body.is_object()) return Status::Error("request body must be a JSON object");
+    return body;
+  } catch (const Json::parse_error& e) {
+    return Status::Error(std::string("malformed JSON: ") + e.what());
+  }
+}
+
+HttpResponse StoreError(const Status& status) {
+  return HttpResponse::Error(status.retryable() ? 503 : 500, "store: " + status.message());
+}
+
+Json ExecutionJson(const store::Execution& e) {
+  Json log = Json::array();
+  for (const auto& change : e.log) {
+    log.push_back(
+        {{"status", store::ToString(change.status)}, {"at", change.at}, {"node", change.node}});
+  }
+  Json j = {{"id", e.id},
+            {"action", e.action},
+            {"parameters", e.parameters},
+            {"status", store::ToString(e.status)},
+            {"rule", e.rule},
+            {"trigger_instance", e.trigger_instance},
+            {"trace_id", e.trace_id},
+            {"node", e.node},
+            {"requested_at", e.requested_at},
+            {"started_at", e.started_at},
+            {"finished_at", e.finished_at},
+            {"attempt", e.attempt},
+            {"result", e.result},
+            {"log", log}};
+  return j;
+}
+
+void PublishExecutionEvent(State& state, const store::Execution& e) {
+  Json event = {{"id", e.id},
+                {"status", store::ToString(e.status)},
+                {"at", store::NowMs()},
+                {"node", state.options.node_name}};
+  if (!e.result.is_null()) event["result"] = e.result;
+  state.producer->Produce(bus::Topic(state.options.bus, bus::kExecutionEvents), e.id, event.dump())
+      .ok();
+}
+
+}  // namespace gale::api
