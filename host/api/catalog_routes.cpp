@@ -141,6 +141,22 @@ void AddCatalogRoutes(Router& router, const std::shared_ptr<State>& state) {
   router.Add("GET", "/v1/actions", [state](HttpRequest&) { return Actions(*state); });
   router.Add("GET", "/v1/rules", [state](HttpRequest&) { return Rules(*state); });
   router.Add("GET", "/v1/sensors", [state](HttpRequest&) { return Sensors(*state); });
+  router.Add("GET", "/v1/nodes", [state](HttpRequest&) {
+    auto nodes = state->store().ListNodes();
+    if (!nodes.ok()) return StoreError(nodes.status());
+    const store::TimeMs now = store::NowMs();
+    Json out = Json::array();
+    for (const auto& n : *nodes) {
+      out.push_back({{"name", n.name},
+                     {"roles", n.roles},
+                     {"started_at", n.started_at},
+                     {"heartbeat_at", n.heartbeat_at},
+                     {"last_seen_ms_ago", now - n.heartbeat_at},
+                     {"alive", now - n.heartbeat_at < 10000},
+                     {"info", n.info}});
+    }
+    return HttpResponse::Json(200, out);
+  });
   router.Add("PUT", "/v1/rules/{ref}",
              [state](HttpRequest& request) { return SetRule(*state, request); });
   router.Add("POST", "/v1/packs/reload", [state](HttpRequest&) {

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <map>
 
+#include "host/cli/api_client.h"
 #include "host/cli/output.h"
 #include "host/cli/paths.h"
 #include "host/common/json.h"
@@ -140,7 +141,7 @@ int ListPacks(const std::vector<std::string>& paths, bool json,
 
 }  // namespace
 
-void AddPackCommands(CLI::App& app) {
+void AddPackCommands(CLI::App& app, std::shared_ptr<ApiFlags> api_flags) {
   auto* pack = app.add_subcommand("pack", "List, scaffold and reload packs");
   pack->require_subcommand(1);
 
@@ -187,6 +188,14 @@ void AddPackCommands(CLI::App& app) {
       for (const auto& e : p.errors) std::cout << Red("error: ") << e << '\n';
     }
     throw CLI::RuntimeError(p.ok() ? 0 : 1);
+  });
+
+  auto* reload = pack->add_subcommand(
+      "reload", "Make the running node rescan its packs directories now (through the API)");
+  reload->callback([api_flags] {
+    ApiClient api(*api_flags);
+    Json r = Expect("pack reload", api.Call("POST", "/v1/packs/reload"));
+    std::cout << "packs reloaded: " << r.value("active_packs", 0) << " active\n";
   });
 
   auto* init = pack->add_subcommand(

@@ -301,9 +301,23 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
                store::RedactUrl(config.store_url), snapshots.Active().size(),
                fmt::join(config.roles, ","));
 
+  // Seen by `gale node list` (alive while heartbeats are younger than 10 s).
+  store::NodeInfo self;
+  self.name = config.node_name;
+  self.roles = config.roles;
+  self.started_at = store::NowMs();
+  if (api_server) self.info["api"] = "http://" + api_server->address();
+  auto heartbeat = [&] {
+    self.heartbeat_at = store::NowMs();
+    if (Status s = (*store)->Heartbeat(self); !s.ok()) spdlog::warn("heartbeat: {}", s.message());
+  };
+  heartbeat();
   int sig = 0;
   const timespec every{2, 0};
-  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) apply_rule_overrides();
+  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) {
+    heartbeat();
+    apply_rule_overrides();
+  }
   spdlog::info("node {} stopping (signal {})", config.node_name, sig);
   if (api_server) api_server->Stop();
   fs::remove(api_addr, ec);
