@@ -188,6 +188,11 @@ HttpResponse ReRun(State& state, const HttpRequest& request) {
   auto body = JsonBody(request);
   if (!body.ok()) return HttpResponse::Error(400, body.message());
   Json params = found->parameters.is_object() ? found->parameters : Json::object();
+  // Immutable parameters were filled from the action's defaults; they are derived again.
+  auto catalog = state.Catalog();
+  if (auto a = catalog->actions.find(found->action); a != catalog->actions.end()) {
+    for (const auto& name : a->second->immutable) params.erase(name);
+  }
   if (body->contains("parameters")) {
     if (!(*body)["parameters"].is_object()) {
       return HttpResponse::Error(400, "'parameters' must be an object");

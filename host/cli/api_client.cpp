@@ -136,7 +136,8 @@ Result<int> ApiClient::Stream(const std::string& target,
   while (!parser.is_done()) {
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
-    http::read(stream->socket(), buffer, parser, ec);
+    // read_some: hand over each piece as it arrives (read() would wait to fill the buffer).
+    http::read_some(stream->socket(), buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) break;
     const size_t n = sizeof chunk - parser.get().body().size;

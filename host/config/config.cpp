@@ -87,6 +87,7 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   s.failure_window = sensors.value("failure_window", s.failure_window);
   s.stable_after = sensors.value("stable_after", s.stable_after);
   c.api_listen = api.value("listen", c.api_listen);
+  c.api_request_timeout = api.value("request_timeout", c.api_request_timeout);
   c.encryption_key_path =
       Resolve(datastore.value("encryption_key_path", c.encryption_key_path), base);
   return Status::Ok();

@@ -53,6 +53,8 @@ struct Config {
   Json sandbox = Json::object();
   SensorsConfig sensors;
   std::string api_listen = "127.0.0.1:9101";
+  // Seconds a connection may take to send a whole request (also the keep-alive idle limit).
+  double api_request_timeout = 30;
   // AES-256-GCM key of encrypted datastore values; resolved: <home>/keys/datastore.key. Every
   // node of a deployment needs the same file.
   std::string encryption_key_path;

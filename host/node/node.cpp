@@ -251,6 +251,8 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   if (config.HasRole("api")) {
     api::ApiOptions options;
     options.server.listen = config.api_listen;
+    options.server.request_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(config.api_request_timeout * 1000));
     options.node_name = config.node_name;
     options.bus = bus_config;
     options.store = store->get();

@@ -41,6 +41,8 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   std::ostringstream yaml;
   yaml << "node: {name: " << options.node_name << "}\n"
        << "bus: {topic_prefix: \"" << node->prefix_ << "\"}\n"
+       << "api: {listen: \"" << options.api_listen
+       << "\", request_timeout: " << options.api_request_timeout << "}\n"
        << "packs:\n  paths:\n";
   for (const auto& p : options.packs_paths) yaml << "    - " << p << "\n";
   yaml << options.extra_yaml;
@@ -69,6 +71,13 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
     node->brokers_ = RealBrokers();
   }
   return node;
+}
+
+std::string NodeProcess::api_url() const {
+  std::ifstream in(fs::path(home_path_) / "api.addr");
+  std::string url;
+  std::getline(in, url);
+  return url;
 }
 
 NodeProcess::~NodeProcess() {

@@ -27,6 +27,9 @@ struct NodeOptions {
   std::vector<std::string> packs_paths;
   std::string extra_yaml;  // appended to gale.yaml (e.g. a sensors: section)
   std::string node_name = "test-node";
+  // A free port by default, so that nodes of tests running side by side never collide.
+  std::string api_listen = "127.0.0.1:0";
+  double api_request_timeout = 30;
 };
 
 class NodeProcess {
@@ -38,6 +41,8 @@ class NodeProcess {
   const std::string& home() const { return home_path_; }
   const std::string& brokers() const { return brokers_; }
   const std::string& topic_prefix() const { return prefix_; }
+  // The API's URL as the node wrote it to $GALE_HOME/api.addr ("" without the api role).
+  std::string api_url() const;
   pid_t pid() const { return pid_; }
   std::string Log() const;
   bool Alive() const;
