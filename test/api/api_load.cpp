@@ -2,6 +2,9 @@
 // keep-alive connections each sending GET TARGET back to back for SECONDS, then one JSON line:
 // {"requests": n, "errors": n, "connections": n, "first_error": "..."}.
 // Usage: gale_api_load HOST PORT TARGET CONNECTIONS SECONDS
+// Boost.Asio 1.74's awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -12,7 +15,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp needs std::exchange
 #include <vector>
 
 namespace net = boost::asio;
