@@ -1,0 +1,149 @@
+// The CLI end to end against a node started with embedded defaults: a webhook fires a rule, and
+// every verb a user reaches for shows it (execution list/get/tail, run, key, rule, topics).
+#include <cstdio>
+
+#include "test/api/api_fixture.h"
+
+namespace gale::testing {
+namespace {
+
+struct Ran {
+  int code = -1;
+  std::string out;
+};
+
+class CliTest : public ApiNodeTest {
+ protected:
+  // `gale ARGS` with the node's GALE_HOME; stderr joins stdout unless json_only.
+  static Ran Gale(const std::string& args, bool json_only = false) {
+    const std::string cmd = "GALE_HOME=" + node().home() + " NO_COLOR=1 " +
+                            std::string(GALE_BINARY_DIR) + "/bin/gale " + args +
+                            (json_only ? " 2>/dev/null" : " 2>&1");
+    FILE* p = popen(cmd.c_str(), "r");
+    Ran r;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
+    const int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return r;
+  }
+  static Json GaleJson(const std::string& args) {
+    Ran r = Gale(args, true);
+    EXPECT_EQ(r.code, 0) << args << ": " << r.out;
+    return Json::parse(r.out, nullptr, false);
+  }
+};
+
+TEST_F(CliTest, AWebhookRuleRunsAndEveryVerbShowsIt) {
+  auto api = Api();
+  Json body = {{"service", "web"}};
+  ASSERT_EQ(api.Call("POST", "/v1/webhooks/deploy", &body)->status, 202);
+
+  std::string id;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json list = GaleJson("execution list --rule hooks.on_deploy --json");
+        if (!list.is_array() || list.empty()) return false;
+        id = list[0]["id"];
+        return true;
+      },
+      std::chrono::seconds(30)))
+      << node().Log();
+  Ran tail = Gale("execution tail " + id);
+  EXPECT_EQ(tail.code, 0) << tail.out;
+  EXPECT_NE(tail.out.find("deploying web\ndone\n"), std::string::npos) << tail.out;
+  EXPECT_NE(tail.out.find("succeeded"), std::string::npos) << tail.out;
+  Ran get = Gale("execution get " + id);
+  EXPECT_NE(get.out.find("status:   succeeded"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("hooks.on_deploy"), std::string::npos) << get.out;
+  Ran table = Gale("execution list --limit 5");
+  EXPECT_NE(table.out.find("ID  "), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(id), std::string::npos) << table.out;
+
+  // The trigger on the bus, and the rules group caught up with it.
+  Json topics = GaleJson("topics list --json");
+  int64_t triggers = 0;
+  for (const auto& t : topics) {
+    if (t["topic"] != node().topic_prefix() + "triggers") continue;
+    for (const auto& p : t["partitions"]) triggers += p["latest"].get<int64_t>();
+  }
+  EXPECT_GE(triggers, 1) << topics.dump();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& g : GaleJson("topics groups --json")) {
+          if (g["group"] == node().topic_prefix() + "rules") return g["lag"] == 0;
+        }
+        return false;
+      },
+      std::chrono::seconds(30)));
+  Ran tailed = Gale("topics tail triggers --from-beginning --max 1 --json", true);
+  ASSERT_EQ(tailed.code, 0) << tailed.out;
+  Json message = Json::parse(tailed.out, nullptr, false);
+  ASSERT_TRUE(message.is_object()) << tailed.out;
+  EXPECT_EQ(message["value"]["trigger"], "core.st2.webhook");
+  EXPECT_EQ(message["value"]["payload"]["body"]["service"], "web");
+  EXPECT_GE(message["partition"].get<int>(), 0);
+}
+
+TEST_F(CliTest, RunKeysAndRulesFromTheCommandLine) {
+  Ran echo = Gale("run core.echo 'message=hello cli'");
+  EXPECT_EQ(echo.code, 0) << echo.out;
+  EXPECT_NE(echo.out.find("hello cli"), std::string::npos) << echo.out;
+  Ran failing = Gale("run core.local 'cmd=exit 3'");
+  EXPECT_EQ(failing.code, 1) << failing.out;
+  EXPECT_NE(failing.out.find("\"return_code\": 3"), std::string::npos) << failing.out;
+  Ran async = Gale("run core.noop --async");
+  EXPECT_EQ(async.code, 0);
+  EXPECT_EQ(async.out.size(), 37u) << "an id and a newline: " << async.out;
+  Ran invalid = Gale("run core.local");
+  EXPECT_EQ(invalid.code, 1);
+  EXPECT_NE(invalid.out.find("gale run: parameters do not match action 'core.local'"),
+            std::string::npos)
+      << invalid.out;
+  EXPECT_EQ(std::count(invalid.out.begin(), invalid.out.end(), '\n'), 1) << invalid.out;
+  Ran typed = Gale("run core.local 'cmd=true' timeout=notanumber");
+  EXPECT_EQ(typed.code, 1);
+  EXPECT_NE(typed.out.find("timeout"), std::string::npos) << typed.out;
+
+  EXPECT_EQ(Gale("key set api.token abc123 --encrypt").code, 0);
+  Ran listed = Gale("key list");
+  EXPECT_NE(listed.out.find("api.token"), std::string::npos) << listed.out;
+  EXPECT_EQ(listed.out.find("abc123"), std::string::npos) << listed.out;
+  EXPECT_EQ(Gale("key get api.token --decrypt").out, "abc123\n");
+  EXPECT_EQ(Gale("key delete api.token").code, 0);
+  EXPECT_EQ(Gale("key get api.token").code, 1);
+
+  EXPECT_EQ(Gale("rule disable hooks.on_deploy").code, 0);
+  for (const auto& r : GaleJson("rule list --json")) {
+    if (r["ref"] == "hooks.on_deploy") {
+      EXPECT_EQ(r["enabled"], false);
+    }
+  }
+  EXPECT_EQ(Gale("rule enable hooks.on_deploy").code, 0);
+  EXPECT_EQ(Gale("rule enable hooks.nope").code, 1);
+  EXPECT_NE(Gale("node list").out.find("test-node"), std::string::npos);
+  Ran fired = Gale("trigger fire core.st2.webhook --payload '{\"headers\": {}, \"body\": 1}'");
+  EXPECT_EQ(fired.code, 0) << fired.out;
+  EXPECT_EQ(Gale("trigger fire core.st2.webhook --payload 'nope'").code, 1);
+}
+
+TEST_F(CliTest, EveryVerbHasHelpAndAMissingNodeIsOneLineWithAHint) {
+  for (const char* verb :
+       {"run", "execution", "execution tail", "key", "key set", "rule", "trigger fire",
+        "pack reload", "node list", "apikey create", "topics", "topics tail", "up"}) {
+    Ran help = Gale(std::string(verb) + " --help");
+    EXPECT_EQ(help.code, 0) << verb << ": " << help.out;
+    EXPECT_NE(help.out.find("Usage"), std::string::npos) << verb;
+  }
+  Ran down = Gale("--api http://127.0.0.1:1 execution list");
+  EXPECT_EQ(down.code, 1);
+  EXPECT_EQ(down.out,
+            "gale execution list: cannot reach the Gale API at http://127.0.0.1:1: Connection "
+            "refused (is 'gale up' running?)\n");
+  Ran no_bus = Gale("topics list --home /nonexistent-gale-home");
+  EXPECT_EQ(no_bus.code, 1);
+  EXPECT_NE(no_bus.out.find("is 'gale up' running?"), std::string::npos) << no_bus.out;
+}
+
+}  // namespace
+}  // namespace gale::testing
