@@ -3,20 +3,12 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "host/common/hex.h"
+
 namespace gale::api {
 namespace {
 
 constexpr const char* kPrefix = "apikey:";
-
-std::string ToHex(const unsigned char* data, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 15];
-  }
-  return out;
-}
 
 store::KeyRef RefOf(const std::string& hash) {
   return {kPrefix + hash, store::KeyScope::kGale, ""};
@@ -28,14 +20,14 @@ std::string Sha256Hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(data.data(), data.size(), digest, &n, EVP_sha256(), nullptr);
-  return ToHex(digest, n);
+  return HexEncode(digest, n);
 }
 
 Result<NewApiKey> CreateApiKey(store::Store& store, const std::string& name, store::TimeMs now) {
   unsigned char random[24];
   if (RAND_bytes(random, sizeof random) != 1) return Status::Error("no randomness for a key");
   NewApiKey created;
-  created.key = "gale_" + ToHex(random, sizeof random);
+  created.key = "gale_" + HexEncode(random, sizeof random);
   const std::string hash = Sha256Hex(created.key);
   created.info = {hash.substr(0, 12), name, now};
   store::KeyValue kv;

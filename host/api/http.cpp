@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "host/common/hex.h"
+
 namespace gale::api {
 
 std::string HttpRequest::Header(const std::string& lower_name) const {
@@ -30,22 +32,13 @@ HttpResponse HttpResponse::Error(int status, const std::string& message) {
   return Json(status, gale::Json{{"faultstring", message}});
 }
 
-namespace {
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
 std::string UrlDecode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '%' && i + 2 < text.size()) {
-      const int hi = HexValue(text[i + 1]), lo = HexValue(text[i + 2]);
+      const int hi = HexDigitValue(text[i + 1]), lo = HexDigitValue(text[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out += static_cast<char>(hi * 16 + lo);
         i += 2;

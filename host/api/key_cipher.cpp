@@ -10,22 +10,13 @@
 #include <filesystem>
 #include <memory>
 
+#include "host/common/hex.h"
+
 namespace gale::api {
 namespace {
 
 constexpr std::string_view kPrefix = "aes256gcm:";
 constexpr size_t kNonce = 12, kTag = 16;
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 15];
-  }
-  return out;
-}
 
 bool Unhex(std::string_view text, std::string* out) {
   if (text.size() % 2 != 0) return false;
@@ -33,15 +24,9 @@ bool Unhex(std::string_view text, std::string* out) {
   for (size_t i = 0; i < text.size(); i += 2) {
     int v = 0;
     for (size_t j = 0; j < 2; ++j) {
-      const char c = text[i + j];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        v |= c - 'a' + 10;
-      } else {
-        return false;
-      }
+      const int d = HexDigitValue(text[i + j]);
+      if (d < 0) return false;
+      v = v * 16 + d;
     }
     *out += static_cast<char>(v);
   }
@@ -69,7 +54,7 @@ Result<KeyCipher> KeyCipher::LoadOrCreate(const std::string& path) {
     if (fd < 0) {
       return Status::Error(path + ": cannot create the datastore key: " + std::strerror(errno));
     }
-    const std::string text = Hex(cipher.key_.data(), cipher.key_.size()) + "\n";
+    const std::string text = HexEncode(cipher.key_.data(), cipher.key_.size()) + "\n";
     const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     ::fsync(fd);
     ::close(fd);
@@ -95,7 +80,7 @@ Result<KeyCipher> KeyCipher::LoadOrCreate(const std::string& path) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
   std::string raw;
   if (text.size() != 64 || !Unhex(text, &raw)) {
-    return Status::Error(path + ": not a datastore key (expected 64 lower-case hex digits)");
+    return Status::Error(path + ": not a datastore key (expected 64 hex digits)");
   }
   std::memcpy(cipher.key_.data(), raw.data(), cipher.key_.size());
   return cipher;
@@ -115,7 +100,7 @@ std::string KeyCipher::Encrypt(std::string_view plain) const {
                     static_cast<int>(plain.size()));
   EVP_EncryptFinal_ex(ctx.get(), bytes + kNonce + len, &len);
   EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, bytes + kNonce + plain.size());
-  return std::string(kPrefix) + Hex(bytes, out.size());
+  return std::string(kPrefix) + HexEncode(bytes, out.size());
 }
 
 Result<std::string> KeyCipher::Decrypt(std::string_view sealed) const {

@@ -298,11 +298,6 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   auto watcher = PackWatcher::Start(config.packs_paths, std::chrono::milliseconds(300), reload);
   if (!watcher.ok()) spdlog::warn("live reload disabled: {}", watcher.message());
 
-  spdlog::info("node {} up: bus {}{}, store {}, {} pack(s) active, roles {}", config.node_name,
-               bus_config.brokers, embedded ? " (embedded)" : "",
-               store::RedactUrl(config.store_url), snapshots.Active().size(),
-               fmt::join(config.roles, ","));
-
   // Seen by `gale node list` (alive while heartbeats are younger than 10 s).
   store::NodeInfo self;
   self.name = config.node_name;
@@ -314,6 +309,11 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     if (Status s = (*store)->Heartbeat(self); !s.ok()) spdlog::warn("heartbeat: {}", s.message());
   };
   heartbeat();
+  spdlog::info("node {} up: bus {}{}, store {}, {} pack(s) active, roles {}", config.node_name,
+               bus_config.brokers, embedded ? " (embedded)" : "",
+               store::RedactUrl(config.store_url), snapshots.Active().size(),
+               fmt::join(config.roles, ","));
+
   int sig = 0;
   const timespec every{2, 0};
   while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) {

@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "host/common/hex.h"
+
 namespace gale::schema::detail {
 
 namespace {
@@ -75,13 +77,6 @@ std::string RemoveDotSegments(std::string_view in) {
   return out;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string ResolveUri(std::string_view base_text, std::string_view ref_text) {
@@ -133,7 +128,7 @@ void SplitFragment(std::string_view uri, std::string* document, std::string* fra
   std::string_view raw = uri.substr(hash + 1);
   for (std::size_t i = 0; i < raw.size(); ++i) {
     if (raw[i] == '%' && i + 2 < raw.size()) {
-      int hi = HexValue(raw[i + 1]), lo = HexValue(raw[i + 2]);
+      int hi = HexDigitValue(raw[i + 1]), lo = HexDigitValue(raw[i + 2]);
       if (hi >= 0 && lo >= 0) {
         *fragment += static_cast<char>(hi * 16 + lo);
         i += 2;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "host/common/hex.h"
 #include "host/store/internal.h"
 #include "host/store/store.h"
 
@@ -108,14 +109,7 @@ Json ParseJson(std::string_view text) {
 }
 
 std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
+  return HexEncode(bytes);
 }
 
 std::string Unhex(std::string_view hex) {

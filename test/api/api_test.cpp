@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "test/api/api_fixture.h"
@@ -209,15 +210,23 @@ TEST_F(ApiTest, CatalogStreamAndMetricsDescribeTheNode) {
   ASSERT_EQ(api.Call("PUT", "/v1/rules/hooks.on_deploy", &on)->status, 200);
 
   // The event stream shows an execution requested after it opened.
+  std::mutex mu;
   std::string events;
   std::thread reader([&] {
     auto streamed = Api().Stream("/v1/stream", [&](const std::string& d) {
+      std::lock_guard lock(mu);
       events += d;
       return events.find("\"succeeded\"") == std::string::npos;
     });
     EXPECT_TRUE(streamed.ok()) << streamed.message();
   });
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // The stream's first line comes once it reads the topic: events from then on are seen.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mu);
+        return !events.empty();
+      },
+      std::chrono::seconds(30)));
   Json noop = {{"action", "core.noop"}};
   const std::string id = api.Call("POST", "/v1/executions", &noop)->json()["id"];
   reader.join();

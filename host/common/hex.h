@@ -1,0 +1,16 @@
+// Hex digits: lower-case encoding of bytes, and one digit's value (either case).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace gale {
+
+std::string HexEncode(std::string_view bytes);
+inline std::string HexEncode(const unsigned char* data, size_t n) {
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(data), n));
+}
+// 0..15, or -1 when `c` is not a hex digit.
+int HexDigitValue(char c);
+
+}  // namespace gale
