@@ -1,4 +1,7 @@
 // gale: one binary for the node (`gale up`), its subprocesses and every CLI verb.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -11,6 +14,9 @@
 #include "host/cli/topics_commands.h"
 
 int main(int argc, char** argv) {
+  // Logs go to stderr: stdout is for what commands print (--json output, `gale exec` results).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("gale"));
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
   CLI::App app{
       "Gale: event-driven automation. Sensors fire triggers, rules request actions, "
       "runners execute them in sandboxed subprocesses."};

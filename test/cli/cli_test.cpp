@@ -127,6 +127,26 @@ TEST_F(CliTest, RunKeysAndRulesFromTheCommandLine) {
   EXPECT_EQ(Gale("trigger fire core.st2.webhook --payload 'nope'").code, 1);
 }
 
+// The same inspection against a real Kafka cluster (GALE_KAFKA_BROKERS), where consumer groups
+// come from the Admin API with their state and members.
+TEST_F(CliTest, TopicsInspectARealKafkaCluster) {
+  const char* brokers = std::getenv("GALE_KAFKA_BROKERS");
+  if (brokers == nullptr || *brokers == '\0') {
+    GTEST_SKIP() << "SKIPPED: GALE_KAFKA_BROKERS is not set (scripts/services up starts Kafka)";
+  }
+  const std::string flags = std::string(" --brokers ") + brokers;
+  Json topics = GaleJson("topics list --json" + flags);
+  ASSERT_TRUE(topics.is_array()) << topics.dump();
+  EXPECT_FALSE(topics.empty()) << "the real cluster has no topics at all";
+  for (const auto& t : topics) {
+    EXPECT_EQ(t["topic"].get<std::string>().rfind("__", 0), std::string::npos)
+        << "internal topics are hidden";
+  }
+  Json groups = GaleJson("topics groups --json" + flags);
+  ASSERT_TRUE(groups.is_array()) << groups.dump();
+  EXPECT_GE(groups.size(), 3u) << "Gale's own groups are always listed";
+}
+
 TEST_F(CliTest, EveryVerbHasHelpAndAMissingNodeIsOneLineWithAHint) {
   for (const char* verb :
        {"run", "execution", "execution tail", "key", "key set", "rule", "trigger fire",
