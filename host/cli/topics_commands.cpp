@@ -1,5 +1,6 @@
 #include "host/cli/topics_commands.h"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -81,13 +82,22 @@ void List(const BusFlags& f) {
 void Groups(const BusFlags& f) {
   auto bus = ResolveBus("topics groups", f);
   // Gale's groups always; on a real cluster every other group too (with every topic it may read).
-  std::vector<bus::GroupTopics> groups = bus::GaleGroups(bus);
+  auto topics = bus::ListTopics(bus, kTimeout);
+  if (!topics.ok()) Fail("topics groups", topics.message());
+  std::vector<std::string> all;
+  for (const auto& t : *topics) all.push_back(t.name);
+  // Gale's groups on the topics of this prefix that exist (none before a node created them).
+  std::vector<bus::GroupTopics> groups;
+  for (auto g : bus::GaleGroups(bus)) {
+    std::erase_if(g.topics, [&](const std::string& t) {
+      return std::find(all.begin(), all.end(), t) == all.end();
+    });
+    if (!g.topics.empty()) groups.push_back(std::move(g));
+  }
+  const size_t gale_groups = groups.size();
   if (!bus.embedded) {
     auto names = bus::ListGroups(bus, kTimeout);
-    auto topics = bus::ListTopics(bus, kTimeout);
-    if (names.ok() && topics.ok()) {
-      std::vector<std::string> all;
-      for (const auto& t : *topics) all.push_back(t.name);
+    if (names.ok()) {
       for (const auto& n : *names) {
         bool known = false;
         for (const auto& g : groups) known = known || g.group == n;
@@ -97,10 +107,11 @@ void Groups(const BusFlags& f) {
   }
   Json out = Json::array();
   Table table({"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITION", "COMMITTED", "LATEST", "LAG"});
-  for (const auto& g : groups) {
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& g = groups[i];
     auto info = bus::DescribeGroup(bus, g.group, g.topics, kTimeout);
     if (!info.ok()) Fail("topics groups", g.group + ": " + info.message());
-    const bool ours = g.topics.size() == 1;
+    const bool ours = i < gale_groups;
     Json parts = Json::array();
     int64_t total = 0;
     for (const auto& p : info->partitions) {

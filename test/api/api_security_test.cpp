@@ -9,8 +9,9 @@ namespace {
 
 // Runs `gale ARGS` with GALE_HOME=home; returns stdout, sets *code to the exit code.
 std::string Gale(const std::string& home, const std::string& args, int* code) {
-  const std::string cmd =
-      "GALE_HOME=" + home + " " + std::string(GALE_BINARY_DIR) + "/bin/gale " + args + " 2>&1";
+  // The node's store is its own SQLite file: CI's GALE_MONGODB_URL must not redirect the CLI.
+  const std::string cmd = "env -u GALE_MONGODB_URL -u GALE_KAFKA_BROKERS GALE_HOME=" + home + " " +
+                          std::string(GALE_BINARY_DIR) + "/bin/gale " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
