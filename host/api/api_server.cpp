@@ -117,7 +117,10 @@ std::string ApiServer::address() const {
 void ApiServer::Stop() {
   if (!state_ || state_->stopping.exchange(true)) return;
   if (server_) server_->Stop();
+  server_.reset();
+  // The producer's threads must end here, not at exit (they log through spdlog).
   if (state_->producer) state_->producer->Flush(std::chrono::seconds(5)).ok();
+  state_->producer.reset();
 }
 
 }  // namespace gale::api

@@ -357,6 +357,11 @@ void HttpServer::Stop() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // Pending handlers hold the Impl (and through the handler, the API's producer): run them out
+  // (they see the closed sockets and end) and drop the handler, so nothing outlives Stop().
+  impl_->io.restart();
+  impl_->io.run_for(std::chrono::milliseconds(500));
+  impl_->handler = nullptr;
 }
 
 }  // namespace gale::api
