@@ -100,7 +100,7 @@ TEST_F(CliTest, RunKeysAndRulesFromTheCommandLine) {
   Ran failing = Gale("run core.local 'cmd=exit 3'");
   EXPECT_EQ(failing.code, 1) << failing.out;
   EXPECT_NE(failing.out.find("\"return_code\": 3"), std::string::npos) << failing.out;
-  Ran async = Gale("run core.noop --async");
+  Ran async = Gale("run core.noop --async", /*json_only=*/true);
   EXPECT_EQ(async.code, 0);
   EXPECT_EQ(async.out.size(), 37u) << "an id and a newline: " << async.out;
   Ran invalid = Gale("run core.local");
