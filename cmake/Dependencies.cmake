@@ -8,6 +8,8 @@ find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(OpenSSL REQUIRED)
+# Time zones of timer triggers (the system tz database, /usr/share/zoneinfo).
+find_package(date CONFIG REQUIRED)
 find_package(mongoc-1.0 REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)

@@ -70,7 +70,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiHooks
   if (options.store == nullptr) return Status::Error("api: no store");
   if (!IsLoopbackListen(options.server.listen)) options.require_api_keys = true;
   auto state = std::make_shared<State>();
-  auto cipher = KeyCipher::LoadOrCreate(options.key_file);
+  auto cipher = store::KeyCipher::LoadOrCreate(options.key_file);
   if (!cipher.ok()) return cipher.status();
   state->cipher = std::move(cipher).value();
   auto producer = bus::Producer::Create(options.bus);

@@ -34,6 +34,8 @@ struct ApiOptions {
   store::Store* store = nullptr;  // not owned; must outlive the server
   // The datastore encryption key (created with mode 0600 when missing).
   std::string key_file;
+  // Whose keys `st2kv.user.<name>` reads in action defaults (as the rules engine).
+  std::string system_user = "stanley";
   // Required when the listen address is not loopback; forced on by that, never off.
   bool require_api_keys = false;
 };

@@ -8,10 +8,10 @@
 #include <set>
 
 #include "host/api/api_server.h"
-#include "host/api/key_cipher.h"
 #include "host/api/router.h"
 #include "host/rules/engine/execution_request.h"
 #include "host/schema/validator.h"
+#include "host/store/key_cipher.h"
 
 namespace gale::api {
 
@@ -27,7 +27,7 @@ struct ApiServer::State {
   ApiOptions options;
   ApiHooks hooks;
   std::unique_ptr<bus::Producer> producer;
-  std::optional<KeyCipher> cipher;
+  std::optional<store::KeyCipher> cipher;
   std::atomic<bool> stopping{false};
 
   std::mutex catalog_mu;

@@ -22,14 +22,8 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
   const auto& action = *it->second;
   const store::TimeMs now = store::NowMs();
   rules::TemplateContext ctx;
-  ctx.kv = [&](rules::KvScope scope, const std::string& name) -> std::optional<std::string> {
-    store::KeyRef ref{
-        name, scope == rules::KvScope::kSystem ? store::KeyScope::kSystem : store::KeyScope::kUser,
-        ""};
-    auto got = state.store().GetKey(ref, now);
-    if (!got.ok() || !got->has_value()) return std::nullopt;
-    return (*got)->value;
-  };
+  ctx.kv = rules::engine::DatastoreLookup(state.store(), state.options.system_user, now, nullptr);
+  ctx.decrypt = [&state](const std::string& sealed) { return state.cipher->Decrypt(sealed); };
   Json params;
   std::string error =
       rules::engine::BuildActionParameters(action, given, ctx, "the caller", &params);

@@ -365,7 +365,8 @@ Status Consumer::Resume() {
   Impl& c = *impl_;
   std::lock_guard lock(c.mu);
   if (!c.rk) return c.Closed();
-  c.paused = false;
+  // Still paused until every step succeeded: a failed seek (a timeout under load) must leave
+  // the caller seeing paused() and retrying, not believing it polls partitions that are stopped.
   const std::string what = "group " + c.options.group_id + ": cannot resume";
   internal::ListPtr seek(rd_kafka_topic_partition_list_new(static_cast<int>(c.positions.size())));
   for (const auto& [key, pos] : c.positions) {
@@ -387,12 +388,14 @@ Status Consumer::Resume() {
       }
     }
   }
-  ++c.resume_epoch;
   internal::ListPtr list = c.AssignedList();
-  if (list->cnt == 0) return Status::Ok();
-  if (rd_kafka_resp_err_t err = rd_kafka_resume_partitions(c.rk.get(), list.get())) {
-    return internal::Error(c.brokers(), what, err);
+  if (list->cnt > 0) {
+    if (rd_kafka_resp_err_t err = rd_kafka_resume_partitions(c.rk.get(), list.get())) {
+      return internal::Error(c.brokers(), what, err);
+    }
   }
+  ++c.resume_epoch;
+  c.paused = false;
   return Status::Ok();
 }
 

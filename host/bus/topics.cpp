@@ -106,8 +106,27 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
     for (const auto& [name, partitions] : wanted) {
       if (Status s = embedded->CreateTopic(name, partitions); !s.ok()) return s;
     }
-  } else if (Status s = CreateTopics(**admin, wanted, c.replication_factor, deadline); !s.ok()) {
-    return s;
+  } else {
+    // Only what is missing is created: joining a deployment needs no create rights, and works
+    // against brokers without the CreateTopics API (another node's embedded bus).
+    std::vector<std::pair<std::string, int>> missing = wanted;
+    std::vector<std::string> names;
+    for (const auto& w : wanted) names.push_back(w.first);
+    auto md = internal::Metadata(
+        (*admin)->rk.get(), c.brokers, names,
+        std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+    if (md.ok()) {
+      std::erase_if(missing, [&](const auto& w) {
+        return std::any_of(md->begin(), md->end(), [&](const TopicInfo& t) {
+          return t.name == w.first && !t.partitions.empty();
+        });
+      });
+    }
+    if (!missing.empty()) {
+      if (Status s = CreateTopics(**admin, missing, c.replication_factor, deadline); !s.ok()) {
+        return s;
+      }
+    }
   }
 
   // Wait until every topic is in the metadata with a leader for each partition, so that the

@@ -66,7 +66,8 @@ void AddRuleCommands(CLI::App& app, std::shared_ptr<ApiFlags> flags) {
 
   auto* node = app.add_subcommand("node", "The nodes of this deployment");
   node->require_subcommand(1);
-  auto* nodes = node->add_subcommand("list", "Nodes, their roles and when they were last seen");
+  auto* nodes =
+      node->add_subcommand("list", "Nodes: roles, when they were last seen, the sensors they run");
   nodes->add_flag("--json", *json, "Print JSON");
   nodes->callback([flags, json] {
     ApiClient api(*flags);
@@ -75,14 +76,24 @@ void AddRuleCommands(CLI::App& app, std::shared_ptr<ApiFlags> flags) {
       std::cout << all.dump(2) << '\n';
       return;
     }
-    Table table({"NAME", "ROLES", "ALIVE", "LAST SEEN (ms ago)"});
-    for (const auto& n : all) {
-      std::string roles;
-      for (const auto& r : n.value("roles", Json::array())) {
-        roles += (roles.empty() ? "" : ",") + r.get<std::string>();
+    Table table({"NAME", "ROLES", "ALIVE", "LAST SEEN (ms ago)", "SENSORS"});
+    auto joined = [](const Json& list) {
+      std::string out;
+      for (const auto& item : list.is_array() ? list : Json::array()) {
+        if (item.is_string()) out += (out.empty() ? "" : ",") + item.get<std::string>();
       }
-      table.AddRow({n.value("name", ""), roles, n.value("alive", false) ? Green("yes") : Red("no"),
-                    std::to_string(n.value("last_seen_ms_ago", int64_t{0}))});
+      return out;
+    };
+    for (const auto& n : all) {
+      const Json info = n.value("info", Json::object());
+      std::string sensors = joined(info.value("sensors", Json::array()));
+      if (info.contains("partition_provider")) {
+        sensors = (sensors.empty() ? "-" : sensors) + " (" +
+                  info["partition_provider"].get<std::string>() + ")";
+      }
+      table.AddRow({n.value("name", ""), joined(n.value("roles", Json::array())),
+                    n.value("alive", false) ? Green("yes") : Red("no"),
+                    std::to_string(n.value("last_seen_ms_ago", int64_t{0})), sensors});
     }
     table.Print(std::cout);
   });

@@ -90,6 +90,7 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   c.api_request_timeout = api.value("request_timeout", c.api_request_timeout);
   c.encryption_key_path =
       Resolve(datastore.value("encryption_key_path", c.encryption_key_path), base);
+  c.system_user = datastore.value("system_user", c.system_user);
   return Status::Ok();
 }
 

@@ -58,6 +58,8 @@ struct Config {
   // AES-256-GCM key of encrypted datastore values; resolved: <home>/keys/datastore.key. Every
   // node of a deployment needs the same file.
   std::string encryption_key_path;
+  // Whose `st2kv.user.<name>` keys rule parameters read: StackStorm's system user.
+  std::string system_user = "stanley";
 
   bool HasRole(const std::string& role) const;
 };

@@ -19,8 +19,11 @@
 #include "host/packs/catalog.h"
 #include "host/rules/engine/rules_engine.h"
 #include "host/runner/runner_service.h"
+#include "host/sensors/partition/partitioner.h"
 #include "host/sensors/supervisor.h"
+#include "host/store/key_cipher.h"
 #include "host/store/open.h"
+#include "host/timers/timer_service.h"
 
 namespace gale::node {
 namespace fs = std::filesystem;
@@ -40,10 +43,25 @@ Status WriteFileAtomic(const fs::path& path, const std::string& text) {
   return Status::Ok();
 }
 
-std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots) {
+// What this node's sensor hosts run: each active pack's sensors that the partition provider
+// gives this node. The version covers that set, so a change of ownership restarts the host.
+std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots,
+                                     const sensors::partition::Partitioner& owner) {
   std::vector<sensors::PackSpec> specs;
-  for (const auto& p : snapshots.Active()) specs.push_back({p.ref, p.dir, p.sensors, p.version});
+  for (const auto& p : snapshots.Active()) {
+    std::vector<std::string> owned = owner.Select(p.sensors);
+    specs.push_back({p.ref, p.dir, owned, fmt::format("{}|{}", p.version, fmt::join(owned, ","))});
+  }
   return specs;
+}
+
+// The sensors these specs run on this node (for `gale node list`).
+std::vector<std::string> SensorsOf(const std::vector<sensors::PackSpec>& specs) {
+  std::vector<std::string> owned;
+  for (const auto& spec : specs) {
+    owned.insert(owned.end(), spec.sensors.begin(), spec.sensors.end());
+  }
+  return owned;
 }
 
 // The active pack copies (already validated; libraries not reopened).
@@ -161,8 +179,27 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
                           config.packs_paths);
   Refresh(snapshots, PackDirs(config.packs_paths));
 
+  // Held by whoever changes what runs here: the pack watcher, the API's reload, and sensor
+  // ownership changes (auto partitioning).
+  std::mutex reload_mu;
+  std::unique_ptr<sensors::partition::Partitioner> partitioner;
   std::unique_ptr<sensors::Supervisor> supervisor;
   if (config.HasRole("sensors")) {
+    std::lock_guard lock(reload_mu);
+    sensors::partition::PartitionerOptions owner_options;
+    owner_options.config = config.sensors;
+    owner_options.store = store->get();
+    owner_options.bus = bus_config;
+    owner_options.on_change = [&](bool) {
+      std::lock_guard changing(reload_mu);
+      if (supervisor && partitioner) supervisor->Apply(Specs(snapshots, *partitioner));
+    };
+    auto made = sensors::partition::MakePartitioner(std::move(owner_options));
+    if (!made.ok()) {
+      spdlog::error("cannot partition sensors: {}", made.message());
+      return 1;
+    }
+    partitioner = std::move(made).value();
     sensors::SupervisorOptions options;
     options.gale_binary = gale_binary;
     options.brokers = bus_config.brokers;
@@ -171,18 +208,47 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.node = config.node_name;
     options.policy = config.sensors;
     supervisor = std::make_unique<sensors::Supervisor>(options, store->get());
-    supervisor->Apply(Specs(snapshots));
+    supervisor->Apply(Specs(snapshots, *partitioner));
     supervisor->Start();
   }
 
-  // Rules and actions of the active packs, read once for both roles.
+  // Rules and actions of the active packs, read once for every role.
   const packs::Catalog catalog = ActiveCatalog(snapshots);
+
+  // Timer triggers of the active rules, fired by whichever node owns them (sensors role).
+  std::unique_ptr<timers::TimerService> timer_service;
+  if (supervisor) {
+    timers::TimerServiceOptions options;
+    options.bus = bus_config;
+    options.store = store->get();
+    options.node = config.node_name;
+    options.owner = partitioner.get();
+    auto started = timers::TimerService::Start(options);
+    if (!started.ok()) {
+      spdlog::error("cannot start the timers: {}", started.message());
+      supervisor->Stop();
+      return 1;
+    }
+    timer_service = std::move(started).value();
+    timer_service->Update(timers::TimersOf(catalog));
+  }
   std::unique_ptr<rules::engine::RulesEngine> rules_engine;
   if (config.HasRole("rules")) {
     rules::engine::RulesEngineOptions options;
     options.bus = bus_config;
     options.store = store->get();
     options.node_name = config.node_name;
+    options.system_user = config.system_user;
+    // decrypt_kv needs the deployment's key; without it only that filter fails, with the reason.
+    auto cipher = store::KeyCipher::LoadOrCreate(config.encryption_key_path);
+    if (cipher.ok()) {
+      options.decrypt = [c = *cipher](const std::string& sealed) { return c.Decrypt(sealed); };
+    } else {
+      spdlog::warn("decrypt_kv unavailable: {}", cipher.message());
+      options.decrypt = [why = cipher.message()](const std::string&) -> Result<std::string> {
+        return Status::Error(why);
+      };
+    }
     auto created =
         rules::engine::RulesEngine::Create(options, rules::engine::RuleSet::FromCatalog(catalog));
     Status started = created.ok() ? (*created)->Start() : created.status();
@@ -235,13 +301,13 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   std::unique_ptr<api::ApiServer> api_server;
   // Sensors, rules and actions of a changed pack switch to its new copy together. Called by the
   // watcher's thread and by the API's reload.
-  std::mutex reload_mu;
   auto reload = [&](const std::set<std::string>& changed) {
     std::lock_guard lock(reload_mu);
     Refresh(snapshots, changed);
-    if (supervisor) supervisor->Apply(Specs(snapshots));
-    if (!rules_engine && !runner && !api_server) return;
+    if (supervisor) supervisor->Apply(Specs(snapshots, *partitioner));
+    if (!rules_engine && !runner && !api_server && !timer_service) return;
     auto reloaded = ActiveCatalog(snapshots);
+    if (timer_service) timer_service->Update(timers::TimersOf(reloaded));
     if (rules_engine) rules_engine->UpdateRules(rules::engine::RuleSet::FromCatalog(reloaded));
     if (runner) runner->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, node_sandbox));
     if (api_server) api_server->UpdateCatalog(reloaded);
@@ -257,6 +323,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.bus = bus_config;
     options.store = store->get();
     options.key_file = config.encryption_key_path;
+    options.system_user = config.system_user;
     api::ApiHooks hooks;
     hooks.set_rule_enabled = [&](const std::string& ref, bool enabled) -> Status {
       if (!rules_engine) return Status::Ok();  // stored; nodes with the rules role apply it
@@ -304,7 +371,17 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   self.roles = config.roles;
   self.started_at = store::NowMs();
   if (api_server) self.info["api"] = "http://" + api_server->address();
+  if (partitioner) self.info["partition_provider"] = partitioner->provider();
   auto heartbeat = [&] {
+    if (partitioner) {
+      std::lock_guard lock(reload_mu);
+      // kvstore: the key may have been changed (by `gale key set`); applied within a beat (for
+      // the other providers Refresh is a no-op and Apply sees the versions it already runs).
+      const bool refreshed = partitioner->Refresh().ok();
+      auto specs = Specs(snapshots, *partitioner);
+      self.info["sensors"] = SensorsOf(specs);
+      if (refreshed) supervisor->Apply(specs);
+    }
     self.heartbeat_at = store::NowMs();
     if (Status s = (*store)->Heartbeat(self); !s.ok()) spdlog::warn("heartbeat: {}", s.message());
   };
@@ -324,7 +401,9 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   if (api_server) api_server->Stop();
   fs::remove(api_addr, ec);
   if (watcher.ok()) watcher->reset();  // joins the watcher thread
+  if (timer_service) timer_service->Stop();
   if (supervisor) supervisor->Stop();
+  partitioner.reset();  // leaves gale.sensor-owners only now that its sensors are stopped
   if (rules_engine) rules_engine->Stop();
   if (runner) runner->Stop();
   if (embedded) fs::remove(bus_addr, ec);

@@ -176,7 +176,20 @@ void RunnerService::ConsumeLoop() {
       WaitForSlot(options_.poll_timeout);
       continue;
     }
-    if (consumer_->paused()) (void)consumer_->Resume();
+    if (consumer_->paused()) {
+      // Until it succeeds nothing is fetched: retry (and say so) rather than poll stopped
+      // partitions forever.
+      if (Status resumed = consumer_->Resume(); !resumed.ok()) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_poll_error > std::chrono::seconds(10)) {
+          spdlog::warn("runner: {} (retrying)", resumed.message());
+          last_poll_error = now;
+        }
+        (void)consumer_->Poll(std::chrono::milliseconds(0));  // serves rebalances meanwhile
+        std::this_thread::sleep_for(options_.poll_timeout);
+        continue;
+      }
+    }
     if (!pending_) {
       auto next = consumer_->Poll(options_.poll_timeout);
       if (!next.ok()) {

@@ -122,6 +122,11 @@ plugin::CallResult SensorService::datastore_set(std::string_view name,
                                                 std::string_view value) noexcept {
   try {
     if (context_.store == nullptr) return {false, "no datastore configured"};
+    // A sensor's checkpoint is never ahead of the triggers it covers: everything dispatched
+    // before this write is on the bus first, so a crash after it loses no trigger.
+    if (Status f = context_.producer->Flush(std::chrono::seconds(30)); !f.ok()) {
+      return {false, "triggers dispatched before this write are not on the bus: " + f.message()};
+    }
     store::KeyValue kv;
     kv.name = ScopedName(name);
     kv.value = std::string(value);

@@ -37,11 +37,12 @@ void Supervisor::Apply(const std::vector<PackSpec>& packs) {
     if (w == wanted.end() || w->second->version != it->second.spec.version) {
       spdlog::info("sensor host {}: {}", it->first,
                    w == wanted.end() ? "pack removed, stopping" : "new version, restarting");
+      // Stopped before Apply returns: a sensor this node gives up (a reload, or a slot moving
+      // to another node) must not still run when its next owner starts it.
       it->second.stopping = true;
-      if (it->second.pid > 0) kill(it->second.pid, SIGTERM);
+      Terminate(it->second, std::chrono::seconds(5));
       it->second.state = "stopped";
       Record(it->second);
-      retiring_.push_back(std::move(it->second));
       it = hosts_.erase(it);
     } else {
       ++it;
@@ -158,11 +159,6 @@ void Supervisor::Loop() {
           StartHost(host);
         }
       }
-      std::erase_if(retiring_, [](Host& h) {
-        if (h.pid <= 0) return true;
-        int status;
-        return waitpid(h.pid, &status, WNOHANG) == h.pid;
-      });
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -199,8 +195,6 @@ void Supervisor::Stop() {
     host.state = "stopped";
     Record(host);
   }
-  for (auto& host : retiring_) Terminate(host, std::chrono::seconds(10));
-  retiring_.clear();
 }
 
 std::vector<HostState> Supervisor::States() const {

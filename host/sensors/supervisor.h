@@ -48,7 +48,8 @@ class Supervisor {
   ~Supervisor();  // stops every host
 
   // Makes the supervised set equal `packs`: new packs start, removed ones stop, packs whose
-  // version changed restart.
+  // version (which covers the set of sensors) changed restart. Hosts that stop have exited
+  // (TERM, KILL after 5 s) when Apply returns.
   void Apply(const std::vector<PackSpec>& packs);
   void Start();
   void Stop();  // TERM to every host, KILL after a grace period; returns when all are reaped
@@ -79,7 +80,6 @@ class Supervisor {
   store::Store* store_;
   mutable std::mutex mutex_;
   std::map<std::string, Host> hosts_;
-  std::vector<Host> retiring_;  // removed or replaced hosts being stopped
   bool stop_ = false;
   std::thread thread_;
 };

@@ -275,11 +275,14 @@ class Store {
                                                  const std::string& prefix, TimeMs now) = 0;
 
   // -- dedupe keys
-  // True only for the first insert of `key` within `window` ms; once the window passed the key
+  // True for the first insert of `key` within `window` ms, and again for the same `owner` (the
+  // trigger instance that opened the window, delivered again after a crash between this call and
+  // recording it); false for any other owner inside the window. Once the window passed the key
   // can be inserted again (and opens a new window). Times are event times: an event older than
   // an accepted one by more than the window still counts as inside that window (one record per
   // key), which only matters when events of one key are evaluated over an hour out of order.
-  virtual Result<bool> InsertDedupeKey(const std::string& key, TimeMs window, TimeMs now) = 0;
+  virtual Result<bool> InsertDedupeKey(const std::string& key, const std::string& owner,
+                                       TimeMs window, TimeMs now) = 0;
 
   // -- nodes
   // Upsert of the node's record; heartbeat_at is what "last seen" reads.

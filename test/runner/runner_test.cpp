@@ -151,7 +151,8 @@ TEST_P(RunnerTest, MalformedRequestsAndUnknownExecutionsAreSkipped) {
   auto e = WaitFinal(Request("core.noop", Json::object()));
   EXPECT_EQ(e.status, ExecStatus::kSucceeded);
   EXPECT_TRUE(WaitFor([&] { return runner->stats().malformed == 2; }, 10s));
-  EXPECT_GE(runner->stats().skipped, 1u);
+  // "z" may sit on another partition than the request, and be read after it.
+  EXPECT_TRUE(WaitFor([&] { return runner->stats().skipped >= 1; }, 10s));
 }
 
 TEST_P(RunnerTest, SecretParametersAreMaskedInTheStoreButReachTheAction) {

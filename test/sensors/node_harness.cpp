@@ -38,9 +38,22 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   std::unique_ptr<NodeProcess> node(new NodeProcess());
   node->prefix_ = "gale-test-" + UuidV4().substr(0, 8) + ".";
   const std::string home = node->home_path_;
+  node->store_url_ = "sqlite://" + home + "/gale.db";
+  std::string brokers;
+  if (options.join != nullptr) {
+    node->prefix_ = options.join->prefix_;
+    node->store_url_ = options.join->store_url_;
+    brokers = options.join->brokers_;
+  }
+  if (!options.topic_prefix.empty()) node->prefix_ = options.topic_prefix;
+  if (!options.store_url.empty()) node->store_url_ = options.store_url;
+  if (!options.brokers.empty()) brokers = options.brokers;
   std::ostringstream yaml;
-  yaml << "node: {name: " << options.node_name << "}\n"
-       << "bus: {topic_prefix: \"" << node->prefix_ << "\"}\n"
+  yaml << "node: {name: " << options.node_name
+       << (options.roles.empty() ? "" : ", roles: " + options.roles) << "}\n"
+       << "bus: {topic_prefix: \"" << node->prefix_ << "\""
+       << (brokers.empty() ? "" : ", brokers: \"" + brokers + "\"") << "}\n"
+       << "store: {url: \"" << node->store_url_ << "\"}\n"
        << "api: {listen: \"" << options.api_listen
        << "\", request_timeout: " << options.api_request_timeout << "}\n"
        << "packs:\n  paths:\n";
@@ -64,7 +77,9 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
       WaitFor([&] { return node->Log().find(" up: bus ") != std::string::npos || !node->Alive(); },
               std::chrono::seconds(60));
   EXPECT_TRUE(ready && node->Alive()) << "gale up did not become ready:\n" << node->Log();
-  if (options.backend == Backend::kEmbedded) {
+  if (!brokers.empty()) {
+    node->brokers_ = brokers;
+  } else if (options.backend == Backend::kEmbedded) {
     std::ifstream in(fs::path(home) / "bus.addr");
     std::getline(in, node->brokers_);
   } else {
@@ -81,7 +96,8 @@ std::string NodeProcess::api_url() const {
 }
 
 NodeProcess::~NodeProcess() {
-  if (Alive()) Stop(std::chrono::seconds(10));
+  // A node of a several-node test may take a session timeout (10 s) to leave its groups.
+  if (Alive()) Stop(std::chrono::seconds(30));
 }
 
 std::string NodeProcess::Log() const {
@@ -117,7 +133,7 @@ int NodeProcess::Stop(std::chrono::seconds grace) {
 }
 
 store::StorePtr NodeProcess::OpenStore() const {
-  auto s = store::OpenStore("sqlite://" + home_path_ + "/gale.db");
+  auto s = store::OpenStore(store_url_);
   EXPECT_TRUE(s.ok()) << s.message();
   return s.ok() ? std::move(s).value() : nullptr;
 }

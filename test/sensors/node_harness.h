@@ -27,9 +27,16 @@ struct NodeOptions {
   std::vector<std::string> packs_paths;
   std::string extra_yaml;  // appended to gale.yaml (e.g. a sensors: section)
   std::string node_name = "test-node";
+  std::string roles;  // e.g. "[rules, api]"; empty: every role
   // A free port by default, so that nodes of tests running side by side never collide.
   std::string api_listen = "127.0.0.1:0";
   double api_request_timeout = 30;
+  // Another node of the same deployment: this one uses its bus, topic prefix and store.
+  const class NodeProcess* join = nullptr;
+  // Or these, when set (a node restarted after the one it joined is gone).
+  std::string brokers;
+  std::string topic_prefix;
+  std::string store_url;
 };
 
 class NodeProcess {
@@ -41,6 +48,7 @@ class NodeProcess {
   const std::string& home() const { return home_path_; }
   const std::string& brokers() const { return brokers_; }
   const std::string& topic_prefix() const { return prefix_; }
+  const std::string& store_url() const { return store_url_; }
   // The API's URL as the node wrote it to $GALE_HOME/api.addr ("" without the api role).
   std::string api_url() const;
   pid_t pid() const { return pid_; }
@@ -48,13 +56,14 @@ class NodeProcess {
   bool Alive() const;
   // SIGTERM, then waits; returns the exit code (or 128 + signal).
   int Stop(std::chrono::seconds grace = std::chrono::seconds(30));
-  store::StorePtr OpenStore() const;
+  store::StorePtr OpenStore() const;  // the deployment's store (shared with joined nodes)
 
  private:
   TempDir home_;
   std::string home_path_ = home_.str();
   std::string brokers_;
   std::string prefix_;
+  std::string store_url_;
   pid_t pid_ = -1;
   mutable int status_ = -1;
 };

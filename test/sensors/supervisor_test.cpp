@@ -73,12 +73,17 @@ TEST(SupervisorTest, CrashingPacksRestartWhileAHealthyPackKeepsItsSchedule) {
       },
       std::chrono::seconds(30)));
   // `gale pack list` shows it to the user, reading the node's store.
+  // stdout alone is the JSON (logs go to stderr, kept aside for the failure message).
+  const std::string errors = node->home() + "/pack-list.err";
   auto list = RunCommand("env -u GALE_MONGODB_URL " + std::string(GALE_BINARY_DIR) +
                          "/bin/gale pack list --json --home " + node->home() + " --packs " +
-                         GALE_TEST_PACKS + "/crash");
-  ASSERT_EQ(list.exit_code, 0) << list.output;
+                         GALE_TEST_PACKS + "/crash 2>" + errors);
+  ASSERT_EQ(list.exit_code, 0) << list.output << RunCommand("cat " + errors).output;
   std::map<std::string, std::string> states;
-  const Json listed = Json::parse(list.output);
+  const Json listed = Json::parse(list.output, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(listed.is_discarded()) << "stdout is not JSON:\n"
+                                      << list.output << "\nstderr:\n"
+                                      << RunCommand("cat " + errors).output;
   for (const auto& p : listed["packs"]) states[p["ref"]] = p["state"];
   EXPECT_EQ(states["segv"], "failed") << list.output;
   EXPECT_EQ(states["healthy"], "running") << list.output;

@@ -140,6 +140,28 @@ TEST(OpenStoreTest, NewerSchemaIsRefused) {
   EXPECT_NE(r.message().find("newer"), std::string::npos) << r.message();
 }
 
+// A store of schema 1 (dedupe keys without owners) is migrated in place, its keys kept.
+TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
+  TempDir dir;
+  std::string path = dir.path() + "/gale.db";
+  {
+    auto s = OpenStore("sqlite://" + path, TestOptions());
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_TRUE(*(*s)->InsertDedupeKey("old", "ti-1", 1000, 10));
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE dedupe_keys DROP COLUMN owner; PRAGMA user_version = 1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = OpenStore("sqlite://" + path, TestOptions());
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_FALSE(*(*s)->InsertDedupeKey("old", "ti-2", 1000, 20)) << "the window survived";
+  EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
+  EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
+}
+
 TEST(OpenStoreTest, ManyThreadsOpenOneNewFileAtOnce) {
   TempDir dir;
   std::string url = "sqlite://" + dir.path() + "/gale.db";

@@ -209,15 +209,17 @@ TEST_P(RecordsTest, KeysExpireByInjectedTime) {
 // ---- dedupe
 
 TEST_P(RecordsTest, DedupeKeysCollapseWithinTheirWindow) {
-  EXPECT_TRUE(*store().InsertDedupeKey("/nfs/a.csv", 1000, 10));
-  EXPECT_FALSE(*store().InsertDedupeKey("/nfs/a.csv", 1000, 500));
-  EXPECT_FALSE(*store().InsertDedupeKey("/nfs/a.csv", 1000, 1009));
-  EXPECT_TRUE(*store().InsertDedupeKey("/nfs/a.csv", 1000, 1010)) << "window over";
-  EXPECT_FALSE(*store().InsertDedupeKey("/nfs/a.csv", 1000, 1500)) << "a new window";
-  EXPECT_TRUE(*store().InsertDedupeKey(std::string("bin\0key\xff", 8), 1000, 10));
-  EXPECT_FALSE(*store().InsertDedupeKey(std::string("bin\0key\xff", 8), 1000, 11));
-  EXPECT_FALSE(store().InsertDedupeKey("", 1000, 10).ok());
-  EXPECT_FALSE(store().InsertDedupeKey("k", 0, 10).ok());
+  EXPECT_TRUE(*store().InsertDedupeKey("/nfs/a.csv", "ti-1", 1000, 10));
+  EXPECT_FALSE(*store().InsertDedupeKey("/nfs/a.csv", "ti-2", 1000, 500));
+  EXPECT_TRUE(*store().InsertDedupeKey("/nfs/a.csv", "ti-1", 1000, 10)) << "its owner again";
+  EXPECT_FALSE(*store().InsertDedupeKey("/nfs/a.csv", "ti-3", 1000, 1009));
+  EXPECT_TRUE(*store().InsertDedupeKey("/nfs/a.csv", "ti-4", 1000, 1010)) << "window over";
+  EXPECT_FALSE(*store().InsertDedupeKey("/nfs/a.csv", "ti-1", 1000, 1500)) << "a new window";
+  EXPECT_TRUE(*store().InsertDedupeKey("/nfs/a.csv", "ti-4", 1000, 1010)) << "its new owner";
+  EXPECT_TRUE(*store().InsertDedupeKey(std::string("bin\0key\xff", 8), "ti-1", 1000, 10));
+  EXPECT_FALSE(*store().InsertDedupeKey(std::string("bin\0key\xff", 8), "ti-2", 1000, 11));
+  EXPECT_FALSE(store().InsertDedupeKey("", "ti-1", 1000, 10).ok());
+  EXPECT_FALSE(store().InsertDedupeKey("k", "ti-1", 0, 10).ok());
 }
 
 TEST_P(RecordsTest, ConcurrentDedupeInsertsLetOneThrough) {
@@ -226,8 +228,8 @@ TEST_P(RecordsTest, ConcurrentDedupeInsertsLetOneThrough) {
     std::atomic<int> inserted{0}, errors{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
-      threads.emplace_back([&] {
-        auto r = store().InsertDedupeKey(key, 1000, 50);
+      threads.emplace_back([&, t] {
+        auto r = store().InsertDedupeKey(key, "ti-" + std::to_string(t), 1000, 50);
         if (!r.ok()) errors.fetch_add(1);
         if (r.ok() && *r) inserted.fetch_add(1);
       });
@@ -240,8 +242,8 @@ TEST_P(RecordsTest, ConcurrentDedupeInsertsLetOneThrough) {
   std::atomic<int> inserted{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&] {
-      auto r = store().InsertDedupeKey("race-0", 1000, 5000);
+    threads.emplace_back([&, t] {
+      auto r = store().InsertDedupeKey("race-0", "ti-" + std::to_string(t), 1000, 5000);
       if (r.ok() && *r) inserted.fetch_add(1);
     });
   }
@@ -344,8 +346,8 @@ TEST_P(RecordsTest, GarbageCollectionDeletesByTtl) {
   ASSERT_TRUE(store().AppendOutput("old-running", "stdout", "late", 9500).ok());
   ASSERT_TRUE(*store().InsertTriggerInstance(Instance("t-old", 100, "p.t")));
   ASSERT_TRUE(*store().InsertTriggerInstance(Instance("t-new", 9000, "p.t")));
-  ASSERT_TRUE(*store().InsertDedupeKey("d", 100, 100));
-  ASSERT_TRUE(*store().InsertDedupeKey("d-live", 1000000000, 100));
+  ASSERT_TRUE(*store().InsertDedupeKey("d", "ti-1", 100, 100));
+  ASSERT_TRUE(*store().InsertDedupeKey("d-live", "ti-1", 1000000000, 100));
 
   GcPolicy policy;
   policy.executions_ttl = 5000;
@@ -364,7 +366,7 @@ TEST_P(RecordsTest, GarbageCollectionDeletesByTtl) {
   EXPECT_EQ(store().ReadOutput("new-done", 0)->size(), 1u);
   EXPECT_FALSE(store().GetTriggerInstance("t-old")->has_value());
   EXPECT_TRUE(store().GetTriggerInstance("t-new")->has_value());
-  EXPECT_FALSE(*store().InsertDedupeKey("d-live", 1000000000, 10000));
+  EXPECT_FALSE(*store().InsertDedupeKey("d-live", "ti-2", 1000000000, 10000));
 
   auto nothing = store().CollectGarbage(policy, 10000);
   ASSERT_TRUE(nothing.ok());
@@ -373,8 +375,8 @@ TEST_P(RecordsTest, GarbageCollectionDeletesByTtl) {
   ASSERT_TRUE(later.ok()) << later.message();
   EXPECT_EQ(later->executions + later->output_chunks + later->trigger_instances, 0);
   EXPECT_EQ(later->dedupe_keys, 1);
-  EXPECT_TRUE(*store().InsertDedupeKey("d", 100, 200 + kDedupeGcGraceMs));
-  EXPECT_FALSE(*store().InsertDedupeKey("d-live", 1000000000, 200 + kDedupeGcGraceMs));
+  EXPECT_TRUE(*store().InsertDedupeKey("d", "ti-2", 100, 200 + kDedupeGcGraceMs));
+  EXPECT_FALSE(*store().InsertDedupeKey("d-live", "ti-2", 1000000000, 200 + kDedupeGcGraceMs));
 }
 
 TEST_P(RecordsTest, OneGarbageCollectorRunsAtATime) {

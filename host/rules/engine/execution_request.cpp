@@ -57,6 +57,25 @@ std::string BuildActionParameters(const CompiledAction& action, const Json& give
   return "";
 }
 
+KvLookup DatastoreLookup(store::Store& store, std::string user, store::TimeMs now, Status* error) {
+  return [&store, user = std::move(user), now, error](
+             KvScope scope, const std::string& name) -> std::optional<std::string> {
+    store::KeyRef ref;
+    ref.name = name;
+    ref.scope = scope == KvScope::kSystem ? store::KeyScope::kSystem : store::KeyScope::kUser;
+    if (scope == KvScope::kUser) ref.user = user;
+    auto got = store.GetKey(ref, now);
+    if (!got.ok()) {
+      if (error != nullptr && error->ok()) {
+        *error = got.status().WithContext("datastore key '" + name + "'");
+      }
+      return std::nullopt;
+    }
+    if (!got->has_value()) return std::nullopt;
+    return (*got)->value;
+  };
+}
+
 Json ExecutionRequestMessage(const store::Execution& e, const Json& parameters) {
   Json req = {{"id", e.id},
               {"action", e.action},

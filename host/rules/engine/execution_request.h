@@ -25,6 +25,11 @@ std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& met
 std::string BuildActionParameters(const CompiledAction& action, const Json& given,
                                   const TemplateContext& ctx, const std::string& who, Json* out);
 
+// Datastore lookups for templates: st2kv.system.<name>, and st2kv.user.<name> of `user`, read
+// as of `now`. The first store error is kept in *error (a key that could not be read renders
+// as missing, so the caller decides whether to retry); error may be null.
+KvLookup DatastoreLookup(store::Store& store, std::string user, store::TimeMs now, Status* error);
+
 // The `gale.executions` message of `e` (schemas/bus/execution_request.json). `parameters` are
 // the real values: the store keeps secrets masked, the request does not.
 Json ExecutionRequestMessage(const store::Execution& e, const Json& parameters);

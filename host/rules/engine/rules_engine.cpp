@@ -253,11 +253,14 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
   ti.status = store::TriggerStatus::kProcessing;
 
   if (!ti.dedupe_key.empty()) {
-    auto first = st.InsertDedupeKey(ti.trigger + ":" + ti.dedupe_key,
+    // The instance owns the window it opens: delivered again (a crash before its record or
+    // its executions were written) it carries on where it stopped instead of collapsing.
+    auto first = st.InsertDedupeKey(ti.trigger + ":" + ti.dedupe_key, ti.id,
                                     options_.dedupe_window.count(), ti.occurred_at);
     if (!first.ok()) return first.status().WithContext("dedupe key");
     if (!*first) {
-      // Either a duplicate, or this very instance delivered again (it was recorded then).
+      // Or this very instance delivered again after it was recorded, while a later instance
+      // of the key has opened a new window since: it was not a duplicate then, nor is it now.
       auto existing = st.GetTriggerInstance(ti.id);
       if (!existing.ok()) return existing.status().WithContext("trigger instance");
       if (!existing->has_value()) {
@@ -277,18 +280,8 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
   Status kv_error = Status::Ok();
   TemplateContext ctx;
   ctx.trigger = &ti.payload;
-  ctx.kv = [&](KvScope scope, const std::string& name) -> std::optional<std::string> {
-    store::KeyRef ref;
-    ref.name = name;
-    ref.scope = scope == KvScope::kSystem ? store::KeyScope::kSystem : store::KeyScope::kUser;
-    auto got = st.GetKey(ref, now);
-    if (!got.ok()) {
-      if (kv_error.ok()) kv_error = got.status().WithContext("datastore key '" + name + "'");
-      return std::nullopt;
-    }
-    if (!got->has_value()) return std::nullopt;
-    return (*got)->value;
-  };
+  ctx.kv = DatastoreLookup(st, options_.system_user, now, &kv_error);
+  ctx.decrypt = options_.decrypt;
 
   const Json fired_parameters = doc.value("trigger_parameters", Json::object());
   for (const CompiledRule* rule : rules.ForTrigger(ti.trigger)) {

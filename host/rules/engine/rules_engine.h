@@ -35,6 +35,7 @@
 #include "host/bus/bus.h"
 #include "host/common/result.h"
 #include "host/rules/engine/rule_set.h"
+#include "host/rules/template/context.h"
 #include "host/store/store.h"
 
 namespace gale::rules::engine {
@@ -59,6 +60,11 @@ struct RulesEngineOptions {
   std::chrono::milliseconds retry_max = std::chrono::seconds(5);
   // requested_at of new executions, and `now` of datastore lookups; default store::NowMs.
   std::function<store::TimeMs()> clock;
+  // Whose keys `st2kv.user.<name>` reads: StackStorm renders rule parameters as its system
+  // user, `stanley` by default (gale.yaml rules.system_user).
+  std::string system_user = "stanley";
+  // The `decrypt_kv` filter (the datastore's key cipher); absent: decrypt_kv fails with a reason.
+  KvDecrypt decrypt;
 };
 
 // Counts since Create(). A retried batch or a redelivered message is counted again, except in

@@ -92,11 +92,11 @@ LeaseState LeaseStateFrom(const View& v) {
 
 Doc ToDoc(const DedupeState& s) {
   Doc d;
-  d.Time("expires_at", s.expires_at);
+  d.Time("expires_at", s.expires_at).Str("owner", s.owner);
   return d;
 }
 DedupeState DedupeStateFrom(const View& v) {
-  return {v.Int("expires_at")};
+  return {v.Int("expires_at"), v.Str("owner")};
 }
 
 TriggerInstance TriggerFrom(const View& v) {

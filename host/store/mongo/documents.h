@@ -43,6 +43,7 @@ LeaseState LeaseStateFrom(const View& v);
 
 struct DedupeState {
   TimeMs expires_at = 0;
+  std::string owner;  // the trigger instance that opened the window
 };
 Doc ToDoc(const DedupeState& s);
 DedupeState DedupeStateFrom(const View& v);

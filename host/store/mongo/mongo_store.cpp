@@ -308,13 +308,17 @@ class MongoStore final : public Store {
 
   // ---- dedupe
 
-  Result<bool> InsertDedupeKey(const std::string& key, TimeMs window, TimeMs now) override {
+  Result<bool> InsertDedupeKey(const std::string& key, const std::string& owner, TimeMs window,
+                               TimeMs now) override {
     if (key.empty()) return Status::Error("dedupe key is empty");
     if (window <= 0) return Status::Error("dedupe window must be positive");
     return CasChain<DedupeState>(*db_, "dedupe_keys", internal::Hex(key), DedupeStateFrom, true,
                                  "insert dedupe key", [&](bool exists, DedupeState& s) {
-                                   if (exists && s.expires_at > now) return false;
+                                   if (exists && s.expires_at > now && s.owner != owner) {
+                                     return false;
+                                   }
                                    s.expires_at = now + window;
+                                   s.owner = owner;
                                    return true;
                                  });
   }

@@ -102,6 +102,11 @@ CREATE TABLE leases (
   expires_at INTEGER NOT NULL
 );
 )sql",
+      // 2: a dedupe key remembers the trigger instance that opened its window, so that
+      // instance delivered again is not taken for a duplicate of itself.
+      R"sql(
+ALTER TABLE dedupe_keys ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return kMigrations;
 }

@@ -383,16 +383,18 @@ class SqliteStore final : public Store {
 
   // ---- dedupe
 
-  Result<bool> InsertDedupeKey(const std::string& key, TimeMs window, TimeMs now) override {
+  Result<bool> InsertDedupeKey(const std::string& key, const std::string& owner, TimeMs window,
+                               TimeMs now) override {
     if (key.empty()) return Status::Error("dedupe key is empty");
     if (window <= 0) return Status::Error("dedupe window must be positive");
     bool inserted = false;
     GALE_TRY(Write("insert dedupe key", [&](Conn& c) -> Status {
       Result<Stmt> s = c.Prepare(
-          "INSERT INTO dedupe_keys (key, expires_at) VALUES (?1, ?2) ON CONFLICT (key) "
-          "DO UPDATE SET expires_at = excluded.expires_at WHERE dedupe_keys.expires_at <= ?3");
+          "INSERT INTO dedupe_keys (key, expires_at, owner) VALUES (?1, ?2, ?4) ON CONFLICT (key) "
+          "DO UPDATE SET expires_at = excluded.expires_at, owner = excluded.owner "
+          "WHERE dedupe_keys.expires_at <= ?3 OR dedupe_keys.owner = excluded.owner");
       if (!s.ok()) return s.status();
-      s->BindBlob(1, key).Bind(2, now + window).Bind(3, now);
+      s->BindBlob(1, key).Bind(2, now + window).Bind(3, now).BindText(4, owner);
       GALE_TRY(s->Run());
       inserted = c.Changes() == 1;
       return Status::Ok();

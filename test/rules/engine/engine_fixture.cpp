@@ -98,6 +98,14 @@ RulesEngineOptions EngineTest::EngineOptions() {
   return o;
 }
 
+RulesEngineOptions EngineTest::RetryingOptions(store::Store* store) {
+  RulesEngineOptions o = EngineOptions();
+  o.store = store;
+  o.retry_min = std::chrono::milliseconds(20);
+  o.retry_max = std::chrono::milliseconds(100);
+  return o;
+}
+
 std::unique_ptr<RulesEngine> EngineTest::StartEngine(std::shared_ptr<const RuleSet> rules) {
   auto engine = RulesEngine::Create(EngineOptions(), std::move(rules));
   EXPECT_TRUE(engine.ok()) << engine.message();

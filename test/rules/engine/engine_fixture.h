@@ -45,6 +45,8 @@ class EngineTest : public gale::testing::BusStoreTest {
   std::string PacksDir() const { return (dir_ / "packs").string(); }
 
   RulesEngineOptions EngineOptions();
+  // EngineOptions() on another store (a FlakyStore), retrying a failed batch within 20-100 ms.
+  RulesEngineOptions RetryingOptions(store::Store* store);
   std::unique_ptr<RulesEngine> StartEngine(std::shared_ptr<const RuleSet> rules);
 
   // A trigger instance message value.

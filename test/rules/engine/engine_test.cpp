@@ -8,6 +8,7 @@
 #include "engine_fixture.h"
 #include "flaky_store.h"
 #include "host/common/uuid.h"
+#include "host/store/key_cipher.h"
 
 namespace gale::rules::engine::test {
 namespace {
@@ -261,6 +262,49 @@ TEST_P(EngineTest, BadTemplatesAndInvalidParametersRecordFailedExecutions) {
   EXPECT_EQ(engine->stats().executions_failed, 6u);
 }
 
+// st2kv.system and st2kv.user (the system user's keys) render into parameters; decrypt_kv opens
+// a value sealed with the deployment's key, and fails the execution (with why) otherwise.
+TEST_P(EngineTest, DatastoreKeysAndDecryptKvRenderIntoParameters) {
+  auto cipher = store::KeyCipher::LoadOrCreate((dir_ / "keys" / "datastore.key").string());
+  ASSERT_TRUE(cipher.ok()) << cipher.message();
+  const store::TimeMs now = store::NowMs();
+  ASSERT_TRUE(
+      store_->SetKey({"greeting", "hi", store::KeyScope::kSystem, "", 0, false, 0}, now).ok());
+  ASSERT_TRUE(
+      store_->SetKey({"target", "prod", store::KeyScope::kUser, "stanley", 0, false, 0}, now).ok());
+  ASSERT_TRUE(
+      store_->SetKey({"target", "dev", store::KeyScope::kUser, "alice", 0, false, 0}, now).ok());
+  ASSERT_TRUE(
+      store_
+          ->SetKey({"token", cipher->Encrypt("s3cret"), store::KeyScope::kSystem, "", 0, true, 0},
+                   now)
+          .ok());
+  auto rules = LoadRules({
+      {"kv.yaml", RuleYaml("kv", kBuildCriteria, "enginetest.shell",
+                           "    cmd: \"echo {{ st2kv.system.greeting }} {{ st2kv.user.target }} "
+                           "{{ st2kv.system.token | decrypt_kv }}\"\n")},
+      {"plain.yaml", RuleYaml("plain", kBuildCriteria, "enginetest.shell",
+                              "    cmd: \"{{ st2kv.system.greeting | decrypt_kv }}\"\n")},
+  });
+  RulesEngineOptions options = EngineOptions();
+  options.decrypt = [c = *cipher](const std::string& sealed) { return c.Decrypt(sealed); };
+  auto engine = RulesEngine::Create(options, rules);
+  ASSERT_TRUE(engine.ok()) << engine.message();
+  ASSERT_TRUE((*engine)->Start().ok());
+  Send({Trigger("ti-1", {{"kind", "build"}, {"name", "app"}, {"n", 1}})});
+  ASSERT_TRUE(WaitProcessed(**engine, 1));
+  (*engine)->Stop();
+  auto all = ById(AllExecutions());
+  ASSERT_EQ(all.size(), 2u);
+  const store::Execution& kv = all.at(ExecId("ti-1", "enginetest.kv"));
+  EXPECT_EQ(kv.status, store::ExecStatus::kRequested) << kv.result;
+  EXPECT_EQ(kv.parameters.value("cmd", ""), "echo hi prod s3cret");
+  const store::Execution& plain = all.at(ExecId("ti-1", "enginetest.plain"));
+  EXPECT_EQ(plain.status, store::ExecStatus::kFailed);
+  EXPECT_NE(plain.result.dump().find("not an encrypted datastore value"), std::string::npos)
+      << plain.result;
+}
+
 TEST_P(EngineTest, MalformedMessagesAreSkippedAndTheEngineGoesOn) {
   auto engine = StartEngine(LoadRules({
       {"build.yaml", RuleYaml("on_build", kBuildCriteria, "enginetest.shell", kShellParams)},
@@ -349,10 +393,7 @@ TEST_P(EngineTest, RetryableStoreErrorsRetryTheBatchAndCommitNothing) {
   });
   FlakyStore flaky(store_.get());
   flaky.fail_creates = true;
-  RulesEngineOptions options = EngineOptions();
-  options.store = &flaky;
-  options.retry_min = std::chrono::milliseconds(20);
-  options.retry_max = std::chrono::milliseconds(100);
+  const RulesEngineOptions options = RetryingOptions(&flaky);
   {
     auto engine = RulesEngine::Create(options, rules);
     ASSERT_TRUE(engine.ok()) << engine.message();
@@ -385,6 +426,53 @@ TEST_P(EngineTest, RetryableStoreErrorsRetryTheBatchAndCommitNothing) {
   ASSERT_TRUE(WaitFor([&] { return AllExecutions().size() == 2; }));
   EXPECT_GE((*engine)->stats().batch_retries, 2u);
   EXPECT_EQ(Requests(2).size(), 2u);
+}
+
+// The store fails between the dedupe key and the instance's record (as a crash there would):
+// the retried instance owns the key it opened, so it is evaluated, not taken for a duplicate.
+TEST_P(EngineTest, AnInstanceRetriedAfterItsDedupeKeyIsNotItsOwnDuplicate) {
+  auto rules = LoadRules({
+      {"build.yaml", RuleYaml("on_build", kBuildCriteria, "enginetest.shell", kShellParams)},
+  });
+  FlakyStore flaky(store_.get());
+  flaky.fail_trigger_inserts = 2;
+  const RulesEngineOptions options = RetryingOptions(&flaky);
+  auto engine = RulesEngine::Create(options, rules);
+  ASSERT_TRUE(engine.ok()) << engine.message();
+  ASSERT_TRUE((*engine)->Start().ok());
+  const Json body = {{"kind", "build"}, {"name", "/nfs/b.txt"}, {"n", 1}};
+  Send({Trigger("ti-1", body, "file:/nfs/b.txt", 1'700'000'000'000)});
+  ASSERT_TRUE(WaitProcessed(**engine, 1));
+  (*engine)->Stop();
+  EXPECT_EQ(flaky.fail_trigger_inserts, 0);
+  EXPECT_GE((*engine)->stats().batch_retries, 2u);
+  EXPECT_EQ((*engine)->stats().duplicates, 0u);
+  ASSERT_EQ(AllTriggerInstances().size(), 1u);
+  auto all = ById(AllExecutions());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all.count(ExecId("ti-1", "enginetest.on_build")));
+  EXPECT_EQ(Requests(1).size(), 1u);
+}
+
+// A recorded instance delivered again after a later instance of its key opened a new window
+// is a redelivery, not a duplicate: nothing is collapsed and nothing new is created.
+TEST_P(EngineTest, ARedeliveryAfterTheWindowMovedOnIsNotADuplicate) {
+  auto engine = StartEngine(LoadRules({
+      {"build.yaml", RuleYaml("on_build", kBuildCriteria, "enginetest.shell", kShellParams)},
+  }));
+  ASSERT_NE(engine, nullptr);
+  const Json body = {{"kind", "build"}, {"name", "/nfs/c.txt"}, {"n", 1}};
+  const int64_t t0 = 1'700'000'000'000;
+  Send({Trigger("ti-first", body, "file:/nfs/c.txt", t0)});
+  ASSERT_TRUE(WaitProcessed(*engine, 1));
+  Send({Trigger("ti-second", body, "file:/nfs/c.txt", t0 + 2 * 3600'000)});
+  ASSERT_TRUE(WaitProcessed(*engine, 2));
+  Send({Trigger("ti-first", body, "file:/nfs/c.txt", t0)});
+  ASSERT_TRUE(WaitProcessed(*engine, 3));
+  engine->Stop();
+  EXPECT_EQ(engine->stats().duplicates, 0u);
+  EXPECT_EQ(AllTriggerInstances().size(), 2u);
+  EXPECT_EQ(AllExecutions().size(), 2u);
 }
 
 TEST_P(EngineTest, TwoEnginesInOneGroupSplitTheTriggers) {

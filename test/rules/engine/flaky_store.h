@@ -1,5 +1,6 @@
 // A Store that forwards to another one and, while `fail_creates` is set, answers
-// CreateExecution with a retryable error (an unreachable MongoDB, a busy SQLite file).
+// CreateExecution with a retryable error (an unreachable MongoDB, a busy SQLite file);
+// `fail_trigger_inserts` does the same to the next N InsertTriggerInstance calls.
 #pragma once
 
 #include <atomic>
@@ -13,9 +14,15 @@ class FlakyStore : public store::Store {
   explicit FlakyStore(store::Store* inner) : inner_(inner) {}
   std::atomic<bool> fail_creates{false};
   std::atomic<int> failed_creates{0};
+  // This many InsertTriggerInstance calls fail (retryable) before the store answers again.
+  std::atomic<int> fail_trigger_inserts{0};
 
   std::string_view backend() const override { return inner_->backend(); }
   Result<bool> InsertTriggerInstance(const store::TriggerInstance& i) override {
+    if (fail_trigger_inserts > 0) {
+      fail_trigger_inserts--;
+      return Status::Error("store unreachable (test)", true);
+    }
     return inner_->InsertTriggerInstance(i);
   }
   Result<std::optional<store::TriggerInstance>> GetTriggerInstance(const std::string& id) override {
@@ -80,9 +87,9 @@ class FlakyStore : public store::Store {
                                                 store::TimeMs now) override {
     return inner_->ListKeys(scope, user, prefix, now);
   }
-  Result<bool> InsertDedupeKey(const std::string& key, store::TimeMs window,
-                               store::TimeMs now) override {
-    return inner_->InsertDedupeKey(key, window, now);
+  Result<bool> InsertDedupeKey(const std::string& key, const std::string& owner,
+                               store::TimeMs window, store::TimeMs now) override {
+    return inner_->InsertDedupeKey(key, owner, window, now);
   }
   Status Heartbeat(const store::NodeInfo& node) override { return inner_->Heartbeat(node); }
   Result<std::optional<store::NodeInfo>> GetNode(const std::string& name) override {

@@ -9,7 +9,7 @@
 
 #include "host/common/result.h"
 
-namespace gale::api {
+namespace gale::store {
 
 class KeyCipher {
  public:
@@ -27,4 +27,4 @@ class KeyCipher {
   std::array<unsigned char, 32> key_{};
 };
 
-}  // namespace gale::api
+}  // namespace gale::store

@@ -1,4 +1,4 @@
-#include "host/api/key_cipher.h"
+#include "host/store/key_cipher.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -6,13 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 
 #include "host/common/hex.h"
 
-namespace gale::api {
+namespace gale::store {
 namespace {
 
 constexpr std::string_view kPrefix = "aes256gcm:";
@@ -35,31 +36,46 @@ bool Unhex(std::string_view text, std::string* out) {
 
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
+// Writes a fresh key to a private temporary file and links it into place: link() fails when
+// the key exists, so nodes starting together (or the API and rules roles of one node) all end
+// up with the one key that won, and nobody ever reads a half-written file.
+Status CreateKeyFile(const std::string& path, const std::array<unsigned char, 32>& key) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(path).parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    ::chmod(dir.c_str(), 0700);
+  }
+  std::string tmp = path + ".XXXXXX";
+  const int fd = ::mkstemp(tmp.data());  // mode 0600
+  if (fd < 0) {
+    return Status::Error(path + ": cannot create the datastore key: " + std::strerror(errno));
+  }
+  const std::string text = HexEncode(key.data(), key.size()) + "\n";
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  const int linked = written ? ::link(tmp.c_str(), path.c_str()) : -1;
+  const int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (!written) return Status::Error(path + ": cannot write the datastore key");
+  if (linked != 0 && link_errno != EEXIST) {
+    return Status::Error(path + ": cannot create the datastore key: " + std::strerror(link_errno));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<KeyCipher> KeyCipher::LoadOrCreate(const std::string& path) {
-  namespace fs = std::filesystem;
   KeyCipher cipher;
-  std::error_code ec;
-  if (!fs::exists(path, ec)) {
-    const fs::path dir = fs::path(path).parent_path();
-    if (!dir.empty()) {
-      fs::create_directories(dir, ec);
-      ::chmod(dir.c_str(), 0700);
-    }
+  if (::access(path.c_str(), F_OK) != 0) {
     if (RAND_bytes(cipher.key_.data(), static_cast<int>(cipher.key_.size())) != 1) {
       return Status::Error("cannot generate the datastore key: no randomness");
     }
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      return Status::Error(path + ": cannot create the datastore key: " + std::strerror(errno));
-    }
-    const std::string text = HexEncode(cipher.key_.data(), cipher.key_.size()) + "\n";
-    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    ::fsync(fd);
-    ::close(fd);
-    if (!written) return Status::Error(path + ": cannot write the datastore key");
-    return cipher;
+    if (Status created = CreateKeyFile(path, cipher.key_); !created.ok()) return created;
+    // Read back: another process may have created it first.
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -128,4 +144,4 @@ Result<std::string> KeyCipher::Decrypt(std::string_view sealed) const {
   return plain;
 }
 
-}  // namespace gale::api
+}  // namespace gale::store
