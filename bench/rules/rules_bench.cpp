@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/machine.h"
 #include "host/rules/criteria.h"
 #include "host/rules/template/template.h"
 
@@ -35,18 +36,6 @@ const char* kRoles[] = {"web", "db", "cache", "queue", "api", "worker"};
 const char* kWords[] = {"timeout",      "connection refused",  "disk full", "OOM killed",
                         "latency high", "certificate expired", "healthy",   "restarted"};
 const char* kTags[] = {"db", "frontend", "critical", "pci", "batch", "edge", "k8s"};
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
 
 Json MakePayload(std::mt19937& rng) {
   auto pick = [&](auto& arr) { return arr[rng() % (sizeof(arr) / sizeof(arr[0]))]; };
@@ -122,8 +111,7 @@ int main(int argc, char** argv) {
   const int n_types = Arg(argc, argv, "--types", 50);
   const int passes = Arg(argc, argv, "--passes", 3);
 
-  std::printf("machine: %u hardware threads (nproc), CPU: %s\n",
-              std::thread::hardware_concurrency(), CpuModel().c_str());
+  std::printf("machine: %s\n", gale::bench::Machine().c_str());
   std::printf("workload: %d rules over %d trigger types, %d trigger instances, 1 thread\n", n_rules,
               n_types, n_instances);
 

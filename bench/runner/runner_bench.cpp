@@ -9,7 +9,6 @@
 //   gale_runner_bench [executions] [max_concurrency]   (default 2000 and 8)
 //   BENCH_NO_CGROUP=1 gale_runner_bench ...            (sandbox without cgroups, to see their cost)
 #include <spdlog/spdlog.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/machine.h"
 #include "bench/timing.h"
 #include "host/bus/bus.h"
 #include "host/common/uuid.h"
@@ -81,10 +81,7 @@ int main(int argc, char** argv) {
   const int executions = argc > 1 ? std::atoi(argv[1]) : 2000;
   const int slots = argc > 2 ? std::atoi(argv[2]) : 8;
   spdlog::set_level(spdlog::level::warn);
-  utsname u{};
-  uname(&u);
-  std::printf("machine: %s %s, %u cpus\n", u.sysname, u.release,
-              std::thread::hardware_concurrency());
+  std::printf("machine: %s\n", gale::bench::Machine().c_str());
 
   // The action exactly as the runner would run it.
   auto catalog =

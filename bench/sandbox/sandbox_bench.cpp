@@ -4,7 +4,6 @@
 //
 //   gale_sandbox_bench [iterations]   (default 300 per mode)
 #include <spawn.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "bench/machine.h"
 #include "bench/timing.h"
 #include "sandbox/process.h"
 
@@ -63,25 +63,13 @@ struct Mode {
   std::function<bool()> run;
 };
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   int iterations = argc > 1 ? std::atoi(argv[1]) : 300;
   if (iterations < 10) iterations = 10;
 
-  utsname u{};
-  uname(&u);
-  std::printf("machine: nproc=%ld, cpu=%s, kernel=%s, uid=%d\n", sysconf(_SC_NPROCESSORS_ONLN),
-              CpuModel().c_str(), u.release, static_cast<int>(geteuid()));
+  std::printf("machine: %s, uid=%d\n", gale::bench::Machine().c_str(), static_cast<int>(geteuid()));
   std::printf("workload: %s, %d rounds over all modes (round-robin) after 20 warm-up rounds\n\n",
               kTrue, iterations);
 

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/machine.h"
 #include "host/store/open.h"
 
 using namespace gale::store;
@@ -26,18 +27,6 @@ namespace {
 
 double g_seconds = 2.0;
 int g_count = 5000;
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      size_t colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
 
 // Runs `op(i)` for i = 0.. on `threads` threads until `count` calls or the time is up; returns
 // calls per second and the number of calls for which op returned true.
@@ -113,8 +102,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--seconds") == 0) g_seconds = std::atof(argv[i + 1]);
     if (std::strcmp(argv[i], "--count") == 0) g_count = std::atoi(argv[i + 1]);
   }
-  std::printf("machine: %u CPUs (nproc), %s\n", std::thread::hardware_concurrency(),
-              CpuModel().c_str());
+  std::printf("machine: %s\n", gale::bench::Machine().c_str());
   std::printf("each figure: at most %d operations or %.1f s\n\n", g_count, g_seconds);
 
   std::string tmpl = (std::filesystem::temp_directory_path() / "gale-bench-XXXXXX").string();

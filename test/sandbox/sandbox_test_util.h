@@ -23,6 +23,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "host/common/read_file.h"
 #include "sandbox/process.h"
 
 namespace gale::sandbox::testing {
@@ -57,12 +58,10 @@ inline std::vector<pid_t> ProcessesWithMarker(const std::string& marker) {
   while (dirent* e = readdir(proc)) {
     const std::string name = e->d_name;
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream cmd("/proc/" + name + "/cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    const std::string cmdline = ReadFileOrEmpty("/proc/" + name + "/cmdline");
     if (cmdline.find(marker) == std::string::npos) continue;
-    std::ifstream stat("/proc/" + name + "/stat");
-    std::string stat_line;
-    std::getline(stat, stat_line);
+    std::string stat_line = ReadFileOrEmpty("/proc/" + name + "/stat");
+    stat_line = stat_line.substr(0, stat_line.find('\n'));
     auto paren = stat_line.rfind(')');
     if (paren == std::string::npos || paren + 2 >= stat_line.size()) continue;  // gone meanwhile
     if (stat_line[paren + 2] == 'Z') continue;

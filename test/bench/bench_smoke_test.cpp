@@ -1,0 +1,54 @@
+// bench/e2e in its shortest form, on the embedded bus: the tables come out and count every
+// execution the benchmark asked for, all succeeded.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <regex>
+#include <string>
+
+namespace {
+
+struct BenchRun {
+  int exit_code = -1;
+  std::string out;
+};
+
+BenchRun RunBench(const std::string& args) {
+  BenchRun r;
+  const std::string cmd = std::string(GALE_BINARY_DIR) + "/bin/gale_e2e_bench " + args;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+TEST(BenchSmokeTest, LatencyAndThroughputTablesCountEveryExecution) {
+  // Under the test environment's real broker too, the benchmark uses the embedded bus unless
+  // --brokers is given: this run needs no service.
+  const BenchRun r = RunBench("--seconds 2 --rates 50 --flood 200 --sections latency,throughput");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  // 50/s for 2 s: 100 executions measured, none failed.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\| 50/s \| 100 \| [0-9.]+ \|)"))) << r.out;
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(r.out, m, std::regex(R"(\| Gale, core\.local `true` \| ([0-9]+) \|)")))
+      << r.out;
+  EXPECT_GT(std::stoi(m[1]), 0) << r.out;
+  EXPECT_EQ(r.out.find("not succeeded"), std::string::npos) << r.out;
+}
+
+TEST(BenchSmokeTest, BadArgumentsAreOneLineErrors) {
+  BenchRun r = RunBench("--sections nope 2>&1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("unknown section 'nope'"), std::string::npos) << r.out;
+  r = RunBench("--rates 0 2>&1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("not a positive rate"), std::string::npos) << r.out;
+}
+
+}  // namespace
