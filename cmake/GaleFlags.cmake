@@ -1,17 +1,20 @@
 # One INTERFACE target carries every warning and sanitizer flag; every Gale target links it
-# (osquery's cmake/flags.cmake idea), so a flag is changed in one place.
-add_library(gale_flags INTERFACE)
-target_compile_features(gale_flags INTERFACE cxx_std_20)
-target_compile_options(gale_flags INTERFACE
+# (osquery's cmake/flags.cmake idea), so a flag is changed in one place. gale_warnings is the
+# part without sanitizers, for the few programs that must not carry them.
+add_library(gale_warnings INTERFACE)
+target_compile_features(gale_warnings INTERFACE cxx_std_20)
+target_compile_options(gale_warnings INTERFACE
   -Wall -Wextra -Wnon-virtual-dtor -Woverloaded-virtual -Wno-missing-field-initializers)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
   # GCC 12 at -O2/-O3 reports std::string concatenation as overlapping memcpy (GCC bug
   # 105329, fixed in 13): a false positive that -Werror would turn into a failed build.
-  target_compile_options(gale_flags INTERFACE -Wno-restrict)
+  target_compile_options(gale_warnings INTERFACE -Wno-restrict)
 endif()
 if(GALE_WERROR)
-  target_compile_options(gale_flags INTERFACE -Werror)
+  target_compile_options(gale_warnings INTERFACE -Werror)
 endif()
+add_library(gale_flags INTERFACE)
+target_link_libraries(gale_flags INTERFACE gale_warnings)
 if(GALE_SANITIZE)
   # ASan+UBSan for the whole tree; UBSan findings abort so a test run cannot miss them.
   set(_san -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)

@@ -40,7 +40,7 @@ class ExecutionCgroup {
 
   // O_WRONLY|O_CLOEXEC descriptors of each cgroup.procs, for the child to write "0" to.
   const std::vector<int>& procs_fds() const { return procs_fds_; }
-  // Closes them (the parent does after fork).
+  // Closes them (the parent does once the supervisor has them).
   void CloseProcsFds();
   // cgroup v2 cgroup.kill, or -1.
   int kill_fd() const { return kill_fd_; }

@@ -1,4 +1,5 @@
-// Async-signal-safe code only (see child.h): raw system calls, static buffers, no allocation.
+// The keeper and the action child (see child.h). Async-signal-safe code only: raw system calls,
+// static buffers, no allocation.
 #include "sandbox/child.h"
 
 #include <fcntl.h>
@@ -22,40 +23,6 @@
 
 namespace gale::sandbox::internal {
 
-std::string_view StageName(Stage stage) {
-  switch (stage) {
-    case Stage::kNone:
-      return "none";
-    case Stage::kKeeper:
-      return "keeper";
-    case Stage::kFork:
-      return "fork";
-    case Stage::kSession:
-      return "session";
-    case Stage::kCgroup:
-      return "cgroup";
-    case Stage::kRlimit:
-      return "rlimit";
-    case Stage::kFds:
-      return "fds";
-    case Stage::kSignals:
-      return "signals";
-    case Stage::kNoNewPrivs:
-      return "no_new_privs";
-    case Stage::kDropPrivileges:
-      return "drop_privileges";
-    case Stage::kChdir:
-      return "chdir";
-    case Stage::kSeccomp:
-      return "seccomp";
-    case Stage::kSeccompNotify:
-      return "seccomp_notify";
-    case Stage::kExec:
-      return "exec";
-  }
-  return "unknown";
-}
-
 namespace {
 
 // ---------------------------------------------------------------------------------------------
@@ -75,15 +42,6 @@ bool WriteAll(int fd, const void* data, std::size_t size) {
 
 void SendRecord(int fd, const Record& record) {
   WriteAll(fd, &record, sizeof(record));
-}
-
-[[noreturn]] void FailSetup(int report_fd, Stage stage, int error) {
-  Record r;
-  r.type = RecordType::kSetupError;
-  r.stage = stage;
-  r.error = error;
-  SendRecord(report_fd, r);
-  _exit(127);
 }
 
 char* Append(char* p, const char* s) {
@@ -220,6 +178,15 @@ bool SendFd(int socket_fd, int fd) {
   }
 }
 
+// The kernel's struct sigaction (x86_64 and arm64 both have sa_restorer), and its signal count.
+struct KernelSigaction {
+  unsigned long handler;
+  unsigned long flags;
+  unsigned long restorer;
+  unsigned long mask;
+};
+constexpr int kKernelSignals = 64;
+
 long LoadFilter(unsigned flags, const sock_fprog* program) {
   return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, program);
 }
@@ -250,14 +217,18 @@ long LoadFilter(unsigned flags, const sock_fprog* program) {
   SetUpDescriptors(plan, report, notify_fd);
   if (notify_fd >= 0) notify_fd = kChildNotifyFd;
 
-  // 5. Signals: the keeper blocked everything and ignores SIGPIPE; exec keeps both.
+  // 5. Signals: the keeper blocked everything; exec keeps the mask and ignored signals. Raw
+  // rt_sigaction: glibc's sigaction() refuses its own internal signals (32 and 33), which
+  // posix_spawn leaves ignored in the keeper.
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) FailSetup(report, Stage::kSignals, errno);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);  // EINVAL: reserved
+  KernelSigaction dfl{};  // SIG_DFL is 0
+  for (int sig = 1; sig <= kKernelSignals; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(dfl.mask)) != 0) {
+      FailSetup(report, Stage::kSignals, errno);
+    }
   }
 
   // 6. no_new_privs: no setuid/file-capability gain across exec; required for seccomp as non-root.
@@ -588,6 +559,15 @@ void HandleControl() {
 }
 
 }  // namespace
+
+void FailSetup(int report_fd, Stage stage, int error) {
+  Record r;
+  r.type = RecordType::kSetupError;
+  r.stage = stage;
+  r.error = error;
+  SendRecord(report_fd, r);
+  _exit(127);
+}
 
 void KeeperMain(const ChildPlan& plan) {
   g_keeper.plan = &plan;

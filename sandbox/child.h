@@ -1,11 +1,15 @@
-// The child side of a sandboxed execution. Everything here runs after fork() of a possibly
-// multi-threaded process, so it only makes async-signal-safe calls (raw system calls, no malloc,
-// no locks, no stdio, no exceptions) on data the parent prepared beforehand (ChildPlan).
+// The supervisor side of a sandboxed execution: `gale-keeper`, a small static program the node
+// starts with posix_spawn for each execution (process.cpp), and the action child it creates.
+// The node sends the keeper a ChildPlan (encoded, in a sealed memfd) and never forks itself:
+// copying a large multi-threaded node for every execution cost more than anything else on the
+// execution path (docs/BENCHMARKS.md). Code that runs in the action child before exec shares
+// the keeper's memory (CLONE_VM|CLONE_VFORK), so it only makes async-signal-safe calls (raw
+// system calls, no malloc, no locks, no stdio, no exceptions) on data prepared beforehand.
 //
 // Two processes per execution:
 //
 //   node (parent, Boost.Asio)            process.cpp
-//    └─ keeper  KeeperMain()             own session, PR_SET_CHILD_SUBREAPER, not dumpable
+//    └─ keeper  gale-keeper, KeeperMain()  own session, PR_SET_CHILD_SUBREAPER, not dumpable
 //        └─ action  (created like posix_spawn: CLONE_VM|CLONE_VFORK on its own stack; the
 //                    steps below, then execve)
 //
@@ -40,6 +44,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -92,9 +97,8 @@ struct Record {
   std::int32_t denied[kMaxDenied] = {};
 };
 
-// Everything the children need, prepared by the parent before fork(). Pointers point into
-// storage owned by the parent's Process object, which outlives the fork (the children run on a
-// copy of the address space).
+// Everything the keeper and the action child need. In the node, pointers point into storage owned
+// by its Process object; the keeper gets a copy through EncodePlan/DecodePlan.
 struct ChildPlan {
   // Keeper side.
   int control_fd = -1;      // SOCK_SEQPACKET: 'T' terminate, 'K' kill, EOF = node gone
@@ -124,7 +128,35 @@ struct ChildPlan {
   char* const* envp = nullptr;
 };
 
-// Runs in the forked keeper; never returns.
+// The plan on the wire, node -> keeper: a fixed-layout byte string, versioned so that a node and a
+// keeper from different builds refuse each other instead of misreading.
+std::string EncodePlan(const ChildPlan& plan);
+
+// A decoded plan and the storage its pointers point into. Not copyable or movable (the plan
+// points into its own members).
+struct DecodedPlan {
+  DecodedPlan() = default;
+  DecodedPlan(const DecodedPlan&) = delete;
+  DecodedPlan& operator=(const DecodedPlan&) = delete;
+
+  ChildPlan plan;
+  std::string working_dir;
+  std::vector<sock_filter> notify_filter;
+  std::vector<sock_filter> fallback_filter;
+  std::vector<std::string> exec_paths;
+  std::vector<std::string> argv;
+  std::vector<std::string> envp;
+  std::vector<char*> argv_ptrs;
+  std::vector<char*> envp_ptrs;
+};
+
+// False for bytes EncodePlan of this build did not write (truncated, other version, garbage).
+bool DecodePlan(std::string_view bytes, DecodedPlan& out);
+
+// Reports {stage, error} on the report pipe and exits 127.
+[[noreturn]] void FailSetup(int report_fd, Stage stage, int error);
+
+// The keeper's body; never returns.
 [[noreturn]] void KeeperMain(const ChildPlan& plan);
 
 }  // namespace gale::sandbox::internal

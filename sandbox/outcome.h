@@ -51,8 +51,7 @@ struct Usage {
   // From wait4() on the execution's supervisor: the whole process tree's CPU time.
   std::int64_t cpu_user_ms = 0;
   std::int64_t cpu_system_ms = 0;
-  // ru_maxrss of the tree. Kernel semantics: includes the image of the forked supervisor before
-  // exec, so it is at least (roughly) the node process's anonymous RSS at spawn time.
+  // ru_maxrss of the tree: the largest process in it (the small supervisor included).
   std::int64_t max_rss_kib = 0;
   std::int64_t wall_ms = 0;
   // pids.peak of the execution's cgroup, when one was used and the kernel has it.

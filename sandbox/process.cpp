@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -126,6 +128,43 @@ std::uint64_t TasksOf(uid_t uid) {
   return count;
 }
 
+bool WriteAll(int fd, const std::string& data) {
+  for (std::size_t done = 0; done < data.size();) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// gale-keeper: beside this program (the build tree's bin/), else in ../libexec/gale (an install).
+// Looked up once; a keeper missing at start stays missing for the life of the process.
+struct KeeperProgram {
+  std::string path;  // empty: not found
+  std::string looked_for;
+};
+
+const KeeperProgram& Keeper() {
+  static const KeeperProgram program = [] {
+    KeeperProgram found;
+    std::error_code ec;
+    std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    std::filesystem::path dir = ec ? std::filesystem::path(".") : self.parent_path();
+    for (const auto& candidate :
+         {dir / "gale-keeper", dir / ".." / "libexec" / "gale" / "gale-keeper"}) {
+      std::string path = candidate.lexically_normal().string();
+      if (access(path.c_str(), X_OK) == 0) {
+        found.path = path;
+        return found;
+      }
+      found.looked_for += (found.looked_for.empty() ? "" : " or ") + path;
+    }
+    return found;
+  }();
+  return program;
+}
+
 std::int64_t Millis(const timeval& tv) {
   return static_cast<std::int64_t>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
 }
@@ -137,8 +176,8 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
     Output(asio::io_context& io, Stream s) : sd(io), which(s) {}
     asio::posix::stream_descriptor sd;
     Stream which;
-    // Allocated after the fork and never zero-filled: a fresh, untouched buffer costs no page
-    // faults (nor copy-on-write faults against the keeper) until data actually arrives.
+    // Allocated after the spawn and never zero-filled: a fresh, untouched buffer costs no page
+    // faults until data actually arrives.
     std::unique_ptr<char[]> buf;
     StreamCapture capture;
     bool open = false;
@@ -169,7 +208,7 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
   // --- Spawn (caller's thread, before any handler exists) ---
   void Launch();
   bool Prepare();
-  void FailBeforeFork(const std::string& stage, int error, const std::string& detail);
+  void FailBeforeSpawn(const std::string& stage, int error, const std::string& detail);
 
   // --- On the strand ---
   void ReadOutput(Output& o);
@@ -194,7 +233,7 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
   OutputCallback on_output;
   CompletionHandler on_done;
 
-  // Prepared for the children (must outlive the fork; the children use a copy of it).
+  // Prepared for the keeper (encoded for it at spawn).
   internal::ChildPlan plan;
   const CompiledProfile* profile = nullptr;
   std::vector<std::string> env_strings;
@@ -235,9 +274,10 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Preparation and fork
+// Preparation and spawn
 
-void Process::Impl::FailBeforeFork(const std::string& stage, int error, const std::string& detail) {
+void Process::Impl::FailBeforeSpawn(const std::string& stage, int error,
+                                    const std::string& detail) {
   completed = true;
   cgroup.reset();
   Outcome o;
@@ -253,17 +293,17 @@ void Process::Impl::FailBeforeFork(const std::string& stage, int error, const st
 bool Process::Impl::Prepare() {
   const Limits& limits = settings.limits;
   if (command.argv.empty() || command.argv[0].empty()) {
-    FailBeforeFork("settings", EINVAL, "empty command");
+    FailBeforeSpawn("settings", EINVAL, "empty command");
     return false;
   }
   if (limits.open_files && *limits.open_files < 16) {
-    FailBeforeFork("settings", EINVAL, "open_files must be at least 16");
+    FailBeforeSpawn("settings", EINVAL, "open_files must be at least 16");
     return false;
   }
 
   auto compiled = GetCompiledProfile(settings.profile, settings.on_violation);
   if (!compiled) {
-    FailBeforeFork("seccomp", 0, compiled.message());
+    FailBeforeSpawn("seccomp", 0, compiled.message());
     return false;
   }
   profile = *compiled;
@@ -281,7 +321,7 @@ bool Process::Impl::Prepare() {
       std::vector<char> buf(16384);
       int rc = getpwnam_r(settings.user.c_str(), &pw, buf.data(), buf.size(), &found);
       if (found == nullptr) {
-        FailBeforeFork("resolve_user", rc, "unknown user '" + settings.user + "'");
+        FailBeforeSpawn("resolve_user", rc, "unknown user '" + settings.user + "'");
         return false;
       }
       uid = pw.pw_uid;
@@ -297,7 +337,7 @@ bool Process::Impl::Prepare() {
         std::vector<char> buf(16384);
         int rc = getgrnam_r(settings.group.c_str(), &gr, buf.data(), buf.size(), &found);
         if (found == nullptr) {
-          FailBeforeFork("resolve_user", rc, "unknown group '" + settings.group + "'");
+          FailBeforeSpawn("resolve_user", rc, "unknown group '" + settings.group + "'");
           return false;
         }
         gid = gr.gr_gid;
@@ -305,8 +345,8 @@ bool Process::Impl::Prepare() {
       have_gid = true;
     }
     if (!have_gid) {
-      FailBeforeFork("resolve_user", EINVAL,
-                     "numeric user " + settings.user + " needs an explicit group");
+      FailBeforeSpawn("resolve_user", EINVAL,
+                      "numeric user " + settings.user + " needs an explicit group");
       return false;
     }
     user_description = settings.user;
@@ -315,8 +355,8 @@ bool Process::Impl::Prepare() {
       plan.uid = uid;
       plan.gid = gid;
     } else if (uid != getuid() || gid != getgid()) {
-      FailBeforeFork("drop_privileges", EPERM,
-                     "to user '" + settings.user + "' (the node does not run as root)");
+      FailBeforeSpawn("drop_privileges", EPERM,
+                      "to user '" + settings.user + "' (the node does not run as root)");
       return false;
     }
   }
@@ -384,7 +424,7 @@ bool Process::Impl::Prepare() {
 
   auto cg = ExecutionCgroup::Create(settings);
   if (!cg) {
-    FailBeforeFork("cgroup", 0, cg.message());
+    FailBeforeSpawn("cgroup", 0, cg.message());
     return false;
   }
   cgroup = std::move(*cg);
@@ -401,19 +441,13 @@ bool Process::Impl::Prepare() {
 void Process::Impl::Launch() {
   if (!Prepare()) return;
 
-  auto fail = [&](const char* what) { FailBeforeFork("spawn", errno, what); };
+  auto fail = [&](const char* what) { FailBeforeSpawn("spawn", errno, what); };
   // Every descriptor is close-on-exec: nothing leaks into other programs the node starts.
   UniqueFd stdin_fd;
   if (command.stdin_data) {
     stdin_fd.reset(memfd_create("gale-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (stdin_fd.get() < 0) return fail("memfd_create");
-    const std::string& data = *command.stdin_data;
-    for (std::size_t done = 0; done < data.size();) {
-      ssize_t n = write(stdin_fd.get(), data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return fail("writing stdin");
-      done += static_cast<std::size_t>(n);
-    }
+    if (!WriteAll(stdin_fd.get(), *command.stdin_data)) return fail("writing stdin");
     if (lseek(stdin_fd.get(), 0, SEEK_SET) != 0) return fail("lseek stdin");
     fcntl(stdin_fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
   } else {
@@ -443,13 +477,52 @@ void Process::Impl::Launch() {
     plan.cgroup_kill_fd = cgroup->kill_fd();
   }
 
-  // _Fork: no atfork handlers (the keeper never allocates), async-signal-safe.
-  pid_t pid = _Fork();
-  if (pid < 0) return fail("fork");
-  if (pid == 0) internal::KeeperMain(plan);
+  const KeeperProgram& program = Keeper();
+  if (program.path.empty()) {
+    return FailBeforeSpawn("keeper", ENOENT, "not found at " + program.looked_for);
+  }
+  UniqueFd plan_fd(memfd_create("gale-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (plan_fd.get() < 0) return fail("memfd_create");
+  const std::string wire = internal::EncodePlan(plan);
+  if (!WriteAll(plan_fd.get(), wire)) return fail("writing the plan");
+  fcntl(plan_fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+
+  // posix_spawn (CLONE_VM|CLONE_VFORK, then exec) never copies the node's address space. The
+  // keeper inherits exactly the plan's descriptors, at their numbers: dup2 of a descriptor onto
+  // itself clears its close-on-exec flag in the child only.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  std::vector<int> pass = {plan.control_fd, plan.report_fd, plan.cgroup_kill_fd, plan.stdin_fd,
+                           plan.stdout_fd,  plan.stderr_fd, plan_fd.get()};
+  pass.insert(pass.end(), plan.cgroup_procs_fds.begin(), plan.cgroup_procs_fds.end());
+  for (int fd : pass) {
+    if (fd >= 0) posix_spawn_file_actions_adddup2(&actions, fd, fd);
+  }
+  // Every signal blocked from the first instruction (the keeper reads SIGCHLD from a signalfd)
+  // and every disposition default (the node ignores SIGPIPE).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t all;
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &all);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::string plan_arg = std::to_string(plan_fd.get());
+  std::string report_arg = std::to_string(plan.report_fd);
+  char* keeper_argv[] = {const_cast<char*>("gale-keeper"), plan_arg.data(), report_arg.data(),
+                         nullptr};
+  char* keeper_envp[] = {nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, program.path.c_str(), &actions, &attr, keeper_argv, keeper_envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    return FailBeforeSpawn("keeper", rc, "could not start " + program.path);
+  }
   keeper = pid;
 
   // The children's ends.
+  plan_fd.reset();
   stdin_fd.reset();
   out_w.reset();
   err_w.reset();
@@ -807,6 +880,15 @@ void Process::Cancel() {
 
 pid_t Process::keeper_pid() const {
   return impl_->keeper.load();
+}
+
+Result<std::string> FindKeeper() {
+  const KeeperProgram& program = Keeper();
+  if (program.path.empty()) {
+    return Status::Error("the sandbox supervisor gale-keeper is not installed: not found at " +
+                         program.looked_for);
+  }
+  return program.path;
 }
 
 Outcome RunSandboxed(Command command, const Settings& settings, Process::OutputCallback on_output) {

@@ -8,7 +8,8 @@
 //
 // What happens (child.h has the child side):
 //   - Spawn prepares everything the children need (seccomp program, argv/envp, PATH candidates,
-//     uid/gid, cgroups, pipes), then forks the keeper, which creates the action child.
+//     uid/gid, cgroups, pipes), then starts the keeper (gale-keeper, with posix_spawn: the node
+//     is never forked), which creates the action child.
 //   - stdout and stderr are read as they fill; each chunk goes to the output callback and into
 //     the Outcome until `output_cap_bytes` per stream; the rest is read, counted and dropped
 //     (Outcome::out/err.truncated), so a flood never blocks the program nor grows memory.
@@ -23,7 +24,7 @@
 //
 // Threading: all handlers run on a strand of `io`; the io_context may be run by several threads.
 // Cancel() may be called from any thread. The completion handler is called exactly once (also
-// for failures before anything was forked: kNotStarted), on the strand, never from inside
+// for failures before anything was started: kNotStarted), on the strand, never from inside
 // Spawn().
 // Lifetime: the execution keeps itself alive until completion; the returned handle is only needed
 // for Cancel(). If the io_context is destroyed before completion, the execution is killed and
@@ -41,6 +42,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "host/common/result.h"
 #include "sandbox/outcome.h"
 #include "sandbox/settings.h"
 
@@ -61,7 +63,8 @@ class Process {
   using OutputCallback = std::function<void(Stream stream, std::string_view chunk)>;
   using CompletionHandler = std::function<void(const Outcome& outcome)>;
 
-  // Never fails: errors arrive as a kNotStarted outcome. The fork happens before it returns.
+  // Never fails: errors arrive as a kNotStarted outcome (a missing gale-keeper too). The keeper
+  // is started before it returns.
   static std::shared_ptr<Process> Spawn(boost::asio::io_context& io, Command command,
                                         Settings settings, OutputCallback on_output,
                                         CompletionHandler on_done);
@@ -70,7 +73,7 @@ class Process {
   // Thread-safe; no effect once the execution is ending or over.
   void Cancel();
 
-  // The supervisor's pid (0 if the fork did not happen). For diagnostics.
+  // The supervisor's pid (0 if it was not started). For diagnostics.
   pid_t keeper_pid() const;
 
   struct Impl;  // process.cpp
@@ -79,6 +82,10 @@ class Process {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+// The supervisor program every execution needs (gale-keeper beside this program, else in
+// ../libexec/gale), or an error naming where it was looked for. A runner checks it at start.
+Result<std::string> FindKeeper();
 
 // Convenience for tools and tests: runs one command on a private io_context and returns its
 // outcome. Blocks.

@@ -465,7 +465,7 @@ struct TreeMemory {
 };
 
 // The node, and its descendants by kind: sensor hosts (`gale sensor-host`), the runner's sandbox
-// supervisors (forks of the node) and everything else (the actions).
+// supervisors (`gale-keeper`) and everything else (the actions).
 TreeMemory MeasureTree(pid_t node) {
   TreeMemory t;
   t.node = MemoryOf(node);
@@ -473,13 +473,13 @@ TreeMemory MeasureTree(pid_t node) {
     const auto words = CommandLine(p);
     if (words.empty()) continue;
     const Memory m = MemoryOf(p);
-    const bool gale = fs::path(words[0]).filename() == "gale";
+    const auto program = fs::path(words[0]).filename();
     Memory* into = &t.actions;
     int* count = &t.n_actions;
-    if (gale && words.size() > 1 && words[1] == "sensor-host") {
+    if (program == "gale" && words.size() > 1 && words[1] == "sensor-host") {
       into = &t.sensor_hosts;
       count = &t.n_sensor_hosts;
-    } else if (gale) {
+    } else if (program == "gale-keeper") {
       into = &t.supervisors;
       count = &t.n_supervisors;
     }
@@ -501,7 +501,7 @@ void MemoryRow(const char* what, int n, const Memory& m) {
 void MemorySection(const Options& o) {
   Header(o, "Memory");
   std::printf(
-      "RSS counts shared pages (libraries, the forked node's copy-on-write image) in every "
+      "RSS counts shared pages (libraries, program images) in every "
       "process; PSS divides them among the processes sharing them, so PSS sums.\n\n"
       "| process | count | RSS MiB | PSS MiB |\n|---|---:|---:|---:|\n");
   {

@@ -69,6 +69,8 @@ RunnerService::~RunnerService() {
 
 Status RunnerService::Start() {
   if (started_) return Status::Error("runner: already started");
+  // Without its supervisor no action can start: say so now, not once per execution.
+  if (auto keeper = sandbox::FindKeeper(); !keeper.ok()) return keeper.status();
   bus::Consumer::Options copts;
   copts.group_id = bus::Group(options_.bus, bus::kRunnersGroup);
   copts.topics = {bus::Topic(options_.bus, bus::kExecutions)};
