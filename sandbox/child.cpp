@@ -3,15 +3,19 @@
 #include "sandbox/child.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,6 +195,19 @@ long LoadFilter(unsigned flags, const sock_fprog* program) {
   return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, program);
 }
 
+// Empties the capability bounding set (needs CAP_SETPCAP, so before the uid change) and the
+// ambient set: nothing the action execs can ever regain a capability.
+void DropBoundingAndAmbient(int report) {
+  for (int cap = 0; cap < 64; ++cap) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+      FailSetup(report, Stage::kCapabilities, errno);
+    }
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    FailSetup(report, Stage::kCapabilities, errno);
+  }
+}
+
 [[noreturn]] void ActionChildMain(const ChildPlan& plan, int notify_fd) {
   int report = plan.report_fd;
 
@@ -231,12 +248,17 @@ long LoadFilter(unsigned flags, const sock_fprog* program) {
     }
   }
 
+  // The node creates its own files 0600 (umask 077); the action gets the usual umask, so that
+  // what one execution writes can be read by the next and by the operator.
+  umask(022);
+
   // 6. no_new_privs: no setuid/file-capability gain across exec; required for seccomp as non-root.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) FailSetup(report, Stage::kNoNewPrivs, errno);
 
   // 7. Drop privileges. Raw system calls: this process has a single thread, and glibc's
   // wrappers would try to synchronise threads that only exist in the parent.
   if (plan.drop_privileges) {
+    DropBoundingAndAmbient(report);
     gid_t groups[1] = {plan.gid};
     if (syscall(SYS_setgroups, 1, groups) != 0 ||
         syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 ||
@@ -246,6 +268,10 @@ long LoadFilter(unsigned flags, const sock_fprog* program) {
     if (getuid() != plan.uid || geteuid() != plan.uid || getgid() != plan.gid) {
       FailSetup(report, Stage::kDropPrivileges, EPERM);
     }
+    // The uid change emptied the effective and permitted sets; the inheritable set survives it.
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct none[2] = {};
+    if (syscall(SYS_capset, &header, none) != 0) FailSetup(report, Stage::kCapabilities, errno);
   }
 
   // 8. Working directory, checked with the final credentials.
@@ -558,6 +584,29 @@ void HandleControl() {
   }
 }
 
+// The keeper is PID 1 of the execution's namespaces (process.cpp creates it there). Its mount
+// namespace gets a /proc of its own PID namespace, so the action sees only its own processes;
+// mounts are made private first so that nothing propagates back to the node's namespace.
+void SetUpNamespaces(const ChildPlan& plan, int report) {
+  if ((plan.namespaces & CLONE_NEWNS) != 0) {
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      FailSetup(report, Stage::kNamespaces, errno);
+    }
+  }
+  if ((plan.namespaces & CLONE_NEWNET) != 0) {
+    // A new network namespace has only loopback, and it is down.
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) FailSetup(report, Stage::kNamespaces, errno);
+    ifreq ifr{};
+    std::memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) FailSetup(report, Stage::kNamespaces, errno);
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) FailSetup(report, Stage::kNamespaces, errno);
+    close(s);
+  }
+}
+
 }  // namespace
 
 void FailSetup(int report_fd, Stage stage, int error) {
@@ -604,6 +653,7 @@ void KeeperMain(const ChildPlan& plan) {
   }
   if (!CloseAllExcept(keep, n)) FailSetup(report, Stage::kKeeper, errno);
   g_keeper.control = plan.control_fd;
+  SetUpNamespaces(plan, report);
 
   int notify_pair[2] = {-1, -1};
   if (plan.notify_program.len > 0 && plan.notif_size <= sizeof(g_notif) &&

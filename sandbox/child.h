@@ -9,7 +9,10 @@
 // Two processes per execution:
 //
 //   node (parent, Boost.Asio)            process.cpp
-//    └─ keeper  gale-keeper, KeeperMain()  own session, PR_SET_CHILD_SUBREAPER, not dumpable
+//    └─ keeper  gale-keeper, KeeperMain()  own session, PR_SET_CHILD_SUBREAPER, not dumpable;
+//                                          when the node is root, PID 1 of new PID, mount and
+//                                          IPC namespaces (plus network for profiles without
+//                                          network), with a /proc of its own
 //        └─ action  (created like posix_spawn: CLONE_VM|CLONE_VFORK on its own stack; the
 //                    steps below, then execve)
 //
@@ -22,7 +25,8 @@
 //                     (both close-on-exec), every other descriptor closed
 //   5. signals        empty signal mask, every disposition back to SIG_DFL
 //   6. no_new_privs   PR_SET_NO_NEW_PRIVS
-//   7. drop_privileges setgroups({gid}), setresgid, setresuid (only when configured)
+//   7. drop_privileges empty the bounding and ambient capability sets, setgroups({gid}),
+//                     setresgid, setresuid, then capset() all-zero (only when configured)
 //   8. chdir          working directory (after the drop: checked as the target user)
 //   9. seccomp        load the filter; with user notification, send the listener over fd 4
 //  10. exec           execve over the PATH candidates the parent computed
@@ -66,6 +70,8 @@ enum class Stage : std::int32_t {
   kSeccomp = 11,
   kSeccompNotify = 12,  // handing the listener to the keeper failed
   kExec = 13,
+  kNamespaces = 14,    // the keeper's mounts (/proc) or loopback in its new namespaces
+  kCapabilities = 15,  // emptying the action's capability sets
 };
 std::string_view StageName(Stage stage);
 
@@ -114,9 +120,12 @@ struct ChildPlan {
     rlimit value;
   };
   std::vector<Rlimit> rlimits;
-  bool drop_privileges = false;
+  bool drop_privileges = false;  // also empties every capability set
   uid_t uid = 0;
   gid_t gid = 0;
+  // CLONE_NEW* flags the keeper was created with (process.cpp): with CLONE_NEWNS it mounts a
+  // /proc of its PID namespace, with CLONE_NEWNET it brings loopback up.
+  std::uint32_t namespaces = 0;
   const char* working_dir = nullptr;        // nullptr: inherit
   sock_fprog notify_program{0, nullptr};    // len 0: none
   sock_fprog fallback_program{0, nullptr};  // len 0: no seccomp at all

@@ -37,6 +37,10 @@ std::string_view StageName(Stage stage) {
       return "seccomp_notify";
     case Stage::kExec:
       return "exec";
+    case Stage::kNamespaces:
+      return "namespaces";
+    case Stage::kCapabilities:
+      return "capabilities";
   }
   return "unknown";
 }
@@ -44,7 +48,7 @@ std::string_view StageName(Stage stage) {
 namespace {
 
 // "GKP" + version. Bump the version whenever ChildPlan or the layout below changes.
-constexpr std::uint32_t kPlanMagic = 0x01504b47;
+constexpr std::uint32_t kPlanMagic = 0x02504b47;
 
 class Writer {
  public:
@@ -155,6 +159,7 @@ std::string EncodePlan(const ChildPlan& plan) {
   w.Put(static_cast<std::uint8_t>(plan.drop_privileges));
   w.Put(plan.uid);
   w.Put(plan.gid);
+  w.Put(plan.namespaces);
   w.Put(static_cast<std::uint8_t>(plan.working_dir != nullptr));
   w.PutString(plan.working_dir);
   w.PutProgram(plan.notify_program);
@@ -191,7 +196,9 @@ bool DecodePlan(std::string_view bytes, DecodedPlan& out) {
     }
   }
   std::uint8_t drop = 0, has_dir = 0, kill = 0;
-  if (!r.Get(drop) || !r.Get(plan.uid) || !r.Get(plan.gid)) return false;
+  if (!r.Get(drop) || !r.Get(plan.uid) || !r.Get(plan.gid) || !r.Get(plan.namespaces)) {
+    return false;
+  }
   if (!r.Get(has_dir) || !r.GetString(out.working_dir)) return false;
   if (!r.GetProgram(out.notify_filter) || !r.GetProgram(out.fallback_filter)) return false;
   if (!r.Get(plan.notif_size) || !r.Get(plan.notif_resp_size) || !r.Get(kill)) return false;

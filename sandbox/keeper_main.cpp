@@ -1,5 +1,5 @@
-// gale-keeper: the per-execution sandbox supervisor (child.h). The node starts one with
-// posix_spawn for each execution:
+// gale-keeper: the per-execution sandbox supervisor (child.h). The node starts one for each
+// execution (vfork-style, in the execution's namespaces):
 //
 //   gale-keeper PLAN_FD REPORT_FD
 //

@@ -77,7 +77,9 @@ struct Outcome {
   StreamCapture err;
   Usage usage;
 
-  pid_t main_pid = 0;    // the action's main process (gone by now)
+  pid_t main_pid = 0;  // the action's main process (gone by now); see pid_namespace
+  // The execution ran in a PID namespace of its own: main_pid is a number of that namespace.
+  bool pid_namespace = false;
   pid_t keeper_pid = 0;  // its supervisor (gone by now)
   std::string cgroup;    // containment used: "", "v2", "v1-pids", "v2+v1-pids"
   // Processes of the tree still alive when the main process exited (then killed).

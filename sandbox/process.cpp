@@ -5,8 +5,8 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -169,7 +169,92 @@ std::int64_t Millis(const timeval& tv) {
   return static_cast<std::int64_t>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
 }
 
+// What the keeper's creator needs, prepared before clone: it shares the node's memory until it
+// execs, so it only makes raw system calls on this data.
+struct KeeperLaunch {
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const int* pass = nullptr;  // descriptors inherited at their numbers
+  std::size_t pass_count = 0;
+  int exec_error = 0;  // set by the child when execve fails (shared memory)
+};
+
+// posix_spawn's technique (CLONE_VM|CLONE_VFORK: the node's pages are never copied), plus the
+// namespace flags posix_spawn cannot pass. Every signal arrives blocked (the parent blocked them
+// around clone; the keeper reads SIGCHLD from a signalfd) and every disposition goes back to
+// default (the node ignores SIGPIPE), with raw rt_sigaction for glibc's internal signals.
+__attribute__((no_sanitize("address", "undefined"))) int KeeperEntry(void* arg) {
+  auto* k = static_cast<KeeperLaunch*>(arg);
+  for (std::size_t i = 0; i < k->pass_count; ++i) {
+    syscall(SYS_fcntl, k->pass[i], F_SETFD, 0);  // clears close-on-exec in this process only
+  }
+  struct {
+    unsigned long handler, flags, restorer, mask;
+  } dfl{};
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
+  }
+  syscall(SYS_execve, k->path, k->argv, k->envp);
+  k->exec_error = errno;
+  syscall(SYS_exit, 127);
+  return 127;
+}
+
+// Starts the keeper in new namespaces (`flags`, CLONE_NEW*); returns its pid or -errno.
+pid_t StartKeeper(KeeperLaunch& launch, std::uint32_t flags) {
+  constexpr std::size_t kStack = 64 * 1024;
+  void* stack =
+      mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -errno;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = clone(KeeperEntry, static_cast<char*>(stack) + kStack,
+                    static_cast<int>(CLONE_VM | CLONE_VFORK | flags | SIGCHLD), &launch);
+  int error = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  munmap(stack, kStack);
+  if (pid < 0) return -error;
+  if (launch.exec_error != 0) {  // CLONE_VFORK: the child has exec'd or exited by now
+    waitpid(pid, nullptr, 0);
+    return -launch.exec_error;
+  }
+  return pid;
+}
+
+// The namespaces an execution gets: none unless the node is root (without CAP_SYS_ADMIN they
+// cannot be created) and the settings ask for them.
+std::uint32_t NamespaceFlags(const Settings& settings) {
+  if (!settings.namespaces || geteuid() != 0) return 0;
+  std::uint32_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
+  if (settings.profile == SeccompProfile::kNoNetwork ||
+      settings.profile == SeccompProfile::kStrict) {
+    flags |= CLONE_NEWNET;
+  }
+  return flags;
+}
+
 }  // namespace
+
+IsolationReport ProbeIsolation() {
+  IsolationReport report;
+  report.root = geteuid() == 0;
+  if (!report.root) return report;
+  Settings probe;
+  probe.profile = SeccompProfile::kNoNetwork;
+  const std::uint32_t flags = NamespaceFlags(probe);
+  // A child that exits at once: creating the namespaces is what is being tried.
+  pid_t pid = static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0));
+  if (pid == 0) syscall(SYS_exit, 0);
+  if (pid < 0) {
+    report.namespaces_error = std::strerror(errno);
+    return report;
+  }
+  waitpid(pid, nullptr, 0);
+  report.namespaces = true;
+  return report;
+}
 
 struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
   struct Output {
@@ -435,6 +520,7 @@ bool Process::Impl::Prepare() {
   plan.notif_size = profile->notif_size;
   plan.notif_resp_size = profile->notif_resp_size;
   plan.kill_on_violation = settings.on_violation == ViolationAction::kKill;
+  plan.namespaces = NamespaceFlags(settings);
   return true;
 }
 
@@ -487,37 +573,21 @@ void Process::Impl::Launch() {
   if (!WriteAll(plan_fd.get(), wire)) return fail("writing the plan");
   fcntl(plan_fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
 
-  // posix_spawn (CLONE_VM|CLONE_VFORK, then exec) never copies the node's address space. The
-  // keeper inherits exactly the plan's descriptors, at their numbers: dup2 of a descriptor onto
-  // itself clears its close-on-exec flag in the child only.
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
+  // The keeper inherits exactly the plan's descriptors, at their numbers.
   std::vector<int> pass = {plan.control_fd, plan.report_fd, plan.cgroup_kill_fd, plan.stdin_fd,
                            plan.stdout_fd,  plan.stderr_fd, plan_fd.get()};
   pass.insert(pass.end(), plan.cgroup_procs_fds.begin(), plan.cgroup_procs_fds.end());
-  for (int fd : pass) {
-    if (fd >= 0) posix_spawn_file_actions_adddup2(&actions, fd, fd);
-  }
-  // Every signal blocked from the first instruction (the keeper reads SIGCHLD from a signalfd)
-  // and every disposition default (the node ignores SIGPIPE).
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t all;
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &all);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::erase(pass, -1);
   std::string plan_arg = std::to_string(plan_fd.get());
   std::string report_arg = std::to_string(plan.report_fd);
   char* keeper_argv[] = {const_cast<char*>("gale-keeper"), plan_arg.data(), report_arg.data(),
                          nullptr};
   char* keeper_envp[] = {nullptr};
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, program.path.c_str(), &actions, &attr, keeper_argv, keeper_envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    return FailBeforeSpawn("keeper", rc, "could not start " + program.path);
+  KeeperLaunch launch{program.path.c_str(), keeper_argv, keeper_envp, pass.data(), pass.size()};
+  pid_t pid = StartKeeper(launch, plan.namespaces);
+  if (pid < 0) {
+    return FailBeforeSpawn(plan.namespaces != 0 ? "namespaces" : "keeper", -pid,
+                           "could not start " + program.path);
   }
   keeper = pid;
 
@@ -695,10 +765,12 @@ void Process::Impl::OnKeeperGone() {
   // action, if it could signal it, or an administrator) and the tree may still be running.
   if (keeper_status_known && WIFSIGNALED(keeper_status)) {
     KillEverythingDirectly();
-    containment_failed = !cgroup;
+    containment_failed = !cgroup && (plan.namespaces & CLONE_NEWPID) == 0;
     note = "the sandbox supervisor was killed by " + SignalName(WTERMSIG(keeper_status)) +
            "; the execution was killed through " +
-           (cgroup ? "its cgroup" : "its process group only");
+           ((plan.namespaces & CLONE_NEWPID) != 0 ? "its PID namespace"
+            : cgroup                              ? "its cgroup"
+                                                  : "its process group only");
   }
   MaybeFinish();
   if (completed || drain_started) return;
@@ -721,7 +793,9 @@ void Process::Impl::OnKeeperGone() {
 }
 
 void Process::Impl::KillEverythingDirectly() {
-  if (main_pid > 0) kill(-main_pid, SIGKILL);
+  // In its own PID namespace the tree died with the keeper (its PID 1), and main_pid is a
+  // number of that namespace, meaningless here.
+  if (main_pid > 0 && (plan.namespaces & CLONE_NEWPID) == 0) kill(-main_pid, SIGKILL);
   if (cgroup) cgroup->KillAll();
 }
 
@@ -762,6 +836,7 @@ Outcome Process::Impl::BuildOutcome() {
   Outcome o;
   o.keeper_pid = keeper.load();
   o.main_pid = main_pid;
+  o.pid_namespace = (plan.namespaces & CLONE_NEWPID) != 0;
   o.usage.wall_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   if (keeper_status_known) {

@@ -8,8 +8,10 @@
 //
 // What happens (child.h has the child side):
 //   - Spawn prepares everything the children need (seccomp program, argv/envp, PATH candidates,
-//     uid/gid, cgroups, pipes), then starts the keeper (gale-keeper, with posix_spawn: the node
-//     is never forked), which creates the action child.
+//     uid/gid, cgroups, pipes), then starts the keeper (gale-keeper, created like posix_spawn
+//     does, CLONE_VM|CLONE_VFORK, so the node is never copied; as root, in new PID, mount and
+//     IPC namespaces, plus network for profiles without network), which creates the action
+//     child.
 //   - stdout and stderr are read as they fill; each chunk goes to the output callback and into
 //     the Outcome until `output_cap_bytes` per stream; the rest is read, counted and dropped
 //     (Outcome::out/err.truncated), so a flood never blocks the program nor grows memory.
@@ -56,6 +58,15 @@ struct Command {
   // /dev/null.
   std::optional<std::string> stdin_data;
 };
+
+// What isolation this node can give its executions (checked once at node start, so that the
+// node can say in one line what it cannot give).
+struct IsolationReport {
+  bool root = false;        // privilege drop to the action user and empty capability sets
+  bool namespaces = false;  // PID, mount, IPC (and network) namespaces could be created
+  std::string namespaces_error;
+};
+IsolationReport ProbeIsolation();
 
 class Process {
  public:

@@ -81,6 +81,20 @@ const char* const kDenied[] = {
     "io_uring_setup",
     "io_uring_enter",
     "io_uring_register",
+    // Comparing kernel objects of other processes (pointer leaks, exploit aid).
+    "kcmp",
+    // File handles: the counterpart of open_by_handle_at, and a source of inode details.
+    "name_to_handle_at",
+    // NUMA memory policy and page migration: interfere with other processes' memory placement.
+    "mbind",
+    "move_pages",
+    "migrate_pages",
+    "set_mempolicy",
+    // Watching the whole file system.
+    "fanotify_init",
+    // Obsolete interfaces with a history of kernel bugs.
+    "sysfs",
+    "ustat",
 };
 
 // Allowed by `strict`, whatever the arguments: enough for /bin/sh -c 'simple command', a
@@ -231,6 +245,15 @@ Status AddDenyList(void* ctx, std::uint32_t deny, bool no_network) {
   }
   st = Rule(ctx, deny, "kill", {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, kLow32)});
   if (!st) return st;
+  // personality() only to query (0xffffffff) or to ask for PER_LINUX (0): other personalities
+  // switch off ASLR (ADDR_NO_RANDOMIZE) or change how the kernel maps memory. libseccomp takes
+  // one comparison per argument and rule, so "neither 0 nor all ones" is written as "some bit i
+  // is set while bit i+1 (cyclically) is clear": every other 32-bit value has such a pair.
+  for (unsigned bit = 0; bit < 32; ++bit) {
+    const std::uint64_t set = 1ULL << bit, clear = 1ULL << ((bit + 1) % 32);
+    st = Rule(ctx, deny, "personality", {SCMP_A0(SCMP_CMP_MASKED_EQ, set | clear, set)});
+    if (!st) return st;
+  }
   if (no_network) {
     // Any family but AF_UNIX. A 64-bit comparison: a value that truncates to AF_UNIX but is not
     // exactly AF_UNIX is denied too, never the reverse.

@@ -89,6 +89,12 @@ struct Settings {
   std::string user;
   std::string group;
 
+  // Each execution in its own PID, mount and IPC namespaces, with its own /proc: it cannot see,
+  // signal, trace or read another execution's processes or the node's. Profiles without network
+  // (no-network, strict) also get a network namespace holding only loopback. Needs root (the
+  // node says at start when it cannot give it); off only in benchmarks measuring its cost.
+  bool namespaces = true;
+
   CgroupMode cgroup = CgroupMode::kAuto;
   // cgroup v2 directory under which execution cgroups are created (a delegated subtree with the
   // pids/memory controllers enabled). Empty: the node's own cgroup.

@@ -3,12 +3,16 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "host/common/uuid.h"
 #include "host/packs/catalog.h"
 
 namespace gale::runner::test {
+namespace fs = std::filesystem;
 
 std::string GaleBinary() {
   return std::string(GALE_BINARY_DIR) + "/bin/gale";
@@ -151,6 +155,24 @@ std::vector<Json> RunnerTest::Events(const std::string& id, size_t expect,
     if ((*m)->key == id) events.push_back(Json::parse((*m)->value));
   }
   return events;
+}
+
+bool RunnerTest::AnyProcessWith(const std::string& needle) {
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(it->path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ifstream stat(it->path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    const bool zombie =
+        paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+    if (!zombie && cmdline.find(needle) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace gale::runner::test

@@ -64,6 +64,9 @@ class RunnerTest : public gale::testing::BusStoreTest {
   std::vector<Json> Events(const std::string& id, size_t expect,
                            std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+  // Whether a live process has `needle` in its command line (executions run in PID namespaces
+  // of their own, so a pid an action reports is not a pid of this namespace).
+  static bool AnyProcessWith(const std::string& needle);
   static bool WaitFor(const std::function<bool()>& done,
                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 

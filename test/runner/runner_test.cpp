@@ -189,20 +189,20 @@ TEST_P(RunnerTest, TimeoutParameterEndsTheExecutionAsTimeout) {
 TEST_P(RunnerTest, CancelKillsTheWholeProcessGroup) {
   auto runner = StartRunner();
   const std::string pidfile = (dir() / "child.pid").string();
+  // The child's command line names the pid file: it is how the test finds it from outside the
+  // execution's PID namespace.
   const std::string id =
-      Request("runnertest.shell", {{"cmd", "sleep 60 & echo $! > " + pidfile + "; wait"}});
+      Request("runnertest.shell",
+              {{"cmd", "sh -c 'sleep 60; :' " + pidfile + " & echo $! > " + pidfile + "; wait"}});
   ASSERT_TRUE(WaitFor([&] { return std::ifstream(pidfile).good(); }, 30s));
   ASSERT_TRUE(WaitStatus(id, ExecStatus::kRunning));
-  pid_t child = 0;
-  ASSERT_TRUE(WaitFor([&] {
-    std::ifstream(pidfile) >> child;
-    return child > 0;
-  }));
+  ASSERT_TRUE(WaitFor([&] { return AnyProcessWith(pidfile); }));
   store::Transition t{id, {ExecStatus::kRunning}, ExecStatus::kCanceling, store::NowMs()};
   ASSERT_TRUE(*store_->TransitionExecution(t));
   auto e = WaitFinal(id, 20s);
   EXPECT_EQ(e.status, ExecStatus::kCanceled) << e.result.dump();
-  EXPECT_TRUE(WaitFor([&] { return kill(child, 0) != 0; }, 10s)) << "sleep survived the cancel";
+  EXPECT_TRUE(WaitFor([&] { return !AnyProcessWith(pidfile); }, 10s))
+      << "sleep survived the cancel";
 }
 
 TEST_P(RunnerTest, LeaseIsRenewedWhileTheExecutionRuns) {

@@ -171,7 +171,9 @@ TEST(Hostile, SetsidGrandchildIsKilledWhenTheMainProcessExits) {
   TempDir dir;
   std::string marker = NewMarker();
   std::string pidfile = dir.path() + "/grandchild.pid";
-  auto r = RunWithBystanders(Hostile(marker, {"setsid-grandchild", pidfile}), Base());
+  Settings s = Base();
+  s.namespaces = false;  // the keeper's tree walk alone (a PID namespace would end it anyway)
+  auto r = RunWithBystanders(Hostile(marker, {"setsid-grandchild", pidfile}), s);
   ASSERT_TRUE(r.outcome);
   const Outcome& o = *r.outcome;
   EXPECT_EQ(o.kind, OutcomeKind::kExited) << o.Describe();
@@ -191,6 +193,7 @@ TEST(Hostile, SetsidGrandchildIsKilledOnTimeout) {
   std::string pidfile = dir.path() + "/grandchild.pid";
   Settings s = Base();
   s.cgroup = CgroupMode::kOff;  // the keeper alone must find it
+  s.namespaces = false;
   s.timeout = 1s;
   s.kill_grace = 300ms;
   auto r = RunWithBystanders(Hostile(marker, {"setsid-grandchild", pidfile, "stay"}), s);
@@ -346,11 +349,12 @@ TEST(Hostile, MissingProgramIsASetupErrorNotAFailure) {
   EXPECT_EQ(failed.exit_code, 127);
 }
 
-// The action kills its own supervisor (possible as root without a privilege drop): the node
-// notices, kills the execution itself and says so.
+// The action kills its own supervisor (possible as root without a privilege drop nor a PID
+// namespace): the node notices, kills the execution itself and says so.
 TEST(Hostile, KillingTheSupervisorStillEndsTheExecution) {
   std::string marker = NewMarker();
   Settings s = Base();
+  s.namespaces = false;
   auto r = RunWithBystanders(Hostile(marker, {"kill-parent"}), s);
   ASSERT_TRUE(r.outcome);
   const Outcome& o = *r.outcome;
@@ -359,6 +363,28 @@ TEST(Hostile, KillingTheSupervisorStillEndsTheExecution) {
   // The orphaned main process is reaped by init now, not by us: give it a moment.
   for (int i = 0; i < 100 && !testing::ProcessesWithMarker(marker).empty(); ++i) usleep(20000);
   EXPECT_TRUE(testing::ProcessesWithMarker(marker).empty());
+}
+
+// In its own PID namespace the supervisor is the namespace's init: even a root action cannot
+// kill it (the kernel drops signals to an init without a handler from inside its namespace).
+TEST(Hostile, InItsPidNamespaceTheSupervisorCannotBeKilled) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "SKIPPED: needs root to create namespaces";
+  std::string marker = NewMarker();
+  Settings s = Base();
+  s.timeout = 1s;
+  s.kill_grace = 200ms;
+  auto r = RunWithBystanders(Hostile(marker, {"kill-parent"}), s);
+  ASSERT_TRUE(r.outcome);
+  const Outcome& o = *r.outcome;
+  // kill() "succeeds" and the signal is dropped: the action waits, and its live supervisor
+  // enforces the timeout.
+  EXPECT_EQ(o.kind, OutcomeKind::kTimedOut) << o.Describe();
+  EXPECT_TRUE(o.pid_namespace);
+  EXPECT_EQ(o.main_pid, 2) << "the keeper is PID 1 of the namespace, the action PID 2";
+  EXPECT_TRUE(o.note.empty()) << o.note;
+  EXPECT_FALSE(o.containment_failed);
+  ExpectBystandersServed(r, /*expect_during=*/false);
+  ExpectNothingLeft(o, marker);
 }
 
 // Dropped to another uid, the action cannot signal its supervisor at all.

@@ -3,9 +3,11 @@
 #include "sandbox/process.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <sstream>
@@ -23,6 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Gone;
 using testing::Hostile;
+using testing::MainGone;
 using testing::NewMarker;
 
 Settings Quick() {
@@ -45,7 +48,7 @@ TEST(Process, CapturesStdoutAndExitCode) {
   EXPECT_EQ(o.err.data, "");
   EXPECT_GT(o.main_pid, 0);
   EXPECT_GT(o.keeper_pid, 0);
-  EXPECT_TRUE(Gone(o.main_pid));
+  EXPECT_TRUE(MainGone(o));
   EXPECT_TRUE(Gone(o.keeper_pid));
   EXPECT_GT(o.usage.max_rss_kib, 0);
   EXPECT_TRUE(o.denied_syscalls_known);
@@ -247,7 +250,7 @@ TEST(Process, CancelTerminates) {
   ASSERT_TRUE(result);
   EXPECT_EQ(result->kind, OutcomeKind::kCanceled) << result->Describe();
   EXPECT_EQ(result->signal, SIGTERM);
-  EXPECT_TRUE(Gone(result->main_pid));
+  EXPECT_TRUE(MainGone(*result));
   p->Cancel();  // after completion: no effect
   io.restart();
   io.run_for(50ms);
@@ -302,6 +305,63 @@ TEST(Process, UsageCountsTheWholeTree) {
   Outcome o = Sh("sh -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'");
   ASSERT_TRUE(o.Succeeded());
   EXPECT_GT(o.usage.cpu_user_ms + o.usage.cpu_system_ms, 10);
+}
+
+}  // namespace
+}  // namespace gale::sandbox
+
+namespace gale::sandbox {
+namespace {
+
+// Issue 15's isolation, at the sandbox level (test/security has it against a real node).
+TEST(Isolation, DroppedActionHasNoCapabilityAtAll) {
+  if (!testing::IsRoot() || getpwnam("gale-action") == nullptr) {
+    GTEST_SKIP() << "SKIPPED: needs root and the gale-action user (scripts/setup creates it)";
+  }
+  Settings s = Quick();
+  s.user = "gale-action";
+  Outcome o = Sh("grep -E '^Cap' /proc/self/status", s);
+  ASSERT_TRUE(o.Succeeded()) << o.Describe() << o.err.data;
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    EXPECT_NE(o.out.data.find(std::string(set) + ":\t0000000000000000"), std::string::npos)
+        << o.out.data;
+  }
+}
+
+TEST(Isolation, OwnPidNamespaceAndProc) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "SKIPPED: needs root to create namespaces";
+  Outcome o = Sh("echo $$; ls /proc | grep -c '^[0-9]'");
+  ASSERT_TRUE(o.Succeeded()) << o.Describe() << o.err.data;
+  EXPECT_TRUE(o.pid_namespace);
+  // sh is PID 2 (the keeper is 1); /proc lists the keeper, sh, ls and grep at most.
+  EXPECT_EQ(o.out.data.substr(0, 2), "2\n") << o.out.data;
+  EXPECT_LE(std::stoi(o.out.data.substr(2)), 4) << o.out.data;
+  Settings off = Quick();
+  off.namespaces = false;
+  Outcome shared = Sh("ls /proc | grep -c '^[0-9]'", off);
+  EXPECT_FALSE(shared.pid_namespace);
+  EXPECT_GT(std::stoi(shared.out.data), 4) << "without namespaces the node's /proc is visible";
+}
+
+TEST(Isolation, NoNetworkGetsOnlyLoopbackInItsOwnNamespace) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "SKIPPED: needs root to create namespaces";
+  Settings s = Quick();
+  s.profile = SeccompProfile::kNoNetwork;
+  // Abstract Unix sockets live in the network namespace: the host's are out of reach.
+  Outcome o = Sh("grep ':' /proc/net/dev | cut -d: -f1 | tr -d ' '; grep -c . /proc/net/unix", s);
+  ASSERT_TRUE(o.Succeeded()) << o.Describe() << o.err.data;
+  EXPECT_EQ(o.out.data, "lo\n1\n") << "only loopback, and no Unix socket but the header line";
+}
+
+TEST(Isolation, PersonalityOnlyQueriesOrPerLinux) {
+  Outcome o = Sh("setarch \"$(uname -m)\" -R true");  // ADDR_NO_RANDOMIZE: ASLR off
+  EXPECT_EQ(o.kind, OutcomeKind::kExited) << o.Describe();
+  EXPECT_NE(o.exit_code, 0) << o.Describe();
+  EXPECT_NE(std::find(o.denied_syscalls.begin(), o.denied_syscalls.end(), "personality"),
+            o.denied_syscalls.end())
+      << o.Describe();
+  Outcome plain = Sh("setarch \"$(uname -m)\" true");  // PER_LINUX: allowed
+  EXPECT_TRUE(plain.Succeeded()) << plain.Describe() << plain.err.data;
 }
 
 }  // namespace

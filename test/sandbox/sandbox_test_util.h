@@ -76,6 +76,12 @@ inline bool Gone(pid_t pid) {
   return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
 }
 
+// The action's main process is gone. In a PID namespace of its own its pid is a number of that
+// namespace, and the namespace ends with its init, the keeper.
+inline bool MainGone(const Outcome& o) {
+  return o.pid_namespace ? Gone(o.keeper_pid) : Gone(o.main_pid);
+}
+
 struct RunResult {
   std::optional<Outcome> outcome;
   std::vector<Outcome> bystanders;
@@ -156,7 +162,7 @@ inline void ExpectNothingLeft(const Outcome& o, const std::string& marker) {
     EXPECT_TRUE(Gone(o.keeper_pid)) << "keeper " << o.keeper_pid;
   }
   if (o.main_pid > 0) {
-    EXPECT_TRUE(Gone(o.main_pid)) << "main " << o.main_pid;
+    EXPECT_TRUE(MainGone(o)) << "main " << o.main_pid;
   }
   EXPECT_TRUE(ProcessesWithMarker(marker).empty());
 }
