@@ -1,6 +1,7 @@
 #include "host/node/node.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -28,6 +29,16 @@
 namespace gale::node {
 namespace fs = std::filesystem;
 namespace {
+
+// Gale's dedicated action user (StackStorm's is `stanley`), created by scripts/setup.
+constexpr std::string_view kActionUser = "gale-action";
+constexpr const char* kSnapshotBase = "/var/lib/gale/snapshots";
+
+struct ActionUser {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home;
+};
 
 // Writes `text` to `path` atomically (readers never see half a file).
 Status WriteFileAtomic(const fs::path& path, const std::string& text) {
@@ -74,12 +85,94 @@ packs::Catalog ActiveCatalog(const PackSnapshots& snapshots) {
 }
 
 // Every execution's sandbox starts from these: gale.yaml's `sandbox:` over the built-in
-// defaults, with runner.default_timeout unless `sandbox:` sets its own timeout.
+// defaults, with runner.default_timeout unless `sandbox:` sets its own timeout. A root node runs
+// actions as the dedicated action user unless `sandbox.user` names another unprivileged one.
 sandbox::Settings NodeSandbox(const config::Config& config) {
   sandbox::Settings base;
   base.timeout = std::chrono::milliseconds(static_cast<int64_t>(config.default_timeout * 1000));
   auto settings = sandbox::SettingsFromNodeConfig(config.sandbox, base);
-  return settings.ok() ? *settings : base;  // checked when the configuration was loaded
+  sandbox::Settings s = settings.ok() ? *settings : base;  // checked when the config was loaded
+  if (s.user.empty() && geteuid() == 0) s.user = std::string(kActionUser);
+  return s;
+}
+
+// The action user's ids, or why actions cannot run as it. Never root, never the node's own uid:
+// actions must not be able to read the node's files or signal it.
+Result<ActionUser> ResolveActionUser(const sandbox::Settings& sandbox) {
+  ActionUser user;
+  if (sandbox.user.empty()) {  // an unprivileged node: actions run as its own uid
+    user.uid = getuid();
+    user.gid = getgid();
+    return user;
+  }
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  const bool numeric = sandbox.user.find_first_not_of("0123456789") == std::string::npos;
+  if (numeric) {
+    getpwuid_r(static_cast<uid_t>(std::stoul(sandbox.user)), &pw, buf.data(), buf.size(), &found);
+  } else {
+    getpwnam_r(sandbox.user.c_str(), &pw, buf.data(), buf.size(), &found);
+  }
+  if (found == nullptr) {
+    return Status::Error(
+        "the action user '" + sandbox.user +
+        "' does not exist: run scripts/setup (or `useradd --system --user-group --create-home "
+        "--home-dir /var/lib/gale-action gale-action`), or set sandbox.user in gale.yaml");
+  }
+  user.uid = pw.pw_uid;
+  user.gid = pw.pw_gid;
+  user.home = pw.pw_dir;
+  if (user.uid == 0 || user.uid == geteuid()) {
+    return Status::Error("sandbox.user '" + sandbox.user +
+                         "' is root or the node's own user: actions must run unprivileged");
+  }
+  return user;
+}
+
+// What this node cannot give its executions, in one line each (docs/security.md).
+void SayWhatIsolationIsMissing(const sandbox::IsolationReport& isolation) {
+  if (!isolation.root) {
+    spdlog::warn(
+        "running as uid {}, not root: actions run as this uid (no dedicated action user, no "
+        "namespaces), so they can read this node's files and see its processes",
+        getuid());
+  } else if (!isolation.namespaces) {
+    spdlog::warn(
+        "cannot create namespaces ({}): executions run without a PID namespace of their own and "
+        "can see each other's processes",
+        isolation.namespaces_error);
+  }
+}
+
+// FNV-1a of a path, hex: a stable directory name per GALE_HOME.
+std::string PathDigest(const std::string& path) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : path) h = (h ^ c) * 1099511628211ULL;
+  return fmt::format("{:016x}", h);
+}
+
+// Where the pack copies that actions and sensor hosts read live. A root node keeps them out of
+// GALE_HOME, which stays private (0700, possibly under root's own 0700 home): under
+// /var/lib/gale/snapshots/<digest of GALE_HOME>, which only root can create, readable by the
+// action user's group only. An unprivileged node keeps them in $GALE_HOME/run/packs.
+std::string SnapshotRoot(const config::Config& config) {
+  if (geteuid() != 0) return (fs::path(config.home) / "run" / "packs").string();
+  const fs::path base = kSnapshotBase;
+  std::error_code ec;
+  // Copies of nodes whose GALE_HOME is gone (test nodes, removed deployments) go.
+  for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+    std::ifstream owner(it->path() / "home");
+    std::string home;
+    std::getline(owner, home);
+    std::error_code e2;
+    if (!home.empty() && !fs::exists(home, e2)) fs::remove_all(it->path(), e2);
+  }
+  const fs::path root = base / PathDigest(config.home);
+  fs::create_directories(root, ec);
+  for (const fs::path& dir : {base.parent_path(), base}) chmod(dir.c_str(), 0711);
+  std::ofstream(root / "home") << config.home << '\n';
+  return (root / "packs").string();
 }
 
 std::set<std::string> PackDirs(const std::vector<std::string>& paths) {
@@ -121,6 +214,8 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Everything the node writes (store, keys, addresses, logs) is its own alone.
+  umask(077);
   std::error_code ec;
   fs::create_directories(config.home, ec);
   if (ec) {
@@ -128,6 +223,15 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     return 1;
   }
   chmod(config.home.c_str(), 0700);
+  const sandbox::IsolationReport isolation = sandbox::ProbeIsolation();
+  SayWhatIsolationIsMissing(isolation);
+  sandbox::Settings node_sandbox = NodeSandbox(config);
+  node_sandbox.namespaces = node_sandbox.namespaces && isolation.namespaces;
+  auto action_user = ResolveActionUser(node_sandbox);
+  if (!action_user.ok()) {
+    spdlog::error("{}", action_user.message());
+    return 1;
+  }
   // One node per home: the embedded bus address and store are per home.
   const std::string lock_path = (fs::path(config.home) / "node.lock").string();
   int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -175,8 +279,8 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     return 1;
   }
 
-  PackSnapshots snapshots((fs::path(config.home) / "run" / "packs").string(), gale_binary,
-                          config.packs_paths);
+  PackSnapshots snapshots(SnapshotRoot(config), gale_binary, config.packs_paths,
+                          geteuid() == 0 ? std::optional<gid_t>(action_user->gid) : std::nullopt);
   Refresh(snapshots, PackDirs(config.packs_paths));
 
   // Held by whoever changes what runs here: the pack watcher, the API's reload, and sensor
@@ -261,7 +365,6 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   }
 
   std::unique_ptr<runner::RunnerService> runner;
-  const sandbox::Settings node_sandbox = NodeSandbox(config);
   if (config.HasRole("runner")) {
     runner::RunnerOptions options;
     options.bus = bus_config;

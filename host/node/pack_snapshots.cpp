@@ -2,8 +2,11 @@
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -44,14 +47,46 @@ std::string TreeDigest(const std::string& dir) {
 }
 
 PackSnapshots::PackSnapshots(std::string root, std::string gale_binary,
-                             std::vector<std::string> context_paths)
+                             std::vector<std::string> context_paths, std::optional<gid_t> share_gid)
     : root_(std::move(root)),
       gale_binary_(std::move(gale_binary)),
-      context_paths_(std::move(context_paths)) {
+      context_paths_(std::move(context_paths)),
+      share_gid_(share_gid) {
   std::error_code ec;
   fs::remove_all(root_, ec);  // copies from a previous run are stale by definition
   fs::create_directories(root_, ec);
+  if (share_gid_) {
+    // The group may pass through (to the copies), not list; everyone else not even that.
+    for (const fs::path& dir : {fs::path(root_).parent_path(), fs::path(root_)}) {
+      if (chown(dir.c_str(), static_cast<uid_t>(-1), *share_gid_) != 0 ||
+          chmod(dir.c_str(), 0710) != 0) {
+        spdlog::warn("{}: cannot share with the action group: {}", dir.string(), strerror(errno));
+      }
+    }
+  }
 }
+
+namespace {
+
+// Group-readable copy for the action user: directories 0750, files 0640 (0750 when executable
+// by their owner), no symlink followed.
+void ShareWithGroup(const fs::path& top, gid_t gid) {
+  auto share = [gid](const fs::path& p) {
+    struct stat st {};
+    if (lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return;
+    const mode_t mode = S_ISDIR(st.st_mode) || (st.st_mode & S_IXUSR) != 0 ? 0750 : 0640;
+    if (lchown(p.c_str(), static_cast<uid_t>(-1), gid) != 0 || chmod(p.c_str(), mode) != 0) {
+      spdlog::warn("{}: cannot share with the action group: {}", p.string(), strerror(errno));
+    }
+  };
+  share(top);
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec)) {
+    share(it->path());
+  }
+}
+
+}  // namespace
 
 RefreshResult PackSnapshots::Refresh(const std::string& source_dir, std::string* why) {
   std::error_code ec;
@@ -126,6 +161,7 @@ RefreshResult PackSnapshots::Refresh(const std::string& source_dir, std::string*
     return RefreshResult::kRefused;
   }
   fs::remove_all(staging_parent, ec);
+  if (share_gid_) ShareWithGroup(version_dir, *share_gid_);
   active.dir = (version_dir / active.ref).string();
   // The previous copy stays on disk: its host may still be stopping. Older ones go.
   for (const auto& entry : fs::directory_iterator(root_, ec)) {

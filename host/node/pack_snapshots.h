@@ -5,6 +5,8 @@
 // refused drop leaves the previous version running.
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -29,8 +31,11 @@ enum class RefreshResult { kActivated, kUnchanged, kRefused, kRemoved };
 class PackSnapshots {
  public:
   // Copies live under <root>/<ref>@<digest>/<ref>; `gale_binary` runs the validation.
-  // `context_paths` are the packs paths a pack's rules may refer into.
-  PackSnapshots(std::string root, std::string gale_binary, std::vector<std::string> context_paths);
+  // `context_paths` are the packs paths a pack's rules may refer into. With `share_gid`, active
+  // copies belong to that group (the action user's) and are readable by it, by nobody else;
+  // staging copies stay the node's alone.
+  PackSnapshots(std::string root, std::string gale_binary, std::vector<std::string> context_paths,
+                std::optional<gid_t> share_gid = std::nullopt);
 
   // Stages and validates `source_dir`; on success it becomes the active version of its pack.
   // When the directory is gone (or no longer a pack) its active version is dropped.
@@ -43,6 +48,7 @@ class PackSnapshots {
   std::string root_;
   std::string gale_binary_;
   std::vector<std::string> context_paths_;
+  std::optional<gid_t> share_gid_;
   std::map<std::string, ActivePack> by_source_;
 };
 
