@@ -74,7 +74,8 @@ packs::Catalog ActiveCatalog(const PackSnapshots& snapshots) {
 }
 
 // Every execution's sandbox starts from these: gale.yaml's `sandbox:` over the built-in
-// defaults, with runner.default_timeout unless `sandbox:` sets its own timeout.
+// defaults, with runner.default_timeout unless `sandbox:` sets its own timeout (either capped by
+// sandbox.max_timeout).
 sandbox::Settings NodeSandbox(const config::Config& config) {
   sandbox::Settings base;
   base.timeout = std::chrono::milliseconds(static_cast<int64_t>(config.default_timeout * 1000));
