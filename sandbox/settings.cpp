@@ -1,5 +1,6 @@
 #include "sandbox/settings.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -53,12 +54,11 @@ Result<std::uint64_t> CpuSeconds(const Json& v, const std::string& key) {
   return static_cast<std::uint64_t>(std::ceil(s));
 }
 
-Status ApplyProfile(const Json& v, Settings& s) {
+Result<SeccompProfile> Profile(const Json& v) {
   if (!v.is_string()) return KeyError("profile", "must be one of default, no-network, strict");
   auto p = ParseSeccompProfile(v.get<std::string>());
   if (!p) return p.status().WithContext("sandbox.profile");
-  s.profile = *p;
-  return Status::Ok();
+  return *p;
 }
 
 Status ApplyMemory(const Json& v, Settings& s) {
@@ -69,6 +69,35 @@ Status ApplyMemory(const Json& v, Settings& s) {
   return Status::Ok();
 }
 
+// An action's limit under the node's: the smaller one, or the action's when the node has none.
+std::optional<std::uint64_t> Narrowed(std::optional<std::uint64_t> node, std::uint64_t action) {
+  return node ? std::min(*node, action) : action;
+}
+
+// The node's max_timeout bounds every timeout; "none" (0) is not an option past configuration.
+void CapTimeout(Settings& s) {
+  if (s.timeout.count() <= 0 || s.timeout > s.max_timeout) s.timeout = s.max_timeout;
+}
+
+// Profile ranks, strictest first (ordering of SeccompProfile's enumerators is not meaningful).
+int Rank(SeccompProfile p) {
+  switch (p) {
+    case SeccompProfile::kStrict:
+      return 0;
+    case SeccompProfile::kNoNetwork:
+      return 1;
+    case SeccompProfile::kDefault:
+      return 2;
+    case SeccompProfile::kNone:
+      return 3;
+  }
+  return 0;
+}
+
+bool HasNetwork(SeccompProfile p) {
+  return p == SeccompProfile::kDefault || p == SeccompProfile::kNone;
+}
+
 }  // namespace
 
 Result<SeccompProfile> ParseSeccompProfile(std::string_view name) {
@@ -77,6 +106,10 @@ Result<SeccompProfile> ParseSeccompProfile(std::string_view name) {
   if (name == "strict") return SeccompProfile::kStrict;
   return Status::Error("unknown seccomp profile '" + std::string(name) +
                        "' (expected default, no-network or strict)");
+}
+
+SeccompProfile Stricter(SeccompProfile a, SeccompProfile b) {
+  return Rank(a) <= Rank(b) ? a : b;
 }
 
 std::string_view ToString(SeccompProfile profile) {
@@ -95,12 +128,17 @@ std::string_view ToString(SeccompProfile profile) {
 
 Result<Settings> SettingsFromNodeConfig(const Json& section, const Settings& base) {
   Settings s = base;
-  if (section.is_null()) return s;
+  if (section.is_null()) {
+    CapTimeout(s);
+    return s;
+  }
   if (!section.is_object()) return Status::Error("sandbox: must be a mapping");
   for (const auto& [key, v] : section.items()) {
     Status st = Status::Ok();
     if (key == "profile") {
-      st = ApplyProfile(v, s);
+      auto p = Profile(v);
+      if (!p) return p.status();
+      s.profile = *p;
     } else if (key == "on_violation") {
       auto a = String(v, key);
       if (!a) return a.status();
@@ -115,6 +153,10 @@ Result<Settings> SettingsFromNodeConfig(const Json& section, const Settings& bas
       auto t = Seconds(v, key, /*allow_zero=*/true);
       if (!t) return t.status();
       s.timeout = *t;
+    } else if (key == "max_timeout") {
+      auto t = Seconds(v, key, /*allow_zero=*/false);
+      if (!t) return t.status();
+      s.max_timeout = *t;
     } else if (key == "kill_grace") {
       auto t = Seconds(v, key, /*allow_zero=*/true);
       if (!t) return t.status();
@@ -174,29 +216,35 @@ Result<Settings> SettingsFromNodeConfig(const Json& section, const Settings& bas
     }
     if (!st) return st;
   }
+  CapTimeout(s);  // after the loop: `timeout` and `max_timeout` may come in any order
   return s;
 }
 
 Result<Settings> SettingsFromSandboxBlock(const Json& block, const Settings& node_defaults) {
   Settings s = node_defaults;
+  CapTimeout(s);
   if (block.is_null()) return s;
   if (!block.is_object()) return Status::Error("sandbox: must be a mapping");
+  std::optional<SeccompProfile> profile;
   std::optional<bool> network;
   for (const auto& [key, v] : block.items()) {
     if (key == "profile") {
-      Status st = ApplyProfile(v, s);
-      if (!st) return st;
+      auto p = Profile(v);
+      if (!p) return p.status();
+      profile = *p;
     } else if (key == "timeout") {
       auto t = Seconds(v, key, /*allow_zero=*/false);
       if (!t) return t.status();
-      s.timeout = *t;
+      s.timeout = std::min(*t, s.max_timeout);
     } else if (key == "memory") {
-      Status st = ApplyMemory(v, s);
-      if (!st) return st;
+      auto bytes = Scaled(v, key, 1ULL << 20);
+      if (!bytes) return bytes.status();
+      s.limits.address_space_bytes = Narrowed(s.limits.address_space_bytes, *bytes);
+      s.limits.memory_bytes = Narrowed(s.limits.memory_bytes, *bytes);
     } else if (key == "cpu") {
       auto c = CpuSeconds(v, key);
       if (!c) return c.status();
-      s.limits.cpu_seconds = *c;
+      s.limits.cpu_seconds = Narrowed(s.limits.cpu_seconds, *c);
     } else if (key == "network") {
       if (!v.is_boolean()) return KeyError(key, "must be true or false");
       network = v.get<bool>();
@@ -204,15 +252,15 @@ Result<Settings> SettingsFromSandboxBlock(const Json& block, const Settings& nod
       return KeyError(key, "unknown setting (allowed: profile, timeout, memory, cpu, network)");
     }
   }
-  if (network.has_value()) {
-    if (*network) {
-      if (s.profile == SeccompProfile::kNoNetwork || s.profile == SeccompProfile::kStrict) {
-        return Status::Error("sandbox.network: true contradicts profile '" +
-                             std::string(ToString(s.profile)) + "', which has no network");
-      }
-    } else if (s.profile == SeccompProfile::kDefault || s.profile == SeccompProfile::kNone) {
-      s.profile = SeccompProfile::kNoNetwork;
-    }
+  // Only the block's own profile can contradict `network: true`; the node's profile simply wins
+  // (an action that needs the network fails at its first socket on a node that has none).
+  if (network.value_or(false) && profile && !HasNetwork(*profile)) {
+    return Status::Error("sandbox.network: true contradicts profile '" +
+                         std::string(ToString(*profile)) + "', which has no network");
+  }
+  if (profile) s.profile = Stricter(s.profile, *profile);
+  if (network.has_value() && !*network && HasNetwork(s.profile)) {
+    s.profile = SeccompProfile::kNoNetwork;
   }
   return s;
 }

@@ -1,5 +1,10 @@
 // What a sandboxed execution is allowed to do: one value type, filled from the node's defaults
-// (`sandbox:` in gale.yaml) and then narrowed or widened by an action's `sandbox:` block.
+// (`sandbox:` in gale.yaml) and then narrowed by an action's `sandbox:` block and the caller's
+// parameters. The node operator's policy is the ceiling: a pack or a caller can only narrow it
+// (a stricter profile, smaller limits, a shorter timeout), never widen it. The one exception is
+// the wall-clock timeout, which an action or a caller may lengthen past the node's default
+// `timeout`, but never past the node's `max_timeout` (1 h unless configured): no execution is
+// unbounded.
 //
 // Units: durations are std::chrono::milliseconds; sizes are bytes. In YAML/JSON, `timeout`,
 // `kill_grace` and `cpu` are seconds (numbers), `memory` is MiB (integer), `file_size_mb` MiB,
@@ -67,9 +72,13 @@ struct Settings {
   SeccompProfile profile = SeccompProfile::kDefault;
   ViolationAction on_violation = ViolationAction::kErrno;
 
-  // Wall-clock timeout from spawn; zero means none. When it fires: SIGTERM to every process of
-  // the execution, `kill_grace` later SIGKILL.
+  // Wall-clock timeout from spawn; zero means none (only possible for Settings built in code:
+  // configuration and actions always end up with at most `max_timeout`). When it fires: SIGTERM
+  // to every process of the execution, `kill_grace` later SIGKILL.
   std::chrono::milliseconds timeout = std::chrono::seconds(600);
+  // The longest `timeout` the node allows: its own `timeout` (0 included), an action's block and
+  // a caller's `timeout` parameter are all capped to this.
+  std::chrono::milliseconds max_timeout = std::chrono::hours(1);
   std::chrono::milliseconds kill_grace = std::chrono::seconds(5);
 
   // Bytes kept (and passed to the output callback) per stream; the rest is read and counted but
@@ -102,21 +111,30 @@ struct Settings {
 };
 
 // Node defaults from the `sandbox:` section of gale.yaml, applied over `base`. Keys: profile,
-// on_violation ("errno"|"kill"), timeout (s, 0 = none), kill_grace (s), memory (MiB), cpu (s),
-// open_files, processes, file_size_mb, output_cap_kb, env_allow (list), user, group,
-// cgroup ("auto"|"off"|"require"), cgroup_parent, working_dir. Unknown keys are errors.
+// on_violation ("errno"|"kill"), timeout (s), max_timeout (s, > 0, default 3600), kill_grace (s),
+// memory (MiB), cpu (s), open_files, processes, file_size_mb, output_cap_kb, env_allow (list),
+// user, group, cgroup ("auto"|"off"|"require"), cgroup_parent, working_dir. Unknown keys are
+// errors. The resulting `timeout` (from the section or from `base`) is capped to `max_timeout`,
+// and a `timeout` of 0 ("none") becomes `max_timeout`.
 Result<Settings> SettingsFromNodeConfig(const Json& section, const Settings& base = Settings{});
 
+// The stricter of two profiles: strict < no-network < default (< none).
+SeccompProfile Stricter(SeccompProfile a, SeccompProfile b);
+
 // An action's `sandbox:` block (schemas/pack/action.json: profile, timeout, memory, cpu,
-// network) over the node defaults:
-//   profile  replaces the node profile;
-//   timeout  seconds (> 0) -> Settings::timeout;
-//   memory   MiB (>= 1) -> Limits::address_space_bytes and Limits::memory_bytes;
-//   cpu      seconds (> 0, rounded up) -> Limits::cpu_seconds;
+// network) over the node defaults. Every key only narrows the node's policy:
+//   profile  the stricter of the node's profile and this one (`default` on a `no-network` node
+//            stays `no-network`);
+//   timeout  seconds (> 0) -> Settings::timeout, capped to the node's max_timeout;
+//   memory   MiB (>= 1) -> Limits::address_space_bytes and Limits::memory_bytes, each the
+//            minimum of the node's value (if any) and this one;
+//   cpu      seconds (> 0, rounded up) -> Limits::cpu_seconds, the minimum of node and action;
 //   network  false turns `default` into `no-network` (strict and no-network have none already);
-//            true with `no-network` or `strict` is a contradiction and an error.
-// The block is re-checked here (types, ranges, unknown keys) so a caller that skipped schema
-// validation still gets a clear error.
+//            true never adds a network the node's profile lacks (it only states a need); it is an
+//            error only when the block contradicts itself (`{profile: no-network, network: true}`).
+// The node's timeout is capped to max_timeout here too (0 becomes max_timeout), for node defaults
+// not built by SettingsFromNodeConfig. The block is re-checked here (types, ranges, unknown keys)
+// so a caller that skipped schema validation still gets a clear error.
 Result<Settings> SettingsFromSandboxBlock(const Json& block, const Settings& node_defaults);
 
 }  // namespace gale::sandbox

@@ -85,8 +85,9 @@ packs::Catalog ActiveCatalog(const PackSnapshots& snapshots) {
 }
 
 // Every execution's sandbox starts from these: gale.yaml's `sandbox:` over the built-in
-// defaults, with runner.default_timeout unless `sandbox:` sets its own timeout. A root node runs
-// actions as the dedicated action user unless `sandbox.user` names another unprivileged one.
+// defaults, with runner.default_timeout unless `sandbox:` sets its own timeout (either capped by
+// sandbox.max_timeout). A root node runs actions as the dedicated action user unless
+// `sandbox.user` names another unprivileged one.
 sandbox::Settings NodeSandbox(const config::Config& config) {
   sandbox::Settings base;
   base.timeout = std::chrono::milliseconds(static_cast<int64_t>(config.default_timeout * 1000));

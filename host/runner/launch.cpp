@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <map>
 
+#include "host/runner/env_policy.h"
+
 namespace gale::runner {
 namespace fs = std::filesystem;
 namespace {
@@ -45,20 +47,67 @@ void AdjustForInstrumentedGale(sandbox::Settings& settings) {
 #endif
 }
 
+// The caller's `timeout` parameter, in whole milliseconds rounded up, capped to the node's
+// max_timeout.
+Result<std::chrono::milliseconds> TimeoutParameter(const Json& t,
+                                                   std::chrono::milliseconds max_timeout) {
+  if (!t.is_number() || !std::isfinite(t.get<double>()) || t.get<double>() <= 0) {
+    return Status::Error("parameter 'timeout' must be a number of seconds > 0");
+  }
+  const double ms = std::ceil(t.get<double>() * 1000);
+  if (ms >= static_cast<double>(max_timeout.count())) return max_timeout;
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+// `cwd` must name a directory absolutely: a relative one would depend on wherever the sandbox
+// starts. Whether the action's user may enter it is checked in the child after the privilege
+// drop (setup stage chdir).
+Status ApplyCwd(const Json& cwd, sandbox::Settings& s) {
+  if (!cwd.is_string()) return Status::Error("parameter 'cwd' must be a string");
+  const std::string& dir = cwd.get_ref<const std::string&>();
+  if (dir.find('\0') != std::string::npos) {
+    return Status::Error("parameter 'cwd' must not contain a NUL character");
+  }
+  if (dir.empty() || dir.front() != '/') {
+    return Status::Error("parameter 'cwd' must be an absolute path, not '" + dir + "'");
+  }
+  s.working_dir = dir;
+  return Status::Ok();
+}
+
+// The caller's `env` object. Names that change how the program itself is loaded or interpreted
+// are refused (host/runner/env_policy.h).
+Status ApplyEnv(const Json& env, sandbox::Settings& s) {
+  if (!env.is_object()) return Status::Error("parameter 'env' must be an object");
+  for (const auto& [name, value] : env.items()) {
+    // A NUL would cut the name short when the environment is built (and has no place in a
+    // one-line error either).
+    if (name.find('\0') != std::string::npos) {
+      return Status::Error("parameter 'env': a variable name contains a NUL character");
+    }
+    if (name.empty() || name.find('=') != std::string::npos) {
+      return Status::Error("parameter 'env': invalid variable name '" + name + "'");
+    }
+    if (IsForbiddenEnvName(name)) {
+      return Status::Error("parameter 'env': variable '" + name +
+                           "' may not be set (it changes how programs are loaded or interpreted)");
+    }
+    s.env[name] = AsText(value);
+  }
+  return Status::Ok();
+}
+
 Status ApplyCommon(const RunnableAction& action, const Json& params, const LaunchContext& ctx,
                    bool shell, Launch& launch) {
   sandbox::Settings& s = launch.settings;
   s = action.settings;
   if (params.contains("timeout") && !action.sandbox_timeout) {
-    const Json& t = params["timeout"];
-    if (!t.is_number() || t.get<double>() <= 0) {
-      return Status::Error("parameter 'timeout' must be a number of seconds > 0");
-    }
-    s.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(t.get<double>() * 1000)));
+    auto t = TimeoutParameter(params["timeout"], s.max_timeout);
+    if (!t) return t.status();
+    s.timeout = *t;
   }
   if (params.contains("cwd") && !params["cwd"].is_null()) {
-    if (!params["cwd"].is_string()) return Status::Error("parameter 'cwd' must be a string");
-    s.working_dir = params["cwd"].get<std::string>();
+    if (Status st = ApplyCwd(params["cwd"], s); !st.ok()) return st;
   } else if (s.working_dir.empty()) {
     s.working_dir = "/tmp";
   }
@@ -70,13 +119,7 @@ Status ApplyCommon(const RunnableAction& action, const Json& params, const Launc
     if (!IsRunnerParameter(name) && !value.is_null()) s.env[EnvName(name)] = AsText(value);
   }
   if (params.contains("env") && !params["env"].is_null()) {
-    if (!params["env"].is_object()) return Status::Error("parameter 'env' must be an object");
-    for (const auto& [name, value] : params["env"].items()) {
-      if (name.empty() || name.find('=') != std::string::npos) {
-        return Status::Error("parameter 'env': invalid variable name '" + name + "'");
-      }
-      s.env[name] = AsText(value);
-    }
+    if (Status st = ApplyEnv(params["env"], s); !st.ok()) return st;
   }
   return Status::Ok();
 }
@@ -111,7 +154,7 @@ Result<Launch> ShellScript(const RunnableAction& action, const Json& params,
   Launch launch;
   if (Status s = ApplyCommon(action, params, ctx, /*shell=*/true, launch); !s.ok()) return s;
   launch.command.argv = {script.string()};
-  for (auto& arg : ScriptArguments(action.meta.parameters, params)) {
+  for (auto& arg : ScriptArguments(action.meta.parameters, params, action.secrets)) {
     launch.command.argv.push_back(std::move(arg));
   }
   return launch;
@@ -132,17 +175,24 @@ Result<Launch> GaleExec(const RunnableAction& action, const Json& params, const 
 
 }  // namespace
 
-std::vector<std::string> ScriptArguments(const Json& declared, const Json& parameters) {
+std::vector<std::string> ScriptArguments(const Json& declared, const Json& parameters,
+                                         const std::set<std::string>& secrets) {
   std::vector<std::string> named;
   std::multimap<int64_t, std::string> positional;
   for (const auto& [name, value] : parameters.items()) {
     if (IsRunnerParameter(name)) continue;
+    // A secret in argv is readable by every local user (/proc/PID/cmdline, ps); the script
+    // still gets it as PARAM_<NAME>, whose environment only its own uid can read.
+    const bool secret = secrets.count(name) > 0;
     const Json* spec = declared.is_object() && declared.contains(name) ? &declared[name] : nullptr;
     if (spec && spec->is_object() && spec->contains("position") &&
         (*spec)["position"].is_number_integer()) {
-      positional.emplace((*spec)["position"].get<int64_t>(), value.is_null() ? "" : AsText(value));
+      // A positional secret keeps its slot, empty, so the arguments after it do not shift.
+      positional.emplace((*spec)["position"].get<int64_t>(),
+                         value.is_null() || secret ? "" : AsText(value));
       continue;
     }
+    if (secret) continue;
     if (value.is_null() || (value.is_string() && value.get<std::string>().empty())) continue;
     if (value.is_boolean()) {
       if (value.get<bool>()) named.push_back("--" + name);
@@ -180,8 +230,10 @@ Result<Launch> PlanLaunch(const RunnableAction& action, const Json& parameters,
     auto launch = GaleExec(action, params, ctx, {"http"}, params);
     // The client enforces the request's own timeout and reports it, so the sandbox's limit
     // (set from the same parameter, unless the action's sandbox block set one) comes later.
+    // The slack must not take the sandbox past the node's ceiling either.
     if (launch.ok() && params.contains("timeout") && !action.sandbox_timeout) {
-      launch->settings.timeout += std::chrono::seconds(5);
+      auto& s = launch->settings;
+      s.timeout = std::min(s.timeout + std::chrono::seconds(5), s.max_timeout);
     }
     return launch;
   }

@@ -6,7 +6,10 @@
 //   local-shell-script  <pack>/actions/<entry_point>, executed directly (its #! line decides the
 //                       interpreter); parameters with a `position` are positional arguments in
 //                       that order, the others `--name=value` (true: `--name`; false, null and ""
-//                       left out), as StackStorm passes them. cwd, env and timeout as above.
+//                       left out), as StackStorm passes them. Secret parameters (`secret: true`)
+//                       are never arguments (any local user can read a process's argv): a named
+//                       one is left out, a positional one is an empty argument; the script reads
+//                       them from PARAM_<NAME>. cwd, env and timeout as above.
 //   native              `gale exec native LIBRARY ENTRY_POINT`: the pack .so is loaded in the
 //                       sandboxed child; the parameters and the pack config arrive on stdin and
 //                       the result document leaves on stdout (see host/runner/native_exec.h).
@@ -18,8 +21,18 @@
 // GALE_EXECUTION_ID and, for shell runners, each parameter as PARAM_<NAME> (upper case,
 // characters other than letters, digits and '_' as '_'; strings as they are, other values as
 // JSON), so a script may read its parameters from either its arguments or its environment.
+//
+// The caller's parameters only narrow the node's sandbox (sandbox/settings.h):
+//   timeout  seconds (> 0), capped to the node's max_timeout (http-request adds 5 s of slack for
+//            the client's own timeout to fire first, within the same cap); ignored when the
+//            action's sandbox block sets a timeout.
+//   cwd      an absolute path; whether the action's user may enter it is checked in the sandbox
+//            child after the privilege drop (outcome "not started: chdir DIR: ...").
+//   env      may not set loader or interpreter variables (LD_*, PYTHON*, BASH_ENV, ...: the list
+//            is in host/runner/env_policy.h).
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,7 +63,9 @@ struct LaunchContext {
 Result<Launch> PlanLaunch(const RunnableAction& action, const Json& parameters,
                           const LaunchContext& ctx);
 
-// StackStorm's named and positional script arguments for `parameters` (exposed for tests).
-std::vector<std::string> ScriptArguments(const Json& declared, const Json& parameters);
+// StackStorm's named and positional script arguments for `parameters` (exposed for tests),
+// without the values of the parameters named in `secrets`.
+std::vector<std::string> ScriptArguments(const Json& declared, const Json& parameters,
+                                         const std::set<std::string>& secrets);
 
 }  // namespace gale::runner

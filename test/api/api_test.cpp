@@ -125,6 +125,21 @@ TEST_F(ApiTest, ExecutionsRunAreListedFollowedCanceledAndRerun) {
   EXPECT_EQ(WaitFinal(api, rerun_id)["result"]["stdout"], "again\n");
 }
 
+// core.echo never hands its message to the shell as code: substitutions, backquotes, `;` and a
+// leading dash are printed as they are.
+TEST_F(ApiTest, CoreEchoPrintsItsMessageLiterally) {
+  auto api = Api();
+  for (const std::string message : {"$(id); echo pwned `id`", "-n"}) {
+    Json run = {{"action", "core.echo"}, {"parameters", {{"message", message}}}};
+    auto created = api.Call("POST", "/v1/executions", &run);
+    ASSERT_TRUE(created.ok()) << created.message();
+    ASSERT_EQ(created->status, 201) << created->body;
+    Json done = WaitFinal(api, created->json()["id"]);
+    EXPECT_EQ(done["status"], "succeeded") << done.dump();
+    EXPECT_EQ(done["result"]["stdout"], message + "\n") << done.dump();
+  }
+}
+
 TEST_F(ApiTest, WebhooksFireTheirRulesAndUnknownOnesAre404) {
   auto api = Api();
   Json body = {{"service", "billing"}};

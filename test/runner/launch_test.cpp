@@ -33,8 +33,17 @@ TEST(ScriptArgumentsTest, NamedThenPositionalAsStackStormBuildsThem) {
                  {"label", ""},  {"none", nullptr}, {"count", 3},         {"tags", {"a", "b"}},
                  {"timeout", 5}, {"cwd", "/x"},     {"env", {{"A", "1"}}}};
   EXPECT_EQ(
-      ScriptArguments(declared, params),
+      ScriptArguments(declared, params, {}),
       (std::vector<std::string>{"--count=3", "--tags=[\"a\",\"b\"]", "--verbose", "22", "h"}));
+}
+
+TEST(ScriptArgumentsTest, SecretsAreNeverArguments) {
+  Json declared = {{"pin", {{"type", "string"}, {"position", 0}}},
+                   {"host", {{"type", "string"}, {"position", 1}}}};
+  Json params = {{"pin", "1234"}, {"host", "h"}, {"token", "s3cret"}, {"flag", true}};
+  // The positional secret keeps its slot (empty) so `host` is still the second argument.
+  EXPECT_EQ(ScriptArguments(declared, params, {"pin", "token", "flag"}),
+            (std::vector<std::string>{"", "h"}));
 }
 
 TEST(PlanLaunchTest, ShellCommandRunsThroughShWithEnvironmentAndTimeout) {
@@ -50,6 +59,108 @@ TEST(PlanLaunchTest, ShellCommandRunsThroughShWithEnvironmentAndTimeout) {
   EXPECT_EQ(l->settings.env.at("ST2_ACTION_PACK_NAME"), "p");
   EXPECT_EQ(l->settings.working_dir, "/tmp");
   EXPECT_FALSE(l->result_on_stdout);
+}
+
+TEST(PlanLaunchTest, TimeoutParameterIsCappedByTheNodesMaxTimeout) {
+  auto a = Action("local-shell-cmd");
+  a.settings.max_timeout = std::chrono::seconds(120);
+  auto l = PlanLaunch(a, {{"cmd", "true"}, {"timeout", 100}}, kCtx);
+  ASSERT_TRUE(l.ok()) << l.message();
+  EXPECT_EQ(l->settings.timeout, std::chrono::seconds(100));
+  for (double t : {121.0, 86400.0, 1e300}) {
+    l = PlanLaunch(a, {{"cmd", "true"}, {"timeout", t}}, kCtx);
+    ASSERT_TRUE(l.ok()) << l.message();
+    EXPECT_EQ(l->settings.timeout, std::chrono::seconds(120)) << t;
+  }
+  // http-request's 5 s of slack stay under the cap as well.
+  auto h = Action("http-request");
+  h.settings.max_timeout = std::chrono::seconds(120);
+  auto hl = PlanLaunch(h, {{"url", "http://x/"}, {"timeout", 118}}, kCtx);
+  ASSERT_TRUE(hl.ok()) << hl.message();
+  EXPECT_EQ(hl->settings.timeout, std::chrono::seconds(120));
+  hl = PlanLaunch(h, {{"url", "http://x/"}, {"timeout", 7200}}, kCtx);
+  ASSERT_TRUE(hl.ok()) << hl.message();
+  EXPECT_EQ(hl->settings.timeout, std::chrono::seconds(120));
+}
+
+TEST(PlanLaunchTest, EnvParameterRefusesLoaderAndInterpreterVariables) {
+  auto a = Action("local-shell-cmd");
+  for (const char* name : {"LD_PRELOAD",
+                           "LD_LIBRARY_PATH",
+                           "LD_AUDIT",
+                           "PYTHONPATH",
+                           "PYTHONSTARTUP",
+                           "PERL5OPT",
+                           "PERL5LIB",
+                           "PERLLIB",
+                           "RUBYOPT",
+                           "RUBYLIB",
+                           "NODE_OPTIONS",
+                           "NODE_PATH",
+                           "BASH_ENV",
+                           "ENV",
+                           "IFS",
+                           "PS4",
+                           "SHELLOPTS",
+                           "BASHOPTS",
+                           "CDPATH",
+                           "GLOBIGNORE",
+                           "GCONV_PATH",
+                           "GLIBC_TUNABLES",
+                           "MALLOC_CHECK_",
+                           "MALLOC_ARENA_MAX",
+                           "LOCPATH",
+                           "NLSPATH",
+                           "HOSTALIASES",
+                           "RESOLV_HOST_CONF",
+                           "JAVA_TOOL_OPTIONS",
+                           "_JAVA_OPTIONS",
+                           "BASH_FUNC_ls%%",
+                           "OPENSSL_CONF",
+                           "OPENSSL_ENGINES"}) {
+    auto l = PlanLaunch(a, {{"cmd", "true"}, {"env", {{"OK", "1"}, {name, "x"}}}}, kCtx);
+    ASSERT_FALSE(l.ok()) << name;
+    EXPECT_EQ(l.message(), "parameter 'env': variable '" + std::string(name) +
+                               "' may not be set (it changes how programs are loaded or "
+                               "interpreted)");
+  }
+  // Ordinary names, including ones that merely look alike, are fine.
+  auto l = PlanLaunch(a,
+                      {{"cmd", "true"},
+                       {"env",
+                        {{"TMPDIR", "/tmp"},
+                         {"LIBRARY_PATH", "/x"},
+                         {"ENVIRONMENT", "prod"},
+                         {"ld_preload", "lower case is not the loader's"},
+                         {"NODE_ENV", "production"}}}},
+                      kCtx);
+  ASSERT_TRUE(l.ok()) << l.message();
+  EXPECT_EQ(l->settings.env.at("ENVIRONMENT"), "prod");
+  // A NUL would cut the name short when the environment is built.
+  std::string nul_name = "A";
+  nul_name += '\0';
+  nul_name += "B";
+  EXPECT_EQ(PlanLaunch(a, {{"cmd", "true"}, {"env", {{nul_name, "1"}}}}, kCtx).message(),
+            "parameter 'env': a variable name contains a NUL character");
+}
+
+TEST(PlanLaunchTest, CwdMustBeAnAbsolutePath) {
+  auto a = Action("local-shell-cmd");
+  for (const char* dir : {"relative", "./here", "../up", "~/home", ""}) {
+    EXPECT_EQ(PlanLaunch(a, {{"cmd", "true"}, {"cwd", dir}}, kCtx).message(),
+              "parameter 'cwd' must be an absolute path, not '" + std::string(dir) + "'")
+        << dir;
+  }
+  std::string nul = "/tmp";
+  nul += '\0';
+  nul += "x";
+  EXPECT_EQ(PlanLaunch(a, {{"cmd", "true"}, {"cwd", nul}}, kCtx).message(),
+            "parameter 'cwd' must not contain a NUL character");
+  EXPECT_EQ(PlanLaunch(a, {{"cmd", "true"}, {"cwd", 3}}, kCtx).message(),
+            "parameter 'cwd' must be a string");
+  auto l = PlanLaunch(a, {{"cmd", "true"}, {"cwd", "/var/tmp"}}, kCtx);
+  ASSERT_TRUE(l.ok()) << l.message();
+  EXPECT_EQ(l->settings.working_dir, "/var/tmp");
 }
 
 TEST(PlanLaunchTest, SandboxTimeoutWinsOverTheTimeoutParameter) {
@@ -87,6 +198,17 @@ TEST(PlanLaunchTest, ScriptMustExistInsideThePack) {
   ASSERT_TRUE(l.ok()) << l.message();
   EXPECT_EQ(l->command.argv,
             (std::vector<std::string>{(pack / "actions" / "run.sh").string(), "one"}));
+  // A secret parameter reaches the script through its environment only, never its argv.
+  a.meta.parameters = {{"x", {{"position", 0}}}, {"token", {{"secret", true}}}};
+  a.secrets = {"token"};
+  l = PlanLaunch(a, {{"x", "one"}, {"token", "s3cret"}}, kCtx);
+  ASSERT_TRUE(l.ok()) << l.message();
+  EXPECT_EQ(l->command.argv,
+            (std::vector<std::string>{(pack / "actions" / "run.sh").string(), "one"}));
+  for (const auto& arg : l->command.argv) {
+    EXPECT_EQ(arg.find("s3cret"), std::string::npos) << arg;
+  }
+  EXPECT_EQ(l->settings.env.at("PARAM_TOKEN"), "s3cret");
   a.meta.entry_point = "../../etc/passwd";
   EXPECT_EQ(PlanLaunch(a, {}, kCtx).message(),
             "entry_point '../../etc/passwd' leaves the pack's actions directory");

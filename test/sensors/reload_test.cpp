@@ -93,8 +93,8 @@ namespace {
 
 // The whole path in one node: a trigger from the examples sensor becomes an execution of the
 // example rule's native action, which the runner runs in a sandboxed `gale exec` child (it
-// appends to the log file of the pack config), and of core.echo, whose `cmd` default renders
-// the rule's `message`. Editing the rule file (disabling it) reloads the rules with the pack.
+// appends to the log file of the pack config), and of core.echo, which prints the rule's
+// rendered `message`. Editing the rule file (disabling it) reloads the rules with the pack.
 TEST(ReloadTest, TriggersBecomeExecutionsThatRunAndRulesReloadWithTheirPack) {
   TempDir packs, watch, out;
   const fs::path pack = packs.path() / "examples";
@@ -159,7 +159,8 @@ TEST(ReloadTest, TriggersBecomeExecutionsThatRunAndRulesReloadWithTheirPack) {
       std::chrono::seconds(30)));
   auto echo = executions_for(first, "core.echo");
   EXPECT_EQ(echo[0].status, store::ExecStatus::kSucceeded) << echo[0].result.dump();
-  EXPECT_EQ(echo[0].parameters["cmd"], "echo \"" + first + "\"");
+  EXPECT_EQ(echo[0].parameters["message"], first);
+  EXPECT_EQ(echo[0].parameters["cmd"], "printf '%s\\n' \"$PARAM_MESSAGE\"");
   EXPECT_EQ(echo[0].result["stdout"], first + "\n");
   auto requests = ReadTopic(
       node->brokers(), node->topic_prefix() + "executions",

@@ -1,6 +1,7 @@
-// Action parameter defaults that are templates, as StackStorm renders them: core.echo's
-// `cmd: 'echo "{{ message }}"'` sees the execution's other parameters by name (and the
-// datastore), never the trigger.
+// Action parameter defaults that are templates, as StackStorm renders them: a default such as
+// StackStorm's core.echo `cmd: 'echo "{{ message }}"'` sees the execution's other parameters by
+// name (and the datastore), never the trigger. (Gale's own core.echo does not splice its message
+// into a shell command: it passes it as $PARAM_MESSAGE, so the message can never become code.)
 #pragma once
 
 #include <string>

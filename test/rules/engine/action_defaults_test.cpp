@@ -1,4 +1,5 @@
-// Template defaults of action parameters (core.echo's cmd) rendered with the other parameters.
+// Template defaults of action parameters (StackStorm's core.echo cmd) rendered with the other
+// parameters.
 #include "host/rules/engine/action_defaults.h"
 
 #include <gtest/gtest.h>

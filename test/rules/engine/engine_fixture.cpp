@@ -40,7 +40,7 @@ parameters:
     immutable: true
 )";
 
-// core.echo's shape: a template default over another parameter, and a secret.
+// StackStorm's core.echo shape: a template default over another parameter, and a secret.
 constexpr const char* kEchoAction = R"(---
 name: echo
 runner_type: local-shell-cmd

@@ -79,8 +79,8 @@ TEST_P(EngineTest, MatchCreatesOneExecutionAndOneRequestWithRenderedParameters) 
   EXPECT_EQ(stats.requests_produced, 1u);
 }
 
-// core.echo's `cmd` default renders with the rule's message; a secret parameter is masked in
-// the stored execution and travels in clear only in the request to the runner.
+// StackStorm's core.echo `cmd` default renders with the rule's message; a secret parameter is
+// masked in the stored execution and travels in clear only in the request to the runner.
 TEST_P(EngineTest, TemplateDefaultsRenderAndSecretsAreMaskedInTheStore) {
   auto rules = LoadRules({{"echo.yaml", RuleYaml("say", kBuildCriteria, "enginetest.echo",
                                                  "    message: \"{{ trigger.body.name }}\"\n"
