@@ -194,6 +194,19 @@ void Supervisor::Loop() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // Stopped from this thread, before it ends: PR_SET_PDEATHSIG follows the thread that started
+  // a host, not the process, so the hosts would be SIGKILLed when it returns, without their
+  // cleanup() or the flush of what they dispatched.
+  StopHosts();
+}
+
+void Supervisor::StopHosts() {
+  std::lock_guard lock(mutex_);
+  for (auto& [ref, host] : hosts_) {
+    Terminate(host, std::chrono::seconds(10));
+    host.state = "stopped";
+    Record(host);
+  }
 }
 
 void Supervisor::Terminate(Host& host, std::chrono::milliseconds grace) {
@@ -223,12 +236,10 @@ void Supervisor::Stop() {
     if (stop_ && !thread_.joinable()) return;
     stop_ = true;
   }
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(mutex_);
-  for (auto& [ref, host] : hosts_) {
-    Terminate(host, std::chrono::seconds(10));
-    host.state = "stopped";
-    Record(host);
+  if (thread_.joinable()) {
+    thread_.join();  // the thread stops the hosts it started
+  } else {
+    StopHosts();
   }
   broker_.Stop();
 }

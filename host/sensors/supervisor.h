@@ -77,6 +77,7 @@ class Supervisor {
   };
 
   void Loop();
+  void StopHosts();  // TERM, KILL after a grace period; on the thread that started them
   void StartHost(Host& host);
   Result<pid_t> SpawnHost(const std::string& pack, const std::vector<std::string>& argv);
   void Reap(Host& host, int status);

@@ -194,6 +194,9 @@ class SensorboxTest : public ::testing::Test {
         std::chrono::seconds(15)))
         << node_->Log();
     EXPECT_EQ(node_->Stop(), 0) << node_->Log();
+    // Hosts stop on TERM (PID 1 of a namespace takes it through sigwait), not by KILL.
+    EXPECT_NE(node_->Log().find("[sensor-host healthy] stopping on signal 15"), std::string::npos)
+        << node_->Log();
   }
 
   TempDir packs_;
