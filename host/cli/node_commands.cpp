@@ -44,7 +44,8 @@ void AddNodeCommands(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   host->add_option("--brokers", o->brokers, "Kafka bootstrap servers")->required();
   host->add_option("--topic-prefix", o->topic_prefix, "Topic prefix")->capture_default_str();
-  host->add_option("--store", o->store_url, "Store URL for the sensors' datastore");
+  host->add_option("--broker-fd", o->broker_fd,
+                   "Descriptor of the node's datastore broker (default: no datastore)");
   host->add_option("--node", o->node, "Node name recorded on trigger instances")
       ->capture_default_str();
   host->add_option("--sensor", o->sensors, "Sensor ref to run (repeatable; default: all enabled)");

@@ -1,31 +1,53 @@
 #include "host/common/subprocess.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <thread>
+
+#include "host/common/spawn_child.h"
 
 extern char** environ;
 
 namespace gale {
 namespace {
 
-std::vector<std::string> MergedEnv(const std::vector<std::string>& extra) {
+using spawn_internal::ChildFailure;
+using spawn_internal::ChildPlan;
+using spawn_internal::Step;
+
+bool NameAllowed(const std::string& name, const std::vector<std::string>& allow) {
+  for (const auto& a : allow) {
+    if (!a.empty() && a.back() == '*') {
+      if (name.compare(0, a.size() - 1, a, 0, a.size() - 1) == 0) return true;
+    } else if (name == a) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> ChildEnv(const SpawnOptions& options) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
     std::string name = entry.substr(0, entry.find('='));
+    if (options.env_allow && !NameAllowed(name, *options.env_allow)) continue;
     bool replaced = false;
-    for (const auto& x : extra) replaced |= x.substr(0, x.find('=')) == name;
+    for (const auto& x : options.env_extra) replaced |= x.substr(0, x.find('=')) == name;
     if (!replaced) env.push_back(entry);
   }
-  env.insert(env.end(), extra.begin(), extra.end());
+  env.insert(env.end(), options.env_extra.begin(), options.env_extra.end());
   return env;
 }
 
@@ -36,51 +58,103 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
   return p;
 }
 
+// The kernel's highest capability number (newer than this build's headers, perhaps).
+int LastCapability() {
+  int last = -1;
+  std::ifstream("/proc/sys/kernel/cap_last_cap") >> last;
+  return last >= 0 ? last : CAP_LAST_CAP;
+}
+
+// fork(), or a clone() that is fork() in new PID, mount and IPC namespaces (no glibc wrapper
+// creates namespaces with fork semantics). Returns the child's pid in this namespace.
+pid_t ForkChild(bool new_namespaces) {
+  if (!new_namespaces) return fork();
+  return static_cast<pid_t>(
+      syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | SIGCHLD, 0, 0, 0, 0));
+}
+
+// What the child reported before exec, if anything (EOF: exec succeeded).
+std::optional<ChildFailure> ReadFailure(int fd) {
+  ChildFailure failure;
+  ssize_t n;
+  do {
+    n = read(fd, &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n == sizeof failure) return failure;
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::vector<std::string> HelperEnvAllowList() {
+  return {"PATH", "LANG",         "LANGUAGE",      "LC_*",
+          "TZ",   "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+}
 
 Result<pid_t> Spawn(const std::vector<std::string>& argv_in, const SpawnOptions& options) {
   if (argv_in.empty()) return Status::Error("spawn: empty command");
+  const std::string& program = argv_in[0];
+  if ((options.drop_to || options.new_namespaces) && geteuid() != 0) {
+    return Status::Error("spawn " + program + ": " +
+                         (options.drop_to ? "a privilege drop" : "new namespaces") + " needs root");
+  }
   // Everything the child needs is prepared before fork.
   std::vector<std::string> argv = argv_in;
-  std::vector<std::string> env = MergedEnv(options.env_extra);
+  std::vector<std::string> env = ChildEnv(options);
   std::vector<char*> argv_p = Pointers(argv), env_p = Pointers(env);
   int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0)
-    return Status::Error("spawn: pipe: " + std::string(strerror(errno)));
-  const pid_t parent = getpid();
-  pid_t pid = fork();
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    return Status::Error("spawn " + program + ": pipe: " + strerror(errno));
+  }
+  std::vector<int> scratch(options.keep_fds.size() + 1, -1);
+  ChildPlan plan;
+  plan.argv = argv_p.data();
+  plan.envp = env_p.data();
+  plan.report_fd = report[1];
+  plan.stdout_fd = options.stdout_fd;
+  plan.keep_fds = options.keep_fds.data();
+  plan.keep_count = static_cast<int>(options.keep_fds.size());
+  plan.scratch = scratch.data();
+  plan.scratch_min = std::max({3 + plan.keep_count + 1, report[1] + 1, options.stdout_fd + 1});
+  for (int fd : options.keep_fds) plan.scratch_min = std::max(plan.scratch_min, fd + 1);
+  plan.new_process_group = options.new_process_group;
+  plan.die_with_parent = options.die_with_parent;
+  plan.no_new_privs = options.no_new_privs;
+  plan.new_namespaces = options.new_namespaces;
+  if (options.drop_to) {
+    plan.drop = true;
+    plan.uid = options.drop_to->uid;
+    plan.gid = options.drop_to->gid;
+    plan.cap_last = LastCapability();
+  }
+  plan.parent = getpid();
+  sigemptyset(&plan.mask);
+  if (options.new_namespaces) {
+    sigaddset(&plan.mask, SIGTERM);
+    sigaddset(&plan.mask, SIGINT);
+  }
+
+  const pid_t pid = ForkChild(options.new_namespaces);
   if (pid < 0) {
+    const int err = errno;
     close(report[0]);
     close(report[1]);
-    return Status::Error("spawn " + argv[0] + ": fork: " + strerror(errno), true);
+    return Status::Error("spawn " + program + ": " + (options.new_namespaces ? "clone" : "fork") +
+                             ": " + strerror(err),
+                         true);
   }
-  if (pid == 0) {
-    if (options.die_with_parent) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
-    }
-    if (options.new_process_group) setpgid(0, 0);
-    if (options.stdout_fd >= 0) dup2(options.stdout_fd, STDOUT_FILENO);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execve(argv_p[0], argv_p.data(), env_p.data());
-    int err = errno;
-    (void)!write(report[1], &err, sizeof err);
-    _exit(127);
-  }
+  if (pid == 0) spawn_internal::RunChild(plan);
   close(report[1]);
-  int err = 0;
-  ssize_t n;
-  do {
-    n = read(report[0], &err, sizeof err);
-  } while (n < 0 && errno == EINTR);
+  const std::optional<ChildFailure> failure = ReadFailure(report[0]);
   close(report[0]);
-  if (n == sizeof err) {
-    waitpid(pid, nullptr, 0);
-    return Status::Error("cannot run " + argv[0] + ": " + strerror(err));
+  if (!failure) return pid;
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
-  return pid;
+  const auto step = static_cast<Step>(failure->step);
+  if (step == Step::kExec)
+    return Status::Error("cannot run " + program + ": " + strerror(failure->err));
+  return Status::Error("cannot run " + program + ": " + spawn_internal::StepName(step) + ": " +
+                       strerror(failure->err));
 }
 
 std::string DescribeWaitStatus(int status) {

@@ -289,6 +289,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   std::mutex reload_mu;
   std::unique_ptr<sensors::partition::Partitioner> partitioner;
   std::unique_ptr<sensors::Supervisor> supervisor;
+  const sandbox::Settings node_sandbox = NodeSandbox(config);
   if (config.HasRole("sensors")) {
     std::lock_guard lock(reload_mu);
     sensors::partition::PartitionerOptions owner_options;
@@ -309,9 +310,9 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.gale_binary = gale_binary;
     options.brokers = bus_config.brokers;
     options.topic_prefix = config.topic_prefix;
-    options.store_url = config.store_url;
     options.node = config.node_name;
     options.policy = config.sensors;
+    options.user = node_sandbox.user;  // sensor hosts run pack code too
     supervisor = std::make_unique<sensors::Supervisor>(options, store->get());
     supervisor->Apply(Specs(snapshots, *partitioner));
     supervisor->Start();

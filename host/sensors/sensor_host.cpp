@@ -10,8 +10,9 @@
 
 #include "host/packs/library.h"
 #include "host/packs/metadata_reader.h"
+#include "host/sensors/broker_client.h"
 #include "host/sensors/sensor_service.h"
-#include "host/store/open.h"
+#include "sandbox/sensor_host_filter.h"
 
 namespace gale::sensors {
 namespace {
@@ -79,6 +80,21 @@ int RunSensorHost(const SensorHostOptions& options) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   LimitMemory(options.memory_mb);
+  // Before anything of the pack is read or loaded: its library's constructors run filtered, and
+  // so does every thread started later (librdkafka's, the sensors').
+  if (Status filtered = sandbox::LoadSensorHostFilter(); !filtered.ok()) {
+    spdlog::error("{}", filtered.message());
+    return 2;
+  }
+  std::unique_ptr<BrokerClient> broker;
+  if (options.broker_fd >= 0) {
+    auto adopted = BrokerClient::Adopt(options.broker_fd);
+    if (!adopted.ok()) {
+      spdlog::error("{}", adopted.message());
+      return 2;
+    }
+    broker = std::move(adopted).value();
+  }
 
   packs::Pack pack = packs::ReadPackMetadata(options.pack_dir);
   if (!pack.ok()) {
@@ -101,15 +117,7 @@ int RunSensorHost(const SensorHostOptions& options) {
     spdlog::error("cannot create the trigger producer: {}", producer.message());
     return 2;
   }
-  store::StorePtr store;
-  if (!options.store_url.empty()) {
-    auto opened = store::OpenStore(options.store_url);
-    if (opened.ok()) {
-      store = std::move(opened).value();
-    } else {
-      spdlog::warn("datastore unavailable to sensors: {}", opened.message());
-    }
-  }
+  if (!broker) spdlog::warn("datastore unavailable to sensors: no --broker-fd");
 
   StopSignal stop;
   DispatchCounters counters;
@@ -118,7 +126,7 @@ int RunSensorHost(const SensorHostOptions& options) {
   context.node = options.node;
   context.triggers_topic = bus::Topic(bus_config, bus::kTriggers);
   context.producer = producer->get();
-  context.store = store.get();
+  context.broker = broker.get();
   context.stop = &stop;
   context.counters = &counters;
   for (const auto& t : pack.trigger_types) {
@@ -170,17 +178,13 @@ int RunSensorHost(const SensorHostOptions& options) {
                                     [](const auto& s) { return s->setup_ok.load(); });
   spdlog::info("running {} sensor(s) on node {}", set_up, options.node);
 
-  // Counters go to the store (scope `gale`) every few seconds for the API's /metrics.
+  // Counters go to the node every few seconds, which stores them for the API's /metrics.
   int64_t reported = -1;
   auto report = [&] {
-    if (!store) return;
+    if (!broker) return;
     const int64_t d = counters.dispatched, r = counters.rejected, u = counters.delivery_failed;
     if (d + r + u == reported) return;
-    store::KeyValue kv;
-    kv.name = "sensor-counters:" + options.node + ":" + pack.ref;
-    kv.scope = store::KeyScope::kGale;
-    kv.value = Json{{"dispatched", d}, {"rejected", r}, {"undelivered", u}}.dump();
-    if (store->SetKey(kv, store::NowMs()).ok()) reported = d + r + u;
+    if (broker->Counters(d, r, u).ok()) reported = d + r + u;
   };
   int sig = 0;
   const timespec every{5, 0};

@@ -1,6 +1,9 @@
 // `gale sensor-host`: one subprocess per pack. Loads exactly one pack library, runs its sensors
 // (polling ones on host-owned timers, passive ones on their own threads) and produces what they
 // dispatch. A crash here takes down only this pack's sensors; the supervisor restarts it.
+// The pack's code is not trusted: the host never opens the store (the node's datastore broker
+// answers for it, broker_protocol.h) and runs under a seccomp filter (sensor_host_filter.h)
+// loaded before the pack's library.
 #pragma once
 
 #include <string>
@@ -12,7 +15,7 @@ struct SensorHostOptions {
   std::string pack_dir;
   std::string brokers;
   std::string topic_prefix = "gale.";
-  std::string store_url;  // for the sensors' datastore; empty: none
+  int broker_fd = -1;  // the node's datastore broker (broker_protocol.h); -1: no datastore
   std::string node = "node-1";
   std::vector<std::string> sensors;  // sensor refs to run; empty: every enabled sensor
   double setup_timeout = 30;         // seconds; a setup() still running then exits the host
@@ -20,7 +23,8 @@ struct SensorHostOptions {
 };
 
 // Runs until SIGTERM/SIGINT, then stops every sensor (cleanup(), producer flushed) and returns
-// the exit code: 0 after a clean stop, 2 when the pack cannot be loaded, 3 when a setup() hung.
+// the exit code: 0 after a clean stop, 2 when the pack cannot be loaded (or the filter, or the
+// broker descriptor is not a broker), 3 when a setup() hung.
 int RunSensorHost(const SensorHostOptions& options);
 
 }  // namespace gale::sensors

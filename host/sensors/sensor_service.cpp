@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "host/common/uuid.h"
+#include "host/store/store.h"
 
 namespace gale::sensors {
 
@@ -108,11 +109,13 @@ std::string SensorService::ScopedName(std::string_view name) const {
 
 std::optional<std::string> SensorService::datastore_get(std::string_view name) noexcept {
   try {
-    if (context_.store == nullptr) return std::nullopt;
-    auto kv =
-        context_.store->GetKey({ScopedName(name), store::KeyScope::kSystem, ""}, store::NowMs());
-    if (!kv.ok() || !kv->has_value()) return std::nullopt;
-    return (*kv)->value;
+    if (context_.broker == nullptr) return std::nullopt;
+    auto value = context_.broker->Get(ScopedName(name));
+    if (!value.ok()) {
+      spdlog::warn("{}: datastore get failed: {}", sensor_.ref, value.message());
+      return std::nullopt;
+    }
+    return *value;
   } catch (...) {
     return std::nullopt;
   }
@@ -121,16 +124,15 @@ std::optional<std::string> SensorService::datastore_get(std::string_view name) n
 plugin::CallResult SensorService::datastore_set(std::string_view name,
                                                 std::string_view value) noexcept {
   try {
-    if (context_.store == nullptr) return {false, "no datastore configured"};
+    if (context_.broker == nullptr) {
+      return {false, "no datastore: this sensor host has no broker (--broker-fd)"};
+    }
     // A sensor's checkpoint is never ahead of the triggers it covers: everything dispatched
     // before this write is on the bus first, so a crash after it loses no trigger.
     if (Status f = context_.producer->Flush(std::chrono::seconds(30)); !f.ok()) {
       return {false, "triggers dispatched before this write are not on the bus: " + f.message()};
     }
-    store::KeyValue kv;
-    kv.name = ScopedName(name);
-    kv.value = std::string(value);
-    Status s = context_.store->SetKey(kv, store::NowMs());
+    Status s = context_.broker->Set(ScopedName(name), std::string(value));
     return s.ok() ? plugin::CallResult{} : plugin::CallResult{false, s.message()};
   } catch (const std::exception& e) {
     return {false, e.what()};

@@ -13,7 +13,7 @@
 #include "host/bus/bus.h"
 #include "host/packs/metadata.h"
 #include "host/schema/validator.h"
-#include "host/store/store.h"
+#include "host/sensors/broker_client.h"
 #include "plugin_api/abi.h"
 
 namespace gale::sensors {
@@ -45,7 +45,7 @@ struct SensorHostContext {
   std::string node;
   std::string triggers_topic;
   bus::Producer* producer = nullptr;
-  store::Store* store = nullptr;  // may be null: the datastore then reports an error
+  BrokerClient* broker = nullptr;  // the datastore; null: unavailable (no --broker-fd)
   StopSignal* stop = nullptr;
   DispatchCounters* counters = nullptr;
   // trigger ref -> compiled payload_schema (only this pack's trigger types may be dispatched)

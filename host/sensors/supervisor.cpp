@@ -3,10 +3,13 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
 #include "host/common/subprocess.h"
+#include "host/common/user.h"
+#include "host/sensors/broker_protocol.h"
 
 namespace gale::sensors {
 namespace {
@@ -18,13 +21,20 @@ std::chrono::milliseconds Seconds(double s) {
 }  // namespace
 
 Supervisor::Supervisor(SupervisorOptions options, store::Store* store)
-    : options_(std::move(options)), store_(store) {}
+    : options_(std::move(options)), store_(store), broker_(store, options_.node) {}
 
 Supervisor::~Supervisor() {
   Stop();
 }
 
 void Supervisor::Start() {
+  if (Status s = broker_.Start(); !s.ok()) spdlog::error("sensor hosts: {}", s.message());
+  if (geteuid() != 0) {
+    spdlog::warn(
+        "sensor hosts run as this node's uid {}{} and see its processes (not root: no "
+        "privilege drop, no namespaces)",
+        geteuid(), options_.user.empty() ? "" : ", not as " + options_.user);
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -57,6 +67,39 @@ void Supervisor::Apply(const std::vector<PackSpec>& packs) {
   }
 }
 
+Result<pid_t> Supervisor::SpawnHost(const std::string& pack, const std::vector<std::string>& argv) {
+  SpawnOptions spawn;
+  spawn.env_allow = HelperEnvAllowList();
+  spawn.no_new_privs = true;
+  // libmongoc (linked into gale) initialises at load and keeps counters in /dev/shm/mongoc-<pid>:
+  // every namespaced host is pid 1, and a file left by an earlier one makes it warn.
+  spawn.env_extra.push_back("MONGOC_DISABLE_SHM=1");
+#if defined(__SANITIZE_ADDRESS__)
+  // RLIMIT_DATA cannot apply under ASan (its shadow memory counts as data); ASan's own RSS
+  // watchdog kills the host instead when it grows past the limit.
+  // The node's own options (e.g. abort_on_error) still apply; later options win.
+  const char* inherited = std::getenv("ASAN_OPTIONS");
+  spawn.env_extra.push_back(std::string("ASAN_OPTIONS=") + (inherited ? inherited : "") +
+                            ":hard_rss_limit_mb=" + std::to_string(options_.policy.host_memory_mb) +
+                            ":detect_leaks=0");
+#endif
+  if (geteuid() == 0) {
+    spawn.new_namespaces = true;
+    if (!options_.user.empty()) {
+      auto user = ResolveUser(options_.user);
+      if (!user.ok()) return user.status().WithContext("sensor host user");
+      spawn.drop_to = *user;
+    }
+  }
+  auto host_end = broker_.Connect(pack);
+  if (!host_end.ok()) return host_end.status();
+  spawn.keep_fds = {*host_end};  // becomes kBrokerFd
+  auto pid = Spawn(argv, spawn);
+  close(*host_end);
+  if (!pid.ok()) broker_.Disconnect(pack);
+  return pid;
+}
+
 void Supervisor::StartHost(Host& host) {
   std::vector<std::string> argv = {options_.gale_binary,
                                    "sensor-host",
@@ -71,26 +114,14 @@ void Supervisor::StartHost(Host& host) {
                                    "--setup-timeout",
                                    std::to_string(options_.policy.setup_timeout),
                                    "--memory-mb",
-                                   std::to_string(options_.policy.host_memory_mb)};
-  if (!options_.store_url.empty()) {
-    argv.push_back("--store");
-    argv.push_back(options_.store_url);
-  }
+                                   std::to_string(options_.policy.host_memory_mb),
+                                   "--broker-fd",
+                                   std::to_string(kBrokerFd)};
   for (const auto& s : host.spec.sensors) {
     argv.push_back("--sensor");
     argv.push_back(s);
   }
-  SpawnOptions spawn;
-#if defined(__SANITIZE_ADDRESS__)
-  // RLIMIT_DATA cannot apply under ASan (its shadow memory counts as data); ASan's own RSS
-  // watchdog kills the host instead when it grows past the limit.
-  // The node's own options (e.g. abort_on_error) still apply; later options win.
-  const char* inherited = std::getenv("ASAN_OPTIONS");
-  spawn.env_extra.push_back(std::string("ASAN_OPTIONS=") + (inherited ? inherited : "") +
-                            ":hard_rss_limit_mb=" + std::to_string(options_.policy.host_memory_mb) +
-                            ":detect_leaks=0");
-#endif
-  auto pid = Spawn(argv, spawn);
+  auto pid = SpawnHost(host.spec.ref, argv);
   host.started = Clock::now();
   if (!pid.ok()) {
     host.last_error = pid.message();
@@ -109,6 +140,7 @@ void Supervisor::StartHost(Host& host) {
 
 void Supervisor::Reap(Host& host, int status) {
   host.pid = 0;
+  broker_.Disconnect(host.spec.ref);
   const auto now = Clock::now();
   host.last_error = DescribeWaitStatus(status);
   ++host.restarts;
@@ -162,16 +194,31 @@ void Supervisor::Loop() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // Stopped from this thread, before it ends: PR_SET_PDEATHSIG follows the thread that started
+  // a host, not the process, so the hosts would be SIGKILLed when it returns, without their
+  // cleanup() or the flush of what they dispatched.
+  StopHosts();
+}
+
+void Supervisor::StopHosts() {
+  std::lock_guard lock(mutex_);
+  for (auto& [ref, host] : hosts_) {
+    Terminate(host, std::chrono::seconds(10));
+    host.state = "stopped";
+    Record(host);
+  }
 }
 
 void Supervisor::Terminate(Host& host, std::chrono::milliseconds grace) {
   if (host.pid <= 0) return;
+  // Its datastore stays served until it has exited: a stopping host reports its counters.
   kill(host.pid, SIGTERM);
   const auto deadline = Clock::now() + grace;
   int status;
   while (Clock::now() < deadline) {
     if (waitpid(host.pid, &status, WNOHANG) == host.pid) {
       host.pid = 0;
+      broker_.Disconnect(host.spec.ref);
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -180,6 +227,7 @@ void Supervisor::Terminate(Host& host, std::chrono::milliseconds grace) {
   kill(host.pid, SIGKILL);
   waitpid(host.pid, &status, 0);
   host.pid = 0;
+  broker_.Disconnect(host.spec.ref);
 }
 
 void Supervisor::Stop() {
@@ -188,13 +236,12 @@ void Supervisor::Stop() {
     if (stop_ && !thread_.joinable()) return;
     stop_ = true;
   }
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(mutex_);
-  for (auto& [ref, host] : hosts_) {
-    Terminate(host, std::chrono::seconds(10));
-    host.state = "stopped";
-    Record(host);
+  if (thread_.joinable()) {
+    thread_.join();  // the thread stops the hosts it started
+  } else {
+    StopHosts();
   }
+  broker_.Stop();
 }
 
 std::vector<HostState> Supervisor::States() const {

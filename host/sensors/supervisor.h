@@ -1,6 +1,8 @@
 // Supervises one `gale sensor-host` subprocess per pack that has sensors (inside `gale up`):
 // restarts a crashed host with exponential backoff, marks a crash-looping pack `failed`, resets
-// after a stable run, and records each sensor's state in the store.
+// after a stable run, and records each sensor's state in the store. Hosts get no descriptor but
+// their datastore broker's, an allow-listed environment and no_new_privs; as root, also their
+// own namespaces and `user`'s credentials. The supervisor's broker answers their datastore.
 #pragma once
 
 #include <sys/types.h>
@@ -12,7 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "host/common/result.h"
 #include "host/config/config.h"
+#include "host/sensors/datastore_broker.h"
 #include "host/store/store.h"
 
 namespace gale::sensors {
@@ -37,9 +41,11 @@ struct SupervisorOptions {
   std::string gale_binary;  // path of `gale`, exec'ed as `gale sensor-host ...`
   std::string brokers;
   std::string topic_prefix = "gale.";
-  std::string store_url;
   std::string node;
   config::SensorsConfig policy;
+  // The unprivileged user (name or uid) hosts run as when the node runs as root; empty: the
+  // node's user. As root, hosts also get new PID, mount and IPC namespaces and no capabilities.
+  std::string user;
 };
 
 class Supervisor {
@@ -71,13 +77,16 @@ class Supervisor {
   };
 
   void Loop();
+  void StopHosts();  // TERM, KILL after a grace period; on the thread that started them
   void StartHost(Host& host);
+  Result<pid_t> SpawnHost(const std::string& pack, const std::vector<std::string>& argv);
   void Reap(Host& host, int status);
-  static void Terminate(Host& host, std::chrono::milliseconds grace);
+  void Terminate(Host& host, std::chrono::milliseconds grace);
   void Record(const Host& host);
 
   SupervisorOptions options_;
   store::Store* store_;
+  DatastoreBroker broker_;
   mutable std::mutex mutex_;
   std::map<std::string, Host> hosts_;
   bool stop_ = false;

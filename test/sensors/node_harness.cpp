@@ -65,6 +65,7 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   // backend under test.
   std::string env = "env -u GALE_MONGODB_URL ";
   if (options.backend == Backend::kEmbedded) env += "-u GALE_KAFKA_BROKERS ";
+  for (const auto& e : options.env) env += "'" + e + "' ";
   std::string cmd = "exec " + env + std::string(GALE_BINARY_DIR) + "/bin/gale up --home " + home +
                     " >" + home + "/node.log 2>&1";
   node->pid_ = fork();

@@ -25,7 +25,8 @@ std::string RealBrokers();
 struct NodeOptions {
   Backend backend = Backend::kEmbedded;
   std::vector<std::string> packs_paths;
-  std::string extra_yaml;  // appended to gale.yaml (e.g. a sensors: section)
+  std::string extra_yaml;        // appended to gale.yaml (e.g. a sensors: section)
+  std::vector<std::string> env;  // "NAME=value" set in the node's environment
   std::string node_name = "test-node";
   std::string roles;  // e.g. "[rules, api]"; empty: every role
   // A free port by default, so that nodes of tests running side by side never collide.
