@@ -289,7 +289,6 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   std::mutex reload_mu;
   std::unique_ptr<sensors::partition::Partitioner> partitioner;
   std::unique_ptr<sensors::Supervisor> supervisor;
-  const sandbox::Settings node_sandbox = NodeSandbox(config);
   if (config.HasRole("sensors")) {
     std::lock_guard lock(reload_mu);
     sensors::partition::PartitionerOptions owner_options;

@@ -174,7 +174,7 @@ TEST_F(ContainmentTest, ExecutionsCannotSeeSignalOrReadEachOther) {
   }
   const std::string out = Shell(
       "for p in /proc/[0-9]*; do cat $p/environ 2>/dev/null | tr '\\0' '\\n' | grep tok-; done;"
-      "pkill -f holder.sh && echo signalled; pgrep -f holder.sh || echo not-seen");
+      "pkill -f 'holde[r].sh' && echo signalled; pgrep -f 'holde[r].sh' || echo not-seen");
   EXPECT_EQ(out.find(token), std::string::npos) << out;
   EXPECT_EQ(out.find("signalled"), std::string::npos) << out;
   EXPECT_NE(out.find("not-seen"), std::string::npos) << out;
