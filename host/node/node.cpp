@@ -153,6 +153,50 @@ std::string PathDigest(const std::string& path) {
   return fmt::format("{:016x}", h);
 }
 
+// Whether `user` may reach and execute `path`: search permission on every directory above it.
+bool ExecutableBy(const fs::path& path, const ActionUser& user) {
+  auto allows = [&](const struct stat& st, mode_t owner, mode_t group, mode_t other) {
+    if (st.st_uid == user.uid) return (st.st_mode & owner) != 0;
+    if (st.st_gid == user.gid) return (st.st_mode & group) != 0;
+    return (st.st_mode & other) != 0;
+  };
+  struct stat st {};
+  for (fs::path dir = path.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    if (stat(dir.c_str(), &st) != 0 || !allows(st, S_IXUSR, S_IXGRP, S_IXOTH)) return false;
+    if (dir == dir.root_path()) break;
+  }
+  return stat(path.c_str(), &st) == 0 && allows(st, S_IXUSR, S_IXGRP, S_IXOTH) &&
+         allows(st, S_IRUSR, S_IRGRP, S_IROTH);
+}
+
+// The `gale` that sandboxed children (native actions, http requests, sensor hosts) execute as
+// the action user. A checkout under a private directory (root's 0700 home) is out of their
+// reach: then a copy in /var/lib/gale/bin, made once per build of the binary.
+std::string GaleForActions(const std::string& gale_binary, const ActionUser& user) {
+  if (geteuid() != 0 || ExecutableBy(gale_binary, user)) return gale_binary;
+  struct stat st {};
+  if (stat(gale_binary.c_str(), &st) != 0) return gale_binary;
+  const fs::path dir = fs::path(kSnapshotBase).parent_path() / "bin";
+  const fs::path copy = dir / fmt::format("gale-{}-{}-{}", PathDigest(gale_binary), st.st_size,
+                                          static_cast<long long>(st.st_mtime));
+  std::error_code ec;
+  if (!fs::exists(copy, ec)) {
+    fs::create_directories(dir, ec);
+    chmod(dir.parent_path().c_str(), 0711);
+    chmod(dir.c_str(), 0711);
+    const fs::path tmp = copy.string() + ".tmp" + std::to_string(getpid());
+    fs::copy_file(gale_binary, tmp, fs::copy_options::overwrite_existing, ec);
+    if (!ec) chmod(tmp.c_str(), 0755);
+    if (!ec) fs::rename(tmp, copy, ec);
+    if (ec) {
+      spdlog::warn("{} is out of the action user's reach and cannot be copied to {}: {}",
+                   gale_binary, copy.string(), ec.message());
+      return gale_binary;
+    }
+  }
+  return copy.string();
+}
+
 // Where the pack copies that actions and sensor hosts read live. A root node keeps them out of
 // GALE_HOME, which stays private (0700, possibly under root's own 0700 home): under
 // /var/lib/gale/snapshots/<digest of GALE_HOME>, which only root can create, readable by the
@@ -233,6 +277,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     spdlog::error("{}", action_user.message());
     return 1;
   }
+  const std::string gale_for_actions = GaleForActions(gale_binary, *action_user);
   // One node per home: the embedded bus address and store are per home.
   const std::string lock_path = (fs::path(config.home) / "node.lock").string();
   int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -306,7 +351,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     }
     partitioner = std::move(made).value();
     sensors::SupervisorOptions options;
-    options.gale_binary = gale_binary;
+    options.gale_binary = gale_for_actions;
     options.brokers = bus_config.brokers;
     options.topic_prefix = config.topic_prefix;
     options.node = config.node_name;
@@ -371,7 +416,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.bus = bus_config;
     options.store = store->get();
     options.node_name = config.node_name;
-    options.gale_binary = gale_binary;
+    options.gale_binary = gale_for_actions;
     options.max_concurrency = config.max_concurrency;
     options.lease = std::chrono::milliseconds(static_cast<int64_t>(config.lease_timeout * 1000));
     options.shutdown_grace =

@@ -81,6 +81,7 @@ TEST(ChaosTest, KilledNodesLoseNothingAndDoubleNothing) {
             << "\n";
 
   TempDir packs, work;
+  ShareWithActions(work.path());  // the actions (the action user) append to the file there
   const std::string out_file = work.str() + "/executions.txt";
   const std::vector<std::string> paths = {std::string(GALE_BINARY_DIR) + "/packs",
                                           ChaosPacks(packs, out_file, total, rate)};

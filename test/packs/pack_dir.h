@@ -21,6 +21,11 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Hands `dir` to the action user (gale-action) when the test runs as root and that user exists:
+// a root node runs sensors and actions as it, and they must read (a watched directory) or write
+// (an action's log) there. Returns `dir`.
+const std::filesystem::path& ShareWithActions(const std::filesystem::path& dir);
+
 // Writes `files` (relative path -> contents) under `dir`, creating folders.
 void WriteFiles(const std::filesystem::path& dir, const std::map<std::string, std::string>& files);
 

@@ -19,6 +19,7 @@ size_t Count(const std::string& text, const std::string& needle) {
 
 TEST(ReloadTest, NewLibraryTakesOverAndABrokenDropIsRefused) {
   TempDir packs, watch;
+  ShareWithActions(watch.path());  // the sensor host runs as the action user
   const fs::path pack = packs.path() / "examples";
   CopyExamplesPack(pack);
   std::ofstream(pack / "config.yaml") << "directories: [" << watch.str() << "]\n";
@@ -97,6 +98,8 @@ namespace {
 // rendered `message`. Editing the rule file (disabling it) reloads the rules with the pack.
 TEST(ReloadTest, TriggersBecomeExecutionsThatRunAndRulesReloadWithTheirPack) {
   TempDir packs, watch, out;
+  ShareWithActions(watch.path());  // the sensor host reads it, the action writes its log here
+  ShareWithActions(out.path());
   const fs::path pack = packs.path() / "examples";
   CopyExamplesPack(pack);
   fs::copy(fs::path(GALE_BINARY_DIR) / "packs/core", packs.path() / "core",

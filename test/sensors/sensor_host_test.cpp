@@ -39,6 +39,7 @@ size_t Count(const std::string& text, const std::string& needle) {
 
 TEST_P(SensorHostTest, DirectorySensorSeesACreatedFileExactlyOnce) {
   TempDir packs, watch;
+  ShareWithActions(watch.path());  // the sensor host runs as the action user
   CopyExamplesPack(packs.path() / "examples");
   std::ofstream(packs.path() / "examples/config.yaml")
       << "directories: [" << watch.str() << "]\nlog: " << watch.str() << "/../ctx.log\n";

@@ -41,15 +41,23 @@ std::string CommandLine(const std::string& pid) {
 }
 
 // SIGKILL to the hosts of `pack` (by their pid in this namespace); how many there were.
-int KillHosts(const std::string& home, const std::string& pack) {
+// Kills the node's sensor hosts of `pack` (its children whose command line names that pack's
+// copy); returns how many.
+int KillHosts(pid_t node, const std::string& pack) {
   int killed = 0;
   DIR* proc = opendir("/proc");
   while (dirent* e = proc ? readdir(proc) : nullptr) {
     const pid_t pid = static_cast<pid_t>(atoi(e->d_name));
     if (pid <= 0) continue;
     const std::string cmdline = CommandLine(e->d_name);
+    std::ifstream stat(std::string("/proc/") + e->d_name + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos || paren + 4 >= line.size()) continue;
+    if (atoi(line.c_str() + paren + 4) != node) continue;
     if (cmdline.find("sensor-host") != std::string::npos &&
-        cmdline.find(home + "/run/packs/" + pack + "@") != std::string::npos) {
+        cmdline.find("/" + pack + "@") != std::string::npos) {
       killed += kill(pid, SIGKILL) == 0;
     }
   }
@@ -83,11 +91,12 @@ class SensorboxTest : public ::testing::Test {
     options.extra_yaml = kFastRestarts;
     if (!user.empty()) options.extra_yaml += "sandbox:\n  user: " + user + "\n";
     node_ = NodeProcess::Start(options);
-    if (!user.empty()) {
-      // The node keeps GALE_HOME 0700; the user's hosts must reach their pack snapshot under it
-      // (a test-only opening; the store file stays 0644 root, the key file 0600).
-      chmod(node_->home().c_str(), 0711);
-    }
+    // Where the hostile sensor looks for the node's files (its restarted host reads it).
+    store::KeyValue home;
+    home.name = "hostile.Hostile:node_home";
+    home.value = node_->home();
+    auto store = node_->OpenStore();
+    ASSERT_TRUE(store && store->SetKey(home, store::NowMs()).ok());
   }
 
   // The report of a host spawned after the node was up (the first host is killed).
@@ -102,7 +111,7 @@ class SensorboxTest : public ::testing::Test {
       ADD_FAILURE() << "no report from the hostile sensor\n" << node_->Log();
       return first;
     }
-    EXPECT_GE(KillHosts(node_->home(), "hostile"), 1);
+    EXPECT_GE(KillHosts(node_->pid(), "hostile"), 1);
     Json second;
     const long long run = first["run"];
     ReadTopic(
@@ -224,10 +233,10 @@ TEST_F(SensorboxTest, AsRootAHostileSensorRunsAsTheActionUserAloneInItsNamespace
   const Json r = ReportOfARestartedHost();
   ASSERT_FALSE(r.is_null());
   ExpectConfined(r);
-  // (b) The node's files are out of reach. (Reading gale.db is refused too with the node's own
-  // 0700 GALE_HOME; this test opened GALE_HOME to let the user reach its pack, and SQLite
-  // creates the file 0644, so only writing is checked here.)
+  // (b) The node's files are out of reach.
+  EXPECT_EQ(r["files"]["home"], node_->home());
   EXPECT_EQ(r["files"]["store_rdwr"], EACCES) << r["files"].dump();
+  EXPECT_EQ(r["files"]["store_rdonly"], EACCES) << r["files"].dump();
   EXPECT_EQ(r["files"]["key_file"], EACCES) << r["files"].dump();
   EXPECT_EQ(r["files"]["create_in_home"], EACCES) << r["files"].dump();
   // (e) The action user, with no capability at all.

@@ -16,8 +16,9 @@
 namespace gale::testing {
 namespace {
 
-// Pids of processes whose command line mentions `needle` (the test's GALE_HOME).
-std::set<pid_t> ProcessesMentioning(const std::string& needle) {
+// Pids of the node's sensor hosts: its children running `gale sensor-host` (their command line
+// names the pack copy, which lives outside GALE_HOME when the node is root).
+std::set<pid_t> SensorHostsOf(pid_t node) {
   std::set<pid_t> pids;
   DIR* proc = opendir("/proc");
   while (dirent* e = proc ? readdir(proc) : nullptr) {
@@ -26,10 +27,30 @@ std::set<pid_t> ProcessesMentioning(const std::string& needle) {
     std::ifstream in("/proc/" + std::string(e->d_name) + "/cmdline");
     std::stringstream ss;
     ss << in.rdbuf();
-    if (ss.str().find(needle) != std::string::npos) pids.insert(pid);
+    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos || paren + 4 >= line.size()) continue;
+    const pid_t ppid = static_cast<pid_t>(atoi(line.c_str() + paren + 4));
+    if (ppid == node && ss.str().find("sensor-host") != std::string::npos) pids.insert(pid);
   }
   if (proc) closedir(proc);
   return pids;
+}
+
+// Whether none of `pids` is alive (zombies count as gone).
+bool AllGone(const std::set<pid_t>& pids) {
+  for (pid_t pid : pids) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z') {
+      return false;
+    }
+  }
+  return true;
 }
 
 constexpr const char* kFastRestarts = R"(sensors:
@@ -131,9 +152,10 @@ TEST(SupervisorTest, CrashingPacksRestartWhileAHealthyPackKeepsItsSchedule) {
   EXPECT_EQ((*healthy_status)->state, "running");
 
   EXPECT_TRUE(node->Alive());
+  const std::set<pid_t> hosts = SensorHostsOf(node->pid());
+  EXPECT_FALSE(hosts.empty());
   EXPECT_EQ(node->Stop(), 0) << node->Log();
-  EXPECT_TRUE(
-      WaitFor([&] { return ProcessesMentioning(node->home()).empty(); }, std::chrono::seconds(10)))
+  EXPECT_TRUE(WaitFor([&] { return AllGone(hosts); }, std::chrono::seconds(10)))
       << "processes left behind after a clean stop";
 }
 
@@ -142,12 +164,16 @@ TEST(SupervisorTest, SensorHostsDieWithAKilledNode) {
   options.packs_paths = {std::string(GALE_TEST_PACKS) + "/crash"};
   options.extra_yaml = kFastRestarts;
   auto node = NodeProcess::Start(options);
-  ASSERT_TRUE(WaitFor([&] { return ProcessesMentioning(node->home()).size() >= 3; },
-                      std::chrono::seconds(30)));
+  std::set<pid_t> hosts;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        hosts = SensorHostsOf(node->pid());
+        return hosts.size() >= 3;
+      },
+      std::chrono::seconds(30)));
   kill(node->pid(), SIGKILL);
   node->Stop();
-  EXPECT_TRUE(
-      WaitFor([&] { return ProcessesMentioning(node->home()).empty(); }, std::chrono::seconds(10)))
+  EXPECT_TRUE(WaitFor([&] { return AllGone(hosts); }, std::chrono::seconds(10)))
       << "sensor hosts outlived their node";
 }
 

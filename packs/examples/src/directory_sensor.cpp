@@ -27,7 +27,27 @@ std::string IsoTime(fs::file_time_type t) {
 }  // namespace
 
 void DirectorySensor::setup() {
+  // Missing watched directories are created, so they belong to the user sensors and actions
+  // run as (output_context then may write its log beside them, as in the README's quickstart).
+  for (const auto& dir : Directories()) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+  }
   cached_ = List();
+}
+
+std::vector<std::string> DirectorySensor::Directories() {
+  std::vector<std::string> out;
+  gale::plugin::Json config = sensor_service().config();
+  // StackStorm's mypack nests the list under `sensor:`; accept both spellings.
+  gale::plugin::Json dirs = config.value("directories", gale::plugin::Json());
+  if (dirs.is_null() && config.contains("sensor"))
+    dirs = config["sensor"].value("directories", gale::plugin::Json());
+  if (!dirs.is_array()) return out;
+  for (const auto& dir : dirs) {
+    if (dir.is_string()) out.push_back(dir.get<std::string>());
+  }
+  return out;
 }
 
 void DirectorySensor::poll() {
@@ -48,17 +68,9 @@ void DirectorySensor::poll() {
 
 DirectorySensor::Listing DirectorySensor::List() {
   Listing listing;
-  gale::plugin::Json config = sensor_service().config();
-  // StackStorm's mypack nests the list under `sensor:`; accept both spellings.
-  gale::plugin::Json dirs = config.value("directories", gale::plugin::Json());
-  if (dirs.is_null() && config.contains("sensor"))
-    dirs = config["sensor"].value("directories", gale::plugin::Json());
-  if (!dirs.is_array()) return listing;
-  for (const auto& dir : dirs) {
-    if (!dir.is_string()) continue;
+  for (const auto& dir : Directories()) {
     std::error_code ec;
-    for (fs::recursive_directory_iterator it(dir.get<std::string>(), ec), end; !ec && it != end;
-         it.increment(ec)) {
+    for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
       std::error_code fec;
       if (!it->is_regular_file(fec)) continue;
       auto mtime = it->last_write_time(fec);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "plugin_api/sensor.h"
 
@@ -25,6 +26,7 @@ class DirectorySensor : public gale::plugin::PollingSensor {
   using Listing = std::map<std::string, FileInfo>;
 
   Listing List();
+  std::vector<std::string> Directories();  // from the pack config
   void Dispatch(const std::string& path, const std::string& time, const char* status);
 
   Listing cached_;
