@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -184,7 +185,12 @@ void RunChild(const ChildPlan& plan) {
   if (plan.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     Fail(report, Step::kNoNewPrivs, errno);
   }
-  if (plan.drop) DropPrivileges(plan, report);
+  if (plan.drop) {
+    DropPrivileges(plan, report);
+    // The node's own umask is 077; what a sensor creates (its watched directories) is the usual
+    // 022, as for actions.
+    umask(022);
+  }
   if (plan.die_with_parent) DieWithParent(plan, report);
   execve(plan.argv[0], plan.argv, plan.envp);
   Fail(report, Step::kExec, errno);
