@@ -32,6 +32,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "host/common/subprocess.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
 #include "sandbox/seccomp_profile.h"
@@ -80,17 +81,6 @@ class UniqueFd {
 
 bool AllDigits(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-}
-
-bool EnvAllowed(const std::string& name, const std::vector<std::string>& allow) {
-  for (const auto& pattern : allow) {
-    if (!pattern.empty() && pattern.back() == '*') {
-      if (name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0) return true;
-    } else if (name == pattern) {
-      return true;
-    }
-  }
-  return false;
 }
 
 // Tasks (threads included) whose owner is `uid`: what RLIMIT_NPROC counts. Cached for a second:
@@ -453,7 +443,7 @@ bool Process::Impl::Prepare() {
     auto eq = entry.find('=');
     if (eq == std::string::npos || eq == 0) continue;
     std::string name = entry.substr(0, eq);
-    if (EnvAllowed(name, settings.env_allow)) env[name] = entry.substr(eq + 1);
+    if (EnvNameAllowed(name, settings.env_allow)) env[name] = entry.substr(eq + 1);
   }
   for (const auto& [k, v] : settings.env) env[k] = v;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);

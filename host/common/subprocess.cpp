@@ -26,23 +26,12 @@ using spawn_internal::ChildFailure;
 using spawn_internal::ChildPlan;
 using spawn_internal::Step;
 
-bool NameAllowed(const std::string& name, const std::vector<std::string>& allow) {
-  for (const auto& a : allow) {
-    if (!a.empty() && a.back() == '*') {
-      if (name.compare(0, a.size() - 1, a, 0, a.size() - 1) == 0) return true;
-    } else if (name == a) {
-      return true;
-    }
-  }
-  return false;
-}
-
 std::vector<std::string> ChildEnv(const SpawnOptions& options) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
     std::string name = entry.substr(0, entry.find('='));
-    if (options.env_allow && !NameAllowed(name, *options.env_allow)) continue;
+    if (options.env_allow && !EnvNameAllowed(name, *options.env_allow)) continue;
     bool replaced = false;
     for (const auto& x : options.env_extra) replaced |= x.substr(0, x.find('=')) == name;
     if (!replaced) env.push_back(entry);
@@ -89,6 +78,17 @@ std::optional<ChildFailure> ReadFailure(int fd) {
 std::vector<std::string> HelperEnvAllowList() {
   return {"PATH", "LANG",         "LANGUAGE",      "LC_*",
           "TZ",   "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+}
+
+bool EnvNameAllowed(const std::string& name, const std::vector<std::string>& allow) {
+  for (const auto& a : allow) {
+    if (!a.empty() && a.back() == '*') {
+      if (name.compare(0, a.size() - 1, a, 0, a.size() - 1) == 0) return true;
+    } else if (name == a) {
+      return true;
+    }
+  }
+  return false;
 }
 
 Result<pid_t> Spawn(const std::vector<std::string>& argv_in, const SpawnOptions& options) {

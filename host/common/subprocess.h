@@ -50,6 +50,10 @@ std::vector<std::string> HelperEnvAllowList();
 // fork (or clone, for new namespaces) + exec of argv[0] (a path). Only async-signal-safe calls
 // run between fork and exec, so this is safe from a multi-threaded process. A failure of any
 // step in the child comes back as an error naming the step and errno text.
+// Whether an environment variable passes an allow-list of exact names and prefixes ending in
+// '*' ("LC_*"). Shared by helper processes and the action sandbox.
+bool EnvNameAllowed(const std::string& name, const std::vector<std::string>& allow);
+
 Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& options = {});
 
 // How a child ended, as text for logs: "exited with code 3", "killed by signal 11 (SIGSEGV)".
