@@ -1,8 +1,11 @@
 #include "host/api/http.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cctype>
 
 #include "host/common/hex.h"
+#include "host/common/uuid.h"
 
 namespace gale::api {
 
@@ -30,6 +33,14 @@ HttpResponse HttpResponse::Json(int status, const gale::Json& body) {
 
 HttpResponse HttpResponse::Error(int status, const std::string& message) {
   return Json(status, gale::Json{{"faultstring", message}});
+}
+
+HttpResponse HttpResponse::Internal(const std::string& context, const std::string& detail) {
+  const std::string id = UuidV4();
+  spdlog::error("api: internal error, request {}: {}: {}", id, context, detail);
+  return Json(500, gale::Json{{"error", "internal error"},
+                              {"request_id", id},
+                              {"faultstring", "internal error (request id " + id + ")"}});
 }
 
 std::string UrlDecode(std::string_view text, bool plus_is_space) {

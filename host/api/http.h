@@ -49,6 +49,10 @@ struct HttpResponse {
   static HttpResponse Json(int status, const gale::Json& body);
   // {"faultstring": message} as StackStorm's API answers errors.
   static HttpResponse Error(int status, const std::string& message);
+  // A 500 that tells the client only a request id ({"error": "internal error", "request_id"});
+  // the log line has the id, `context` (what was asked) and `detail` (what failed), which may
+  // name files, queries or values the client must not see.
+  static HttpResponse Internal(const std::string& context, const std::string& detail);
 };
 
 // "a%20b" -> "a b"; '+' stays '+' in paths and means ' ' in queries. Invalid escapes stay as they

@@ -171,8 +171,7 @@ class Session : public std::enable_shared_from_this<Session> {
     try {
       response = server_->handler(request);
     } catch (const std::exception& e) {
-      spdlog::error("api: {} {}: {}", request.method, request.path, e.what());
-      response = HttpResponse::Error(500, std::string("internal error: ") + e.what());
+      response = HttpResponse::Internal(request.method + " " + request.path, e.what());
     }
     if (response.stream) return StartStream(std::move(response));
     Reply(std::move(response), keep_alive);

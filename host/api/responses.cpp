@@ -1,4 +1,6 @@
 // Shared pieces of route handlers: request bodies, store errors, execution documents.
+#include <spdlog/spdlog.h>
+
 #include "host/api/api_state.h"
 
 namespace gale::api {
@@ -15,7 +17,11 @@ Result<Json> JsonBody(const HttpRequest& request) {
 }
 
 HttpResponse StoreError(const Status& status) {
-  return HttpResponse::Error(status.retryable() ? 503 : 500, "store: " + status.message());
+  if (status.retryable()) {
+    spdlog::warn("api: store unavailable: {}", status.message());
+    return HttpResponse::Error(503, "store unavailable; try again");
+  }
+  return HttpResponse::Internal("store", status.message());
 }
 
 Json ExecutionJson(const store::Execution& e) {
