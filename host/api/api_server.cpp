@@ -37,21 +37,10 @@ std::shared_ptr<const ApiCatalog> BuildCatalog(const packs::Catalog& catalog) {
   return out;
 }
 
-// Every request but /healthz needs a valid key when keys are required.
-HttpResponse Authorize(State& state, HttpRequest& request, const Router& router) {
-  if (state.options.require_api_keys && request.path != "/healthz") {
-    std::string key = request.Header("st2-api-key");
-    if (key.empty()) key = request.Query("st2-api-key");
-    if (key.empty()) {
-      return HttpResponse::Error(401,
-                                 "this API needs an API key (St2-Api-Key header); create "
-                                 "one with 'gale apikey create'");
-    }
-    auto valid = VerifyApiKey(state.store(), key);
-    if (!valid.ok()) return StoreError(valid.status());
-    if (!*valid) return HttpResponse::Error(401, "API key not valid");
-  }
-  return router.Dispatch(request);
+HttpResponse Serve(State& state, HttpRequest& request, const Router& router) {
+  auto policy = state.Policy();
+  if (!policy) return HttpResponse::Error(503, "the API is starting; try again");
+  return PassDoors(state, *policy, request, router);
 }
 
 }  // namespace
@@ -68,7 +57,7 @@ bool IsLoopbackListen(const std::string& listen) {
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiHooks hooks,
                                                     const packs::Catalog& catalog) {
   if (options.store == nullptr) return Status::Error("api: no store");
-  if (!IsLoopbackListen(options.server.listen)) options.require_api_keys = true;
+  const bool loopback = IsLoopbackListen(options.server.listen);
   auto state = std::make_shared<State>();
   auto cipher = store::KeyCipher::LoadOrCreate(options.key_file);
   if (!cipher.ok()) return cipher.status();
@@ -91,12 +80,31 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiHooks
   std::unique_ptr<ApiServer> api(new ApiServer());
   api->state_ = state;
   auto server = HttpServer::Start(state->options.server, [state, router](HttpRequest& request) {
-    return Authorize(*state, request, *router);
+    return Serve(*state, request, *router);
   });
   if (!server.ok()) return server.status();
   api->server_ = std::move(server).value();
-  spdlog::info("api listening on http://{}{}", api->server_->address(),
-               state->options.require_api_keys ? " (API keys required)" : "");
+  auto policy = std::make_shared<AccessPolicy>();
+  policy->loopback = loopback;
+  policy->anonymous_loopback = state->options.anonymous_loopback && loopback;
+  policy->node_token = state->options.node_token;
+  policy->hosts = AllowedHosts(api->server_->address(), state->options.hostnames);
+  policy->cors_origins = {state->options.cors_origins.begin(), state->options.cors_origins.end()};
+  if (policy->anonymous_loopback) {
+    spdlog::warn(
+        "api.anonymous_loopback is on: every local user, and every action with network, can use "
+        "the API without a key");
+  } else if (state->options.anonymous_loopback) {
+    spdlog::warn("api.anonymous_loopback ignored: {} is not loopback",
+                 state->options.server.listen);
+  }
+  spdlog::info(
+      "api listening on http://{}{}", api->server_->address(),
+      policy->anonymous_loopback ? " (anonymous loopback access)" : " (API keys required)");
+  {
+    std::lock_guard lock(state->policy_mu);
+    state->policy = std::move(policy);
+  }
   return api;
 }
 

@@ -1,13 +1,14 @@
 // The API server role (DESIGN.md "Processes"): executions, datastore keys, webhooks, packs,
 // rules, sensors, the execution event stream, metrics and health over HTTP/1.1 (see
-// docs/operations.md for every route). Bound to 127.0.0.1:9101 by default; any address that is
-// not loopback requires an API key on every request (401 otherwise).
+// docs/operations.md for every route). Bound to 127.0.0.1:9101 by default; every request needs
+// the node's token or an API key, loopback included (access.h has every door).
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "host/api/http_server.h"
 #include "host/bus/bus.h"
@@ -36,8 +37,12 @@ struct ApiOptions {
   std::string key_file;
   // Whose keys `st2kv.user.<name>` reads in action defaults (as the rules engine).
   std::string system_user = "stanley";
-  // Required when the listen address is not loopback; forced on by that, never off.
-  bool require_api_keys = false;
+  // The node's own admin credential ($GALE_HOME/api.token); empty: none.
+  std::string node_token;
+  // api.anonymous_loopback: no key needed on a loopback listen address (the old behaviour).
+  bool anonymous_loopback = false;
+  std::vector<std::string> hostnames;     // api.hostnames: more names the Host header may give
+  std::vector<std::string> cors_origins;  // api.cors_origins: origins browsers may call from
 };
 
 class ApiServer {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 
+#include "host/api/access.h"
 #include "host/api/api_server.h"
 #include "host/api/router.h"
 #include "host/rules/engine/execution_request.h"
@@ -37,6 +38,15 @@ struct ApiServer::State {
     return catalog;
   }
   store::Store& store() { return *options.store; }
+
+  // Set once the server is bound (the Host check needs the real port); until then requests
+  // get 503.
+  std::mutex policy_mu;
+  std::shared_ptr<const AccessPolicy> policy;
+  std::shared_ptr<const AccessPolicy> Policy() {
+    std::lock_guard lock(policy_mu);
+    return policy;
+  }
 };
 using State = ApiServer::State;
 
@@ -47,9 +57,13 @@ void AddCatalogRoutes(Router& router, const std::shared_ptr<State>& state);
 void AddStreamRoutes(Router& router, const std::shared_ptr<State>& state);
 void AddMetricsRoutes(Router& router, const std::shared_ptr<State>& state);
 
+// Runs `request` through the doors of access.h, then the router.
+HttpResponse PassDoors(State& state, const AccessPolicy& policy, HttpRequest& request,
+                       const Router& router);
+
 // The body as a JSON object, or the 400 to answer ("malformed JSON: ...").
 Result<Json> JsonBody(const HttpRequest& request);
-// 503 for a retryable store error, 500 otherwise.
+// 503 for a retryable store error, 500 (InternalError) otherwise.
 HttpResponse StoreError(const Status& status);
 Json ExecutionJson(const store::Execution& e);
 // Produces e's current status to <prefix>execution-events (what /v1/stream shows); best effort.

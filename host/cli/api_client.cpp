@@ -23,18 +23,42 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
+std::string HomeOf(const ApiFlags& flags) {
+  std::string home = !flags.home.empty() ? flags.home : Env("GALE_HOME");
+  if (home.empty()) home = (std::filesystem::path(Env("HOME")) / ".gale").string();
+  return home;
+}
+
+// The first word of $GALE_HOME/NAME, or "" (missing, or not ours to read).
+std::string ReadHomeFile(const ApiFlags& flags, const char* name) {
+  std::ifstream in(std::filesystem::path(HomeOf(flags)) / name);
+  std::string word;
+  in >> word;
+  return word;
+}
+
 std::string ResolveUrl(const ApiFlags& flags) {
   if (!flags.url.empty()) return flags.url;
   if (!Env("GALE_API_URL").empty()) return Env("GALE_API_URL");
-  std::string home = !flags.home.empty() ? flags.home : Env("GALE_HOME");
-  if (home.empty()) home = (std::filesystem::path(Env("HOME")) / ".gale").string();
-  std::ifstream in(std::filesystem::path(home) / "api.addr");
-  std::string addr;
-  if (in >> addr && !addr.empty()) return addr;
-  return "http://127.0.0.1:9101";
+  const std::string addr = ReadHomeFile(flags, "api.addr");
+  return addr.empty() ? "http://127.0.0.1:9101" : addr;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 }  // namespace
+
+std::string ResolveKey(const ApiFlags& flags, const std::string& url, const std::string& host) {
+  if (!flags.key.empty()) return flags.key;
+  if (!Env("GALE_API_KEY").empty()) return Env("GALE_API_KEY");
+  // The node's own token goes only where that node listens: never to another machine.
+  if (url != ReadHomeFile(flags, "api.addr") && !IsLoopbackHost(host)) return "";
+  return ReadHomeFile(flags, "api.token");
+}
+
+namespace {}  // namespace
 
 Json ApiReply::json() const {
   return Json::parse(body, nullptr, false);
@@ -49,7 +73,6 @@ std::string ApiReply::error() const {
 }
 
 ApiClient::ApiClient(const ApiFlags& flags) : url_(ResolveUrl(flags)) {
-  key_ = !flags.key.empty() ? flags.key : Env("GALE_API_KEY");
   std::string rest = url_;
   if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
@@ -62,7 +85,10 @@ ApiClient::ApiClient(const ApiFlags& flags) : url_(ResolveUrl(flags)) {
     host_ = rest.substr(0, colon);
     port_ = rest.substr(colon + 1);
   }
+  // The API checks Host against the address it listens on, port included.
+  authority_ = host_ + ":" + port_;
   if (host_.size() > 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
+  key_ = ResolveKey(flags, url_, host_);
 }
 
 namespace {
@@ -93,13 +119,12 @@ Result<ApiReply> ApiClient::Call(const std::string& method, const std::string& t
   auto stream = Connect(io, url_, host_, port_);
   if (!stream.ok()) return stream.status();
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
-  req.set(http::field::host, host_);
+  req.set(http::field::host, authority_);
   req.set(http::field::user_agent, "gale-cli");
   if (!key_.empty()) req.set("St2-Api-Key", key_);
-  if (body != nullptr) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = body->dump();
-  }
+  // Every write is JSON, bodyless ones too: the API refuses writes of any other type.
+  if (body != nullptr || method != "GET") req.set(http::field::content_type, "application/json");
+  if (body != nullptr) req.body() = body->dump();
   req.prepare_payload();
   beast::error_code ec;
   // A socket call without a deadline: tcp_stream's timeouts apply to async operations only.
@@ -121,7 +146,7 @@ Result<int> ApiClient::Stream(const std::string& target,
   auto stream = Connect(io, url_, host_, port_);
   if (!stream.ok()) return stream.status();
   http::request<http::empty_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, host_);
+  req.set(http::field::host, authority_);
   if (!key_.empty()) req.set("St2-Api-Key", key_);
   beast::error_code ec;
   http::write(stream->socket(), req, ec);

@@ -1,6 +1,7 @@
 // How CLI verbs reach a node's API: the URL from --api, else GALE_API_URL, else the address
-// `gale up` wrote to $GALE_HOME/api.addr, else http://127.0.0.1:9101; the key from --api-key or
-// GALE_API_KEY (sent as St2-Api-Key). Errors are one line with a hint.
+// `gale up` wrote to $GALE_HOME/api.addr, else http://127.0.0.1:9101; the key from --api-key,
+// else GALE_API_KEY, else the node's $GALE_HOME/api.token when the URL is the node's (api.addr) or
+// loopback (sent as St2-Api-Key). Errors are one line with a hint.
 #pragma once
 
 #include <functional>
@@ -40,8 +41,11 @@ class ApiClient {
                      const std::function<bool(const std::string&)>& on_data);
 
  private:
-  std::string url_, host_, port_, key_;
+  std::string url_, host_, port_, authority_, key_;
 };
+
+// The key a client with these flags sends to `url` (whose host is `host`): see above.
+std::string ResolveKey(const ApiFlags& flags, const std::string& url, const std::string& host);
 
 // Prints "gale <verb>: <message>" to stderr and exits with `code` (via CLI::RuntimeError).
 [[noreturn]] void Fail(const std::string& verb, const std::string& message, int code = 1);

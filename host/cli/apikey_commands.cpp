@@ -13,7 +13,7 @@ namespace {
 
 struct Args {
   config::Overrides overrides;
-  std::string name, id;
+  std::string name, id, scope = "run";
   bool json = false;
 };
 
@@ -37,24 +37,37 @@ void AddStoreFlags(CLI::App* cmd, Args& a) {
 void AddApiKeyCommands(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* apikey = app.add_subcommand(
-      "apikey", "Create, list and delete API keys (needed when the API listens off loopback)");
+      "apikey",
+      "Create, list and delete API keys (for callers other than the node's user, whose CLI uses "
+      "$GALE_HOME/api.token)");
   apikey->require_subcommand(1);
 
   auto* create = apikey->add_subcommand("create", "Create a key; it is printed once");
   create->add_option("--name", a->name, "What the key is for");
+  create
+      ->add_option("--scope", a->scope,
+                   "read (GET only), run (also run, cancel and re-run actions, fire webhooks) "
+                   "or admin (also decrypt=true and datastore, rule and pack changes)")
+      ->check(CLI::IsMember({"read", "run", "admin"}))
+      ->capture_default_str();
   create->add_flag("--json", a->json, "Print JSON");
   AddStoreFlags(create, *a);
   create->callback([a] {
     auto store = OpenConfiguredStore("apikey create", *a);
-    auto created = api::CreateApiKey(*store, a->name, store::NowMs());
+    const api::ApiScope scope = api::ParseApiScope(a->scope).value_or(api::ApiScope::kRun);
+    auto created = api::CreateApiKey(*store, a->name, scope, store::NowMs());
     if (!created.ok()) Fail("apikey create", created.message());
     if (a->json) {
-      std::cout << Json{{"id", created->info.id}, {"name", a->name}, {"key", created->key}}.dump(2)
+      std::cout << Json{{"id", created->info.id},
+                        {"name", a->name},
+                        {"scope", a->scope},
+                        {"key", created->key}}
+                       .dump(2)
                 << '\n';
     } else {
       std::cout << created->key << '\n';
-      std::cerr << "API key " << created->info.id
-                << " created; it is shown only now. Send it as the St2-Api-Key header "
+      std::cerr << "API key " << created->info.id << " (scope " << a->scope
+                << ") created; it is shown only now. Send it as the St2-Api-Key header "
                    "(or GALE_API_KEY for the CLI).\n";
     }
   });
@@ -67,10 +80,14 @@ void AddApiKeyCommands(CLI::App& app) {
     auto keys = api::ListApiKeys(*store);
     if (!keys.ok()) Fail("apikey list", keys.message());
     Json out = Json::array();
-    Table table({"ID", "NAME", "CREATED (ms)"});
+    Table table({"ID", "NAME", "SCOPE", "CREATED (ms)"});
     for (const auto& k : *keys) {
-      out.push_back({{"id", k.id}, {"name", k.name}, {"created_at", k.created_at}});
-      table.AddRow({k.id, k.name.empty() ? "-" : k.name, std::to_string(k.created_at)});
+      out.push_back({{"id", k.id},
+                     {"name", k.name},
+                     {"scope", api::ToString(k.scope)},
+                     {"created_at", k.created_at}});
+      table.AddRow({k.id, k.name.empty() ? "-" : k.name, api::ToString(k.scope),
+                    std::to_string(k.created_at)});
     }
     if (a->json) {
       std::cout << out.dump(2) << '\n';

@@ -88,6 +88,11 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   s.stable_after = sensors.value("stable_after", s.stable_after);
   c.api_listen = api.value("listen", c.api_listen);
   c.api_request_timeout = api.value("request_timeout", c.api_request_timeout);
+  c.api_anonymous_loopback = api.value("anonymous_loopback", c.api_anonymous_loopback);
+  if (api.contains("hostnames")) c.api_hostnames = api["hostnames"].get<std::vector<std::string>>();
+  if (api.contains("cors_origins")) {
+    c.api_cors_origins = api["cors_origins"].get<std::vector<std::string>>();
+  }
   c.encryption_key_path =
       Resolve(datastore.value("encryption_key_path", c.encryption_key_path), base);
   c.system_user = datastore.value("system_user", c.system_user);

@@ -55,6 +55,11 @@ struct Config {
   std::string api_listen = "127.0.0.1:9101";
   // Seconds a connection may take to send a whole request (also the keep-alive idle limit).
   double api_request_timeout = 30;
+  // api.anonymous_loopback: on a loopback listen address, no key needed (the behaviour before
+  // issue 16; any local user and any action with network then uses the API). Warned at start.
+  bool api_anonymous_loopback = false;
+  std::vector<std::string> api_hostnames;     // more names the Host header may give the API
+  std::vector<std::string> api_cors_origins;  // origins ("https://ui.example") browsers may use
   // AES-256-GCM key of encrypted datastore values; resolved: <home>/keys/datastore.key. Every
   // node of a deployment needs the same file.
   std::string encryption_key_path;

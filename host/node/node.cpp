@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 
+#include "host/api/api_keys.h"
 #include "host/api/api_server.h"
 #include "host/bus/bus.h"
 #include "host/node/pack_snapshots.h"
@@ -463,7 +464,18 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   };
 
   const fs::path api_addr = fs::path(config.home) / "api.addr";
+  const fs::path api_token = fs::path(config.home) / "api.token";
   if (config.HasRole("api")) {
+    // A new token each start: the admin credential of whoever can read GALE_HOME (the CLI of
+    // the node's user reads it), so the API needs no anonymous door, loopback included.
+    auto token = api::WriteNodeToken(api_token.string());
+    if (!token.ok()) {
+      spdlog::error("cannot write the API token: {}", token.message());
+      if (supervisor) supervisor->Stop();
+      if (rules_engine) rules_engine->Stop();
+      if (runner) runner->Stop();
+      return 1;
+    }
     api::ApiOptions options;
     options.server.listen = config.api_listen;
     options.server.request_timeout =
@@ -473,6 +485,10 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.store = store->get();
     options.key_file = config.encryption_key_path;
     options.system_user = config.system_user;
+    options.node_token = *token;
+    options.anonymous_loopback = config.api_anonymous_loopback;
+    options.hostnames = config.api_hostnames;
+    options.cors_origins = config.api_cors_origins;
     api::ApiHooks hooks;
     hooks.set_rule_enabled = [&](const std::string& ref, bool enabled) -> Status {
       if (!rules_engine) return Status::Ok();  // stored; nodes with the rules role apply it
@@ -549,6 +565,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   spdlog::info("node {} stopping (signal {})", config.node_name, sig);
   if (api_server) api_server->Stop();
   fs::remove(api_addr, ec);
+  fs::remove(api_token, ec);
   if (watcher.ok()) watcher->reset();  // joins the watcher thread
   if (timer_service) timer_service->Stop();
   if (supervisor) supervisor->Stop();

@@ -44,10 +44,18 @@ void ApiNodeTest::TearDownTestSuite() {
 }
 
 cli::ApiClient ApiNodeTest::Api(const std::string& key) {
+  return cli::ApiClient(ApiFlagsOf(*node_, key));
+}
+
+cli::ApiFlags ApiFlagsOf(const NodeProcess& node, const std::string& key) {
   cli::ApiFlags flags;
-  flags.url = node_->api_url();
-  flags.key = key;
-  return cli::ApiClient(flags);
+  flags.url = node.api_url();
+  flags.key = key.empty() ? node.api_token() : key;
+  return flags;
+}
+
+std::string HostOf(const std::string& url) {
+  return url.substr(url.find("//") + 2);
 }
 
 std::string RawExchange(const std::string& url, const std::string& bytes,

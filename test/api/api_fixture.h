@@ -24,6 +24,11 @@ std::string RawExchange(const std::string& url, const std::string& bytes,
 // The status code of a raw HTTP response ("HTTP/1.1 413 ..." -> 413), 0 when none.
 int StatusOf(const std::string& response);
 
+// How a client reaches `node`'s API: its URL and its api.token (or `key` when given).
+cli::ApiFlags ApiFlagsOf(const NodeProcess& node, const std::string& key = "");
+// The Host header value that names `url`'s API ("http://127.0.0.1:4242" -> "127.0.0.1:4242").
+std::string HostOf(const std::string& url);
+
 // Polls GET /v1/executions/ID until its status is final; returns the last document.
 Json WaitFinal(cli::ApiClient& api, const std::string& id,
                std::chrono::seconds timeout = std::chrono::seconds(60));
@@ -33,6 +38,7 @@ class ApiNodeTest : public ::testing::Test {
   static void SetUpTestSuite();
   static void TearDownTestSuite();
   static NodeProcess& node() { return *node_; }
+  // A client with `key`, else the node's token.
   static cli::ApiClient Api(const std::string& key = "");
 
   static std::unique_ptr<TempDir> packs_;

@@ -1,7 +1,7 @@
 // Load generator for the API test (a second process, as a real client would be): CONNECTIONS
 // keep-alive connections each sending GET TARGET back to back for SECONDS, then one JSON line:
 // {"requests": n, "errors": n, "connections": n, "first_error": "..."}.
-// Usage: gale_api_load HOST PORT TARGET CONNECTIONS SECONDS
+// Usage: GALE_API_KEY=KEY gale_api_load HOST PORT TARGET CONNECTIONS SECONDS
 // Boost.Asio 1.74's awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 
@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,7 +54,8 @@ class Poller : public std::enable_shared_from_this<Poller> {
       return;
     }
     req_ = {http::verb::get, target_, 11};
-    req_.set(http::field::host, "127.0.0.1");
+    req_.set(http::field::host, ep_.address().to_string() + ":" + std::to_string(ep_.port()));
+    if (const char* key = std::getenv("GALE_API_KEY")) req_.set("St2-Api-Key", key);
     req_.keep_alive(true);
     http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->totals_.Error("write: " + ec.message());

@@ -17,9 +17,11 @@ long RssKib(pid_t pid) {
   return -1;
 }
 
-Json Load(const std::string& url, int connections, int seconds) {
+Json Load(const NodeProcess& node, int connections, int seconds) {
+  const std::string url = node.api_url();
   std::string rest = url.substr(url.find("//") + 2);
-  const std::string cmd = std::string(GALE_API_LOAD) + " " + rest.substr(0, rest.rfind(':')) + " " +
+  const std::string cmd = "GALE_API_KEY=" + node.api_token() + " " + std::string(GALE_API_LOAD) +
+                          " " + rest.substr(0, rest.rfind(':')) + " " +
                           rest.substr(rest.rfind(':') + 1) + " '/v1/executions?limit=10' " +
                           std::to_string(connections) + " " + std::to_string(seconds);
   FILE* p = popen(cmd.c_str(), "r");
@@ -39,10 +41,10 @@ TEST_F(ApiNodeTest, FiveHundredKeepAliveClientsPollWithoutErrorsAndMemoryStaysFl
   const char* env = std::getenv("GALE_API_LOAD_SECONDS");
   const int seconds = env ? std::atoi(env) : 30;
   // A short warm-up fills the allocator's pools; what matters is growth after it.
-  Json warm = Load(node().api_url(), 500, 3);
+  Json warm = Load(node(), 500, 3);
   ASSERT_FALSE(warm.is_discarded());
   const long before = RssKib(node().pid());
-  Json run = Load(node().api_url(), 500, seconds);
+  Json run = Load(node(), 500, seconds);
   ASSERT_FALSE(run.is_discarded());
   const long after = RssKib(node().pid());
   std::printf(

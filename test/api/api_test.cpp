@@ -13,31 +13,34 @@ namespace {
 
 using ApiTest = ApiNodeTest;
 
-std::string Request(const std::string& method, const std::string& target,
+// `doors`: the Host, key and Content-Type headers that let a request reach its route.
+std::string Request(const std::string& doors, const std::string& method, const std::string& target,
                     const std::string& extra_headers = "", const std::string& body = "") {
-  return method + " " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + extra_headers +
+  return method + " " + target + " HTTP/1.1\r\n" + doors + "Connection: close\r\n" + extra_headers +
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 TEST_F(ApiTest, BadRequestsGetTheirStatusAndNeverTakeTheServerDown) {
   const std::string url = node().api_url();
   ASSERT_FALSE(url.empty()) << node().Log();
+  const std::string doors = "Host: " + HostOf(url) + "\r\nSt2-Api-Key: " + node().api_token() +
+                            "\r\nContent-Type: application/json\r\n";
 
-  EXPECT_EQ(StatusOf(RawExchange(url, Request("GET", "/v1/nope"))), 404);
-  const std::string wrong_method = RawExchange(url, Request("PATCH", "/v1/executions"));
+  EXPECT_EQ(StatusOf(RawExchange(url, Request(doors, "GET", "/v1/nope"))), 404);
+  const std::string wrong_method = RawExchange(url, Request(doors, "PATCH", "/v1/executions"));
   EXPECT_EQ(StatusOf(wrong_method), 405);
   EXPECT_NE(wrong_method.find("Allow: POST, GET"), std::string::npos) << wrong_method;
   const std::string bad_json =
-      RawExchange(url, Request("POST", "/v1/executions", "", "{\"action\": "));
+      RawExchange(url, Request(doors, "POST", "/v1/executions", "", "{\"action\": "));
   EXPECT_EQ(StatusOf(bad_json), 400);
   EXPECT_NE(bad_json.find("malformed JSON"), std::string::npos) << bad_json;
-  EXPECT_EQ(StatusOf(RawExchange(url, Request("POST", "/v1/executions", "", "[1,2]"))), 400);
+  EXPECT_EQ(StatusOf(RawExchange(url, Request(doors, "POST", "/v1/executions", "", "[1,2]"))), 400);
   // 2 MiB body: refused from its Content-Length, before it is read.
-  EXPECT_EQ(
-      StatusOf(RawExchange(url, Request("POST", "/v1/executions", "", std::string(2u << 20, 'x')))),
-      413);
+  EXPECT_EQ(StatusOf(RawExchange(
+                url, Request(doors, "POST", "/v1/executions", "", std::string(2u << 20, 'x')))),
+            413);
   // 64 KiB of headers.
-  EXPECT_EQ(StatusOf(RawExchange(url, Request("GET", "/v1/executions",
+  EXPECT_EQ(StatusOf(RawExchange(url, Request(doors, "GET", "/v1/executions",
                                               "X-Big: " + std::string(64 << 10, 'a') + "\r\n"))),
             431);
   EXPECT_EQ(StatusOf(RawExchange(url, "NOT HTTP AT ALL\r\n\r\n")), 400);

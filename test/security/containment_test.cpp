@@ -70,11 +70,7 @@ class ContainmentTest : public ::testing::Test {
     EXPECT_TRUE(node_->Alive()) << node_->Log();
   }
 
-  static cli::ApiClient Api() {
-    cli::ApiFlags flags;
-    flags.url = node_->api_url();
-    return cli::ApiClient(flags);
-  }
+  static cli::ApiClient Api() { return cli::ApiClient(ApiFlagsOf(*node_)); }
   static std::string Start(const std::string& action, const Json& parameters) {
     Json body = {{"action", action}, {"parameters", parameters}};
     auto api = Api();
@@ -127,7 +123,8 @@ TEST_F(ContainmentTest, TheNodesKeysStoreAndBusAddressCannotBeRead) {
   std::string key;
   std::getline(std::ifstream(home + "/keys/datastore.key", std::ios::binary), key);
   ASSERT_FALSE(key.empty()) << "the node has a datastore key";
-  for (const std::string file : {"/keys/datastore.key", "/gale.db", "/bus.addr", "/api.addr"}) {
+  for (const std::string file :
+       {"/keys/datastore.key", "/gale.db", "/bus.addr", "/api.addr", "/api.token"}) {
     Json done = Run("core.local", {{"cmd", "cat '" + home + file + "'"}});
     EXPECT_EQ(done["status"], "failed") << file << ": " << done.dump();
     const std::string err = done["result"].value("stderr", "");
@@ -212,9 +209,7 @@ TEST(NarrowingTest, PacksAndCallersOnlyNarrowTheNodesPolicy) {
   options.packs_paths = {packs.str()};
   options.extra_yaml = "sandbox:\n  profile: no-network\n  max_timeout: 2\n";
   auto node = NodeProcess::Start(options);
-  cli::ApiFlags flags;
-  flags.url = node->api_url();
-  cli::ApiClient api(flags);
+  cli::ApiClient api(ApiFlagsOf(*node));
   auto run = [&](const std::string& action, const Json& parameters) {
     Json body = {{"action", action}, {"parameters", parameters}};
     auto created = api.Call("POST", "/v1/executions", &body);

@@ -55,7 +55,8 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
        << (brokers.empty() ? "" : ", brokers: \"" + brokers + "\"") << "}\n"
        << "store: {url: \"" << node->store_url_ << "\"}\n"
        << "api: {listen: \"" << options.api_listen
-       << "\", request_timeout: " << options.api_request_timeout << "}\n"
+       << "\", request_timeout: " << options.api_request_timeout
+       << (options.api_yaml.empty() ? "" : ", " + options.api_yaml) << "}\n"
        << "packs:\n  paths:\n";
   for (const auto& p : options.packs_paths) yaml << "    - " << p << "\n";
   yaml << options.extra_yaml;
@@ -94,6 +95,13 @@ std::string NodeProcess::api_url() const {
   std::string url;
   std::getline(in, url);
   return url;
+}
+
+std::string NodeProcess::api_token() const {
+  std::ifstream in(fs::path(home_path_) / "api.token");
+  std::string token;
+  std::getline(in, token);
+  return token;
 }
 
 NodeProcess::~NodeProcess() {

@@ -32,6 +32,7 @@ struct NodeOptions {
   // A free port by default, so that nodes of tests running side by side never collide.
   std::string api_listen = "127.0.0.1:0";
   double api_request_timeout = 30;
+  std::string api_yaml;  // more entries of gale.yaml's api: section, flow style ("a: 1, b: 2")
   // Another node of the same deployment: this one uses its bus, topic prefix and store.
   const class NodeProcess* join = nullptr;
   // Or these, when set (a node restarted after the one it joined is gone).
@@ -52,6 +53,8 @@ class NodeProcess {
   const std::string& store_url() const { return store_url_; }
   // The API's URL as the node wrote it to $GALE_HOME/api.addr ("" without the api role).
   std::string api_url() const;
+  // The node's admin token as it wrote it to $GALE_HOME/api.token ("" without the api role).
+  std::string api_token() const;
   pid_t pid() const { return pid_; }
   std::string Log() const;
   bool Alive() const;
