@@ -10,6 +10,7 @@
 #include <set>
 
 #include "host/api/api_keys.h"
+#include "host/api/http_server.h"
 
 #include "test/api/api_fixture.h"
 
@@ -252,6 +253,25 @@ TEST(ApiSecurityTest, ListedOriginsAndHostnamesAndAnonymousLoopback) {
   EXPECT_EQ(node->Stop(), 0) << node->Log();
 }
 
+// The client learns an id to quote; what failed (which may name files or values) stays in the
+// log.
+TEST(ApiSecurityTest, A500TellsOnlyARequestId) {
+  api::ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  auto server = api::HttpServer::Start(options, [](api::HttpRequest&) -> api::HttpResponse {
+    throw std::runtime_error("cannot open /secret/path");
+  });
+  ASSERT_TRUE(server.ok()) << server.message();
+  const std::string response =
+      RawExchange("http://" + (*server)->address(),
+                  "GET /v1/executions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusOf(response), 500) << response;
+  EXPECT_EQ(response.find("secret"), std::string::npos) << response;
+  const Json body = Json::parse(response.substr(response.find("\r\n\r\n") + 4), nullptr, false);
+  EXPECT_EQ(body.value("error", ""), "internal error") << response;
+  EXPECT_EQ(body.value("request_id", "").size(), 36u) << response;
+}
+
 TEST(ApiSecurityTest, OffLoopbackEveryRequestNeedsAValidApiKey) {
   TempDir packs;
   WriteApiPacks(packs.path());
@@ -268,6 +288,7 @@ TEST(ApiSecurityTest, OffLoopbackEveryRequestNeedsAValidApiKey) {
   EXPECT_EQ(refused->status, 401);
   EXPECT_NE(refused->error().find("gale apikey create"), std::string::npos);
   EXPECT_EQ(anonymous.Call("GET", "/healthz")->status, 200) << "health checks need no key";
+  EXPECT_EQ(anonymous.Call("GET", "/metrics")->status, 401) << "metrics need a key off loopback";
 
   int code = 0;
   const std::string key = Gale(node->home(), "apikey create --name ci --json", &code);
