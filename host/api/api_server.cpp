@@ -43,6 +43,27 @@ HttpResponse Serve(State& state, HttpRequest& request, const Router& router) {
   return PassDoors(state, *policy, request, router);
 }
 
+// The doors for a server bound to `bound`; warns when anonymous_loopback opens one.
+std::shared_ptr<AccessPolicy> BuildPolicy(const ApiOptions& options, const std::string& bound) {
+  auto policy = std::make_shared<AccessPolicy>();
+  policy->loopback = IsLoopbackListen(options.server.listen);
+  policy->anonymous_loopback = options.anonymous_loopback && policy->loopback;
+  policy->node_token = options.node_token;
+  policy->hosts = AllowedHosts(bound, options.hostnames);
+  policy->cors_origins = {options.cors_origins.begin(), options.cors_origins.end()};
+  if (policy->anonymous_loopback) {
+    spdlog::warn(
+        "api.anonymous_loopback is on: every local user, and every action with network, can use "
+        "the API without a key");
+  } else if (options.anonymous_loopback) {
+    spdlog::warn("api.anonymous_loopback ignored: {} is not loopback", options.server.listen);
+  }
+  spdlog::info(
+      "api listening on http://{}{}", bound,
+      policy->anonymous_loopback ? " (anonymous loopback access)" : " (API keys required)");
+  return policy;
+}
+
 }  // namespace
 
 bool IsLoopbackListen(const std::string& listen) {
@@ -57,7 +78,6 @@ bool IsLoopbackListen(const std::string& listen) {
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiHooks hooks,
                                                     const packs::Catalog& catalog) {
   if (options.store == nullptr) return Status::Error("api: no store");
-  const bool loopback = IsLoopbackListen(options.server.listen);
   auto state = std::make_shared<State>();
   auto cipher = store::KeyCipher::LoadOrCreate(options.key_file);
   if (!cipher.ok()) return cipher.status();
@@ -84,23 +104,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiHooks
   });
   if (!server.ok()) return server.status();
   api->server_ = std::move(server).value();
-  auto policy = std::make_shared<AccessPolicy>();
-  policy->loopback = loopback;
-  policy->anonymous_loopback = state->options.anonymous_loopback && loopback;
-  policy->node_token = state->options.node_token;
-  policy->hosts = AllowedHosts(api->server_->address(), state->options.hostnames);
-  policy->cors_origins = {state->options.cors_origins.begin(), state->options.cors_origins.end()};
-  if (policy->anonymous_loopback) {
-    spdlog::warn(
-        "api.anonymous_loopback is on: every local user, and every action with network, can use "
-        "the API without a key");
-  } else if (state->options.anonymous_loopback) {
-    spdlog::warn("api.anonymous_loopback ignored: {} is not loopback",
-                 state->options.server.listen);
-  }
-  spdlog::info(
-      "api listening on http://{}{}", api->server_->address(),
-      policy->anonymous_loopback ? " (anonymous loopback access)" : " (API keys required)");
+  auto policy = BuildPolicy(state->options, api->server_->address());
   {
     std::lock_guard lock(state->policy_mu);
     state->policy = std::move(policy);
