@@ -260,6 +260,13 @@ TEST_F(CliTest, AStorePasswordNeverShows) {
   EXPECT_NE(out.find("u:***@"), std::string::npos) << out;
   EXPECT_EQ(out.find("secret"), std::string::npos) << out;
 
+  // A running node hands its store URL to none of its children (sensor hosts, runners).
+  const auto running = CommandLinesOfTree(node().pid());
+  ASSERT_FALSE(running.empty());
+  for (const auto& argv : running) {
+    EXPECT_EQ(argv.find(node().store_url().substr(9)), std::string::npos) << argv;
+  }
+
   // What a node records about itself (`node list`) names no store.
   const std::string nodes = Gale("node list --json", true).out;
   EXPECT_NE(nodes.find("test-node"), std::string::npos) << nodes;
