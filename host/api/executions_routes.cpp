@@ -23,7 +23,7 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
   const store::TimeMs now = store::NowMs();
   rules::TemplateContext ctx;
   ctx.kv = rules::engine::DatastoreLookup(state.store(), state.options.system_user, now, nullptr);
-  ctx.decrypt = [&state](const std::string& sealed) { return state.cipher->Decrypt(sealed); };
+  ctx.decrypt = rules::engine::DatastoreDecrypt(*state.cipher, state.options.system_user);
   Json params;
   std::string error =
       rules::engine::BuildActionParameters(action, given, ctx, "the caller", &params);

@@ -29,7 +29,7 @@ Json KeyJson(State& state, const store::KeyValue& kv, bool decrypt) {
             {"updated_at", kv.updated_at}};
   if (kv.scope == store::KeyScope::kUser) j["user"] = kv.user;
   if (kv.secret && decrypt) {
-    auto plain = state.cipher->Decrypt(kv.value);
+    auto plain = state.cipher->Decrypt({kv.name, kv.scope, kv.user}, kv.value);
     j["value"] = plain.ok() ? *plain : "";
     if (!plain.ok()) j["error"] = plain.message();
   } else {
@@ -55,7 +55,14 @@ HttpResponse Put(State& state, const HttpRequest& request) {
   kv.user = scope->user;
   kv.secret = secret;
   const std::string value = (*body)["value"].get<std::string>();
-  kv.value = secret ? state.cipher->Encrypt(value) : value;
+  if (secret) {
+    // Sealed for this key: a copy moved into another key does not open there.
+    auto sealed = state.cipher->Encrypt({kv.name, kv.scope, kv.user}, value);
+    if (!sealed.ok()) return HttpResponse::Error(500, sealed.message());
+    kv.value = std::move(sealed).value();
+  } else {
+    kv.value = value;
+  }
   if (body->contains("ttl")) {
     const Json& ttl = (*body)["ttl"];
     if (!ttl.is_number() || ttl.get<double>() <= 0) {

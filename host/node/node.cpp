@@ -19,6 +19,7 @@
 #include "host/node/pack_snapshots.h"
 #include "host/node/pack_watcher.h"
 #include "host/packs/catalog.h"
+#include "host/rules/engine/execution_request.h"
 #include "host/rules/engine/rules_engine.h"
 #include "host/runner/runner_service.h"
 #include "host/sensors/partition/partitioner.h"
@@ -393,10 +394,11 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     // decrypt_kv needs the deployment's key; without it only that filter fails, with the reason.
     auto cipher = store::KeyCipher::LoadOrCreate(config.encryption_key_path);
     if (cipher.ok()) {
-      options.decrypt = [c = *cipher](const std::string& sealed) { return c.Decrypt(sealed); };
+      options.decrypt = rules::engine::DatastoreDecrypt(*cipher, config.system_user);
     } else {
       spdlog::warn("decrypt_kv unavailable: {}", cipher.message());
-      options.decrypt = [why = cipher.message()](const std::string&) -> Result<std::string> {
+      options.decrypt = [why = cipher.message()](const std::optional<rules::KvKey>&,
+                                                 const std::string&) -> Result<std::string> {
         return Status::Error(why);
       };
     }

@@ -16,7 +16,9 @@
 namespace gale::store {
 namespace {
 
-constexpr std::string_view kPrefix = "aes256gcm:";
+// "aes256gcm:" values were sealed before the binding (no associated data); still read.
+constexpr std::string_view kPrefixV1 = "aes256gcm:", kPrefixV2 = "aes256gcm2:";
+constexpr std::string_view kBinding{"gale-kv-v2\0", 11};
 constexpr size_t kNonce = 12, kTag = 16;
 
 bool Unhex(std::string_view text, std::string* out) {
@@ -66,32 +68,164 @@ Status CreateKeyFile(const std::string& path, const std::array<unsigned char, 32
   return Status::Ok();
 }
 
+// Opens the existing key file without following a link and checks, on what was opened, that it
+// is a regular file of ours that nobody else can read: a link or another owner's file lets
+// someone else choose (or read) the key.
+Result<int> OpenKeyFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0 && errno == ELOOP) {
+    return Status::Error(path + ": the datastore key is a symbolic link; point " +
+                         "datastore.encryption_key_path at the file itself");
+  }
+  if (fd < 0) return Status::Error(path + ": " + std::strerror(errno));
+  struct stat st {};
+  std::string why;
+  if (::fstat(fd, &st) != 0) {
+    why = std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    why = "the datastore key is not a regular file";
+  } else if (st.st_uid != ::geteuid()) {
+    why = "the datastore key is owned by uid " + std::to_string(st.st_uid) + ", not this node's (" +
+          std::to_string(::geteuid()) + "); chown it";
+  } else if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", st.st_mode & 0777);
+    why = std::string("the datastore key may be read by others (mode ") + mode + "); chmod 600 it";
+  }
+  if (!why.empty()) {
+    ::close(fd);
+    return Status::Error(path + ": " + why);
+  }
+  return fd;
+}
+
+// GCM's associated data for a value stored under `key`. A NUL in the user or the name would
+// make two keys' data equal, so such keys are refused (the store never holds them anyway).
+Result<std::string> BindingOf(const KeyRef& key) {
+  if (key.user.find('\0') != std::string::npos || key.name.find('\0') != std::string::npos) {
+    return Status::Error("datastore key " + KeyCipher::Describe(key) + " contains a NUL byte");
+  }
+  std::string aad(kBinding);
+  aad += ToString(key.scope);
+  aad += '\0';
+  aad += key.user;
+  aad += '\0';
+  aad += key.name;
+  return aad;
+}
+
+Status OpenSslFailed(const char* step) {
+  return Status::Error(std::string("datastore cipher: OpenSSL ") + step + " failed");
+}
+
+Result<std::string> Seal(const std::array<unsigned char, 32>& key, const std::string& aad,
+                         std::string_view plain) {
+  std::string out(kNonce + plain.size() + kTag, '\0');
+  auto* bytes = reinterpret_cast<unsigned char*>(out.data());
+  if (RAND_bytes(bytes, kNonce) != 1) return OpenSslFailed("RAND_bytes (no randomness)");
+  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  if (!ctx) return OpenSslFailed("EVP_CIPHER_CTX_new");
+  int len = 0, tail = 0;
+  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), bytes) != 1) {
+    return OpenSslFailed("EVP_EncryptInit_ex");
+  }
+  if (EVP_EncryptUpdate(ctx.get(), nullptr, &len,
+                        reinterpret_cast<const unsigned char*>(aad.data()),
+                        static_cast<int>(aad.size())) != 1) {
+    return OpenSslFailed("EVP_EncryptUpdate (associated data)");
+  }
+  if (EVP_EncryptUpdate(ctx.get(), bytes + kNonce, &len,
+                        reinterpret_cast<const unsigned char*>(plain.data()),
+                        static_cast<int>(plain.size())) != 1) {
+    return OpenSslFailed("EVP_EncryptUpdate");
+  }
+  if (EVP_EncryptFinal_ex(ctx.get(), bytes + kNonce + len, &tail) != 1 ||
+      static_cast<size_t>(len + tail) != plain.size()) {
+    return OpenSslFailed("EVP_EncryptFinal_ex");
+  }
+  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, bytes + kNonce + plain.size()) !=
+      1) {
+    return OpenSslFailed("EVP_CTRL_GCM_GET_TAG");
+  }
+  return std::string(kPrefixV2) + HexEncode(bytes, out.size());
+}
+
+// The plain text of nonce | ciphertext | tag. When the tag does not verify, *refused is set
+// (the caller says which key); otherwise an error is OpenSSL itself failing.
+Result<std::string> Open(const std::array<unsigned char, 32>& key, const std::string& aad,
+                         const std::string& raw, bool* refused) {
+  *refused = false;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
+  const size_t n = raw.size() - kNonce - kTag;
+  std::string plain(n, '\0');
+  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  if (!ctx) return OpenSslFailed("EVP_CIPHER_CTX_new");
+  int len = 0, tail = 0;
+  if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), bytes) != 1) {
+    return OpenSslFailed("EVP_DecryptInit_ex");
+  }
+  if (!aad.empty() && EVP_DecryptUpdate(ctx.get(), nullptr, &len,
+                                        reinterpret_cast<const unsigned char*>(aad.data()),
+                                        static_cast<int>(aad.size())) != 1) {
+    return OpenSslFailed("EVP_DecryptUpdate (associated data)");
+  }
+  if (EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &len,
+                        bytes + kNonce, static_cast<int>(n)) != 1) {
+    return OpenSslFailed("EVP_DecryptUpdate");
+  }
+  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag,
+                          const_cast<unsigned char*>(bytes + kNonce + n)) != 1) {
+    return OpenSslFailed("EVP_CTRL_GCM_SET_TAG");
+  }
+  if (EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + len, &tail) !=
+      1) {
+    *refused = true;
+    return Status::Error("the tag does not verify");
+  }
+  return plain;
+}
+
+enum class Format { kNone, kUnbound, kBound };
+
+// Which format `sealed` is in, with its raw bytes in *raw.
+Format Parse(std::string_view sealed, std::string* raw) {
+  Format format = Format::kNone;
+  if (sealed.starts_with(kPrefixV2)) {
+    format = Format::kBound;
+    sealed.remove_prefix(kPrefixV2.size());
+  } else if (sealed.starts_with(kPrefixV1)) {
+    format = Format::kUnbound;
+    sealed.remove_prefix(kPrefixV1.size());
+  }
+  if (format == Format::kNone || !Unhex(sealed, raw) || raw->size() < kNonce + kTag) {
+    return Format::kNone;
+  }
+  return format;
+}
+
 }  // namespace
+
+std::string KeyCipher::Describe(const KeyRef& key) {
+  std::string out(ToString(key.scope));
+  if (key.scope == KeyScope::kUser) out += ":" + key.user;
+  return out + ":" + key.name;
+}
 
 Result<KeyCipher> KeyCipher::LoadOrCreate(const std::string& path) {
   KeyCipher cipher;
-  if (::access(path.c_str(), F_OK) != 0) {
+  struct stat lst {};
+  if (::lstat(path.c_str(), &lst) != 0 && errno == ENOENT) {
     if (RAND_bytes(cipher.key_.data(), static_cast<int>(cipher.key_.size())) != 1) {
       return Status::Error("cannot generate the datastore key: no randomness");
     }
     if (Status created = CreateKeyFile(path, cipher.key_); !created.ok()) return created;
     // Read back: another process may have created it first.
   }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::Error(path + ": " + std::strerror(errno));
-  }
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%03o", st.st_mode & 0777);
-    return Status::Error(path + ": the datastore key may be read by others (mode " + mode +
-                         "); chmod 600 it");
-  }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Error(path + ": " + std::strerror(errno));
+  auto fd = OpenKeyFile(path);
+  if (!fd.ok()) return fd.status();
   char buf[130];
-  const ssize_t n = ::read(fd, buf, sizeof buf);
-  ::close(fd);
+  const ssize_t n = ::read(*fd, buf, sizeof buf);
+  ::close(*fd);
   std::string_view text(buf, n > 0 ? static_cast<size_t>(n) : 0);
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
   std::string raw;
@@ -102,46 +236,52 @@ Result<KeyCipher> KeyCipher::LoadOrCreate(const std::string& path) {
   return cipher;
 }
 
-std::string KeyCipher::Encrypt(std::string_view plain) const {
-  unsigned char nonce[kNonce];
-  RAND_bytes(nonce, kNonce);
-  std::string out(kNonce + plain.size() + kTag, '\0');
-  auto* bytes = reinterpret_cast<unsigned char*>(out.data());
-  std::memcpy(bytes, nonce, kNonce);
-  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
-  int len = 0;
-  EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), nonce);
-  EVP_EncryptUpdate(ctx.get(), bytes + kNonce, &len,
-                    reinterpret_cast<const unsigned char*>(plain.data()),
-                    static_cast<int>(plain.size()));
-  EVP_EncryptFinal_ex(ctx.get(), bytes + kNonce + len, &len);
-  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, bytes + kNonce + plain.size());
-  return std::string(kPrefix) + HexEncode(bytes, out.size());
+Result<std::string> KeyCipher::Encrypt(const KeyRef& key, std::string_view plain) const {
+  auto aad = BindingOf(key);
+  if (!aad.ok()) return aad.status();
+  auto sealed = Seal(key_, *aad, plain);
+  if (!sealed.ok()) return sealed.status().WithContext("sealing " + Describe(key));
+  return sealed;
 }
 
-Result<std::string> KeyCipher::Decrypt(std::string_view sealed) const {
+Result<std::string> KeyCipher::Decrypt(const KeyRef& key, std::string_view sealed) const {
   std::string raw;
-  if (sealed.substr(0, kPrefix.size()) != kPrefix || !Unhex(sealed.substr(kPrefix.size()), &raw) ||
-      raw.size() < kNonce + kTag) {
-    return Status::Error("not an encrypted datastore value");
+  const Format format = Parse(sealed, &raw);
+  if (format == Format::kNone) {
+    return Status::Error("datastore value of " + Describe(key) + " is not an encrypted value");
   }
-  const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
-  const size_t n = raw.size() - kNonce - kTag;
-  std::string plain(n, '\0');
-  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
-  int len = 0;
-  EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), bytes);
-  EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &len, bytes + kNonce,
-                    static_cast<int>(n));
-  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag,
-                      const_cast<unsigned char*>(bytes + kNonce + n));
-  if (EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + len, &len) !=
-      1) {
+  std::string aad;
+  if (format == Format::kBound) {
+    auto bound = BindingOf(key);
+    if (!bound.ok()) return bound.status();
+    aad = std::move(bound).value();
+  }
+  bool refused = false;
+  auto plain = Open(key_, aad, raw, &refused);
+  if (plain.ok()) return plain;
+  if (!refused) return plain.status().WithContext("opening " + Describe(key));
+  return Status::Error("datastore value of " + Describe(key) + " does not open: " +
+                       (format == Format::kBound
+                            ? "it was sealed for another key, or altered, or with another "
+                              "datastore.encryption_key_path"
+                            : "altered, or sealed with another datastore.encryption_key_path"));
+}
+
+Result<std::string> KeyCipher::DecryptUnbound(std::string_view sealed) const {
+  std::string raw;
+  const Format format = Parse(sealed, &raw);
+  if (format == Format::kNone) return Status::Error("not an encrypted datastore value");
+  if (format == Format::kBound) {
     return Status::Error(
-        "encrypted datastore value does not decrypt with this node's key "
-        "(altered, or sealed with another datastore.encryption_key_path)");
+        "this encrypted value is bound to its datastore key: decrypt it as read from the "
+        "datastore (st2kv.system.NAME | decrypt_kv)");
   }
-  return plain;
+  bool refused = false;
+  auto plain = Open(key_, "", raw, &refused);
+  if (plain.ok() || !refused) return plain;
+  return Status::Error(
+      "encrypted datastore value does not decrypt with this node's key "
+      "(altered, or sealed with another datastore.encryption_key_path)");
 }
 
 }  // namespace gale::store

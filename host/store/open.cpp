@@ -3,22 +3,71 @@
 
 #include <algorithm>
 #include <thread>
+#include <utility>
+
+#include "host/common/hex.h"
 
 #include "host/store/mongo/mongo_store.h"
 #include "host/store/sqlite/sqlite_store.h"
 
 namespace gale::store {
 
+namespace {
+
+// Where the password of `url` starts and ends; npos when it has none.
+std::pair<size_t, size_t> PasswordSpan(const std::string& url) {
+  constexpr auto kNone = std::make_pair(std::string::npos, std::string::npos);
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return kNone;
+  const size_t start = scheme + 3;
+  const size_t options = url.find('?', start);
+  const size_t end = options == std::string::npos ? url.size() : options;
+  const size_t at = end > start ? url.rfind('@', end - 1) : std::string::npos;
+  if (at == std::string::npos || at < start) return kNone;
+  const size_t colon = url.find(':', start);
+  if (colon == std::string::npos || colon > at) return kNone;
+  return {colon + 1, at};
+}
+
+std::string PercentDecoded(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const int hi = text[i] == '%' && i + 2 < text.size() ? HexDigitValue(text[i + 1]) : -1;
+    const int lo = hi >= 0 ? HexDigitValue(text[i + 2]) : -1;
+    if (lo >= 0) {
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+void ReplaceAll(std::string& text, const std::string& what) {
+  if (what.empty()) return;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 3)) {
+    text.replace(at, what.size(), "***");
+  }
+}
+
+}  // namespace
+
 std::string RedactUrl(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t start = scheme + 3;
-  size_t at = url.find('@', start);
-  size_t slash = url.find('/', start);
-  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
-  size_t colon = url.find(':', start);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
+  const auto [begin, end] = PasswordSpan(url);
+  if (begin == std::string::npos) return url;
+  return url.substr(0, begin) + "***" + url.substr(end);
+}
+
+std::string UrlPassword(const std::string& url) {
+  const auto [begin, end] = PasswordSpan(url);
+  return begin == std::string::npos ? "" : url.substr(begin, end - begin);
+}
+
+std::string RedactPassword(std::string text, const std::string& password) {
+  ReplaceAll(text, password);
+  ReplaceAll(text, PercentDecoded(password));
+  return text;
 }
 
 std::string DefaultStoreUrl(const std::string& gale_home) {

@@ -44,7 +44,14 @@ Result<StorePtr> OpenStoreWithRetry(const std::string& url, const StoreOptions& 
 // `sqlite://<gale_home>/gale.db`, the default when no store is configured.
 std::string DefaultStoreUrl(const std::string& gale_home);
 
-// The URL with any password replaced by "***", for messages.
+// The URL with any password replaced by "***", for messages. A password typed with a raw '/'
+// or '@' (not percent-encoded) is masked too: everything between the user's ':' and the last
+// '@' before the options goes.
 std::string RedactUrl(const std::string& url);
+// The password of a URL as written in it ("" when none).
+std::string UrlPassword(const std::string& url);
+// `text` with every occurrence of `password` (as written, and percent-decoded) replaced by
+// "***": for messages from a driver that may echo what it was given.
+std::string RedactPassword(std::string text, const std::string& password);
 
 }  // namespace gale::store

@@ -190,7 +190,19 @@ TEST_F(ApiTest, EncryptedKeysStayEncryptedUnlessDecryptIsAsked) {
   auto store = node().OpenStore();
   auto raw = store->GetKey({"db.password", store::KeyScope::kSystem, ""}, store::NowMs());
   ASSERT_TRUE(raw.ok() && raw->has_value());
-  EXPECT_EQ((*raw)->value.rfind("aes256gcm:", 0), 0u);
+  EXPECT_EQ((*raw)->value.rfind("aes256gcm2:", 0), 0u);
+  // Bound to its key: the same sealed value written under another name by someone with write
+  // access to the store does not open there.
+  store::KeyValue copy = **raw;
+  copy.name = "db.other";
+  ASSERT_TRUE(store->SetKey(copy, store::NowMs()).ok());
+  const Json swapped = api.Call("GET", "/v1/keys/db.other?decrypt=true")->json();
+  EXPECT_EQ(swapped["value"], "");
+  EXPECT_NE(
+      swapped.value("error", "")
+          .find("datastore value of system:db.other does not open: it was sealed for another key"),
+      std::string::npos)
+      << swapped;
   struct stat st {};
   ASSERT_EQ(stat((node().home() + "/keys/datastore.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);

@@ -1,8 +1,14 @@
 // The CLI end to end against a node started with embedded defaults: a webhook fires a rule, and
 // every verb a user reaches for shows it (execution list/get/tail, run, key, rule, topics).
+#include <signal.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "host/bus/bus.h"
 #include "host/common/uuid.h"
@@ -178,6 +184,94 @@ TEST_F(CliTest, TopicsInspectARealKafkaCluster) {
   Ran tail = Gale("topics tail triggers --from-beginning --max 1 --json" + flags, true);
   EXPECT_EQ(tail.code, 0);
   EXPECT_EQ(Json::parse(tail.out, nullptr, false)["value"]["real"], true) << tail.out;
+}
+
+// The command lines of `root` and all its descendants, NULs shown as spaces.
+std::vector<std::string> CommandLinesOfTree(pid_t root) {
+  std::map<pid_t, pid_t> parent;
+  std::map<pid_t, std::string> cmdline;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    parent[pid] = ppid;
+    std::ifstream in(e.path() / "cmdline");
+    std::string argv((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(argv.begin(), argv.end(), '\0', ' ');
+    cmdline[pid] = argv;
+  }
+  std::vector<std::string> out;
+  for (const auto& [pid, argv] : cmdline) {
+    for (pid_t p = pid; p > 1; p = parent.count(p) ? parent[p] : 0) {
+      if (p == root) {
+        out.push_back(argv);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+// A store password never shows: not in the log of a node that cannot reach its MongoDB (the
+// driver's errors included), not on the command line of the node or anything it starts, not
+// from the CLI verbs that open the store themselves, and `node list` carries no store URL.
+TEST_F(CliTest, AStorePasswordNeverShows) {
+  const std::string url = "mongodb://u:secret@127.0.0.1:1/x";
+  NodeOptions options;
+  options.store_url = url;
+  options.node_name = "leaky-node";
+  options.packs_paths = {packs_->str()};
+  options.wait_ready = false;
+  auto leaky = NodeProcess::Start(options);
+  std::vector<std::string> argvs;
+  const bool retried = WaitFor(
+      [&] {
+        for (auto& a : CommandLinesOfTree(leaky->pid())) argvs.push_back(a);
+        return leaky->Log().find("unavailable (attempt 1)") != std::string::npos || !leaky->Alive();
+      },
+      std::chrono::seconds(60));
+  const std::string log = leaky->Log();
+  ::kill(-leaky->pid(), SIGKILL);  // SIGTERM waits for the store retries to give up
+  WaitFor([&] { return !leaky->Alive(); }, std::chrono::seconds(10));
+  ASSERT_TRUE(retried) << log;
+  EXPECT_NE(log.find("mongodb://u:***@127.0.0.1:1/x"), std::string::npos) << log;
+  EXPECT_EQ(log.find("secret"), std::string::npos) << log;
+  ASSERT_FALSE(argvs.empty());
+  for (const auto& argv : argvs) EXPECT_EQ(argv.find("secret"), std::string::npos) << argv;
+
+  // The CLI verbs that open the store themselves report the failure without the password.
+  const std::string cmd = "env -u GALE_KAFKA_BROKERS GALE_MONGODB_URL='" + url +
+                          "' GALE_HOME=" + leaky->home() + " NO_COLOR=1 " +
+                          std::string(GALE_BINARY_DIR) + "/bin/gale apikey list 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  EXPECT_NE(pclose(p), 0) << out;
+  EXPECT_NE(out.find("u:***@"), std::string::npos) << out;
+  EXPECT_EQ(out.find("secret"), std::string::npos) << out;
+
+  // A running node hands its store URL to none of its children (sensor hosts, runners).
+  const auto running = CommandLinesOfTree(node().pid());
+  ASSERT_FALSE(running.empty());
+  for (const auto& argv : running) {
+    EXPECT_EQ(argv.find(node().store_url().substr(9)), std::string::npos) << argv;
+  }
+
+  // What a node records about itself (`node list`) names no store.
+  const std::string nodes = Gale("node list --json", true).out;
+  EXPECT_NE(nodes.find("test-node"), std::string::npos) << nodes;
+  EXPECT_EQ(nodes.find(node().store_url().substr(9)), std::string::npos) << nodes;
+  EXPECT_EQ(nodes.find("secret"), std::string::npos) << nodes;
 }
 
 TEST_F(CliTest, EveryVerbHasHelpAndAMissingNodeIsOneLineWithAHint) {

@@ -115,6 +115,7 @@ class TemplateDatastore : public ::testing::Test {
       {{KvScope::kUser, "token"}, "u-tok"},
       {{KvScope::kSystem, "count"}, "7"}};
   int lookups = 0;
+  std::string decrypted_from;
   TemplateContext ctx() {
     TemplateContext c;
     c.kv = [this](KvScope scope, const std::string& name) -> std::optional<std::string> {
@@ -123,7 +124,9 @@ class TemplateDatastore : public ::testing::Test {
       if (it == store.end()) return std::nullopt;
       return it->second;
     };
-    c.decrypt = [](const std::string& cipher) -> Result<std::string> {
+    c.decrypt = [this](const std::optional<KvKey>& from,
+                       const std::string& cipher) -> Result<std::string> {
+      decrypted_from = from ? from->name : "<literal>";
       if (cipher.rfind("cipher:", 0) != 0) return Status::Error("bad ciphertext");
       return cipher.substr(7);
     };
@@ -154,7 +157,9 @@ TEST_F(TemplateDatastore, LookupsAliasesAndScopes) {
 TEST_F(TemplateDatastore, DecryptKv) {
   auto c = ctx();
   EXPECT_EQ(*Eval("{{ st2kv.system.secret | decrypt_kv }}", c), Json("s3cr3t"));
+  EXPECT_EQ(decrypted_from, "secret") << "the key it was read from, to check the binding";
   EXPECT_EQ(*Eval("{{ 'cipher:x' | decrypt_kv }}", c), Json("x"));
+  EXPECT_EQ(decrypted_from, "<literal>");
   auto missing = Eval("{{ st2kv.system.nope | decrypt_kv }}", c);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.message().find(

@@ -75,6 +75,7 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
+  if (!options.wait_ready) return node;
   const bool ready =
       WaitFor([&] { return node->Log().find(" up: bus ") != std::string::npos || !node->Alive(); },
               std::chrono::seconds(60));

@@ -39,6 +39,9 @@ struct NodeOptions {
   std::string brokers;
   std::string topic_prefix;
   std::string store_url;
+  // Whether Start waits for the node to report ready (a test of a node that cannot start, e.g.
+  // its store is unreachable, reads the log instead).
+  bool wait_ready = true;
 };
 
 class NodeProcess {

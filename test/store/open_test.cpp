@@ -41,6 +41,13 @@ TEST(OpenStoreTest, UrlHelpers) {
   EXPECT_EQ(RedactUrl("mongodb://u:secret@h1,h2/gale?w=1"), "mongodb://u:***@h1,h2/gale?w=1");
   EXPECT_EQ(RedactUrl("mongodb://h1/gale"), "mongodb://h1/gale");
   EXPECT_EQ(RedactUrl("mongodb://user@h1/gale"), "mongodb://user@h1/gale");
+  // A password with a raw '/' or '@' (not percent-encoded) is still masked whole.
+  EXPECT_EQ(RedactUrl("mongodb://u:se/cr@t@h1/gale?w=1"), "mongodb://u:***@h1/gale?w=1");
+  EXPECT_EQ(UrlPassword("mongodb://u:se/cr@t@h1/gale?w=1"), "se/cr@t");
+  EXPECT_EQ(UrlPassword("mongodb://u@h1/gale"), "");
+  // Driver messages that echo the password, as written or decoded, lose it.
+  EXPECT_EQ(RedactPassword("auth failed for u:p%40ss and u:p@ss", "p%40ss"),
+            "auth failed for u:*** and u:***");
 }
 
 TEST(OpenStoreTest, RelativeSqlitePath) {

@@ -76,6 +76,18 @@ KvLookup DatastoreLookup(store::Store& store, std::string user, store::TimeMs no
   };
 }
 
+KvDecrypt DatastoreDecrypt(store::KeyCipher cipher, std::string user) {
+  return [cipher, user = std::move(user)](const std::optional<KvKey>& from,
+                                          const std::string& sealed) -> Result<std::string> {
+    if (!from) return cipher.DecryptUnbound(sealed);
+    store::KeyRef ref;
+    ref.name = from->name;
+    ref.scope = from->scope == KvScope::kSystem ? store::KeyScope::kSystem : store::KeyScope::kUser;
+    if (from->scope == KvScope::kUser) ref.user = user;
+    return cipher.Decrypt(ref, sealed);
+  };
+}
+
 Json ExecutionRequestMessage(const store::Execution& e, const Json& parameters) {
   Json req = {{"id", e.id},
               {"action", e.action},

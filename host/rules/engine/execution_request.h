@@ -10,6 +10,7 @@
 #include "host/packs/metadata.h"
 #include "host/rules/engine/rule_set.h"
 #include "host/rules/template/context.h"
+#include "host/store/key_cipher.h"
 #include "host/store/store.h"
 
 namespace gale::rules::engine {
@@ -29,6 +30,10 @@ std::string BuildActionParameters(const CompiledAction& action, const Json& give
 // as of `now`. The first store error is kept in *error (a key that could not be read renders
 // as missing, so the caller decides whether to retry); error may be null.
 KvLookup DatastoreLookup(store::Store& store, std::string user, store::TimeMs now, Status* error);
+
+// decrypt_kv with the deployment's key: st2kv.user.<name> is `user`'s key, as in
+// DatastoreLookup, so a sealed value opens only for the key it was sealed for.
+KvDecrypt DatastoreDecrypt(store::KeyCipher cipher, std::string user);
 
 // The `gale.executions` message of `e` (schemas/bus/execution_request.json). `parameters` are
 // the real values: the store keeps secrets masked, the request does not.

@@ -20,8 +20,17 @@ enum class KvScope { kSystem, kUser };
 // Returns the stored (string) value, or nullopt when the key does not exist. StackStorm renders
 // a missing key as an empty string, and so does Gale. Called at most once per key and render.
 using KvLookup = std::function<std::optional<std::string>(KvScope scope, const std::string& name)>;
-// `decrypt_kv`: turns a stored ciphertext into plain text, or fails with a reason.
-using KvDecrypt = std::function<Result<std::string>(const std::string& ciphertext)>;
+// The datastore key a value was read from (decrypt_kv opens a sealed value only for the key it
+// was sealed for).
+struct KvKey {
+  KvScope scope = KvScope::kSystem;
+  std::string name;
+};
+// `decrypt_kv`: turns a stored ciphertext into plain text, or fails with a reason. `from` is the
+// key it was read from; nullopt for a value that is not a datastore key (a literal, a trigger
+// field).
+using KvDecrypt = std::function<Result<std::string>(const std::optional<KvKey>& from,
+                                                    const std::string& ciphertext)>;
 // The clock `timediff_lt`/`timediff_gt` compare against (tests inject a fixed time).
 using Clock = std::function<std::chrono::system_clock::time_point()>;
 

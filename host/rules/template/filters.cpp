@@ -939,6 +939,10 @@ Status DecryptKv(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   bool from_datastore = in.kind == Value::Kind::kKvKey;
   std::string name =
       "st2kv." + std::string(in.scope == KvScope::kSystem ? "system." : "user.") + in.text;
+  // The key it is read from, which a sealed value must have been sealed for (StrOf resolves
+  // `in` to the value).
+  std::optional<KvKey> from;
+  if (from_datastore) from = KvKey{in.scope, in.text};
   std::string cipher;
   Status st = ev.StrOf(in, &cipher);
   if (!st.ok()) return st;
@@ -947,7 +951,7 @@ Status DecryptKv(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
                          "\" doesn't exist or it contains an empty string");
   }
   if (!ev.ctx().decrypt) return Status::Error("no datastore decryption is configured");
-  auto plain = ev.ctx().decrypt(cipher);
+  auto plain = ev.ctx().decrypt(from, cipher);
   if (!plain.ok()) return plain.status();
   *out = Value::Of(std::move(plain).value());
   return Status::Ok();

@@ -3,9 +3,29 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <set>
 
 namespace gale::store::mongo {
 namespace {
+
+// The passwords of the URLs this process connected with. The driver's messages (and its log)
+// may echo what it was given; they pass through Clean() before anyone sees them.
+std::mutex passwords_mu;
+std::set<std::string> passwords;
+
+void RememberPassword(const std::string& url) {
+  std::string password = UrlPassword(url);
+  if (password.empty()) return;
+  std::lock_guard lock(passwords_mu);
+  passwords.insert(std::move(password));
+}
+
+std::string Clean(const char* message) {
+  std::string text = message != nullptr ? message : "";
+  std::lock_guard lock(passwords_mu);
+  for (const std::string& p : passwords) text = RedactPassword(std::move(text), p);
+  return text;
+}
 
 void InitDriver() {
   static std::once_flag once;
@@ -16,7 +36,7 @@ void InitDriver() {
     mongoc_log_set_handler(
         [](mongoc_log_level_t level, const char* domain, const char* message, void*) {
           if (level <= MONGOC_LOG_LEVEL_CRITICAL) {
-            std::fprintf(stderr, "mongoc %s: %s\n", domain, message);
+            std::fprintf(stderr, "mongoc %s: %s\n", domain, Clean(message).c_str());
           }
         },
         nullptr);
@@ -75,7 +95,7 @@ Status CreateIndexes(mongoc_client_t* client, const std::string& db, const std::
     if (!mongoc_database_write_command_with_opts(database, cmd.get(), nullptr, reply.get(),
                                                  &error)) {
       result = Status::Error("mongodb store " + url + ": creating index " + spec.name + " on " +
-                                 spec.collection + ": " + error.message,
+                                 spec.collection + ": " + Clean(error.message),
                              IsRetryable(error, reply.get()));
       break;
     }
@@ -120,11 +140,12 @@ bool IsRetryable(const bson_error_t& e, const bson_t* reply) {
 Result<std::unique_ptr<Database>> Database::Connect(const std::string& url,
                                                     const StoreOptions& options) {
   InitDriver();
+  RememberPassword(url);
   const std::string shown = RedactUrl(url);
   bson_error_t error;
   mongoc_uri_t* uri = mongoc_uri_new_with_error(url.c_str(), &error);
   if (uri == nullptr) {
-    return Status::Error("mongodb store URL " + shown + " is invalid: " + error.message);
+    return Status::Error("mongodb store URL " + shown + " is invalid: " + Clean(error.message));
   }
   if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
@@ -158,7 +179,7 @@ Result<std::unique_ptr<Database>> Database::Connect(const std::string& url,
   mongoc_client_pool_t* pool = mongoc_client_pool_new_with_error(uri, &error);
   if (pool == nullptr) {
     mongoc_uri_destroy(uri);
-    return Status::Error("mongodb store " + shown + ": " + error.message);
+    return Status::Error("mongodb store " + shown + ": " + Clean(error.message));
   }
   mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
   mongoc_client_pool_set_appname(pool, "gale");
@@ -177,7 +198,7 @@ Result<std::unique_ptr<Database>> Database::Connect(const std::string& url,
   Reply reply;
   ping.Int32("ping", 1);
   if (!mongoc_client_command_simple(client, "admin", ping.get(), nullptr, reply.get(), &error)) {
-    return fail(Status::Error("mongodb store " + shown + " is unreachable: " + error.message,
+    return fail(Status::Error("mongodb store " + shown + " is unreachable: " + Clean(error.message),
                               IsRetryable(error, reply.get())));
   }
   Doc build_info;
@@ -202,8 +223,9 @@ Result<std::unique_ptr<Database>> Database::Connect(const std::string& url,
         mongoc_collection_update_one(meta, filter.get(), update.get(), opts.get(), r.get(), &error);
     mongoc_collection_destroy(meta);
     if (!ok && !IsDuplicateKey(error)) {
-      return fail(Status::Error("mongodb store " + shown + " refuses writes: " + error.message,
-                                IsRetryable(error, r.get())));
+      return fail(
+          Status::Error("mongodb store " + shown + " refuses writes: " + Clean(error.message),
+                        IsRetryable(error, r.get())));
     }
   }
   if (Status s = CreateIndexes(client, db, shown); !s) return fail(s);
@@ -217,7 +239,7 @@ Database::~Database() {
 }
 
 Status Database::Fail(const std::string& op, const bson_error_t& e, const bson_t* reply) const {
-  return Status::Error("mongodb store " + url_ + ": " + op + ": " + e.message,
+  return Status::Error("mongodb store " + url_ + ": " + op + ": " + Clean(e.message),
                        IsRetryable(e, reply));
 }
 

@@ -8,6 +8,7 @@
 #include "engine_fixture.h"
 #include "flaky_store.h"
 #include "host/common/uuid.h"
+#include "host/rules/engine/execution_request.h"
 #include "host/store/key_cipher.h"
 
 namespace gale::rules::engine::test {
@@ -263,7 +264,8 @@ TEST_P(EngineTest, BadTemplatesAndInvalidParametersRecordFailedExecutions) {
 }
 
 // st2kv.system and st2kv.user (the system user's keys) render into parameters; decrypt_kv opens
-// a value sealed with the deployment's key, and fails the execution (with why) otherwise.
+// a value sealed with the deployment's key for that key, and fails the execution (with why)
+// otherwise: a plain value, or a sealed value moved into another key.
 TEST_P(EngineTest, DatastoreKeysAndDecryptKvRenderIntoParameters) {
   auto cipher = store::KeyCipher::LoadOrCreate((dir_ / "keys" / "datastore.key").string());
   ASSERT_TRUE(cipher.ok()) << cipher.message();
@@ -274,20 +276,23 @@ TEST_P(EngineTest, DatastoreKeysAndDecryptKvRenderIntoParameters) {
       store_->SetKey({"target", "prod", store::KeyScope::kUser, "stanley", 0, false, 0}, now).ok());
   ASSERT_TRUE(
       store_->SetKey({"target", "dev", store::KeyScope::kUser, "alice", 0, false, 0}, now).ok());
+  auto token = cipher->Encrypt({"token", store::KeyScope::kSystem, ""}, "s3cret");
+  ASSERT_TRUE(token.ok()) << token.message();
   ASSERT_TRUE(
-      store_
-          ->SetKey({"token", cipher->Encrypt("s3cret"), store::KeyScope::kSystem, "", 0, true, 0},
-                   now)
-          .ok());
+      store_->SetKey({"token", *token, store::KeyScope::kSystem, "", 0, true, 0}, now).ok());
+  ASSERT_TRUE(
+      store_->SetKey({"swapped", *token, store::KeyScope::kSystem, "", 0, true, 0}, now).ok());
   auto rules = LoadRules({
       {"kv.yaml", RuleYaml("kv", kBuildCriteria, "enginetest.shell",
                            "    cmd: \"echo {{ st2kv.system.greeting }} {{ st2kv.user.target }} "
                            "{{ st2kv.system.token | decrypt_kv }}\"\n")},
       {"plain.yaml", RuleYaml("plain", kBuildCriteria, "enginetest.shell",
                               "    cmd: \"{{ st2kv.system.greeting | decrypt_kv }}\"\n")},
+      {"swapped.yaml", RuleYaml("swapped", kBuildCriteria, "enginetest.shell",
+                                "    cmd: \"{{ st2kv.system.swapped | decrypt_kv }}\"\n")},
   });
   RulesEngineOptions options = EngineOptions();
-  options.decrypt = [c = *cipher](const std::string& sealed) { return c.Decrypt(sealed); };
+  options.decrypt = DatastoreDecrypt(*cipher, options.system_user);
   auto engine = RulesEngine::Create(options, rules);
   ASSERT_TRUE(engine.ok()) << engine.message();
   ASSERT_TRUE((*engine)->Start().ok());
@@ -295,14 +300,22 @@ TEST_P(EngineTest, DatastoreKeysAndDecryptKvRenderIntoParameters) {
   ASSERT_TRUE(WaitProcessed(**engine, 1));
   (*engine)->Stop();
   auto all = ById(AllExecutions());
-  ASSERT_EQ(all.size(), 2u);
+  ASSERT_EQ(all.size(), 3u);
   const store::Execution& kv = all.at(ExecId("ti-1", "enginetest.kv"));
   EXPECT_EQ(kv.status, store::ExecStatus::kRequested) << kv.result;
   EXPECT_EQ(kv.parameters.value("cmd", ""), "echo hi prod s3cret");
   const store::Execution& plain = all.at(ExecId("ti-1", "enginetest.plain"));
   EXPECT_EQ(plain.status, store::ExecStatus::kFailed);
-  EXPECT_NE(plain.result.dump().find("not an encrypted datastore value"), std::string::npos)
+  EXPECT_NE(plain.result.dump().find("system:greeting is not an encrypted value"),
+            std::string::npos)
       << plain.result;
+  const store::Execution& swapped = all.at(ExecId("ti-1", "enginetest.swapped"));
+  EXPECT_EQ(swapped.status, store::ExecStatus::kFailed);
+  EXPECT_NE(
+      swapped.result.dump().find("system:swapped does not open: it was sealed for another key"),
+      std::string::npos)
+      << swapped.result;
+  EXPECT_EQ(swapped.result.dump().find("s3cret"), std::string::npos);
 }
 
 TEST_P(EngineTest, MalformedMessagesAreSkippedAndTheEngineGoesOn) {
