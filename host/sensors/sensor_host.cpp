@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <map>
 #include <thread>
 
 #include "host/packs/library.h"
@@ -70,6 +72,24 @@ void LimitMemory(int memory_mb) {
 #endif
 }
 
+// --bus-property key=value pairs, and sasl.password from the node's environment variable, which
+// is then removed so that nothing this host starts inherits it.
+Status ReadBusProperties(const SensorHostOptions& options,
+                         std::map<std::string, std::string>& properties) {
+  for (const auto& pair : options.bus_properties) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::Error("--bus-property " + pair + ": expected key=value");
+    }
+    properties[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  if (const char* password = std::getenv(kBusPasswordEnv); password != nullptr) {
+    properties["sasl.password"] = password;
+    unsetenv(kBusPasswordEnv);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunSensorHost(const SensorHostOptions& options) {
@@ -112,6 +132,10 @@ int RunSensorHost(const SensorHostOptions& options) {
   bus_config.brokers = options.brokers;
   bus_config.topic_prefix = options.topic_prefix;
   bus_config.client_id = "gale-sensor-host-" + pack.ref;
+  if (Status s = ReadBusProperties(options, bus_config.properties); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 2;
+  }
   auto producer = bus::Producer::Create(bus_config);
   if (!producer.ok()) {
     spdlog::error("cannot create the trigger producer: {}", producer.message());
