@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <thread>
 
@@ -73,7 +74,9 @@ void LimitMemory(int memory_mb) {
 }
 
 // --bus-property key=value pairs, and sasl.password from the node's environment variable, which
-// is then removed so that nothing this host starts inherits it.
+// is then blanked in place (so /proc/<pid>/environ no longer shows it) and removed, so that
+// nothing this host starts inherits it. librdkafka keeps its own copy: pack code in this process
+// could still find it in memory (docs/security.md).
 Status ReadBusProperties(const SensorHostOptions& options,
                          std::map<std::string, std::string>& properties) {
   for (const auto& pair : options.bus_properties) {
@@ -83,8 +86,9 @@ Status ReadBusProperties(const SensorHostOptions& options,
     }
     properties[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
-  if (const char* password = std::getenv(kBusPasswordEnv); password != nullptr) {
+  if (char* password = std::getenv(kBusPasswordEnv); password != nullptr) {
     properties["sasl.password"] = password;
+    std::fill(password, password + std::strlen(password), '*');
     unsetenv(kBusPasswordEnv);
   }
   return Status::Ok();
