@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ struct NodeOptions {
   std::string brokers;
   std::string topic_prefix;
   std::string store_url;
+  // gale.yaml's bus.security as a YAML flow mapping ("{protocol: ...}"); when set, `brokers`
+  // is used as it is (GALE_KAFKA_BROKERS is not passed to the node).
+  std::string bus_security;
 };
 
 class NodeProcess {
@@ -69,11 +73,12 @@ class NodeProcess {
   mutable int status_ = -1;
 };
 
-// Reads `topic` from the beginning until `done(messages so far)` or the deadline.
+// Reads `topic` from the beginning until `done(messages so far)` or the deadline, with
+// `properties` as extra librdkafka settings (e.g. SASL).
 std::vector<bus::Message> ReadTopic(
     const std::string& brokers, const std::string& topic,
     const std::function<bool(const std::vector<bus::Message>&)>& done,
-    std::chrono::milliseconds deadline);
+    std::chrono::milliseconds deadline, const std::map<std::string, std::string>& properties = {});
 
 // Waits until `condition()` holds or the deadline passes; returns the last value.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds deadline);
