@@ -43,6 +43,9 @@ void AddNodeCommands(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   host->add_option("--brokers", o->brokers, "Kafka bootstrap servers")->required();
+  host->add_option("--bus-property", o->bus_properties,
+                   "librdkafka property key=value (repeatable; sasl.password comes from $" +
+                       std::string(sensors::kBusPasswordEnv) + ")");
   host->add_option("--topic-prefix", o->topic_prefix, "Topic prefix")->capture_default_str();
   host->add_option("--broker-fd", o->broker_fd,
                    "Descriptor of the node's datastore broker (default: no datastore)");

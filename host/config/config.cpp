@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "host/common/yaml_json.h"
 #include "host/schema/validator.h"
@@ -32,8 +35,111 @@ std::string Resolve(const std::string& path, const fs::path& base) {
   return (base / path).lexically_normal().string();
 }
 
+// "<file>:<line>: <field>: <what>" for the value at JSON pointer `pointer`.
+Status ErrorAt(const YamlDocument& doc, const std::string& file, const std::string& pointer,
+               const std::string& what) {
+  std::string field = pointer.substr(1);
+  std::replace(field.begin(), field.end(), '/', '.');
+  return Status::Error(file + ":" + std::to_string(doc.LineOf(pointer)) + ": " + field + ": " +
+                       what);
+}
+
+// Checked before the schema, whose "unknown property" would not say where secrets go instead.
+Status RefuseInlineSecrets(const YamlDocument& doc, const std::string& file) {
+  const Json bus = doc.json.is_object() ? doc.json.value("bus", Json::object()) : Json::object();
+  if (!bus.is_object()) return Status::Ok();
+  const Json security = bus.value("security", Json::object());
+  if (security.is_object() && security.contains("password")) {
+    return ErrorAt(doc, file, "/bus/security/password",
+                   "passwords are not written in gale.yaml; use password_file or password_env");
+  }
+  const Json props = bus.value("properties", Json::object());
+  if (!props.is_object()) return Status::Ok();
+  for (const auto& [key, value] : props.items()) {
+    if (IsSecretBusProperty(key)) {
+      return ErrorAt(doc, file, "/bus/properties/" + key,
+                     "secrets are not written in gale.yaml; use bus.security with "
+                     "password_file or password_env");
+    }
+  }
+  return Status::Ok();
+}
+
+// The password of bus.security: the first line of password_file, or $password_env.
+Result<std::string> ReadBusPassword(const YamlDocument& doc, const std::string& file,
+                                    const Json& security, const fs::path& base) {
+  std::string password;
+  if (security.contains("password_file")) {
+    const std::string path = Resolve(security["password_file"], base);
+    std::ifstream in(path);
+    if (!in) {
+      return ErrorAt(doc, file, "/bus/security/password_file",
+                     "cannot read " + path + ": " + std::strerror(errno));
+    }
+    std::getline(in, password);
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    if (password.empty()) {
+      return ErrorAt(doc, file, "/bus/security/password_file", path + " is empty");
+    }
+  } else {
+    const std::string var = security["password_env"];
+    password = Env(var.c_str());
+    if (password.empty()) {
+      return ErrorAt(doc, file, "/bus/security/password_env",
+                     "environment variable " + var + " is not set or empty");
+    }
+  }
+  return password;
+}
+
+// bus.security as librdkafka properties, checked for combinations the schema cannot express.
+Result<std::map<std::string, std::string>> SecurityProperties(const YamlDocument& doc,
+                                                              const std::string& file,
+                                                              const Json& security,
+                                                              const fs::path& base) {
+  const std::string protocol = security["protocol"];
+  const bool sasl = protocol.starts_with("sasl_");
+  const bool tls = protocol.ends_with("ssl");
+  auto at = [&](const char* key, const std::string& what) {
+    return ErrorAt(doc, file, std::string("/bus/security/") + key, what);
+  };
+  for (const char* key : {"sasl_mechanism", "username", "password_file", "password_env"}) {
+    if (!sasl && security.contains(key)) return at(key, "only with sasl_plaintext or sasl_ssl");
+  }
+  for (const char* key : {"ca_file", "cert_file", "key_file"}) {
+    if (!tls && security.contains(key)) return at(key, "only with ssl or sasl_ssl");
+  }
+  if (security.contains("cert_file") != security.contains("key_file")) {
+    return at(security.contains("cert_file") ? "cert_file" : "key_file",
+              "cert_file and key_file go together");
+  }
+  std::map<std::string, std::string> props = {{"security.protocol", protocol}};
+  if (sasl) {
+    for (const char* key : {"sasl_mechanism", "username"}) {
+      if (!security.contains(key)) return at("protocol", std::string(key) + " is required");
+    }
+    if (security.contains("password_file") == security.contains("password_env")) {
+      return at("protocol", "exactly one of password_file and password_env is required");
+    }
+    auto password = ReadBusPassword(doc, file, security, base);
+    if (!password.ok()) return password.status();
+    props["sasl.mechanism"] = security["sasl_mechanism"];
+    props["sasl.username"] = security["username"];
+    props["sasl.password"] = *password;
+  }
+  static const std::map<std::string, std::string> kFiles = {
+      {"ca_file", "ssl.ca.location"},
+      {"cert_file", "ssl.certificate.location"},
+      {"key_file", "ssl.key.location"}};
+  for (const auto& [key, property] : kFiles) {
+    if (security.contains(key)) props[property] = Resolve(security[key], base);
+  }
+  return props;
+}
+
 Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   const Json& j = doc.json;
+  if (Status s = RefuseInlineSecrets(doc, file); !s.ok()) return s;
   auto schema = schema::Validator::Compile(Json::parse(schemas::Find("config")));
   if (!schema.ok()) return Status::Error("config schema: " + schema.message());
   auto violations = schema->Validate(j);
@@ -57,6 +163,16 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   c.replication_factor = bus.value("replication_factor", c.replication_factor);
   if (bus.contains("properties")) {
     c.bus_properties = bus["properties"].get<std::map<std::string, std::string>>();
+  }
+  if (bus.contains("security")) {
+    auto security = SecurityProperties(doc, file, bus["security"], base);
+    if (!security.ok()) return security.status();
+    for (const auto& [key, value] : *security) {
+      if (c.bus_properties.contains(key)) {
+        return ErrorAt(doc, file, "/bus/properties/" + key, "set by bus.security; remove it here");
+      }
+      c.bus_properties[key] = value;
+    }
   }
   c.store_url = store.value("url", c.store_url);
   c.write_concern = store.value("write_concern", c.write_concern);
@@ -100,6 +216,10 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
 }
 
 }  // namespace
+
+bool IsSecretBusProperty(const std::string& key) {
+  return key.find("password") != std::string::npos || key.find("secret") != std::string::npos;
+}
 
 bool Config::HasRole(const std::string& role) const {
   return std::find(roles.begin(), roles.end(), role) != roles.end();

@@ -37,6 +37,9 @@ struct Config {
   // lagging consumer fall further behind before anything is dropped.
   int partitions = 0;
   int replication_factor = 1;
+  // librdkafka properties: bus.properties, then what bus.security sets (security.protocol,
+  // sasl.*, ssl.*), sasl.password included (read from password_file or password_env): never log
+  // these, and never pass them on a command line (IsSecretBusProperty).
   std::map<std::string, std::string> bus_properties;
   std::string store_url;  // resolved: sqlite://<home>/gale.db when not configured
   std::string write_concern = "majority";
@@ -76,6 +79,10 @@ struct Overrides {
   std::vector<std::string> packs_paths;  // --packs
   std::string default_packs_dir;         // used when nothing else names packs
 };
+
+// True for librdkafka properties whose value is a secret (sasl.password, ssl.key.password, ...),
+// with or without a "producer."/"consumer." prefix.
+bool IsSecretBusProperty(const std::string& key);
 
 // Reads and validates the configuration (unknown keys are errors, so typos do not pass
 // silently); errors are one line naming the file and line.

@@ -355,6 +355,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     sensors::SupervisorOptions options;
     options.gale_binary = gale_for_actions;
     options.brokers = bus_config.brokers;
+    options.bus_properties = bus_config.properties;
     options.topic_prefix = config.topic_prefix;
     options.node = config.node_name;
     options.policy = config.sensors;

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
 #include <thread>
 
 #include "host/packs/library.h"
@@ -70,6 +73,27 @@ void LimitMemory(int memory_mb) {
 #endif
 }
 
+// --bus-property key=value pairs, and sasl.password from the node's environment variable, which
+// is then blanked in place (so /proc/<pid>/environ no longer shows it) and removed, so that
+// nothing this host starts inherits it. librdkafka keeps its own copy: pack code in this process
+// could still find it in memory (docs/security.md).
+Status ReadBusProperties(const SensorHostOptions& options,
+                         std::map<std::string, std::string>& properties) {
+  for (const auto& pair : options.bus_properties) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::Error("--bus-property " + pair + ": expected key=value");
+    }
+    properties[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  if (char* password = std::getenv(kBusPasswordEnv); password != nullptr) {
+    properties["sasl.password"] = password;
+    std::fill(password, password + std::strlen(password), '*');
+    unsetenv(kBusPasswordEnv);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunSensorHost(const SensorHostOptions& options) {
@@ -112,6 +136,10 @@ int RunSensorHost(const SensorHostOptions& options) {
   bus_config.brokers = options.brokers;
   bus_config.topic_prefix = options.topic_prefix;
   bus_config.client_id = "gale-sensor-host-" + pack.ref;
+  if (Status s = ReadBusProperties(options, bus_config.properties); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 2;
+  }
   auto producer = bus::Producer::Create(bus_config);
   if (!producer.ok()) {
     spdlog::error("cannot create the trigger producer: {}", producer.message());

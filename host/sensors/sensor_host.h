@@ -11,9 +11,16 @@
 
 namespace gale::sensors {
 
+// The environment variable that carries the bus's sasl.password from the node to a sensor host
+// (never its command line, which every local user can read in /proc).
+inline constexpr char kBusPasswordEnv[] = "GALE_BUS_SASL_PASSWORD";
+
 struct SensorHostOptions {
   std::string pack_dir;
   std::string brokers;
+  // librdkafka properties ("key=value", --bus-property); sasl.password comes from
+  // $GALE_BUS_SASL_PASSWORD, which the host removes from its environment once read.
+  std::vector<std::string> bus_properties;
   std::string topic_prefix = "gale.";
   int broker_fd = -1;  // the node's datastore broker (broker_protocol.h); -1: no datastore
   std::string node = "node-1";

@@ -10,6 +10,7 @@
 #include "host/common/subprocess.h"
 #include "host/common/user.h"
 #include "host/sensors/broker_protocol.h"
+#include "host/sensors/sensor_host.h"
 
 namespace gale::sensors {
 namespace {
@@ -74,6 +75,10 @@ Result<pid_t> Supervisor::SpawnHost(const std::string& pack, const std::vector<s
   // libmongoc (linked into gale) initialises at load and keeps counters in /dev/shm/mongoc-<pid>:
   // every namespaced host is pid 1, and a file left by an earlier one makes it warn.
   spawn.env_extra.push_back("MONGOC_DISABLE_SHM=1");
+  if (auto pw = options_.bus_properties.find("sasl.password");
+      pw != options_.bus_properties.end()) {
+    spawn.env_extra.push_back(std::string(kBusPasswordEnv) + "=" + pw->second);
+  }
 #if defined(__SANITIZE_ADDRESS__)
   // RLIMIT_DATA cannot apply under ASan (its shadow memory counts as data); ASan's own RSS
   // watchdog kills the host instead when it grows past the limit.
@@ -117,6 +122,11 @@ void Supervisor::StartHost(Host& host) {
                                    std::to_string(options_.policy.host_memory_mb),
                                    "--broker-fd",
                                    std::to_string(kBrokerFd)};
+  for (const auto& [key, value] : options_.bus_properties) {
+    if (config::IsSecretBusProperty(key)) continue;  // sasl.password: SpawnHost's environment
+    argv.push_back("--bus-property");
+    argv.push_back(key + "=" + value);
+  }
   for (const auto& s : host.spec.sensors) {
     argv.push_back("--sensor");
     argv.push_back(s);

@@ -40,6 +40,9 @@ struct HostState {
 struct SupervisorOptions {
   std::string gale_binary;  // path of `gale`, exec'ed as `gale sensor-host ...`
   std::string brokers;
+  // The node's librdkafka properties (config::Config::bus_properties): secret ones reach the
+  // host in its environment (kBusPasswordEnv), the others on its command line.
+  std::map<std::string, std::string> bus_properties;
   std::string topic_prefix = "gale.";
   std::string node;
   config::SensorsConfig policy;

@@ -52,7 +52,8 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   yaml << "node: {name: " << options.node_name
        << (options.roles.empty() ? "" : ", roles: " + options.roles) << "}\n"
        << "bus: {topic_prefix: \"" << node->prefix_ << "\""
-       << (brokers.empty() ? "" : ", brokers: \"" + brokers + "\"") << "}\n"
+       << (brokers.empty() ? "" : ", brokers: \"" + brokers + "\"")
+       << (options.bus_security.empty() ? "" : ", security: " + options.bus_security) << "}\n"
        << "store: {url: \"" << node->store_url_ << "\"}\n"
        << "api: {listen: \"" << options.api_listen
        << "\", request_timeout: " << options.api_request_timeout
@@ -65,7 +66,9 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   // The node's store is always its own SQLite file (the tests read it); the bus follows the
   // backend under test.
   std::string env = "env -u GALE_MONGODB_URL ";
-  if (options.backend == Backend::kEmbedded) env += "-u GALE_KAFKA_BROKERS ";
+  if (options.backend == Backend::kEmbedded || !options.bus_security.empty()) {
+    env += "-u GALE_KAFKA_BROKERS ";
+  }
   for (const auto& e : options.env) env += "'" + e + "' ";
   std::string cmd = "exec " + env + std::string(GALE_BINARY_DIR) + "/bin/gale up --home " + home +
                     " >" + home + "/node.log 2>&1";
@@ -151,10 +154,11 @@ store::StorePtr NodeProcess::OpenStore() const {
 std::vector<bus::Message> ReadTopic(
     const std::string& brokers, const std::string& topic,
     const std::function<bool(const std::vector<bus::Message>&)>& done,
-    std::chrono::milliseconds deadline) {
+    std::chrono::milliseconds deadline, const std::map<std::string, std::string>& properties) {
   std::vector<bus::Message> messages;
   bus::BusConfig config;
   config.brokers = brokers;
+  config.properties = properties;
   auto tailer = bus::Tailer::Create(config, topic, /*from_beginning=*/true);
   EXPECT_TRUE(tailer.ok()) << tailer.message();
   if (!tailer.ok()) return messages;

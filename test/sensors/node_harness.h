@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ struct NodeOptions {
   // Whether Start waits for the node to report ready (a test of a node that cannot start, e.g.
   // its store is unreachable, reads the log instead).
   bool wait_ready = true;
+  // gale.yaml's bus.security as a YAML flow mapping ("{protocol: ...}"); when set, `brokers`
+  // is used as it is (GALE_KAFKA_BROKERS is not passed to the node).
+  std::string bus_security;
 };
 
 class NodeProcess {
@@ -75,11 +79,12 @@ class NodeProcess {
   mutable int status_ = -1;
 };
 
-// Reads `topic` from the beginning until `done(messages so far)` or the deadline.
+// Reads `topic` from the beginning until `done(messages so far)` or the deadline, with
+// `properties` as extra librdkafka settings (e.g. SASL).
 std::vector<bus::Message> ReadTopic(
     const std::string& brokers, const std::string& topic,
     const std::function<bool(const std::vector<bus::Message>&)>& done,
-    std::chrono::milliseconds deadline);
+    std::chrono::milliseconds deadline, const std::map<std::string, std::string>& properties = {});
 
 // Waits until `condition()` holds or the deadline passes; returns the last value.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds deadline);

@@ -2,10 +2,12 @@
 // back from the bus (embedded broker, and the real one when GALE_KAFKA_BROKERS is set).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "node_harness.h"
 
@@ -118,6 +120,47 @@ TEST_P(SensorHostTest, BurstOf100000TriggersLosesNone) {
     EXPECT_EQ(*seen.begin(), 1);
     EXPECT_EQ(*seen.rbegin(), 100000);
   }
+  EXPECT_EQ(node->Stop(), 0) << node->Log();
+}
+
+// Sensor hosts on a broker that requires SASL (`scripts/services up --kafka-sasl`): they get the
+// node's bus.security, the password through their environment, never on a command line.
+TEST(SensorHostSaslTest, SensorHostsAuthenticateWithoutThePasswordOnTheirCommandLine) {
+  const char* brokers = std::getenv("GALE_KAFKA_SASL_BROKERS");
+  const char* password_file = std::getenv("GALE_KAFKA_SASL_PASSWORD_FILE");
+  if (brokers == nullptr || password_file == nullptr || !*brokers || !*password_file) {
+    GTEST_SKIP() << "SKIPPED: GALE_KAFKA_SASL_BROKERS or GALE_KAFKA_SASL_PASSWORD_FILE is not "
+                    "set (run scripts/services up --kafka-sasl)";
+  }
+  std::string password;
+  std::getline(std::ifstream(password_file), password);
+  ASSERT_FALSE(password.empty());
+  NodeOptions o;
+  o.backend = Backend::kRealKafka;
+  o.brokers = brokers;
+  o.bus_security =
+      std::string("{protocol: sasl_plaintext, sasl_mechanism: PLAIN, username: gale, ") +
+      "password_file: " + password_file + "}";
+  o.packs_paths = {std::string(GALE_TEST_PACKS) + "/badpayload"};
+  auto node = NodeProcess::Start(o);
+  const std::map<std::string, std::string> sasl = {{"security.protocol", "sasl_plaintext"},
+                                                   {"sasl.mechanism", "PLAIN"},
+                                                   {"sasl.username", "gale"},
+                                                   {"sasl.password", password}};
+  auto messages = ReadTopic(
+      node->brokers(), node->topic_prefix() + "triggers",
+      [](const auto& ms) { return !ms.empty(); }, std::chrono::seconds(30), sasl);
+  ASSERT_FALSE(messages.empty()) << node->Log();
+  // Nor in any process's environment once read: the host blanks its copy.
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    for (const char* file : {"cmdline", "environ"}) {
+      std::ifstream in(entry.path() / file);
+      std::stringstream text;
+      text << in.rdbuf();
+      EXPECT_EQ(text.str().find(password), std::string::npos) << entry.path() / file;
+    }
+  }
+  EXPECT_EQ(node->Log().find(password), std::string::npos);
   EXPECT_EQ(node->Stop(), 0) << node->Log();
 }
 
