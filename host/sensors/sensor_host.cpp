@@ -94,6 +94,18 @@ Status ReadBusProperties(const SensorHostOptions& options,
   return Status::Ok();
 }
 
+// As PID 1 of its own PID namespace (a root node's hosts), the host ignores signals it sends
+// itself with the default action: abort() in pack code would not end it (and under a sanitizer,
+// whose error path aborts, it would hang). It ends with the conventional code instead, so the
+// supervisor sees the crash and restarts it.
+void EndOnAbortAsNamespaceInit() {
+  if (getpid() != 1) return;
+  struct sigaction action {};
+  action.sa_handler = [](int) { _exit(128 + SIGABRT); };
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGABRT, &action, nullptr);
+}
+
 }  // namespace
 
 int RunSensorHost(const SensorHostOptions& options) {
@@ -103,6 +115,7 @@ int RunSensorHost(const SensorHostOptions& options) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  EndOnAbortAsNamespaceInit();
   LimitMemory(options.memory_mb);
   // Before anything of the pack is read or loaded: its library's constructors run filtered, and
   // so does every thread started later (librdkafka's, the sensors').
