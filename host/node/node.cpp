@@ -16,6 +16,7 @@
 #include "host/api/api_keys.h"
 #include "host/api/api_server.h"
 #include "host/bus/bus.h"
+#include "host/common/user.h"
 #include "host/node/pack_snapshots.h"
 #include "host/node/pack_watcher.h"
 #include "host/packs/catalog.h"
@@ -36,11 +37,7 @@ namespace {
 constexpr std::string_view kActionUser = "gale-action";
 constexpr const char* kSnapshotBase = "/var/lib/gale/snapshots";
 
-struct ActionUser {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::string home;
-};
+using ActionUser = Credentials;
 
 // Writes `text` to `path` atomically (readers never see half a file).
 Status WriteFileAtomic(const fs::path& path, const std::string& text) {
@@ -102,31 +99,15 @@ sandbox::Settings NodeSandbox(const config::Config& config) {
 // The action user's ids, or why actions cannot run as it. Never root, never the node's own uid:
 // actions must not be able to read the node's files or signal it.
 Result<ActionUser> ResolveActionUser(const sandbox::Settings& sandbox) {
-  ActionUser user;
-  if (sandbox.user.empty()) {  // an unprivileged node: actions run as its own uid
-    user.uid = getuid();
-    user.gid = getgid();
-    return user;
-  }
-  passwd pw{};
-  passwd* found = nullptr;
-  std::vector<char> buf(16384);
-  const bool numeric = sandbox.user.find_first_not_of("0123456789") == std::string::npos;
-  if (numeric) {
-    getpwuid_r(static_cast<uid_t>(std::stoul(sandbox.user)), &pw, buf.data(), buf.size(), &found);
-  } else {
-    getpwnam_r(sandbox.user.c_str(), &pw, buf.data(), buf.size(), &found);
-  }
-  if (found == nullptr) {
+  if (sandbox.user.empty()) return ActionUser{getuid(), getgid()};  // an unprivileged node
+  auto user = ResolveUser(sandbox.user);
+  if (!user.ok()) {
     return Status::Error(
         "the action user '" + sandbox.user +
         "' does not exist: run scripts/setup (or `useradd --system --user-group --create-home "
         "--home-dir /var/lib/gale-action gale-action`), or set sandbox.user in gale.yaml");
   }
-  user.uid = pw.pw_uid;
-  user.gid = pw.pw_gid;
-  user.home = pw.pw_dir;
-  if (user.uid == 0 || user.uid == geteuid()) {
+  if (user->uid == 0 || user->uid == geteuid()) {
     return Status::Error("sandbox.user '" + sandbox.user +
                          "' is root or the node's own user: actions must run unprivileged");
   }
