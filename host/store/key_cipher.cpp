@@ -1,17 +1,12 @@
 #include "host/store/key_cipher.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <memory>
 
 #include "host/common/hex.h"
+#include "host/common/key_file.h"
 
 namespace gale::store {
 namespace {
@@ -37,67 +32,6 @@ bool Unhex(std::string_view text, std::string* out) {
 }
 
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
-
-// Writes a fresh key to a private temporary file and links it into place: link() fails when
-// the key exists, so nodes starting together (or the API and rules roles of one node) all end
-// up with the one key that won, and nobody ever reads a half-written file.
-Status CreateKeyFile(const std::string& path, const std::array<unsigned char, 32>& key) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path(path).parent_path();
-  std::error_code ec;
-  if (!dir.empty() && !fs::exists(dir, ec)) {
-    fs::create_directories(dir, ec);
-    ::chmod(dir.c_str(), 0700);
-  }
-  std::string tmp = path + ".XXXXXX";
-  const int fd = ::mkstemp(tmp.data());  // mode 0600
-  if (fd < 0) {
-    return Status::Error(path + ": cannot create the datastore key: " + std::strerror(errno));
-  }
-  const std::string text = HexEncode(key.data(), key.size()) + "\n";
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  ::close(fd);
-  const int linked = written ? ::link(tmp.c_str(), path.c_str()) : -1;
-  const int link_errno = errno;
-  ::unlink(tmp.c_str());
-  if (!written) return Status::Error(path + ": cannot write the datastore key");
-  if (linked != 0 && link_errno != EEXIST) {
-    return Status::Error(path + ": cannot create the datastore key: " + std::strerror(link_errno));
-  }
-  return Status::Ok();
-}
-
-// Opens the existing key file without following a link and checks, on what was opened, that it
-// is a regular file of ours that nobody else can read: a link or another owner's file lets
-// someone else choose (or read) the key.
-Result<int> OpenKeyFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0 && errno == ELOOP) {
-    return Status::Error(path + ": the datastore key is a symbolic link; point " +
-                         "datastore.encryption_key_path at the file itself");
-  }
-  if (fd < 0) return Status::Error(path + ": " + std::strerror(errno));
-  struct stat st {};
-  std::string why;
-  if (::fstat(fd, &st) != 0) {
-    why = std::strerror(errno);
-  } else if (!S_ISREG(st.st_mode)) {
-    why = "the datastore key is not a regular file";
-  } else if (st.st_uid != ::geteuid()) {
-    why = "the datastore key is owned by uid " + std::to_string(st.st_uid) + ", not this node's (" +
-          std::to_string(::geteuid()) + "); chown it";
-  } else if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%03o", st.st_mode & 0777);
-    why = std::string("the datastore key may be read by others (mode ") + mode + "); chmod 600 it";
-  }
-  if (!why.empty()) {
-    ::close(fd);
-    return Status::Error(path + ": " + why);
-  }
-  return fd;
-}
 
 // GCM's associated data for a value stored under `key`. A NUL in the user or the name would
 // make two keys' data equal, so such keys are refused (the store never holds them anyway).
@@ -212,27 +146,10 @@ std::string KeyCipher::Describe(const KeyRef& key) {
 }
 
 Result<KeyCipher> KeyCipher::LoadOrCreate(const std::string& path) {
+  auto key = LoadOrCreateKeyFile(path, "the datastore key", "datastore.encryption_key_path");
+  if (!key.ok()) return key.status();
   KeyCipher cipher;
-  struct stat lst {};
-  if (::lstat(path.c_str(), &lst) != 0 && errno == ENOENT) {
-    if (RAND_bytes(cipher.key_.data(), static_cast<int>(cipher.key_.size())) != 1) {
-      return Status::Error("cannot generate the datastore key: no randomness");
-    }
-    if (Status created = CreateKeyFile(path, cipher.key_); !created.ok()) return created;
-    // Read back: another process may have created it first.
-  }
-  auto fd = OpenKeyFile(path);
-  if (!fd.ok()) return fd.status();
-  char buf[130];
-  const ssize_t n = ::read(*fd, buf, sizeof buf);
-  ::close(*fd);
-  std::string_view text(buf, n > 0 ? static_cast<size_t>(n) : 0);
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-  std::string raw;
-  if (text.size() != 64 || !Unhex(text, &raw)) {
-    return Status::Error(path + ": not a datastore key (expected 64 hex digits)");
-  }
-  std::memcpy(cipher.key_.data(), raw.data(), cipher.key_.size());
+  cipher.key_ = *key;
   return cipher;
 }
 
