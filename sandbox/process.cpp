@@ -488,12 +488,18 @@ bool Process::Impl::Prepare() {
   add_limit(RLIMIT_CPU, limits.cpu_seconds, 1);  // SIGXCPU, then SIGKILL a second later
   add_limit(RLIMIT_AS, limits.address_space_bytes, 0);
   add_limit(RLIMIT_NOFILE, limits.open_files, 0);
-  // RLIMIT_NPROC counts every task of the real uid. Dropped to a dedicated user, the limit is
-  // absolute (shared by that user's executions). A non-root node cannot drop, and its uid
-  // also runs the node, a desktop...: make the limit relative to what that uid already runs, or
-  // the first fork of every action would fail. (For root it is not enforced at all.)
+  // RLIMIT_NPROC counts every task of the real uid, machine-wide: the action user's other
+  // executions and sensor hosts (with their threads), or, for a non-root node that cannot drop,
+  // the node itself and the rest of that user's session. An absolute limit would make forks fail
+  // whenever enough other executions run, so it is relative to what that uid already runs: about
+  // `processes` more for this execution. (The cgroup's pids.max, when there is one, is the exact
+  // per-execution bound; for root RLIMIT_NPROC is not enforced at all.)
   std::optional<std::uint64_t> nproc = limits.processes;
-  if (nproc && !plan.drop_privileges && geteuid() != 0) *nproc += TasksOf(getuid());
+  if (nproc && plan.drop_privileges) {
+    *nproc += TasksOf(plan.uid);
+  } else if (nproc && geteuid() != 0) {
+    *nproc += TasksOf(getuid());
+  }
   add_limit(RLIMIT_NPROC, nproc, 0);
   add_limit(RLIMIT_FSIZE, limits.file_size_bytes, 0);
 
