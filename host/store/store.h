@@ -61,7 +61,10 @@ struct StatusChange {
 struct Execution {
   std::string id;
   std::string action;  // action ref, "pack.name"
-  Json parameters = Json::object();
+  Json parameters = Json::object();  // secret parameters masked ("********")
+  // Secret parameters sealed with the datastore cipher (name -> sealed text, see
+  // secret_parameters.h): the runner opens them; they never appear in parameters or on a topic.
+  Json secret_parameters = Json::object();
   std::string rule;              // rule ref; empty when run by hand
   std::string trigger_instance;  // trigger instance id; empty when run by hand
   std::string trace_id;

@@ -26,6 +26,7 @@ Execution MakeExecution(const std::string& id, TimeMs requested_at = 1000) {
 
 TEST_P(ExecutionsTest, CreateIsIdempotentAndKeepsTheFirst) {
   Execution e = MakeExecution("ex-1");
+  e.secret_parameters = {{"token", "aes256gcm2:00"}};
   Result<bool> first = store().CreateExecution(e);
   ASSERT_TRUE(first.ok()) << first.message();
   EXPECT_TRUE(*first);
@@ -42,6 +43,7 @@ TEST_P(ExecutionsTest, CreateIsIdempotentAndKeepsTheFirst) {
   const Execution& g = **got;
   EXPECT_EQ(g.action, "core.local");
   EXPECT_EQ(g.parameters, e.parameters);
+  EXPECT_EQ(g.secret_parameters, e.secret_parameters);
   EXPECT_EQ(g.rule, "examples.on_file");
   EXPECT_EQ(g.trigger_instance, "ti-1");
   EXPECT_EQ(g.trace_id, "trace-ex-1");

@@ -147,7 +147,8 @@ TEST(OpenStoreTest, NewerSchemaIsRefused) {
   EXPECT_NE(r.message().find("newer"), std::string::npos) << r.message();
 }
 
-// A store of schema 1 (dedupe keys without owners) is migrated in place, its keys kept.
+// A store of schema 1 (dedupe keys without owners, executions without sealed secrets) is
+// migrated in place, its records kept.
 TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
   TempDir dir;
   std::string path = dir.path() + "/gale.db";
@@ -155,15 +156,26 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
     auto s = OpenStore("sqlite://" + path, TestOptions());
     ASSERT_TRUE(s.ok()) << s.message();
     ASSERT_TRUE(*(*s)->InsertDedupeKey("old", "ti-1", 1000, 10));
+    Execution e;
+    e.id = "old-execution";
+    e.action = "core.noop";
+    e.parameters = {{"a", 1}};
+    ASSERT_TRUE(*(*s)->CreateExecution(e));
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE dedupe_keys DROP COLUMN owner; PRAGMA user_version = 1",
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE dedupe_keys DROP COLUMN owner; ALTER TABLE executions DROP "
+                         "COLUMN secret_parameters; PRAGMA user_version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto s = OpenStore("sqlite://" + path, TestOptions());
   ASSERT_TRUE(s.ok()) << s.message();
+  auto old = (*s)->GetExecution("old-execution");
+  ASSERT_TRUE(old.ok() && old->has_value());
+  EXPECT_EQ((**old).parameters, Json({{"a", 1}}));
+  EXPECT_EQ((**old).secret_parameters, Json::object());
   EXPECT_FALSE(*(*s)->InsertDedupeKey("old", "ti-2", 1000, 20)) << "the window survived";
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));

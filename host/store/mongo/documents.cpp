@@ -66,6 +66,7 @@ Execution ExecutionFrom(const View& head, const ExecState& s) {
   e.id = head.Str("_id");
   e.action = head.Str("action");
   e.parameters = ParseJson(head.Str("parameters"));
+  if (head.Has("secret_parameters")) e.secret_parameters = ParseJson(head.Str("secret_parameters"));
   e.rule = head.Str("rule");
   e.trigger_instance = head.Str("trigger_instance");
   e.trace_id = head.Str("trace_id");

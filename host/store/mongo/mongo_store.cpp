@@ -86,6 +86,7 @@ class MongoStore final : public Store {
     s.log = e.log.empty() ? std::vector<StatusChange>{{e.status, e.requested_at, e.node}} : e.log;
     Doc d = ToDoc(s);
     d.Str("_id", e.id).Str("action", e.action).Str("parameters", DumpJson(e.parameters));
+    d.Str("secret_parameters", DumpJson(e.secret_parameters));
     d.Str("rule", e.rule).Str("trigger_instance", e.trigger_instance).Str("trace_id", e.trace_id);
     d.Time("requested_at", e.requested_at).Int("rev", 0);
     return db_->Insert("executions", d, "create execution " + e.id);

@@ -75,6 +75,7 @@ Execution ReadExecution(const Stmt& s) {
   e.result = ParseJson(s.Text(12));
   e.attempt = static_cast<int>(s.Int(13));
   e.log = ParseLog(s.Text(14));
+  e.secret_parameters = ParseJson(s.Text(15));
   return e;
 }
 

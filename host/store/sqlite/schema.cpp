@@ -107,6 +107,11 @@ CREATE TABLE leases (
       R"sql(
 ALTER TABLE dedupe_keys ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 )sql",
+      // 3: secret parameters are kept sealed in the record, so that the runner runs what the
+      // store says rather than what a bus message carries.
+      R"sql(
+ALTER TABLE executions ADD COLUMN secret_parameters TEXT NOT NULL DEFAULT '{}';
+)sql",
   };
   return kMigrations;
 }
