@@ -2,14 +2,15 @@
 #include <spdlog/spdlog.h>
 
 #include "host/api/api_state.h"
+#include "host/bus/messages.h"
 #include "host/common/uuid.h"
-#include "host/packs/secrets.h"
 #include "host/store/follow.h"
+#include "host/store/secret_parameters.h"
 
 namespace gale::api {
 namespace {
 
-const std::string kMasked = "********";
+const std::string kMasked = store::kMaskedValue;
 
 // Creates a `requested` execution of `action_ref` (secrets masked in the store) and produces its
 // request; 201 with the execution, or the error to answer.
@@ -35,13 +36,16 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
   e.trace_id = UuidV4();
   e.requested_at = now;
   e.status = store::ExecStatus::kRequested;
-  e.parameters = packs::MaskSecrets(params, action.secrets);
+  const store::KeyCipher* cipher = state.cipher ? &*state.cipher : nullptr;
+  if (Status sealed = store::SealSecretParameters(cipher, action.secrets, params, &e);
+      !sealed.ok()) {
+    return HttpResponse::Error(503, sealed.message());
+  }
   auto created = state.store().CreateExecution(e);
   if (!created.ok()) return StoreError(created.status());
   const std::string topic = bus::Topic(state.options.bus, bus::kExecutions);
   auto produced = state.producer->ProduceSync(
-      topic, e.id, rules::engine::ExecutionRequestMessage(e, params).dump(),
-      std::chrono::seconds(10));
+      topic, e.id, bus::Encode(rules::engine::ExecutionRequestOf(e)), std::chrono::seconds(10));
   if (!produced.ok()) {
     // Nobody will run it: say so in the record rather than leave it requested forever.
     store::Transition t;

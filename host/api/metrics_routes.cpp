@@ -78,6 +78,24 @@ HttpResponse Metrics(State& state) {
            "Trigger instances the bus did not acknowledge.");
   m.Sample("gale_triggers_undelivered_total", {}, static_cast<double>(undelivered));
 
+  // Every topic this node reads, at 0 until something is dropped, so that an alert can be set.
+  std::map<std::pair<std::string, std::string>, uint64_t> dropped;
+  for (std::string_view topic : {bus::kTriggers, bus::kExecutions, bus::kExecutionEvents}) {
+    for (const char* reason : {"unsigned", "bad signature"}) {
+      dropped[{bus::Topic(state.options.bus, topic), reason}] = 0;
+    }
+  }
+  for (const bus::RejectedMessages& r : bus::RejectedMessageCounts()) {
+    dropped[{r.topic, r.reason}] = r.count;
+  }
+  m.Family("gale_bus_messages_dropped_total", "counter",
+           "Bus messages this node dropped because they were not signed with the deployment's "
+           "bus key (unsigned, or bad signature).");
+  for (const auto& [which, count] : dropped) {
+    m.Sample("gale_bus_messages_dropped_total", {{"topic", which.first}, {"reason", which.second}},
+             static_cast<double>(count));
+  }
+
   m.Family("gale_executions", "gauge", "Executions in the store by status (all nodes).");
   for (auto status :
        {store::ExecStatus::kRequested, store::ExecStatus::kScheduled, store::ExecStatus::kDelayed,

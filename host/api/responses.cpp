@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include "host/api/api_state.h"
+#include "host/bus/messages.h"
 
 namespace gale::api {
 
@@ -48,12 +49,14 @@ Json ExecutionJson(const store::Execution& e) {
 }
 
 void PublishExecutionEvent(State& state, const store::Execution& e) {
-  Json event = {{"id", e.id},
-                {"status", store::ToString(e.status)},
-                {"at", store::NowMs()},
-                {"node", state.options.node_name}};
-  if (!e.result.is_null()) event["result"] = e.result;
-  state.producer->Produce(bus::Topic(state.options.bus, bus::kExecutionEvents), e.id, event.dump())
+  bus::ExecutionEventMessage event;
+  event.id = e.id;
+  event.status = store::ToString(e.status);
+  event.at = store::NowMs();
+  event.node = state.options.node_name;
+  if (!e.result.is_null()) event.result = e.result;
+  state.producer
+      ->Produce(bus::Topic(state.options.bus, bus::kExecutionEvents), e.id, bus::Encode(event))
       .ok();
 }
 

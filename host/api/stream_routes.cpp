@@ -25,6 +25,7 @@ void AddStreamRoutes(Router& router, const std::shared_ptr<State>& state) {
           spdlog::warn("api: event stream: {}", next.message());
           return;
         }
+        if (next->has_value() && !(*next)->authentic) continue;  // not ours: counted, logged
         if (next->has_value()) {
           if (!out.Write("event: st2.execution__update\ndata: " + (*next)->value + "\n\n")) return;
           last_write = std::chrono::steady_clock::now();

@@ -2,23 +2,21 @@
 // rules whose trigger parameter `url` is NAME (payload {headers, body}); POST /v1/webhooks/st2
 // fires any trigger type with {trigger, payload} (payload checked against its schema).
 #include "host/api/api_state.h"
-#include "host/common/uuid.h"
+#include "host/bus/messages.h"
 
 namespace gale::api {
 namespace {
 
 HttpResponse Fire(State& state, const std::string& trigger, const Json& payload,
                   const Json& trigger_parameters) {
-  Json instance = {{"id", UuidV4()},      {"trigger", trigger},
-                   {"payload", payload},  {"occurred_at", store::NowMs()},
-                   {"sensor", "api"},     {"node", state.options.node_name},
-                   {"trace_id", UuidV4()}};
-  if (!trigger_parameters.empty()) instance["trigger_parameters"] = trigger_parameters;
-  auto produced = state.producer->ProduceSync(bus::Topic(state.options.bus, bus::kTriggers),
-                                              instance["id"].get<std::string>(), instance.dump(),
-                                              std::chrono::seconds(10));
+  auto instance =
+      bus::TriggerInstanceMessage::New(trigger, payload, "api", state.options.node_name);
+  if (trigger_parameters.is_object()) instance.trigger_parameters = trigger_parameters;
+  auto produced =
+      state.producer->ProduceSync(bus::Topic(state.options.bus, bus::kTriggers), instance.id,
+                                  bus::Encode(instance), std::chrono::seconds(10));
   if (!produced.ok()) return HttpResponse::Error(503, "bus: " + produced.message());
-  return HttpResponse::Json(202, instance);
+  return HttpResponse::Json(202, bus::ToJson(instance));
 }
 
 HttpResponse Generic(State& state, const HttpRequest& request) {

@@ -43,6 +43,11 @@ struct BusConfig {
   // Tailer, DescribeGroup, ListGroups), any other key on every client. Unknown properties
   // fail Create().
   std::map<std::string, std::string> properties;
+  // The deployment's bus key (32 bytes, from $GALE_HOME/keys/bus.key or bus.signing_key_file).
+  // Producers sign every message with it; consumers and tailers mark a message whose
+  // signature does not verify as not authentic (Message::authentic), and Gale's roles drop it.
+  // Empty: nothing is signed or checked (tools that only read, tests of the transport).
+  std::string signing_key;
 };
 
 // Topic suffixes (DESIGN.md, "Bus").
@@ -107,7 +112,20 @@ struct Message {
   std::string key;  // empty: the message has no key
   std::string value;
   int64_t timestamp_ms = 0;  // ms since the Unix epoch (producer create time); 0 if unknown
+  // False when the reader has a signing key and the message is unsigned or its signature does
+  // not verify: it was not produced by this deployment. Readers commit past such a message
+  // without acting on it (it is already counted and logged).
+  bool authentic = true;
 };
+
+// Messages refused for their signature since the process started, by topic and reason
+// ("unsigned", "bad signature"), for /metrics.
+struct RejectedMessages {
+  std::string topic;
+  std::string reason;
+  uint64_t count = 0;
+};
+std::vector<RejectedMessages> RejectedMessageCounts();
 
 // `status` is ok when the broker acknowledged the message (all in-sync replicas); then
 // `message` carries its partition and offset.

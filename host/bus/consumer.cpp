@@ -55,6 +55,8 @@ struct Consumer::Impl : internal::HandleContext {
 
   ~Impl() override { rk.reset(); }
 
+  std::string signing_key;  // empty: messages are not checked
+
   // Sets explicit start offsets on `list`: the committed offset, else the earliest or latest
   // one. Partitions it cannot resolve keep RD_KAFKA_OFFSET_INVALID (librdkafka then resolves
   // them itself and their position stays unknown).
@@ -228,6 +230,7 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const BusConfig& config, Opti
   if (options.group_id.empty()) return Status::Error("bus: consumer needs a group id");
   if (options.topics.empty()) return Status::Error("bus: consumer needs at least one topic");
   auto impl = std::make_unique<Impl>(config.brokers, std::move(options));
+  impl->signing_key = config.signing_key;
   auto conf = internal::MakeConf(config, internal::Role::kConsumer, impl.get());
   if (!conf.ok()) return conf.status();
   const Options& o = impl->options;
@@ -299,7 +302,9 @@ Result<std::optional<Message>> Consumer::Poll(std::chrono::milliseconds timeout)
       continue;
     }
     it->second = rkm->offset + 1;
-    return std::optional<Message>(internal::ToMessage(rkm.get()));
+    Message m = internal::ToMessage(rkm.get());
+    internal::CheckSignature(c.signing_key, rkm.get(), &m);
+    return std::optional<Message>(std::move(m));
   }
 }
 

@@ -199,6 +199,7 @@ Result<std::vector<std::string>> ListGroups(const BusConfig& config,
 struct Tailer::Impl {
   std::unique_ptr<Client> client;
   std::string topic;
+  std::string signing_key;  // empty: messages are not checked
 };
 
 Tailer::Tailer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -233,6 +234,7 @@ Result<std::unique_ptr<Tailer>> Tailer::Create(const BusConfig& config, const st
   auto impl = std::make_unique<Impl>();
   impl->client = std::move(*client);
   impl->topic = topic;
+  impl->signing_key = config.signing_key;
   return std::unique_ptr<Tailer>(new Tailer(std::move(impl)));
 }
 
@@ -252,7 +254,9 @@ Result<std::optional<Message>> Tailer::Next(std::chrono::milliseconds timeout) {
       return internal::Error(impl_->client->context.brokers(), "cannot read " + impl_->topic,
                              rkm->err);
     }
-    return std::optional<Message>(internal::ToMessage(rkm.get()));
+    Message m = internal::ToMessage(rkm.get());
+    internal::CheckSignature(impl_->signing_key, rkm.get(), &m);
+    return std::optional<Message>(std::move(m));
   }
 }
 

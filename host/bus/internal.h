@@ -99,4 +99,13 @@ Status Watermarks(rd_kafka_t* rk, const std::string& brokers, std::vector<TopicI
 
 Message ToMessage(const rd_kafka_message_t* rkm);
 
+// The header carrying a message's signature, and its value: "v1=" + hex HMAC-SHA256 under
+// `signing_key` of the topic, the key and the value.
+inline constexpr const char* kSignatureHeader = "gale-sig";
+std::string Signature(std::string_view signing_key, std::string_view topic, std::string_view key,
+                      std::string_view value);
+// With a key, marks `m` (read from rkm) not authentic unless its signature verifies; a message
+// refused is counted (RejectedMessageCounts) and logged at most once a minute per partition.
+void CheckSignature(std::string_view signing_key, const rd_kafka_message_t* rkm, Message* m);
+
 }  // namespace gale::bus::internal

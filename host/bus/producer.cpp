@@ -78,11 +78,23 @@ struct Producer::Impl : internal::HandleContext {
                      std::unique_ptr<Pending> pending) {
     const auto deadline = std::chrono::steady_clock::now() + kQueueFullWait;
     for (;;) {
-      rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-          RD_KAFKA_V_OPAQUE(pending.get()), RD_KAFKA_V_END);
+      rd_kafka_resp_err_t err;
+      if (signing_key.empty()) {
+        err = rd_kafka_producev(rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
+                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                                RD_KAFKA_V_OPAQUE(pending.get()), RD_KAFKA_V_END);
+      } else {
+        const std::string signature = internal::Signature(signing_key, topic, key, value);
+        err = rd_kafka_producev(rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
+                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                                RD_KAFKA_V_HEADER(internal::kSignatureHeader, signature.data(),
+                                                  static_cast<ssize_t>(signature.size())),
+                                RD_KAFKA_V_OPAQUE(pending.get()), RD_KAFKA_V_END);
+      }
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         pending.release();  // owned by the delivery report now
         return Status::Ok();
@@ -106,6 +118,7 @@ struct Producer::Impl : internal::HandleContext {
   }
 
   internal::KafkaPtr rk;
+  std::string signing_key;  // empty: messages go unsigned
   std::thread poller;
   std::atomic<bool> stop{false};
   std::mutex mu;
@@ -117,6 +130,7 @@ Producer::~Producer() = default;
 
 Result<std::unique_ptr<Producer>> Producer::Create(const BusConfig& config) {
   auto impl = std::make_unique<Impl>(config.brokers);
+  impl->signing_key = config.signing_key;
   auto conf = internal::MakeConf(config, internal::Role::kProducer, impl.get());
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::OnDelivery);

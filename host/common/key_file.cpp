@@ -99,7 +99,8 @@ Result<Key256> LoadOrCreateKeyFile(const std::string& path, const std::string& w
   }
   for (size_t i = 0; i < key.size(); ++i) {
     const int hi = HexDigitValue(text[2 * i]), lo = HexDigitValue(text[2 * i + 1]);
-    if (hi < 0 || lo < 0) return Status::Error(path + ": not " + what + " (expected 64 hex digits)");
+    if (hi < 0 || lo < 0)
+      return Status::Error(path + ": not " + what + " (expected 64 hex digits)");
     key[i] = static_cast<unsigned char>(hi * 16 + lo);
   }
   return key;

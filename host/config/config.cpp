@@ -161,6 +161,9 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   c.topic_prefix = bus.value("topic_prefix", c.topic_prefix);
   c.partitions = bus.value("partitions", c.partitions);
   c.replication_factor = bus.value("replication_factor", c.replication_factor);
+  if (bus.contains("signing_key_file")) {
+    c.bus_signing_key_file = Resolve(bus["signing_key_file"], base);
+  }
   if (bus.contains("properties")) {
     c.bus_properties = bus["properties"].get<std::map<std::string, std::string>>();
   }
@@ -255,6 +258,9 @@ Result<Config> Load(const Overrides& o) {
   if (c.sensors.sensor_node_name.empty()) c.sensors.sensor_node_name = c.node_name;
   if (c.encryption_key_path.empty()) {
     c.encryption_key_path = (fs::path(c.home) / "keys" / "datastore.key").string();
+  }
+  if (c.bus_signing_key_file.empty()) {
+    c.bus_signing_key_file = (fs::path(c.home) / "keys" / "bus.key").string();
   }
   return c;
 }

@@ -41,6 +41,9 @@ struct Config {
   // sasl.*, ssl.*), sasl.password included (read from password_file or password_env): never log
   // these, and never pass them on a command line (IsSecretBusProperty).
   std::map<std::string, std::string> bus_properties;
+  // The key every bus message is signed with (bus.signing_key_file, resolved); every node of a
+  // deployment shares it. Default $GALE_HOME/keys/bus.key, created on first start.
+  std::string bus_signing_key_file;
   std::string store_url;  // resolved: sqlite://<home>/gale.db when not configured
   std::string write_concern = "majority";
   std::vector<std::string> packs_paths;  // resolved: <gale binary dir>/../packs when empty

@@ -16,6 +16,7 @@
 #include "host/api/api_keys.h"
 #include "host/api/api_server.h"
 #include "host/bus/bus.h"
+#include "host/common/key_file.h"
 #include "host/common/user.h"
 #include "host/node/pack_snapshots.h"
 #include "host/node/pack_watcher.h"
@@ -287,6 +288,23 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
                                                    : 6;
   bus_config.replication_factor = config.replication_factor;
   bus_config.properties = config.bus_properties;
+  // Every message this node produces is signed, and none it reads is acted on unless signed:
+  // without the key, any client that reaches the brokers could fire triggers.
+  auto bus_key = LoadOrCreateKeyFile(config.bus_signing_key_file, "the bus signing key",
+                                     "bus.signing_key_file");
+  if (!bus_key.ok()) {
+    spdlog::error("{}", bus_key.message());
+    return 1;
+  }
+  bus_config.signing_key.assign(reinterpret_cast<const char*>(bus_key->data()), bus_key->size());
+  // Secret action parameters are sealed into execution records with the datastore key.
+  std::optional<store::KeyCipher> cipher;
+  if (auto loaded = store::KeyCipher::LoadOrCreate(config.encryption_key_path); loaded.ok()) {
+    cipher = *loaded;
+  } else {
+    spdlog::warn("datastore key unavailable (decrypt_kv and secret parameters fail): {}",
+                 loaded.message());
+  }
   std::unique_ptr<bus::EmbeddedBroker> embedded;
   const fs::path bus_addr = fs::path(config.home) / "bus.addr";
   if (bus_config.brokers.empty()) {
@@ -337,6 +355,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.gale_binary = gale_for_actions;
     options.brokers = bus_config.brokers;
     options.bus_properties = bus_config.properties;
+    options.bus_signing_key = bus_config.signing_key;
     options.topic_prefix = config.topic_prefix;
     options.node = config.node_name;
     options.policy = config.sensors;
@@ -374,14 +393,13 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.node_name = config.node_name;
     options.system_user = config.system_user;
     // decrypt_kv needs the deployment's key; without it only that filter fails, with the reason.
-    auto cipher = store::KeyCipher::LoadOrCreate(config.encryption_key_path);
-    if (cipher.ok()) {
+    options.cipher = cipher;
+    if (cipher) {
       options.decrypt = rules::engine::DatastoreDecrypt(*cipher, config.system_user);
     } else {
-      spdlog::warn("decrypt_kv unavailable: {}", cipher.message());
-      options.decrypt = [why = cipher.message()](const std::optional<rules::KvKey>&,
-                                                 const std::string&) -> Result<std::string> {
-        return Status::Error(why);
+      options.decrypt = [](const std::optional<rules::KvKey>&,
+                           const std::string&) -> Result<std::string> {
+        return Status::Error("the datastore key is not available (see the node's log at start)");
       };
     }
     auto created =
@@ -402,6 +420,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.store = store->get();
     options.node_name = config.node_name;
     options.gale_binary = gale_for_actions;
+    options.cipher = cipher;
     options.max_concurrency = config.max_concurrency;
     options.lease = std::chrono::milliseconds(static_cast<int64_t>(config.lease_timeout * 1000));
     options.shutdown_grace =

@@ -6,7 +6,9 @@
 #include <set>
 #include <utility>
 
+#include "host/bus/messages.h"
 #include "host/runner/launch.h"
+#include "host/store/secret_parameters.h"
 #include "sandbox/process.h"
 
 namespace gale::runner {
@@ -257,16 +259,13 @@ void RunnerService::CommitDone() {
 }
 
 Status RunnerService::Handle(const bus::Message& m) {
-  Json doc = Json::parse(m.value, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
+  if (!m.authentic) return Status::Ok();  // not signed by this deployment: counted and logged
+  auto request = bus::DecodeExecutionRequest(m.value);
+  if (!request.ok()) {
     counters_->malformed++;
-    return Status::Error("not an execution request: invalid JSON");
+    return request.status();
   }
-  if (Status valid = bus::ValidateDocument(bus::kExecutionRequestSchema, doc); !valid.ok()) {
-    counters_->malformed++;
-    return Status::Error("not an execution request: " + valid.message());
-  }
-  const std::string id = doc["id"].get<std::string>();
+  const std::string& id = request->id;
   store::Store& st = *options_.store;
   auto existing = st.GetExecution(id);
   if (!existing.ok()) return existing.status().WithContext("execution " + id);
@@ -288,14 +287,18 @@ Status RunnerService::Handle(const bus::Message& m) {
     return Status::Ok();
   }
   counters_->claimed++;
-  StartExecution(id, doc["action"].get<std::string>(), doc["parameters"]);
+  // The record, not the message, says what runs: a message only names the execution.
+  const store::Execution& record = **existing;
+  auto params = store::OpenSecretParameters(options_.cipher ? &*options_.cipher : nullptr, record);
+  StartExecution(id, record.action, params.ok() ? *params : Json::object(),
+                 params.ok() ? Status::Ok() : params.status());
   return Status::Ok();
 }
 
 // ---- executing -------------------------------------------------------------------------------
 
 void RunnerService::StartExecution(const std::string& id, const std::string& action_ref,
-                                   const Json& params) {
+                                   const Json& params, const Status& unusable) {
   auto run = std::make_shared<Running>();
   {
     std::lock_guard<std::mutex> lock(running_mu_);
@@ -311,6 +314,10 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
   {
     std::lock_guard<std::mutex> lock(actions_mu_);
     actions = actions_;
+  }
+  if (!unusable.ok()) {
+    Complete(id, FailedBeforeStart(action_ref + ": " + unusable.message()));
+    return;
   }
   const RunnableAction* action = actions->Find(action_ref);
   if (action == nullptr) {
@@ -415,13 +422,13 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
 }
 
 void RunnerService::PublishEvent(const std::string& id, ExecStatus status, const Json* result) {
-  Json event = {{"id", id},
-                {"status", std::string(store::ToString(status))},
-                {"at", options_.clock()},
-                {"node", options_.node_name}};
-  if (result) event["result"] = *result;
-  Status s = producer_->Produce(events_topic_, id,
-                                event.dump(-1, ' ', false, Json::error_handler_t::replace));
+  bus::ExecutionEventMessage event;
+  event.id = id;
+  event.status = store::ToString(status);
+  event.at = options_.clock();
+  event.node = options_.node_name;
+  if (result) event.result = *result;
+  Status s = producer_->Produce(events_topic_, id, bus::Encode(event));
   if (!s.ok()) spdlog::warn("runner: execution event for {}: {}", id, s.message());
 }
 

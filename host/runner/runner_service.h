@@ -44,6 +44,7 @@
 #include "host/common/result.h"
 #include "host/runner/action_index.h"
 #include "host/runner/finish.h"
+#include "host/store/key_cipher.h"
 #include "host/store/store.h"
 
 namespace gale::runner {
@@ -64,6 +65,9 @@ struct RunnerOptions {
   size_t commit_every = 100;
   int io_threads = 2;
   std::function<store::TimeMs()> clock;  // default store::NowMs
+  // Opens the secret parameters sealed in execution records; absent: an execution with one
+  // fails with the reason.
+  std::optional<store::KeyCipher> cipher;
 };
 
 // Counts since Create().
@@ -111,7 +115,10 @@ class RunnerService {
   void MaintenanceLoop();
   // Claims and starts the execution of one request; a retryable error means: try again later.
   Status Handle(const bus::Message& message);
-  void StartExecution(const std::string& id, const std::string& action_ref, const Json& params);
+  // `unusable`: why the record's parameters cannot be used (a secret that does not open); the
+  // execution then fails with it before anything starts.
+  void StartExecution(const std::string& id, const std::string& action_ref, const Json& params,
+                      const Status& unusable);
   void Complete(const std::string& id, Finish finish);
   void RenewLeases();
   void CheckCancels();

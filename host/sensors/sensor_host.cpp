@@ -11,6 +11,7 @@
 #include <map>
 #include <thread>
 
+#include "host/common/hex.h"
 #include "host/packs/library.h"
 #include "host/packs/metadata_reader.h"
 #include "host/sensors/broker_client.h"
@@ -94,6 +95,25 @@ Status ReadBusProperties(const SensorHostOptions& options,
   return Status::Ok();
 }
 
+// The bus signing key from the node's environment variable (hex), blanked and removed like the
+// password. Empty when the node gave none.
+Result<std::string> ReadBusSigningKey() {
+  char* hex = std::getenv(kBusSigningKeyEnv);
+  if (hex == nullptr) return std::string();
+  std::string key;
+  const size_t n = std::strlen(hex);
+  bool valid = n % 2 == 0;
+  for (size_t i = 0; valid && i < n; i += 2) {
+    const int hi = HexDigitValue(hex[i]), lo = HexDigitValue(hex[i + 1]);
+    valid = hi >= 0 && lo >= 0;
+    key.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  std::fill(hex, hex + n, '*');
+  unsetenv(kBusSigningKeyEnv);
+  if (!valid) return Status::Error(std::string("$") + kBusSigningKeyEnv + " is not hex");
+  return key;
+}
+
 // As PID 1 of its own PID namespace (a root node's hosts), the host ignores signals it sends
 // itself with the default action: abort() in pack code would not end it (and under a sanitizer,
 // whose error path aborts, it would hang). It ends with the conventional code instead, so the
@@ -153,6 +173,12 @@ int RunSensorHost(const SensorHostOptions& options) {
     spdlog::error("{}", s.message());
     return 2;
   }
+  auto signing_key = ReadBusSigningKey();
+  if (!signing_key.ok()) {
+    spdlog::error("{}", signing_key.message());
+    return 2;
+  }
+  bus_config.signing_key = std::move(signing_key).value();
   auto producer = bus::Producer::Create(bus_config);
   if (!producer.ok()) {
     spdlog::error("cannot create the trigger producer: {}", producer.message());

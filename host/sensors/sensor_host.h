@@ -14,6 +14,9 @@ namespace gale::sensors {
 // The environment variable that carries the bus's sasl.password from the node to a sensor host
 // (never its command line, which every local user can read in /proc).
 inline constexpr char kBusPasswordEnv[] = "GALE_BUS_SASL_PASSWORD";
+// Likewise the bus signing key (hex) the host signs its trigger instances with: without it,
+// the rules engine drops them.
+inline constexpr char kBusSigningKeyEnv[] = "GALE_BUS_SIGNING_KEY";
 
 struct SensorHostOptions {
   std::string pack_dir;

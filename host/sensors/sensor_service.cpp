@@ -2,8 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "host/common/uuid.h"
-#include "host/store/store.h"
+#include "host/bus/messages.h"
 
 namespace gale::sensors {
 
@@ -18,20 +17,6 @@ void StopSignal::Request() {
 bool StopSignal::WaitFor(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   return cv_.wait_for(lock, timeout, [&] { return requested_.load(); });
-}
-
-Json MakeTriggerInstance(const std::string& trigger_ref, Json payload,
-                         const std::string& dedupe_key, const std::string& sensor_ref,
-                         const std::string& node) {
-  Json msg = {{"id", UuidV4()},
-              {"trigger", trigger_ref},
-              {"payload", std::move(payload)},
-              {"occurred_at", store::NowMs()},
-              {"sensor", sensor_ref},
-              {"node", node},
-              {"trace_id", UuidV4()}};
-  if (!dedupe_key.empty()) msg["dedupe_key"] = dedupe_key;
-  return msg;
 }
 
 SensorService::SensorService(SensorHostContext& context, const packs::SensorMeta& sensor)
@@ -82,13 +67,13 @@ plugin::CallResult SensorService::dispatch_json(std::string_view trigger_ref,
     if (!violations.empty()) {
       return reject("payload violates its payload_schema: " + schema::Format(violations.front()));
     }
-    Json msg = MakeTriggerInstance(ref, std::move(payload), std::string(dedupe_key), sensor_.ref,
-                                   context_.node);
-    const std::string id = msg["id"];
+    auto msg =
+        bus::TriggerInstanceMessage::New(ref, std::move(payload), sensor_.ref, context_.node);
+    msg.dedupe_key = dedupe_key;
     DispatchCounters* counters = context_.counters;
     std::string sensor_ref = sensor_.ref;
     Status queued = context_.producer->Produce(
-        context_.triggers_topic, id, msg.dump(),
+        context_.triggers_topic, msg.id, bus::Encode(msg),
         [counters, sensor_ref](const Status& delivered, const bus::Message& m) {
           if (delivered.ok()) return;
           ++counters->delivery_failed;

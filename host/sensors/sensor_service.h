@@ -75,9 +75,4 @@ class SensorService final : public plugin::SensorServiceAbi {
   const std::string config_json_;
 };
 
-// Builds a trigger instance message (schemas/bus/trigger_instance.json).
-Json MakeTriggerInstance(const std::string& trigger_ref, Json payload,
-                         const std::string& dedupe_key, const std::string& sensor_ref,
-                         const std::string& node);
-
 }  // namespace gale::sensors

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include "host/common/hex.h"
 #include "host/common/subprocess.h"
 #include "host/common/user.h"
 #include "host/sensors/broker_protocol.h"
@@ -78,6 +79,10 @@ Result<pid_t> Supervisor::SpawnHost(const std::string& pack, const std::vector<s
   if (auto pw = options_.bus_properties.find("sasl.password");
       pw != options_.bus_properties.end()) {
     spawn.env_extra.push_back(std::string(kBusPasswordEnv) + "=" + pw->second);
+  }
+  if (!options_.bus_signing_key.empty()) {
+    spawn.env_extra.push_back(std::string(kBusSigningKeyEnv) + "=" +
+                              HexEncode(options_.bus_signing_key));
   }
 #if defined(__SANITIZE_ADDRESS__)
   // RLIMIT_DATA cannot apply under ASan (its shadow memory counts as data); ASan's own RSS

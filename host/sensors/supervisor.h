@@ -43,6 +43,8 @@ struct SupervisorOptions {
   // The node's librdkafka properties (config::Config::bus_properties): secret ones reach the
   // host in its environment (kBusPasswordEnv), the others on its command line.
   std::map<std::string, std::string> bus_properties;
+  // The deployment's bus signing key (raw bytes); reaches the host in kBusSigningKeyEnv.
+  std::string bus_signing_key;
   std::string topic_prefix = "gale.";
   std::string node;
   config::SensorsConfig policy;

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "host/bus/messages.h"
 #include "host/common/uuid.h"
 
 namespace gale::timers {
@@ -120,18 +121,15 @@ void TimerService::Activate(Timer& t, TimeMs now) {
 
 Status TimerService::Fire(Timer& t, TimeMs tick) {
   const std::string ref = t.spec.Ref();
-  Json instance = {
-      {"id", UuidV5(kGaleNamespace, ref + "@" + std::to_string(tick))},
-      {"trigger", t.spec.trigger},
-      {"payload", {{"executed_at", ExecutedAt(tick)}, {"schedule", t.spec.parameters}}},
-      {"occurred_at", tick},
-      {"sensor", "timers"},
-      {"node", options_.node},
-      {"trace_id", UuidV4()},
-      {"trigger_parameters", t.spec.parameters}};
+  auto instance = bus::TriggerInstanceMessage::New(
+      t.spec.trigger, {{"executed_at", ExecutedAt(tick)}, {"schedule", t.spec.parameters}},
+      "timers", options_.node);
+  // One id per tick, whichever node fires it: the rules engine sees a tick fired twice once.
+  instance.id = UuidV5(kGaleNamespace, ref + "@" + std::to_string(tick));
+  instance.occurred_at = tick;
+  instance.trigger_parameters = t.spec.parameters;
   const std::string topic = bus::Topic(options_.bus, bus::kTriggers);
-  const std::string id = instance["id"].get<std::string>();
-  if (Status s = producer_->Produce(topic, id, instance.dump()); !s.ok()) return s;
+  if (Status s = producer_->Produce(topic, instance.id, bus::Encode(instance)); !s.ok()) return s;
   if (Status s = producer_->Flush(std::chrono::seconds(10)); !s.ok()) return s;
   store::KeyValue kv;
   kv.name = TickKey(ref);

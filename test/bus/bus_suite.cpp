@@ -1,5 +1,7 @@
 #include "test/bus/bus_suite.h"
 
+#include "host/bus/internal.h"
+
 #include <librdkafka/rdkafka.h>
 
 #include <array>
@@ -622,6 +624,78 @@ TEST_P(BusTest, TailerReadsFromTheBeginningOrFromNow) {
   auto missing = Tailer::Create(config_, T("no-such-topic"), true);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.message().find("does not exist"), std::string::npos) << missing.message();
+}
+
+// Issue 16: a consumer with the deployment's key trusts only messages signed with it. A plain
+// client (no key), another key, and a signed message replayed onto another topic are all marked
+// not authentic and counted; signed messages of both kinds of reader verify.
+TEST_P(BusTest, OnlyMessagesSignedWithTheBusKeyAreAuthentic) {
+  EnsureTopicsOrFail();
+  BusConfig keyed = config_;
+  keyed.signing_key = std::string(32, 'k');
+  BusConfig other = config_;
+  other.signing_key = std::string(32, 'x');
+  auto signer = Producer::Create(keyed);
+  ASSERT_TRUE(signer.ok()) << signer.message();
+  auto forger = Producer::Create(other);
+  ASSERT_TRUE(forger.ok()) << forger.message();
+  auto plain = NewProducer();
+  ASSERT_TRUE(plain);
+  auto dropped = [&](const std::string& topic, const std::string& reason) {
+    for (const auto& r : RejectedMessageCounts()) {
+      if (r.topic == topic && r.reason == reason) return r.count;
+    }
+    return uint64_t{0};
+  };
+  const uint64_t unsigned_before = dropped(T(kTriggers), "unsigned");
+  const uint64_t bad_before = dropped(T(kTriggers), "bad signature");
+
+  ASSERT_TRUE((*signer)->ProduceSync(T(kTriggers), "a", "signed", 30s).ok());
+  ASSERT_TRUE(plain->ProduceSync(T(kTriggers), "a", "plain", 30s).ok());
+  ASSERT_TRUE((*forger)->ProduceSync(T(kTriggers), "a", "other key", 30s).ok());
+  // The header of a genuine execution event, replayed by a raw client as a trigger.
+  auto event = (*signer)->ProduceSync(T(kExecutionEvents), "a", "replayed", 30s);
+  ASSERT_TRUE(event.ok()) << event.message();
+  auto tailer = Tailer::Create(keyed, T(kExecutionEvents), /*from_beginning=*/true);
+  ASSERT_TRUE(tailer.ok()) << tailer.message();
+  auto genuine = (*tailer)->Next(30s);
+  ASSERT_TRUE(genuine.ok() && genuine->has_value());
+  EXPECT_TRUE((*genuine)->authentic) << "a tailer with the key verifies a signed message";
+  {
+    char errstr[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", config_.brokers.c_str(), errstr, sizeof errstr);
+    for (const auto& [k, v] : config_.properties) {
+      rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr);
+    }
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    ASSERT_NE(rk, nullptr) << errstr;
+    const std::string header =
+        internal::Signature(keyed.signing_key, T(kExecutionEvents), "a", "replayed");
+    ASSERT_EQ(rd_kafka_producev(
+                  rk, RD_KAFKA_V_TOPIC(T(kTriggers).c_str()), RD_KAFKA_V_KEY("a", 1),
+                  RD_KAFKA_V_VALUE(const_cast<char*>("replayed"), 8),
+                  RD_KAFKA_V_HEADER("gale-sig", header.data(), static_cast<ssize_t>(header.size())),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(rk);
+  }
+
+  auto consumer = Consumer::Create(keyed, GroupOptions(NewGroup("rules"), {T(kTriggers)}));
+  ASSERT_TRUE(consumer.ok()) << consumer.message();
+  std::map<std::string, bool> authentic;
+  for (const Message& m : ConsumeN(**consumer, 4)) authentic[m.value] = m.authentic;
+  EXPECT_EQ(authentic,
+            (std::map<std::string, bool>{
+                {"signed", true}, {"plain", false}, {"other key", false}, {"replayed", false}}));
+  EXPECT_EQ(dropped(T(kTriggers), "unsigned"), unsigned_before + 1);
+  EXPECT_EQ(dropped(T(kTriggers), "bad signature"), bad_before + 2);
+
+  // A reader without a key checks nothing (`gale topics tail`, tools).
+  auto keyless = NewConsumer(GroupOptions(NewGroup("tools"), {T(kTriggers)}));
+  ASSERT_TRUE(keyless);
+  for (const Message& m : ConsumeN(*keyless, 4)) EXPECT_TRUE(m.authentic) << m.value;
 }
 
 TEST_P(BusTest, KcatListsTheTopicsFromAnotherProcess) {

@@ -205,7 +205,12 @@ TEST(ChaosTest, KilledNodesLoseNothingAndDoubleNothing) {
   }
   EXPECT_EQ(twice, 0) << "an action ran twice";
   EXPECT_EQ(succeeded_missing, 0) << "succeeded executions that left no line";
-  EXPECT_EQ(by_status[store::ExecStatus::kFailed], 0);
+  EXPECT_EQ(by_status[store::ExecStatus::kFailed], 0) << [&] {
+    for (const auto& e : executions) {
+      if (e.status == store::ExecStatus::kFailed) return "first failure: " + e.result.dump();
+    }
+    return std::string();
+  }();
   EXPECT_TRUE(done) << "executions still running after the deadline";
 
   // Sensor failover: last event from one sensor host to the first from the next (a kill of

@@ -33,6 +33,7 @@ RunnerOptions RunnerTest::Options(const std::string& node) {
   o.store = store_.get();
   o.node_name = node;
   o.gale_binary = GaleBinary();
+  o.cipher = Cipher();
   o.max_concurrency = 8;
   o.lease = std::chrono::seconds(3);
   o.shutdown_grace = std::chrono::seconds(5);

@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "host/store/secret_parameters.h"
 #include "runner_fixture.h"
 
 namespace gale::runner::test {
@@ -156,26 +157,48 @@ TEST_P(RunnerTest, MalformedRequestsAndUnknownExecutionsAreSkipped) {
   EXPECT_TRUE(WaitFor([&] { return runner->stats().skipped >= 1; }, 10s));
 }
 
-TEST_P(RunnerTest, SecretParametersAreMaskedInTheStoreButReachTheAction) {
+// Issue 16: the runner runs what the store record says. The record keeps a secret sealed (what
+// the rules engine and the API write); the message only names the execution, and whatever
+// else it carries is ignored.
+TEST_P(RunnerTest, TheRecordNotTheMessageSaysWhatRunsAndSecretsComeSealed) {
   auto runner = StartRunner();
-  // The store keeps what the rules engine or API wrote: masked. The request carries the value.
+  const store::KeyCipher cipher = Cipher();
   store::Execution e;
   e.id = "secret-exec";
   e.action = "runnertest.script";
-  e.parameters = {{"token", "********"}};
   e.trace_id = "t";
   e.requested_at = store::NowMs();
+  ASSERT_TRUE(store::SealSecretParameters(&cipher, {"token"}, {{"token", "s3cret"}}, &e).ok());
   ASSERT_TRUE(store_->CreateExecution(e).ok());
   Json request = {{"id", e.id},
-                  {"action", e.action},
-                  {"parameters", {{"token", "s3cret"}}},
+                  {"action", "runnertest.shell"},
+                  {"parameters", {{"token", "from-the-message"}, {"cmd", "touch /tmp/pwned"}}},
                   {"trace_id", "t"},
                   {"requested_at", e.requested_at}};
   ProduceRaw(e.id, request.dump());
   auto done = WaitFinal(e.id);
   ASSERT_EQ(done.status, ExecStatus::kSucceeded) << done.result.dump();
   EXPECT_EQ(done.parameters["token"], "********");
-  EXPECT_NE(done.result["stdout"].get<std::string>().find("env:token=s3cret"), std::string::npos);
+  const std::string out = done.result["stdout"].get<std::string>();
+  EXPECT_NE(out.find("env:token=s3cret"), std::string::npos) << out;
+  EXPECT_EQ(out.find("from-the-message"), std::string::npos) << out;
+
+  // A sealed value that does not open (another execution's) fails the execution, saying why.
+  store::Execution moved = e;
+  moved.id = "moved-secret";
+  moved.status = ExecStatus::kRequested;
+  moved.log.clear();
+  ASSERT_TRUE(store_->CreateExecution(moved).ok());
+  ProduceRaw(moved.id, Json({{"id", moved.id},
+                             {"action", moved.action},
+                             {"parameters", Json::object()},
+                             {"trace_id", "t"},
+                             {"requested_at", moved.requested_at}})
+                           .dump());
+  auto refused = WaitFinal(moved.id);
+  EXPECT_EQ(refused.status, ExecStatus::kFailed);
+  EXPECT_NE(refused.result.dump().find("secret parameter 'token'"), std::string::npos)
+      << refused.result.dump();
 }
 
 TEST_P(RunnerTest, TimeoutParameterEndsTheExecutionAsTimeout) {

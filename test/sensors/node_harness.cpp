@@ -34,6 +34,11 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds d
   return condition();
 }
 
+std::string SharedBusKeyFile() {
+  static TempDir dir;  // removed when the test process exits
+  return dir.str() + "/bus.key";
+}
+
 std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   std::unique_ptr<NodeProcess> node(new NodeProcess());
   node->prefix_ = "gale-test-" + UuidV4().substr(0, 8) + ".";
@@ -48,12 +53,15 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   if (!options.topic_prefix.empty()) node->prefix_ = options.topic_prefix;
   if (!options.store_url.empty()) node->store_url_ = options.store_url;
   if (!options.brokers.empty()) brokers = options.brokers;
+  const std::string signing_key_file = options.signing_key_file.value_or(SharedBusKeyFile());
   std::ostringstream yaml;
   yaml << "node: {name: " << options.node_name
        << (options.roles.empty() ? "" : ", roles: " + options.roles) << "}\n"
        << "bus: {topic_prefix: \"" << node->prefix_ << "\""
        << (brokers.empty() ? "" : ", brokers: \"" + brokers + "\"")
-       << (options.bus_security.empty() ? "" : ", security: " + options.bus_security) << "}\n"
+       << (options.bus_security.empty() ? "" : ", security: " + options.bus_security)
+       << (signing_key_file.empty() ? "" : ", signing_key_file: \"" + signing_key_file + "\"")
+       << "}\n"
        << "store: {url: \"" << node->store_url_ << "\"}\n"
        << "api: {listen: \"" << options.api_listen
        << "\", request_timeout: " << options.api_request_timeout

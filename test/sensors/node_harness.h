@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,14 @@ struct NodeOptions {
   // gale.yaml's bus.security as a YAML flow mapping ("{protocol: ...}"); when set, `brokers`
   // is used as it is (GALE_KAFKA_BROKERS is not passed to the node).
   std::string bus_security;
+  // gale.yaml's bus.signing_key_file. Unset: one key file shared by every node this test
+  // process starts (nodes of one deployment share their bus key); "": the node's default,
+  // $GALE_HOME/keys/bus.key.
+  std::optional<std::string> signing_key_file;
 };
+
+// The bus key file shared by the nodes this process starts (NodeOptions::signing_key_file).
+std::string SharedBusKeyFile();
 
 class NodeProcess {
  public:

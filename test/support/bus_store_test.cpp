@@ -7,6 +7,7 @@ namespace gale::testing {
 void BusStoreTest::SetUp() {
   StartTestBus(GetParam(), stem_, &bus_);
   if (IsSkipped() || HasFatalFailure()) return;
+  config_.signing_key = "bus key of " + stem_;
   dir_ = MakeTempDir(stem_);
   ASSERT_FALSE(dir_.empty());
   auto st = OpenTestStore(StoreUrl());
@@ -15,6 +16,12 @@ void BusStoreTest::SetUp() {
   auto producer = bus::Producer::Create(config_);
   ASSERT_TRUE(producer.ok()) << producer.message();
   producer_ = std::move(producer).value();
+}
+
+store::KeyCipher BusStoreTest::Cipher() const {
+  auto cipher = store::KeyCipher::LoadOrCreate((dir_ / "keys" / "datastore.key").string());
+  EXPECT_TRUE(cipher.ok()) << cipher.message();
+  return cipher.ok() ? *cipher : store::KeyCipher();
 }
 
 void BusStoreTest::TearDown() {

@@ -1,5 +1,6 @@
-// A test fixture parameterised by BusTarget: a bus of its own (see test_bus.h), a temporary
-// directory holding a SQLite store, and a producer on the bus. Suites derive from it and name
+// A test fixture parameterised by BusTarget: a bus of its own (see test_bus.h) whose messages are
+// signed with a bus key of its own (as a node's are), a temporary directory holding a SQLite
+// store, and a producer on the bus. Suites derive from it and name
 // their stem ("gale-runner-test"), used for the topic prefix and the directory.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "host/bus/bus.h"
+#include "host/store/key_cipher.h"
 #include "host/store/store.h"
 #include "test/support/test_bus.h"
 
@@ -22,6 +24,8 @@ class BusStoreTest : public ::testing::TestWithParam<BusTarget> {
   void TearDown() override;
 
   std::string StoreUrl() const { return "sqlite://" + (dir_ / "gale.db").string(); }
+  // The deployment's datastore cipher: its key file in dir_ (created on first use).
+  store::KeyCipher Cipher() const;
 
   TestBus bus_;
   bus::BusConfig& config_ = bus_.config;

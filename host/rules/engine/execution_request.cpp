@@ -88,15 +88,16 @@ KvDecrypt DatastoreDecrypt(store::KeyCipher cipher, std::string user) {
   };
 }
 
-Json ExecutionRequestMessage(const store::Execution& e, const Json& parameters) {
-  Json req = {{"id", e.id},
-              {"action", e.action},
-              {"parameters", parameters},
-              {"trace_id", e.trace_id},
-              {"requested_at", e.requested_at}};
-  if (!e.rule.empty()) req["rule"] = e.rule;
-  if (!e.trigger_instance.empty()) req["trigger_instance"] = e.trigger_instance;
-  return req;
+bus::ExecutionRequestMessage ExecutionRequestOf(const store::Execution& e) {
+  bus::ExecutionRequestMessage m;
+  m.id = e.id;
+  m.action = e.action;
+  m.parameters = e.parameters;
+  m.rule = e.rule;
+  m.trigger_instance = e.trigger_instance;
+  m.trace_id = e.trace_id;
+  m.requested_at = e.requested_at;
+  return m;
 }
 
 }  // namespace gale::rules::engine

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "host/bus/messages.h"
 #include "host/common/json.h"
 #include "host/packs/metadata.h"
 #include "host/rules/engine/rule_set.h"
@@ -35,8 +36,8 @@ KvLookup DatastoreLookup(store::Store& store, std::string user, store::TimeMs no
 // DatastoreLookup, so a sealed value opens only for the key it was sealed for.
 KvDecrypt DatastoreDecrypt(store::KeyCipher cipher, std::string user);
 
-// The `gale.executions` message of `e` (schemas/bus/execution_request.json). `parameters` are
-// the real values: the store keeps secrets masked, the request does not.
-Json ExecutionRequestMessage(const store::Execution& e, const Json& parameters);
+// The `gale.executions` message of `e`: its parameters as stored (secrets masked); the runner
+// runs the record, not the message.
+bus::ExecutionRequestMessage ExecutionRequestOf(const store::Execution& e);
 
 }  // namespace gale::rules::engine

@@ -7,10 +7,12 @@
 #include <set>
 #include <utility>
 
+#include "host/bus/messages.h"
 #include "host/common/uuid.h"
 #include "host/packs/secrets.h"
 #include "host/rules/engine/execution_request.h"
 #include "host/rules/template/template.h"
+#include "host/store/secret_parameters.h"
 
 namespace gale::rules::engine {
 
@@ -231,25 +233,23 @@ void RulesEngine::CommitBatch(const std::vector<bus::Message>& batch) {
 }
 
 Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) {
-  Json doc = Json::parse(m.value, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
+  if (!m.authentic) return Status::Ok();  // not signed by this deployment: counted and logged
+  auto decoded = bus::DecodeTriggerInstance(m.value);
+  if (!decoded.ok()) {
     counters_->malformed++;
-    return Status::Error("not a trigger instance: invalid JSON");
+    return decoded.status();
   }
-  if (Status valid = bus::ValidateDocument(bus::kTriggerInstanceSchema, doc); !valid.ok()) {
-    counters_->malformed++;
-    return Status::Error("not a trigger instance: " + valid.message());
-  }
+  bus::TriggerInstanceMessage& msg = *decoded;
   store::Store& st = *options_.store;
   store::TriggerInstance ti;
-  ti.id = doc["id"].get<std::string>();
-  ti.trigger = doc["trigger"].get<std::string>();
-  ti.payload = doc["payload"];
-  ti.occurred_at = doc["occurred_at"].get<int64_t>();
-  if (doc.contains("dedupe_key")) ti.dedupe_key = doc["dedupe_key"].get<std::string>();
-  ti.sensor = doc["sensor"].get<std::string>();
-  ti.node = doc["node"].get<std::string>();
-  ti.trace_id = doc["trace_id"].get<std::string>();
+  ti.id = std::move(msg.id);
+  ti.trigger = std::move(msg.trigger);
+  ti.payload = std::move(msg.payload);
+  ti.occurred_at = msg.occurred_at;
+  ti.dedupe_key = std::move(msg.dedupe_key);
+  ti.sensor = std::move(msg.sensor);
+  ti.node = std::move(msg.node);
+  ti.trace_id = std::move(msg.trace_id);
   ti.status = store::TriggerStatus::kProcessing;
 
   if (!ti.dedupe_key.empty()) {
@@ -283,7 +283,7 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
   ctx.kv = DatastoreLookup(st, options_.system_user, now, &kv_error);
   ctx.decrypt = options_.decrypt;
 
-  const Json fired_parameters = doc.value("trigger_parameters", Json::object());
+  const Json& fired_parameters = msg.trigger_parameters;
   for (const CompiledRule* rule : rules.ForTrigger(ti.trigger)) {
     if (!rule->criteria || !TriggerParametersMatch(*rule, fired_parameters)) continue;
     bool matched = rule->criteria->Matches(ti.payload, ctx);
@@ -299,8 +299,16 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
     e.trigger_instance = ti.id;
     e.trace_id = ti.trace_id;
     e.requested_at = now;
-    std::string error = BuildParameters(*rule, ctx, &e.parameters);
+    Json parameters = Json::object();
+    std::string error = BuildParameters(*rule, ctx, &parameters);
     if (!kv_error.ok() && kv_error.retryable()) return kv_error;
+    if (error.empty() && rule->action) {
+      // Secrets are sealed into the record, which is what the runner runs; the request only
+      // names the execution.
+      Status sealed = store::SealSecretParameters(options_.cipher ? &*options_.cipher : nullptr,
+                                                  rule->action->secrets, parameters, &e);
+      if (!sealed.ok()) error = sealed.message();
+    }
     if (error.empty()) {
       e.status = store::ExecStatus::kRequested;
     } else {
@@ -308,11 +316,12 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
       e.finished_at = now;
       e.result = Json{{"error", error}};
     }
-    // The store keeps secrets masked; the request carries the real values to the runner.
-    Json request_parameters = e.parameters;
-    const std::set<std::string> no_secrets;
-    const auto& secrets = rule->action ? rule->action->secrets : no_secrets;
-    e.parameters = packs::MaskSecrets(e.parameters, secrets);
+    if (!error.empty()) {
+      // Kept for whoever looks at the failure, with nothing secret in clear.
+      e.parameters =
+          rule->action ? packs::MaskSecrets(parameters, rule->action->secrets) : parameters;
+      e.secret_parameters = Json::object();
+    }
     auto created = st.CreateExecution(e);
     if (!created.ok()) return created.status().WithContext("execution " + e.id);
     if (*created) {
@@ -330,13 +339,10 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
         return Status::Error("execution " + e.id + " vanished after create", true);
       }
       e = std::move(**existing);
-      // Its parameters were rendered then; masked ones only come back from this render.
-      request_parameters = secrets.empty() ? e.parameters : request_parameters;
     }
     if (e.status != store::ExecStatus::kRequested) continue;
-    e.parameters = std::move(request_parameters);
-    Status produced = producer_->Produce(executions_topic_, e.id,
-                                         ExecutionRequestMessage(e, e.parameters).dump());
+    Status produced =
+        producer_->Produce(executions_topic_, e.id, bus::Encode(ExecutionRequestOf(e)));
     if (!produced.ok()) return AsRetryable(produced, "producing execution request " + e.id);
     counters_->requests_produced++;
   }

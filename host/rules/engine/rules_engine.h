@@ -36,6 +36,7 @@
 #include "host/common/result.h"
 #include "host/rules/engine/rule_set.h"
 #include "host/rules/template/context.h"
+#include "host/store/key_cipher.h"
 #include "host/store/store.h"
 
 namespace gale::rules::engine {
@@ -65,6 +66,9 @@ struct RulesEngineOptions {
   std::string system_user = "stanley";
   // The `decrypt_kv` filter (the datastore's key cipher); absent: decrypt_kv fails with a reason.
   KvDecrypt decrypt;
+  // Seals secret action parameters into execution records; absent: an execution with a secret
+  // parameter fails with the reason (its value could not be kept).
+  std::optional<store::KeyCipher> cipher;
 };
 
 // Counts since Create(). A retried batch or a redelivered message is counted again, except in

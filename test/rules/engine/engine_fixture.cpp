@@ -95,6 +95,7 @@ RulesEngineOptions EngineTest::EngineOptions() {
   o.store = store_.get();
   o.node_name = "test-node";
   o.batch_size = 200;
+  o.cipher = Cipher();
   return o;
 }
 

@@ -10,6 +10,7 @@
 #include "host/common/uuid.h"
 #include "host/rules/engine/execution_request.h"
 #include "host/store/key_cipher.h"
+#include "host/store/secret_parameters.h"
 
 namespace gale::rules::engine::test {
 namespace {
@@ -81,8 +82,9 @@ TEST_P(EngineTest, MatchCreatesOneExecutionAndOneRequestWithRenderedParameters) 
 }
 
 // StackStorm's core.echo `cmd` default renders with the rule's message; a secret parameter is
-// masked in the stored execution and travels in clear only in the request to the runner.
+// masked in the stored execution, sealed beside it for the runner, and never on a topic.
 TEST_P(EngineTest, TemplateDefaultsRenderAndSecretsAreMaskedInTheStore) {
+  const store::KeyCipher cipher_ = Cipher();
   auto rules = LoadRules({{"echo.yaml", RuleYaml("say", kBuildCriteria, "enginetest.echo",
                                                  "    message: \"{{ trigger.body.name }}\"\n"
                                                  "    password: \"{{ trigger.body.pw }}\"\n")}});
@@ -96,9 +98,14 @@ TEST_P(EngineTest, TemplateDefaultsRenderAndSecretsAreMaskedInTheStore) {
   EXPECT_EQ(all[0].status, store::ExecStatus::kRequested) << all[0].result.dump();
   EXPECT_EQ(all[0].parameters,
             Json({{"message", "app"}, {"password", "********"}, {"cmd", "echo \"app\""}}));
+  EXPECT_EQ(all[0].secret_parameters.dump().find("hunter2"), std::string::npos);
+  auto opened = store::OpenSecretParameters(&cipher_, all[0]);
+  ASSERT_TRUE(opened.ok()) << opened.message();
+  EXPECT_EQ((*opened)["password"], "hunter2");
   ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].value.find("hunter2"), std::string::npos) << requests[0].value;
   Json req = Json::parse(requests[0].value);
-  EXPECT_EQ(req["parameters"]["password"], "hunter2");
+  EXPECT_EQ(req["parameters"]["password"], "********");
   EXPECT_EQ(req["parameters"]["cmd"], "echo \"app\"");
 }
 
