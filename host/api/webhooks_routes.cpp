@@ -1,6 +1,8 @@
 // /v1/webhooks: StackStorm's webhooks. POST /v1/webhooks/NAME fires core.st2.webhook for the
 // rules whose trigger parameter `url` is NAME (payload {headers, body}); POST /v1/webhooks/st2
-// fires any trigger type with {trigger, payload} (payload checked against its schema).
+// fires any trigger type with {trigger, payload} (payload checked against its schema). A NAME
+// whose rules declare a secret is let in by CheckWebhookSignature (GitHub's X-Hub-Signature-256)
+// instead of an API key: see access.cpp.
 #include <spdlog/spdlog.h>
 
 #include <cctype>
