@@ -129,6 +129,17 @@ HttpResponse PassDoors(State& state, const AccessPolicy& policy, HttpRequest& re
   }
   if (cross_origin && request.method == "OPTIONS") return Preflight(origin);
 
+  // A webhook whose rules declare a secret takes its signature instead of an API key (GitHub
+  // cannot send one), and nothing else: a key without the signature is refused too.
+  if (IsWebhook(request, segments) && segments[2] != "st2") {
+    auto signed_door = CheckWebhookSignature(state, request, UrlDecode(segments[2], false));
+    if (auto* refused = std::get_if<HttpResponse>(&signed_door)) return std::move(*refused);
+    if (std::get<bool>(signed_door)) {
+      HttpResponse response = router.Dispatch(request);
+      if (cross_origin) AddCors(response, origin);
+      return response;
+    }
+  }
   auto caller = Authenticate(state, policy, request, segments);
   if (auto* refused = std::get_if<HttpResponse>(&caller)) return std::move(*refused);
   const ApiScope scope = std::get<ApiScope>(caller);

@@ -30,7 +30,15 @@ std::shared_ptr<const ApiCatalog> BuildCatalog(const packs::Catalog& catalog) {
           r.trigger_parameters["url"].is_string()) {
         std::string url = r.trigger_parameters["url"].get<std::string>();
         while (!url.empty() && url.front() == '/') url.erase(0, 1);
-        out->webhooks.insert(url);
+        auto& secrets = out->webhooks[url];
+        // The pack reader refuses a bad declaration, so a pack that got here has none; were one
+        // to slip through, an empty file path keeps the door shut (no secret reads from it).
+        auto secret = packs::ParseWebhookSecret(r.trigger_parameters);
+        if (!secret.ok()) {
+          secrets.push_back({r.ref, packs::WebhookSecret{}});
+        } else if (secret->has_value()) {
+          secrets.push_back({r.ref, **secret});
+        }
       }
     }
   }

@@ -6,10 +6,13 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <variant>
+#include <vector>
 
 #include "host/api/access.h"
 #include "host/api/api_server.h"
 #include "host/api/router.h"
+#include "host/packs/webhook_secret.h"
 #include "host/rules/engine/execution_request.h"
 #include "host/schema/validator.h"
 #include "host/store/key_cipher.h"
@@ -21,7 +24,13 @@ struct ApiCatalog {
   packs::Catalog catalog;
   std::map<std::string, std::shared_ptr<const rules::engine::CompiledAction>> actions;
   std::map<std::string, schema::Validator> payload_validators;  // trigger type ref -> payload
-  std::set<std::string> webhooks;  // `url` of every core.st2.webhook rule
+  // `url` of every core.st2.webhook rule -> the secrets its rules declare (packs/webhook_secret.h)
+  // with the rule declaring each; a url with any secret takes only signed requests.
+  struct WebhookSecretOf {
+    std::string rule;
+    packs::WebhookSecret secret;
+  };
+  std::map<std::string, std::vector<WebhookSecretOf>> webhooks;
 };
 
 struct ApiServer::State {
@@ -56,6 +65,14 @@ void AddWebhookRoutes(Router& router, const std::shared_ptr<State>& state);
 void AddCatalogRoutes(Router& router, const std::shared_ptr<State>& state);
 void AddStreamRoutes(Router& router, const std::shared_ptr<State>& state);
 void AddMetricsRoutes(Router& router, const std::shared_ptr<State>& state);
+
+// The door of a signed webhook (POST /v1/webhooks/NAME where a rule on NAME declares a secret):
+// false when NAME declares none (an API key is then needed, as everywhere); true when `request`
+// carries X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of its body> under one of the secrets
+// (no API key needed); else the response refusing it (401, or 503 when the store cannot answer).
+// The secrets are read now, so a rotated file or datastore key counts without a reload.
+std::variant<bool, HttpResponse> CheckWebhookSignature(State& state, const HttpRequest& request,
+                                                       const std::string& name);
 
 // Runs `request` through the doors of access.h, then the router.
 HttpResponse PassDoors(State& state, const AccessPolicy& policy, HttpRequest& request,

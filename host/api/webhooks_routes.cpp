@@ -1,11 +1,60 @@
 // /v1/webhooks: StackStorm's webhooks. POST /v1/webhooks/NAME fires core.st2.webhook for the
 // rules whose trigger parameter `url` is NAME (payload {headers, body}); POST /v1/webhooks/st2
-// fires any trigger type with {trigger, payload} (payload checked against its schema).
+// fires any trigger type with {trigger, payload} (payload checked against its schema). A NAME
+// whose rules declare a secret is let in by CheckWebhookSignature (GitHub's X-Hub-Signature-256)
+// instead of an API key: see access.cpp.
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
 #include "host/api/api_state.h"
 #include "host/bus/messages.h"
+#include "host/common/hex.h"
+#include "host/common/hmac.h"
 
 namespace gale::api {
 namespace {
+
+// The value of one declared secret, read now; the error names where it lives, never the value.
+Result<std::string> ReadSecret(State& state, const packs::WebhookSecret& secret) {
+  std::string value;
+  if (secret.source == packs::WebhookSecret::Source::kFile) {
+    if (secret.where.empty()) return Status::Error("no secret file");
+    std::ifstream in(secret.where, std::ios::binary);
+    if (!in) {
+      return Status::Error(std::string("cannot read it: ") + std::strerror(errno));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return Status::Error("cannot read it");
+    value = text.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  } else {
+    const store::KeyRef ref{secret.where, store::KeyScope::kSystem, ""};
+    auto got = state.store().GetKey(ref, store::NowMs());
+    if (!got.ok()) return got.status();
+    if (!got->has_value()) return Status::Error("no such key");
+    value = (*got)->value;
+    if ((*got)->secret) {
+      auto plain = state.cipher->Decrypt(ref, value);
+      if (!plain.ok()) return plain.status();
+      value = std::move(plain).value();
+    }
+  }
+  // Anyone can sign with an empty key: that is no secret.
+  if (value.empty()) return Status::Error("it is empty");
+  return value;
+}
+
+HttpResponse Unauthorized(const std::string& name, const std::string& why) {
+  return HttpResponse::Error(
+      401, "webhook '" + name + "' takes only requests signed with its secret (" + why +
+               "): X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>");
+}
 
 HttpResponse Fire(State& state, const std::string& trigger, const Json& payload,
                   const Json& trigger_parameters) {
@@ -67,6 +116,35 @@ HttpResponse Named(State& state, const HttpRequest& request) {
 }
 
 }  // namespace
+
+std::variant<bool, HttpResponse> CheckWebhookSignature(State& state, const HttpRequest& request,
+                                                       const std::string& name) {
+  auto catalog = state.Catalog();
+  auto it = catalog->webhooks.find(name);
+  if (it == catalog->webhooks.end() || it->second.empty()) return false;
+  std::string given = request.Header("x-hub-signature-256");
+  if (given.empty()) return Unauthorized(name, "X-Hub-Signature-256 missing");
+  for (auto& c : given) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string prefix = "sha256=";
+  bool well_formed = given.size() == prefix.size() + 64 && given.rfind(prefix, 0) == 0;
+  for (size_t i = prefix.size(); well_formed && i < given.size(); ++i) {
+    well_formed = HexDigitValue(given[i]) >= 0;
+  }
+  if (!well_formed) return Unauthorized(name, "X-Hub-Signature-256 malformed");
+  given.erase(0, prefix.size());
+  for (const auto& declared : it->second) {
+    auto secret = ReadSecret(state, declared.secret);
+    if (!secret.ok()) {
+      if (secret.status().retryable()) return StoreError(secret.status());
+      spdlog::error("webhook '{}': rule {}: its secret ({}) is unusable: {}", name, declared.rule,
+                    packs::Describe(declared.secret), secret.message());
+      continue;
+    }
+    const std::string mac = HmacSha256(*secret, request.body);
+    if (!mac.empty() && ConstantTimeEquals(HexEncode(mac), given)) return true;
+  }
+  return Unauthorized(name, "X-Hub-Signature-256 does not match");
+}
 
 void AddWebhookRoutes(Router& router, const std::shared_ptr<State>& state) {
   router.Add("POST", "/v1/webhooks/st2",

@@ -25,9 +25,13 @@ const Json kTimerPayload = Json::parse(R"({
 const std::vector<TriggerType>& CoreTriggerTypes() {
   static const std::vector<TriggerType> types = [] {
     std::vector<TriggerType> t;
-    t.push_back(Core("st2.webhook", "A POST to /v1/webhooks/<url>.",
+    t.push_back(Core("st2.webhook",
+                     "A POST to /v1/webhooks/<url>; with secret_file or secret (a "
+                     "{{ st2kv.system.NAME }} reference), only when signed with it "
+                     "(X-Hub-Signature-256).",
                      Json::parse(R"({"type": "object",
-                       "properties": {"url": {"type": "string", "minLength": 1}},
+                       "properties": {"url": {"type": "string", "minLength": 1},
+                         "secret_file": {"type": "string"}, "secret": {"type": "string"}},
                        "required": ["url"], "additionalProperties": false})"),
                      Json::parse(R"({"type": "object",
                        "properties": {"headers": {"type": "object"}, "body": {}}})")));

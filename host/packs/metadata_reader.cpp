@@ -7,6 +7,7 @@
 
 #include "host/common/yaml_json.h"
 #include "host/packs/runner_types.h"
+#include "host/packs/webhook_secret.h"
 #include "host/schema/parameters.h"
 #include "host/schema/validator.h"
 #include "schemas/embedded.h"
@@ -233,6 +234,16 @@ void ReadRule(const std::string& file, Pack& pack) {
   r.action_ref = Str(j["action"], "ref");
   r.action_parameters = Obj(j["action"], "parameters");
   r.origin = {file, doc->LineOf("")};
+  if (r.trigger_type == "core.st2.webhook") {
+    if (auto secret = ParseWebhookSecret(r.trigger_parameters); !secret.ok()) {
+      const std::string field =
+          r.trigger_parameters.contains("secret_file") && !r.trigger_parameters.contains("secret")
+              ? "secret_file"
+              : "secret";
+      pack.errors.push_back(At(*doc, file, "/trigger/parameters/" + field) + ": rule '" + r.ref +
+                            "': trigger.parameters." + field + ": " + secret.message());
+    }
+  }
   CheckUnique(
       pack.rules, r.name, [](const RuleMeta& o) { return o.name; }, At(*doc, file, "/name"),
       "rule name", pack);

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "host/packs/webhook_secret.h"
 #include "host/rules/engine/execution_request.h"
 
 namespace gale::rules::engine {
@@ -38,6 +39,13 @@ std::shared_ptr<const RuleSet> RuleSet::FromMetadata(
     r.action_ref = meta.action_ref;
     r.enabled = meta.enabled;
     if (meta.trigger_parameters.is_object()) r.trigger_parameters = meta.trigger_parameters;
+    // A webhook's secret guards the door (host/api), it is not something the trigger instance
+    // carries: the instance has only {"url": NAME}, so matching must not ask for it.
+    if (r.trigger_type == "core.st2.webhook") {
+      for (auto it = r.trigger_parameters.begin(); it != r.trigger_parameters.end();) {
+        it = packs::IsWebhookSecretParameter(it.key()) ? r.trigger_parameters.erase(it) : ++it;
+      }
+    }
     r.action_parameters =
         meta.action_parameters.is_null() ? Json::object() : meta.action_parameters;
     auto criteria = Criteria::Compile(meta.criteria);
