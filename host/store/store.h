@@ -60,7 +60,7 @@ struct StatusChange {
 
 struct Execution {
   std::string id;
-  std::string action;  // action ref, "pack.name"
+  std::string action;                // action ref, "pack.name"
   Json parameters = Json::object();  // secret parameters masked ("********")
   // Secret parameters sealed with the datastore cipher (name -> sealed text, see
   // secret_parameters.h): the runner opens them; they never appear in parameters or on a topic.
