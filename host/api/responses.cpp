@@ -3,11 +3,15 @@
 
 #include "host/api/api_state.h"
 #include "host/bus/messages.h"
+#include "host/common/input_limits.h"
 
 namespace gale::api {
 
 Result<Json> JsonBody(const HttpRequest& request) {
   if (request.body.empty()) return Json::object();
+  if (Status within = CheckJsonText(request.body); !within.ok()) {
+    return Status::Error("request body: " + within.message());
+  }
   try {
     Json body = Json::parse(request.body);
     if (!body.is_object()) return Status::Error("request body must be a JSON object");

@@ -15,6 +15,7 @@
 #include "host/bus/messages.h"
 #include "host/common/hex.h"
 #include "host/common/hmac.h"
+#include "host/common/input_limits.h"
 
 namespace gale::api {
 namespace {
@@ -100,6 +101,9 @@ HttpResponse Named(State& state, const HttpRequest& request) {
   }
   Json body;
   if (request.Header("content-type").find("json") != std::string::npos) {
+    if (Status within = CheckJsonText(request.body); !within.ok()) {
+      return HttpResponse::Error(400, "request body: " + within.message());
+    }
     try {
       body = Json::parse(request.body);
     } catch (const Json::parse_error& e) {

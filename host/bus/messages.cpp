@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "host/bus/bus.h"
+#include "host/common/input_limits.h"
 #include "host/common/uuid.h"
 #include "host/schema/validator.h"
 #include "schemas/embedded.h"
@@ -37,6 +38,9 @@ std::string Dump(const Json& j) {
 
 // The validated document in `text`; `what` names the message in errors ("a trigger instance").
 Result<Json> Parse(std::string_view schema_name, std::string_view text, std::string_view what) {
+  if (Status within = CheckJsonText(text); !within.ok()) {
+    return Status::Error("not " + std::string(what) + ": " + within.message());
+  }
   Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::Error("not " + std::string(what) + ": invalid JSON");
   if (Status valid = ValidateDocument(schema_name, doc); !valid.ok()) {
@@ -66,6 +70,10 @@ Status ValidateDocument(std::string_view schema_name, const Json& document) {
 }
 
 Status ValidateMessage(std::string_view schema_name, std::string_view json_text) {
+  if (Status within = CheckJsonText(json_text); !within.ok()) {
+    return Status::Error("not a valid " + std::string(schema_name) +
+                         " message: " + within.message());
+  }
   Json doc = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     return Status::Error("not a valid " + std::string(schema_name) + " message: not JSON");

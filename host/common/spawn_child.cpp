@@ -166,6 +166,8 @@ const char* StepName(Step step) {
       return "verifying the privilege drop";
     case Step::kDeathSignal:
       return "PR_SET_PDEATHSIG";
+    case Step::kAddressSpace:
+      return "setrlimit(RLIMIT_AS)";
     case Step::kExec:
       return "exec";
   }
@@ -192,6 +194,10 @@ void RunChild(const ChildPlan& plan) {
     umask(022);
   }
   if (plan.die_with_parent) DieWithParent(plan, report);
+  if (plan.address_space != RLIM_INFINITY) {
+    const rlimit lim{plan.address_space, plan.address_space};
+    if (setrlimit(RLIMIT_AS, &lim) != 0) Fail(report, Step::kAddressSpace, errno);
+  }
   execve(plan.argv[0], plan.argv, plan.envp);
   Fail(report, Step::kExec, errno);
 }

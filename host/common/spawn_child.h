@@ -4,6 +4,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 namespace gale::spawn_internal {
@@ -24,6 +25,7 @@ enum class Step : int {
   kClearCaps,
   kVerifyDrop,
   kDeathSignal,
+  kAddressSpace,
   kExec,
 };
 const char* StepName(Step step);
@@ -52,6 +54,7 @@ struct ChildPlan {
   int cap_last = 0;  // highest capability number the kernel knows
   pid_t parent = 0;  // this process's parent, to notice it died before PR_SET_PDEATHSIG
   sigset_t mask{};   // the signal mask the program starts with
+  rlim_t address_space = RLIM_INFINITY;  // RLIMIT_AS of the program
 };
 
 [[noreturn]] void RunChild(const ChildPlan& plan);

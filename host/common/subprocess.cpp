@@ -121,6 +121,9 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv_in, const SpawnOptions&
   plan.die_with_parent = options.die_with_parent;
   plan.no_new_privs = options.no_new_privs;
   plan.new_namespaces = options.new_namespaces;
+#if !defined(__SANITIZE_ADDRESS__)
+  if (options.address_space_bytes) plan.address_space = *options.address_space_bytes;
+#endif
   if (options.drop_to) {
     plan.drop = true;
     plan.uid = options.drop_to->uid;
@@ -167,11 +170,10 @@ std::string DescribeWaitStatus(int status) {
   return "ended with status " + std::to_string(status);
 }
 
-Result<Captured> RunCapture(const std::vector<std::string>& argv,
-                            std::chrono::milliseconds timeout) {
+Result<Captured> RunCapture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                            SpawnOptions options) {
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return Status::Error("pipe: " + std::string(strerror(errno)));
-  SpawnOptions options;
   options.stdout_fd = out[1];
   auto pid = Spawn(argv, options);
   close(out[1]);

@@ -1,5 +1,6 @@
 #include "host/common/yaml_json.h"
 
+#include "host/common/input_limits.h"
 #include "host/common/json_pointer.h"
 
 #include <yaml-cpp/yaml.h>
@@ -38,12 +39,27 @@ Json PlainScalar(const std::string& s) {
   return s;
 }
 
+// Converts yaml-cpp's node graph to JSON. An alias is a second reference to a node, so the
+// conversion copies what it names: a few lines of nested aliases (a "billion laughs") would
+// expand to gigabytes. The expansion is bounded like any document (limits.max_document_bytes
+// for the scalars and keys it produces, and one node per two of those bytes), and so is the
+// nesting (limits.max_depth; yaml-cpp's parser stops at 2000 by itself).
 class Converter {
  public:
-  explicit Converter(const std::string& path) : path_(path) {}
+  Converter(const std::string& path, const InputLimits& limits) : path_(path), limits_(limits) {}
 
   Status Convert(const YAML::Node& node, const std::string& pointer, Json& out,
-                 std::map<std::string, int>& lines) {
+                 std::map<std::string, int>& lines, size_t depth = 0) {
+    if (depth > limits_.max_depth) {
+      return Status::Error(Where(node) + "nested deeper than " + std::to_string(limits_.max_depth) +
+                           " levels (limits.max_depth)");
+    }
+    expanded_bytes_ += 2 + (node.IsScalar() ? node.Scalar().size() : 0);
+    if (expanded_bytes_ > limits_.max_document_bytes) {
+      return Status::Error(Where(node) + "the document expands to more than " +
+                           std::to_string(limits_.max_document_bytes) +
+                           " bytes (limits.max_document_bytes); are aliases nested?");
+    }
     lines[pointer] = node.Mark().line + 1;
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
@@ -64,7 +80,7 @@ class Converter {
         size_t i = 0;
         for (const auto& item : node) {
           Json value;
-          Status s = Convert(item, pointer + "/" + std::to_string(i++), value, lines);
+          Status s = Convert(item, pointer + "/" + std::to_string(i++), value, lines, depth + 1);
           if (!s.ok()) return s;
           out.push_back(std::move(value));
         }
@@ -83,7 +99,8 @@ class Converter {
           Json value;
           std::string child = pointer + "/";
           AppendPointerToken(child, key);
-          Status s = Convert(kv.second, child, value, lines);
+          expanded_bytes_ += key.size();
+          Status s = Convert(kv.second, child, value, lines, depth + 1);
           if (!s.ok()) return s;
           // A block value starts on the line after its key; errors read better at the key.
           lines[child] = kv.first.Mark().line + 1;
@@ -100,6 +117,8 @@ class Converter {
     return path_ + ":" + std::to_string(node.Mark().line + 1) + ": ";
   }
   const std::string& path_;
+  const InputLimits& limits_;
+  size_t expanded_bytes_ = 0;
 };
 
 }  // namespace
@@ -117,9 +136,15 @@ int YamlDocument::LineOf(const std::string& pointer) const {
 
 Result<YamlDocument> ParseYaml(const std::string& text, const std::string& display_path) {
   YamlDocument doc;
+  const InputLimits& limits = CurrentInputLimits();
+  if (text.size() > limits.max_document_bytes) {
+    return Status::Error(display_path + ":1: " + std::to_string(text.size()) +
+                         " bytes is larger than " + std::to_string(limits.max_document_bytes) +
+                         " (limits.max_document_bytes)");
+  }
   try {
     YAML::Node root = YAML::Load(text);
-    Converter converter(display_path);
+    Converter converter(display_path, limits);
     Status s = converter.Convert(root, "", doc.json, doc.lines);
     if (!s.ok()) return s;
   } catch (const YAML::Exception& e) {

@@ -154,7 +154,10 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   auto section = [&](const char* name) { return j.value(name, Json::object()); };
   Json node = section("node"), bus = section("bus"), store = section("store"),
        packs = section("packs"), runner = section("runner"), sensors = section("sensors"),
-       api = section("api"), datastore = section("datastore");
+       api = section("api"), datastore = section("datastore"), limits = section("limits");
+  c.limits.max_depth = limits.value("max_depth", c.limits.max_depth);
+  c.limits.max_document_bytes = limits.value("max_document_bytes", c.limits.max_document_bytes);
+  c.limits.max_string_bytes = limits.value("max_string_bytes", c.limits.max_string_bytes);
   c.node_name = node.value("name", c.node_name);
   if (node.contains("roles")) c.roles = node["roles"].get<std::vector<std::string>>();
   c.brokers = bus.value("brokers", c.brokers);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "host/common/input_limits.h"
 #include "host/common/json.h"
 #include "host/common/result.h"
 
@@ -69,6 +70,8 @@ struct Config {
   // AES-256-GCM key of encrypted datastore values; resolved: <home>/keys/datastore.key. Every
   // node of a deployment needs the same file.
   std::string encryption_key_path;
+  // gale.yaml `limits:`: bounds on untrusted documents (input_limits.h), applied at start.
+  InputLimits limits;
   // Whose `st2kv.user.<name>` keys rule parameters read: StackStorm's system user.
   std::string system_user = "stanley";
 

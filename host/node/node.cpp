@@ -243,6 +243,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  SetInputLimits(config.limits);
   // Everything the node writes (store, keys, addresses, logs) is its own alone.
   umask(077);
   std::error_code ec;

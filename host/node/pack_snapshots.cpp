@@ -17,6 +17,10 @@
 namespace gale::node {
 namespace fs = std::filesystem;
 
+// Address space of a `gale pack validate` child: a pack is loaded, its library initialised and
+// its metadata read within this.
+constexpr uint64_t kValidateAddressSpace = 2ULL << 30;
+
 std::string TreeDigest(const std::string& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
@@ -118,7 +122,11 @@ RefreshResult PackSnapshots::Refresh(const std::string& source_dir, std::string*
     argv.push_back("--packs");
     argv.push_back(path);
   }
-  auto validated = RunCapture(argv, std::chrono::seconds(60));
+  // The pack is untrusted input: its YAML (an alias bomb) or its library could take all the
+  // memory. The limits bound what a document expands to; RLIMIT_AS bounds the rest.
+  SpawnOptions limits;
+  limits.address_space_bytes = kValidateAddressSpace;
+  auto validated = RunCapture(argv, std::chrono::seconds(60), limits);
   Json description;
   std::string refusal;
   if (!validated.ok()) {

@@ -1,4 +1,5 @@
 #include "host/rules/criteria.h"
+#include "host/common/input_limits.h"
 
 #include <algorithm>
 #include <exception>
@@ -372,7 +373,8 @@ class Matcher {
     if (c.complex) {
       auto text = c.complex->Render(ctx);
       if (!text.ok()) return text.status();
-      Json decoded = Json::parse(text.value(), nullptr, false);
+      Json decoded = CheckJsonText(text.value()).ok() ? Json::parse(text.value(), nullptr, false)
+                                                      : Json(Json::value_t::discarded);
       if (!decoded.is_discarded()) {
         *out = std::move(decoded);
         return Status::Ok();

@@ -1,4 +1,5 @@
 #include "host/runner/finish.h"
+#include "host/common/input_limits.h"
 
 namespace gale::runner {
 namespace {
@@ -58,7 +59,10 @@ Finish FinishFromOutcome(const Launch& launch, const sandbox::Outcome& o) {
     }
   } else {
     // `gale exec` writes {"status": ..., "result": ...}; without it the child died first.
-    Json doc = clean_exit ? Json::parse(o.out.data, nullptr, false) : Json();
+    // The child's output is the action's doing: bounded before it is parsed.
+    Json doc = clean_exit && CheckJsonText(o.out.data).ok()
+                   ? Json::parse(o.out.data, nullptr, false)
+                   : Json();
     if (doc.is_object() && doc.contains("status") && doc["status"].is_string()) {
       auto status = store::ParseExecStatus(doc["status"].get<std::string>());
       f.status = status && store::IsFinal(*status) ? *status : ExecStatus::kFailed;

@@ -1,4 +1,5 @@
 #include "host/runner/http_client.h"
+#include "host/common/input_limits.h"
 
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -105,7 +106,9 @@ Json Exchange(Stream& stream, const http::request<http::string_body>& req) {
   }
   Json result = {{"status_code", res.result_int()}, {"headers", headers}, {"parsed", false}};
   const std::string& body = res.body();
-  Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // A remote server's answer: parsed only within the input limits, else kept as text.
+  Json parsed = CheckJsonText(body).ok() ? Json::parse(body, nullptr, /*allow_exceptions=*/false)
+                                         : Json(Json::value_t::discarded);
   const std::string type(res[http::field::content_type]);
   if (type.find("json") != std::string::npos && !parsed.is_discarded()) {
     result["body"] = parsed;

@@ -1,4 +1,5 @@
 #include "host/runner/native_exec.h"
+#include "host/common/input_limits.h"
 
 #include <unistd.h>
 
@@ -67,10 +68,9 @@ int RunNativeAction(const std::string& library, const std::string& entry_point) 
   if (!instance.ok()) return Fail(result_fd, instance.message());
   plugin::ActionOutcome outcome = (*instance)->run(params.dump());
   std::fflush(stdout);
-  Json result = Json::parse(outcome.result_json, nullptr, /*allow_exceptions=*/false);
-  if (result.is_discarded()) {
-    return Fail(result_fd, "the action returned a result that is not JSON");
-  }
+  auto parsed = ParseUntrustedJson(outcome.result_json, "the action's result");
+  if (!parsed.ok()) return Fail(result_fd, parsed.message());
+  Json result = std::move(parsed).value();
   Json doc = {
       {"status", outcome.status == plugin::ActionStatus::kSucceeded ? "succeeded" : "failed"},
       {"result", result}};

@@ -1,4 +1,5 @@
 #include "host/sensors/datastore_policy.h"
+#include "host/common/input_limits.h"
 
 #include <cstdint>
 #include <limits>
@@ -110,6 +111,7 @@ BrokerAnswer OversizeAnswer(std::size_t size) {
 BrokerAnswer AnswerBrokerRequest(store::Store& store, const BrokerPeer& peer,
                                  std::string_view text) {
   if (text.size() > kBrokerMaxMessage) return OversizeAnswer(text.size());
+  if (Status within = CheckJsonText(text); !within.ok()) return Refuse(within.message());
   const Json request = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!request.is_object()) return Refuse("not a JSON object");
   const Json& id = Field(request, "id");

@@ -1,4 +1,5 @@
 #include "host/sensors/sensor_service.h"
+#include "host/common/input_limits.h"
 
 #include <spdlog/spdlog.h>
 
@@ -61,8 +62,9 @@ plugin::CallResult SensorService::dispatch_json(std::string_view trigger_ref,
       return reject("unknown trigger type '" + ref + "' (pack " + context_.pack->ref +
                     " declares it in no sensor)");
     }
-    Json payload = Json::parse(payload_json, nullptr, /*allow_exceptions=*/false);
-    if (payload.is_discarded()) return reject("payload is not valid JSON");
+    auto parsed = ParseUntrustedJson(payload_json, "payload");
+    if (!parsed.ok()) return reject(parsed.message());
+    Json payload = std::move(parsed).value();
     auto violations = validator->second.Validate(payload);
     if (!violations.empty()) {
       return reject("payload violates its payload_schema: " + schema::Format(violations.front()));

@@ -78,3 +78,43 @@ TEST(YamlJsonTest, EmptyDocumentIsNull) {
 
 }  // namespace
 }  // namespace gale
+
+namespace gale {
+namespace {
+
+// A "billion laughs": nine aliases each naming the previous one nine times. Refused with the
+// file and line, long before it expands (it would take tens of GiB).
+TEST(YamlJsonTest, AnAliasBombIsRefusedWithTheLine) {
+  std::string text = "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  for (int i = 1; i < 10; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
+    for (int j = 0; j < 8; ++j) text += "," + prev;
+    text += "]\n";
+  }
+  auto doc = ParseYaml(text, "packs/p/actions/bomb.yaml");
+  ASSERT_FALSE(doc.ok());
+  EXPECT_EQ(doc.message().rfind("packs/p/actions/bomb.yaml:", 0), 0u) << doc.message();
+  EXPECT_NE(doc.message().find("(limits.max_document_bytes); are aliases nested?"),
+            std::string::npos)
+      << doc.message();
+}
+
+TEST(YamlJsonTest, DeepNestingIsRefusedWithTheLine) {
+  auto deep = ParseYaml("a: " + std::string(200, '[') + std::string(200, ']') + "\n", "d.yaml");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.message().find("d.yaml:1: nested deeper than 128 levels (limits.max_depth)"),
+            std::string::npos)
+      << deep.message();
+  // Deeper than yaml-cpp's own guard: its error, not a stack overflow.
+  auto deeper = ParseYaml(std::string(100'000, '[') + std::string(100'000, ']'), "e.yaml");
+  ASSERT_FALSE(deeper.ok());
+  EXPECT_EQ(deeper.message().rfind("e.yaml:", 0), 0u) << deeper.message();
+  // Within the limits, aliases still work.
+  auto fine = ParseYaml("x: &x {a: 1}\ny: *x\n", "f.yaml");
+  ASSERT_TRUE(fine.ok()) << fine.message();
+  EXPECT_EQ(fine->json["y"]["a"], 1);
+}
+
+}  // namespace
+}  // namespace gale

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "host/common/input_limits.h"
 #include "host/common/yaml_json.h"
 #include "host/rules/key_path.h"
 #include "host/rules/py_value.h"
@@ -515,6 +516,7 @@ Status FromJsonString(Evaluator& ev, Value& in, std::vector<Value>&, Value* out)
   std::string s;
   Status st = ev.StrOf(in, &s);
   if (!st.ok()) return st;
+  if (Status within = CheckJsonText(s); !within.ok()) return within;
   try {
     *out = Value::Of(Json::parse(s));
   } catch (const std::exception& e) {
