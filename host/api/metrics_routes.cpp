@@ -9,6 +9,7 @@
 #include <map>
 
 #include "host/api/api_state.h"
+#include "host/bus/messages.h"
 
 namespace gale::api {
 namespace {
@@ -87,6 +88,17 @@ HttpResponse Metrics(State& state) {
   }
   for (const bus::RejectedMessages& r : bus::RejectedMessageCounts()) {
     dropped[{r.topic, r.reason}] = r.count;
+  }
+  m.Family("gale_bus_dead_letters_total", "counter",
+           "Messages this node's roles gave up on and sent to the dead-letters topic, by the "
+           "topic they came from.");
+  std::map<std::string, uint64_t> letters;
+  for (std::string_view topic : {bus::kTriggers, bus::kExecutions}) {
+    letters[bus::Topic(state.options.bus, topic)] = 0;
+  }
+  for (const auto& [topic, count] : bus::DeadLetterCounts()) letters[topic] = count;
+  for (const auto& [topic, count] : letters) {
+    m.Sample("gale_bus_dead_letters_total", {{"topic", topic}}, static_cast<double>(count));
   }
   m.Family("gale_bus_messages_dropped_total", "counter",
            "Bus messages this node dropped because they were not signed with the deployment's "

@@ -55,6 +55,7 @@ inline constexpr std::string_view kTriggers = "triggers";
 inline constexpr std::string_view kExecutions = "executions";
 inline constexpr std::string_view kExecutionEvents = "execution-events";
 inline constexpr std::string_view kSensorOwners = "sensor-owners";
+inline constexpr std::string_view kDeadLetters = "dead-letters";  // what a role gave up on
 // Consumer group suffixes.
 inline constexpr std::string_view kRulesGroup = "rules";                 // consumes triggers
 inline constexpr std::string_view kRunnersGroup = "runners";             // consumes executions
@@ -97,11 +98,12 @@ class EmbeddedBroker {
   std::string bootstrap_;
 };
 
-// Creates Gale's four topics if missing, with config.partitions partitions (sensor-owners gets
-// `sensor_owner_slots`, one partition per ownership slot) and config.replication_factor:
-// through `embedded` when given, else with the Admin API's CreateTopics (a topic that already
-// exists is left as it is). Returns once the broker's metadata lists all four, or an error
-// after `timeout`. An existing topic with a different partition count is logged, not changed.
+// Creates Gale's five topics if missing, with config.partitions partitions (sensor-owners gets
+// `sensor_owner_slots`, one partition per ownership slot; dead-letters one, to keep their order)
+// and config.replication_factor: through `embedded` when given, else with the Admin API's
+// CreateTopics (a topic that already exists is left as it is). Returns once the broker's metadata
+// lists all four, or an error after `timeout`. An existing topic with a different partition count
+// is logged, not changed.
 Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int sensor_owner_slots = 64,
                     std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
@@ -306,6 +308,7 @@ class Tailer {
 inline constexpr std::string_view kTriggerInstanceSchema = "trigger_instance";    // gale.triggers
 inline constexpr std::string_view kExecutionRequestSchema = "execution_request";  // gale.executions
 inline constexpr std::string_view kExecutionEventSchema = "execution_event";  // execution-events
+inline constexpr std::string_view kDeadLetterSchema = "dead_letter";          // dead-letters
 
 // Validates a message value against schemas/bus/<schema_name>.json (each schema is compiled
 // once). The error lists every violation on one line, "<path>: <reason>; ...", with the

@@ -190,4 +190,75 @@ Result<ExecutionEventMessage> DecodeExecutionEvent(std::string_view text) {
   return m;
 }
 
+// ---- dead letter -----------------------------------------------------------------------------
+
+std::string Encode(const DeadLetterMessage& m) {
+  return Dump({{"topic", m.topic},
+               {"partition", m.partition},
+               {"offset", m.offset},
+               {"key", m.key},
+               {"value", m.value},
+               {"reason", m.reason},
+               {"node", m.node},
+               {"at", m.at}});
+}
+
+Result<DeadLetterMessage> DecodeDeadLetter(std::string_view text) {
+  auto doc = Parse(kDeadLetterSchema, text, "a dead letter");
+  if (!doc.ok()) return doc.status();
+  DeadLetterMessage m;
+  m.topic = (*doc)["topic"].get<std::string>();
+  m.partition = (*doc)["partition"].get<int32_t>();
+  m.offset = (*doc)["offset"].get<int64_t>();
+  m.key = (*doc)["key"].get<std::string>();
+  m.value = (*doc)["value"].get<std::string>();
+  m.reason = (*doc)["reason"].get<std::string>();
+  m.node = (*doc)["node"].get<std::string>();
+  m.at = (*doc)["at"].get<int64_t>();
+  return m;
+}
+
+namespace {
+
+struct DeadLetterCounter {
+  std::mutex mu;
+  std::map<std::string, uint64_t> by_topic;
+};
+
+DeadLetterCounter& TheDeadLetterCounter() {
+  static DeadLetterCounter* counter = new DeadLetterCounter();  // outlives every role
+  return *counter;
+}
+
+}  // namespace
+
+Status SendToDeadLetters(Producer& producer, const std::string& dead_letters_topic,
+                         const Message& m, const std::string& reason, const std::string& node) {
+  DeadLetterMessage letter;
+  letter.topic = m.topic;
+  letter.partition = m.partition;
+  letter.offset = m.offset;
+  letter.key = m.key;
+  letter.value = m.value;
+  letter.reason = reason;
+  letter.node = node;
+  letter.at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  const std::string key =
+      m.topic + "/" + std::to_string(m.partition) + "/" + std::to_string(m.offset);
+  Status s = producer.Produce(dead_letters_topic, key, Encode(letter));
+  if (!s.ok()) return s;
+  DeadLetterCounter& counter = TheDeadLetterCounter();
+  std::lock_guard lock(counter.mu);
+  counter.by_topic[m.topic]++;
+  return Status::Ok();
+}
+
+std::vector<std::pair<std::string, uint64_t>> DeadLetterCounts() {
+  DeadLetterCounter& counter = TheDeadLetterCounter();
+  std::lock_guard lock(counter.mu);
+  return {counter.by_topic.begin(), counter.by_topic.end()};
+}
+
 }  // namespace gale::bus

@@ -10,6 +10,10 @@
 #include <string>
 #include <string_view>
 
+#include <utility>
+#include <vector>
+
+#include "host/bus/bus.h"
 #include "host/common/json.h"
 #include "host/common/result.h"
 
@@ -53,6 +57,18 @@ struct ExecutionEventMessage {
   std::optional<Json> result;
 };
 
+// gale.dead-letters, key = "<topic>/<partition>/<offset>" of the message given up on.
+struct DeadLetterMessage {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  std::string reason;
+  std::string node;
+  int64_t at = 0;
+};
+
 Json ToJson(const TriggerInstanceMessage& m);
 Json ToJson(const ExecutionRequestMessage& m);
 Json ToJson(const ExecutionEventMessage& m);
@@ -60,10 +76,21 @@ Json ToJson(const ExecutionEventMessage& m);
 std::string Encode(const TriggerInstanceMessage& m);
 std::string Encode(const ExecutionRequestMessage& m);
 std::string Encode(const ExecutionEventMessage& m);
+std::string Encode(const DeadLetterMessage& m);
 
 // The message in `text`, or why it is not one ("not a trigger instance: <path>: <reason>").
 Result<TriggerInstanceMessage> DecodeTriggerInstance(std::string_view text);
 Result<ExecutionRequestMessage> DecodeExecutionRequest(std::string_view text);
 Result<ExecutionEventMessage> DecodeExecutionEvent(std::string_view text);
+Result<DeadLetterMessage> DecodeDeadLetter(std::string_view text);
+
+class Producer;
+// Gives up on `m` (read by a role from its topic): produces a dead letter saying `reason` and
+// where `m` came from, and counts it (DeadLetterCounts). The caller commits past `m`; an error
+// means the dead letter could not even be queued (the caller logs it and goes on).
+Status SendToDeadLetters(Producer& producer, const std::string& dead_letters_topic,
+                         const Message& m, const std::string& reason, const std::string& node);
+// Dead letters this process sent since it started, by source topic (for /metrics).
+std::vector<std::pair<std::string, uint64_t>> DeadLetterCounts();
 
 }  // namespace gale::bus

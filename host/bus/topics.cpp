@@ -99,6 +99,7 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
       {Topic(c, kExecutions), c.partitions},
       {Topic(c, kExecutionEvents), c.partitions},
       {Topic(c, kSensorOwners), sensor_owner_slots},
+      {Topic(c, kDeadLetters), 1},
   };
   auto admin = NewAdmin(c, internal::Role::kAdmin, RD_KAFKA_PRODUCER);
   if (!admin.ok()) return admin.status();

@@ -62,6 +62,7 @@ RunnerService::RunnerService(RunnerOptions options, std::shared_ptr<const Action
     : options_(std::move(options)),
       producer_(std::move(producer)),
       events_topic_(bus::Topic(options_.bus, bus::kExecutionEvents)),
+      dead_letters_topic_(bus::Topic(options_.bus, bus::kDeadLetters)),
       actions_(std::move(actions)),
       counters_(std::make_unique<Counters>()) {}
 
@@ -222,7 +223,14 @@ void RunnerService::ConsumeLoop() {
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
       continue;
     }
-    if (!s.ok()) spdlog::error("runner: skipping {}: {}", Where(*pending_), s.message());
+    if (!s.ok()) {
+      // The message itself is at fault (retrying cannot help): set it aside and go on.
+      spdlog::error("runner: {} goes to {}: {}", Where(*pending_), dead_letters_topic_,
+                    s.message());
+      Status sent = bus::SendToDeadLetters(*producer_, dead_letters_topic_, *pending_, s.message(),
+                                           options_.node_name);
+      if (!sent.ok()) spdlog::error("runner: dead letter not sent: {}", sent.message());
+    }
     backoff = std::chrono::milliseconds(100);
     MarkDone(*pending_);
     pending_.reset();

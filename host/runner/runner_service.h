@@ -133,6 +133,7 @@ class RunnerService {
   std::unique_ptr<bus::Producer> producer_;
   std::unique_ptr<bus::Consumer> consumer_;
   std::string events_topic_;
+  std::string dead_letters_topic_;
 
   mutable std::mutex actions_mu_;
   std::shared_ptr<const ActionIndex> actions_;

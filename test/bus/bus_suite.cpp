@@ -46,7 +46,7 @@ void CleanUp(const BusConfig& config, const std::vector<std::string>& groups) {
   }
   for (auto* g : dg) rd_kafka_DeleteGroup_destroy(g);
   std::vector<rd_kafka_DeleteTopic_t*> dt;
-  for (auto s : {kTriggers, kExecutions, kExecutionEvents, kSensorOwners}) {
+  for (auto s : {kTriggers, kExecutions, kExecutionEvents, kSensorOwners, kDeadLetters}) {
     dt.push_back(rd_kafka_DeleteTopic_new(Topic(config, s).c_str()));
   }
   rd_kafka_DeleteTopics(rk, dt.data(), dt.size(), nullptr, q);
@@ -203,7 +203,7 @@ bool PollBoth(Consumer& a, Consumer& b, std::vector<Message>& got_a, std::vector
 
 }  // namespace
 
-TEST_P(BusTest, EnsureTopicsCreatesTheFourTopicsWithTheirPartitions) {
+TEST_P(BusTest, EnsureTopicsCreatesGalesTopicsWithTheirPartitions) {
   EnsureTopicsOrFail(8);
   // Idempotent: a second run leaves the existing topics alone.
   EnsureTopicsOrFail(8);
@@ -215,6 +215,8 @@ TEST_P(BusTest, EnsureTopicsCreatesTheFourTopicsWithTheirPartitions) {
     ASSERT_TRUE(by_name.count(T(s))) << T(s);
     EXPECT_EQ(by_name[T(s)].partitions.size(), 3u) << T(s);
   }
+  ASSERT_TRUE(by_name.count(T(kDeadLetters)));
+  EXPECT_EQ(by_name[T(kDeadLetters)].partitions.size(), 1u) << "one partition keeps their order";
   ASSERT_TRUE(by_name.count(T(kSensorOwners)));
   const TopicInfo& owners = by_name[T(kSensorOwners)];
   ASSERT_EQ(owners.partitions.size(), 8u);

@@ -77,6 +77,7 @@ RulesEngine::RulesEngine(RulesEngineOptions options, std::shared_ptr<const RuleS
     : options_(std::move(options)),
       producer_(std::move(producer)),
       executions_topic_(bus::Topic(options_.bus, bus::kExecutions)),
+      dead_letters_topic_(bus::Topic(options_.bus, bus::kDeadLetters)),
       rules_(std::move(rules)),
       counters_(std::make_unique<Counters>()) {}
 
@@ -203,7 +204,11 @@ Status RulesEngine::ProcessBatch(const std::vector<bus::Message>& batch) {
     Status s = ProcessMessage(m, *rules);
     if (s.ok()) continue;
     if (s.retryable()) return s.WithContext(Where(m));
-    spdlog::error("rules engine: skipping {}: {}", Where(m), s.message());
+    // Not the store or the bus failing but the message itself: retrying cannot help.
+    spdlog::error("rules engine: {} goes to {}: {}", Where(m), dead_letters_topic_, s.message());
+    Status sent =
+        bus::SendToDeadLetters(*producer_, dead_letters_topic_, m, s.message(), options_.node_name);
+    if (!sent.ok()) return AsRetryable(sent, "dead letter for " + Where(m));
   }
   Status flushed = producer_->Flush(options_.flush_timeout);
   if (!flushed.ok()) return AsRetryable(flushed, "flushing execution requests");

@@ -127,6 +127,7 @@ class RulesEngine {
   std::unique_ptr<bus::Producer> producer_;
   std::unique_ptr<bus::Consumer> consumer_;  // owned by the worker once started
   std::string executions_topic_;
+  std::string dead_letters_topic_;
 
   mutable std::mutex rules_mu_;
   std::shared_ptr<const RuleSet> rules_;
