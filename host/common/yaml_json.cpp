@@ -8,17 +8,57 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
+#include <string_view>
 
 namespace gale {
 namespace {
 
+bool AllOf(std::string_view s, bool (*pred)(char)) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!pred(c)) return false;
+  }
+  return true;
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool IsHexDigit(char c) {
+  return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+bool IsOctDigit(char c) {
+  return c >= '0' && c <= '7';
+}
+
+std::string_view WithoutSign(std::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  return s;
+}
+
+// [-+]?(0|[1-9][0-9]*)
+bool IsInt(std::string_view s) {
+  s = WithoutSign(s);
+  return AllOf(s, IsDigit) && (s.size() == 1 || s[0] != '0');
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool IsFloat(std::string_view s) {
+  s = WithoutSign(s);
+  std::string_view mantissa = s.substr(0, s.find_first_of("eE"));
+  if (mantissa.size() < s.size()) {
+    std::string_view exponent = WithoutSign(s.substr(mantissa.size() + 1));
+    if (!AllOf(exponent, IsDigit)) return false;
+  }
+  std::size_t dot = mantissa.find('.');
+  if (dot == std::string_view::npos) return AllOf(mantissa, IsDigit);
+  std::string_view whole = mantissa.substr(0, dot);
+  std::string_view fraction = mantissa.substr(dot + 1);
+  if (whole.empty()) return AllOf(fraction, IsDigit);
+  return AllOf(whole, IsDigit) && (fraction.empty() || AllOf(fraction, IsDigit));
+}
+
 Json PlainScalar(const std::string& s) {
-  static const std::regex kInt(R"([-+]?(0|[1-9][0-9]*))");
-  static const std::regex kHex(R"(0x[0-9a-fA-F]+)");
-  static const std::regex kOct(R"(0o[0-7]+)");
-  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   for (const char* t : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"}) {
     if (s == t) return true;
@@ -27,10 +67,14 @@ Json PlainScalar(const std::string& s) {
     if (s == f) return false;
   }
   try {
-    if (std::regex_match(s, kInt)) return std::stoll(s);
-    if (std::regex_match(s, kHex)) return std::stoll(s.substr(2), nullptr, 16);
-    if (std::regex_match(s, kOct)) return std::stoll(s.substr(2), nullptr, 8);
-    if (std::regex_match(s, kFloat)) return std::stod(s);
+    if (IsInt(s)) return std::stoll(s);
+    if (s.starts_with("0x") && AllOf(std::string_view(s).substr(2), IsHexDigit)) {
+      return std::stoll(s.substr(2), nullptr, 16);
+    }
+    if (s.starts_with("0o") && AllOf(std::string_view(s).substr(2), IsOctDigit)) {
+      return std::stoll(s.substr(2), nullptr, 8);
+    }
+    if (IsFloat(s)) return std::stod(s);
   } catch (const std::out_of_range&) {
     return s;  // too large for int64/double: keep the text rather than lose digits
   }

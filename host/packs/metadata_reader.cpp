@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <regex>
 
 #include "host/common/yaml_json.h"
 #include "host/packs/runner_types.h"
@@ -269,8 +268,11 @@ Pack ReadPackMetadata(const std::string& dir) {
   pack.description = Str(j, "description");
   pack.version = Str(j, "version");
   pack.author = Str(j, "author");
-  static const std::regex kRef("[a-z0-9_]+");
-  if (!std::regex_match(pack.ref, kRef)) {
+  const bool ref_ok =
+      !pack.ref.empty() && std::all_of(pack.ref.begin(), pack.ref.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      });
+  if (!ref_ok) {
     pack.errors.push_back(At(*doc, pack_file, j.contains("ref") ? "/ref" : "/name") +
                           ": pack ref '" + pack.ref +
                           "' must be lower-case letters, digits and underscores (set `ref:`)");

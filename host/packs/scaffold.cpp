@@ -4,7 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <string_view>
 
 namespace gale::packs {
 namespace fs = std::filesystem;
@@ -142,16 +142,32 @@ A Gale pack. Build it and check that Gale loads it:
 Then copy `build/packs/@NAME@` into a directory on the node's `packs.paths`.
 )";
 
+std::string ReplaceAll(std::string text, std::string_view from, const std::string& to) {
+  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at)) {
+    text.replace(at, from.size(), to);
+    at += to.size();
+  }
+  return text;
+}
+
 std::string Fill(std::string text, const ScaffoldOptions& o) {
-  text = std::regex_replace(text, std::regex("@NAME@"), o.name);
-  return std::regex_replace(text, std::regex("@GALE_HINT@"), o.gale_cmake_dir);
+  text = ReplaceAll(std::move(text), "@NAME@", o.name);
+  return ReplaceAll(std::move(text), "@GALE_HINT@", o.gale_cmake_dir);
+}
+
+// [a-z][a-z0-9_]*
+bool IsPackName(const std::string& name) {
+  if (name.empty() || name[0] < 'a' || name[0] > 'z') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
 }
 
 }  // namespace
 
 Result<std::string> ScaffoldPack(const ScaffoldOptions& options) {
-  static const std::regex kName("[a-z][a-z0-9_]*");
-  if (!std::regex_match(options.name, kName)) {
+  if (!IsPackName(options.name)) {
     return Status::Error("invalid pack name '" + options.name +
                          "': use lower-case letters, digits and underscores, starting with a "
                          "letter");

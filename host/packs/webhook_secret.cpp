@@ -1,8 +1,33 @@
 #include "host/packs/webhook_secret.h"
 
-#include <regex>
+#include <string_view>
 
 namespace gale::packs {
+namespace {
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// The NAME of "{{ st2kv.system.NAME }}" (spaces optional, NAME [A-Za-z_][A-Za-z0-9_]*), or
+// nullopt for any other text.
+std::optional<std::string> SystemKeyReference(std::string_view text) {
+  if (text.size() < 4 || !text.starts_with("{{") || !text.ends_with("}}")) return std::nullopt;
+  text = text.substr(2, text.size() - 4);
+  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
+  constexpr std::string_view kPrefix = "st2kv.system.";
+  if (!text.starts_with(kPrefix)) return std::nullopt;
+  text.remove_prefix(kPrefix.size());
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (text.empty() || !alpha(text.front())) return std::nullopt;
+  for (char c : text) {
+    if (!alpha(c) && !(c >= '0' && c <= '9')) return std::nullopt;
+  }
+  return std::string(text);
+}
+
+}  // namespace
 
 bool IsWebhookSecretParameter(const std::string& name) {
   return name == "secret" || name == "secret_file";
@@ -29,16 +54,15 @@ Result<std::optional<WebhookSecret>> ParseWebhookSecret(const Json& trigger_para
   }
   if (has_ref) {
     // Exactly one system datastore key; anything else would be the secret itself in the file.
-    static const std::regex kRef(R"(\{\{\s*st2kv\.system\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\})");
     const Json& ref = trigger_parameters["secret"];
-    std::smatch m;
-    const std::string text = ref.is_string() ? ref.get<std::string>() : "";
-    if (!ref.is_string() || !std::regex_match(text, m, kRef)) {
+    std::optional<std::string> key =
+        ref.is_string() ? SystemKeyReference(ref.get<std::string>()) : std::nullopt;
+    if (!key) {
       return Status::Error(
           "secret must name a datastore key, as \"{{ st2kv.system.NAME }}\" (a secret does not "
           "belong in a rule file; or use secret_file)");
     }
-    return std::optional<WebhookSecret>(WebhookSecret{WebhookSecret::Source::kDatastore, m[1]});
+    return std::optional<WebhookSecret>(WebhookSecret{WebhookSecret::Source::kDatastore, *key});
   }
   return std::optional<WebhookSecret>();
 }

@@ -1,11 +1,11 @@
 // Regular expressions in Python `re` syntax with guaranteed linear-time matching.
 //
-// StackStorm compiles rule patterns with Python's `re`. Gale cannot use std::regex for them:
-// libstdc++'s backtracking matcher overflows the stack on long inputs, and its `__polynomial`
-// mode (the one host/schema/regex.h uses) measured 48 s for `(a|aa)*c` on 20,000 characters and
-// minutes for `x*y` searched in 100,000 'x'. A rule's regex must never hang the engine, so this
-// is a Thompson-NFA (Pike VM) matcher: time O(text × pattern), stack and memory bounded, plus a
-// step budget after which a match gives up (the caller treats that as "no match").
+// StackStorm compiles rule patterns with Python's `re`. Gale cannot use the standard library's
+// regex for them: libstdc++'s backtracking matcher overflows the stack on long inputs, and its
+// `__polynomial` mode (which JSON Schema patterns used before) measured 48 s for `(a|aa)*c` on
+// 20,000 characters and minutes for `x*y` searched in 100,000 'x'. A rule's regex must never hang
+// the engine, so this is a Thompson-NFA (Pike VM) matcher: time O(text × pattern), stack and memory
+// bounded, plus a step budget after which a match gives up (the caller treats that as "no match").
 //
 // Syntax: Python's, minus what needs backtracking. Supported: literals and escapes (\n \t \xhh
 // \uXXXX \UXXXXXXXX, octal \0oo), . ^ $ \A \Z \b \B, classes [...] [^...] with ranges and \d \w

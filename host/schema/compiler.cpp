@@ -307,7 +307,7 @@ Result<std::shared_ptr<const Compiled>> CompileSchema(const Json& schema,
   try {
     return Compiler(schema, documents).Run();
   } catch (const std::exception& e) {
-    // nlohmann and std::regex report by exception; none may escape the API.
+    // nlohmann reports by exception; none may escape the API.
     return Status::Error(std::string("schema could not be compiled: ") + e.what());
   }
 }

@@ -32,6 +32,30 @@ TEST(YamlJsonTest, PlainScalarsResolveLikePyYaml) {
   EXPECT_EQ(j["m"], "1.2.3");
 }
 
+// The edges of the int/hex/octal/float forms (checked by hand-written scanners, not a regex).
+TEST(YamlJsonTest, NumberFormsAndNearMisses) {
+  Json j = Parse(
+      "a: +7\nb: -0\nc: 007\nd: 0o17\ne: 0o18\nf: 0x\ng: 0xfg\nh: .5\ni: 1.\nj: '.'\n"
+      "k: 2.5e-3\nl: 1e\nm: e5\nn: -.5E+2\no: 1.5.e3\np: +\nq: 1_000\n");
+  EXPECT_EQ(j["a"], 7);
+  EXPECT_EQ(j["b"], 0);
+  EXPECT_EQ(j["c"], 7.0);  // a leading zero is not an int; it reads as a float
+  EXPECT_EQ(j["d"], 15);
+  EXPECT_EQ(j["e"], "0o18");
+  EXPECT_EQ(j["f"], "0x");
+  EXPECT_EQ(j["g"], "0xfg");
+  EXPECT_EQ(j["h"], 0.5);
+  EXPECT_EQ(j["i"], 1.0);
+  EXPECT_EQ(j["j"], ".");
+  EXPECT_EQ(j["k"], 0.0025);
+  EXPECT_EQ(j["l"], "1e");
+  EXPECT_EQ(j["m"], "e5");
+  EXPECT_EQ(j["n"], -50.0);
+  EXPECT_EQ(j["o"], "1.5.e3");
+  EXPECT_EQ(j["p"], "+");
+  EXPECT_EQ(j["q"], "1_000");
+}
+
 TEST(YamlJsonTest, ExplicitStringTagAndNesting) {
   Json j = Parse("a: !!str 12\nlist:\n  - x: 1\n  - [2, 3]\n");
   EXPECT_EQ(j["a"], "12");

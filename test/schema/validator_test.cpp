@@ -174,7 +174,8 @@ TEST(CompileErrors, CarrySchemaPath) {
                 .rfind("/patternProperties/[: invalid regular expression", 0),
             0u);
   EXPECT_EQ(CompileError(Json::parse(R"({"pattern": "(a)\\1"})")),
-            "/pattern: back-references are not supported in patterns");
+            "/pattern: invalid regular expression \"(a)\\1\": back-references are not supported "
+            "at position 5");
   EXPECT_EQ(CompileError(Json::parse(R"({"properties": {"x": 5}})")),
             "/properties/x: a schema must be an object or a boolean, got integer");
   EXPECT_EQ(CompileError(Json::parse(R"({"minLength": -1})")),
@@ -243,6 +244,62 @@ TEST(Robustness, LongStringsAndDeepNestingDoNotCrash) {
   auto found = nested.Validate(deep);
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].message, "value is nested too deeply to validate");
+}
+
+// Patterns run on the linear-time engine: with std::regex each of these took hours on 1 MiB.
+TEST(Robustness, HostilePatternsOverOneMebibyteComplete) {
+  const std::size_t kMiB = std::size_t{1} << 20;
+  Validator nested = MustCompile(Json::parse(R"({"pattern": "^(a+)+$"})"));
+  EXPECT_TRUE(nested.IsValid(Json(std::string(kMiB, 'a'))));
+  EXPECT_FALSE(nested.IsValid(Json(std::string(kMiB - 1, 'a') + "!")));
+
+  Validator at = MustCompile(Json::parse(R"({"pattern": "[a-z]+@"})"));
+  EXPECT_FALSE(at.IsValid(Json(std::string(kMiB, 'x'))));
+  EXPECT_TRUE(at.IsValid(Json(std::string(kMiB - 1, 'x') + "@")));
+
+  Validator names = MustCompile(Json::parse(
+      R"({"patternProperties": {"^(a|aa)*$": {"type": "integer"}}, "additionalProperties": false})"));
+  Json object = Json::object();
+  object[std::string(kMiB, 'a')] = 1;
+  EXPECT_TRUE(names.IsValid(object));
+  object[std::string(kMiB - 1, 'a') + "b"] = 1;
+  EXPECT_FALSE(names.IsValid(object));
+}
+
+TEST(Semantics, PatternsFollowEcma262WhereItDiffersFromPython) {
+  // $ is the end of the text only: a trailing newline does not slip through.
+  Validator end = MustCompile(Json::parse(R"({"pattern": "^[a-z]+$"})"));
+  EXPECT_TRUE(end.IsValid(Json("abc")));
+  EXPECT_FALSE(end.IsValid(Json("abc\n")));
+  // \d and \w are ASCII.
+  Validator digits = MustCompile(Json::parse(R"({"pattern": "^\\d+$"})"));
+  EXPECT_TRUE(digits.IsValid(Json("0123")));
+  EXPECT_FALSE(digits.IsValid(Json("\u0661\u0662")));  // ARABIC-INDIC digits
+  Validator word = MustCompile(Json::parse(R"({"pattern": "^[\\w-]+$"})"));
+  EXPECT_TRUE(word.IsValid(Json("a_b-9")));
+  EXPECT_FALSE(word.IsValid(Json("\u00e9")));
+  // A literal \$ and a $ inside a class stay literal; (?<name>...) is a named group.
+  Validator dollar = MustCompile(Json::parse(R"({"pattern": "^\\$[$]x$"})"));
+  EXPECT_TRUE(dollar.IsValid(Json("$$x")));
+  Validator named = MustCompile(Json::parse(R"({"pattern": "^(?<word>ab)+$"})"));
+  EXPECT_TRUE(named.IsValid(Json("abab")));
+  EXPECT_FALSE(named.IsValid(Json("aba")));
+}
+
+TEST(CompileErrors, UnsupportedPatternsAreSchemaErrors) {
+  // Positions are dropped when the pattern was rewritten (they would count the rewrite).
+  EXPECT_EQ(CompileError(Json::parse(R"({"pattern": "^\\d+(?=x)$"})")),
+            "/pattern: invalid regular expression \"^\\d+(?=x)$\": lookahead and lookbehind "
+            "assertions are not supported");
+  EXPECT_EQ(CompileError(Json::parse(R"({"properties": {"a": {"pattern": "(?=x)x"}}})"))
+                .rfind("/properties/a/pattern: invalid regular expression \"(?=x)x\": ", 0),
+            0u);
+  EXPECT_EQ(CompileError(Json::parse(R"({"patternProperties": {"(?<!x)y": {}}})"))
+                .rfind("/patternProperties/(?<!x)y: invalid regular expression \"(?<!x)y\": ", 0),
+            0u);
+  EXPECT_EQ(CompileError(Json::parse(R"({"pattern": "a{1,100000}"})"))
+                .rfind("/pattern: invalid regular expression \"a{1,100000}\": ", 0),
+            0u);
 }
 
 TEST(Robustness, CopiesShareCompiledStateAcrossThreads) {
