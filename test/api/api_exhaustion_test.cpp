@@ -124,6 +124,7 @@ TEST_F(ApiExhaustionTest, ManyIdleConnectionsUnderALowFileLimitNeitherFloodNorSt
   // The cap follows the node's limit: 1024 / 2 - 64.
   EXPECT_NE(node->Log().find("api: at most 448 connections"), std::string::npos) << node->Log();
   FloodWithIdleConnections(*node);
+  if (IsSkipped()) return;
   EXPECT_NE(node->Log().find("api: closed a new connection"), std::string::npos) << node->Log();
   EXPECT_EQ(node->Log().find("api: accept failed"), std::string::npos) << node->Log();
   EXPECT_EQ(node->Stop(), 0);
@@ -135,6 +136,7 @@ TEST_F(ApiExhaustionTest, OutOfDescriptorsAcceptBacksOffWithoutFloodingTheLog) {
   auto node = StartNode(1024, "max_connections: 100000");
   ASSERT_TRUE(node->Alive()) << node->Log();
   FloodWithIdleConnections(*node);
+  if (IsSkipped()) return;
   EXPECT_NE(node->Log().find("api: accept failed"), std::string::npos) << node->Log();
   EXPECT_EQ(node->Stop(), 0);
 }
