@@ -137,7 +137,10 @@ HttpResponse Output(State& state, const HttpRequest& request) {
     options.stop = [&out] { return !out.Open(); };
     auto followed = store::FollowOutput(
         *st, id, 0, [&out](const store::OutputChunk& c) { return out.Write(c.data); }, options);
-    if (!followed.ok()) spdlog::warn("api: following output of {}: {}", id, followed.message());
+    if (!followed.ok()) {
+      ClientLogLimit().Log(spdlog::level::warn, "follow output", "api: following output of {}: {}",
+                           id, followed.message());
+    }
   };
   return r;
 }

@@ -35,9 +35,16 @@ HttpResponse HttpResponse::Error(int status, const std::string& message) {
   return Json(status, gale::Json{{"faultstring", message}});
 }
 
+LogLimiter& ClientLogLimit() {
+  static LogLimiter* limit = new LogLimiter();  // never destroyed: stream threads may outlive it
+  return *limit;
+}
+
 HttpResponse HttpResponse::Internal(const std::string& context, const std::string& detail) {
   const std::string id = UuidV4();
-  spdlog::error("api: internal error, request {}: {}: {}", id, context, detail);
+  // One line a minute: the request ids of those held back are not in the log.
+  ClientLogLimit().Log(spdlog::level::err, "internal error",
+                       "api: internal error, request {}: {}: {}", id, context, detail);
   return Json(500, gale::Json{{"error", "internal error"},
                               {"request_id", id},
                               {"faultstring", "internal error (request id " + id + ")"}});

@@ -10,8 +10,13 @@
 #include <vector>
 
 #include "host/common/json.h"
+#include "host/common/log_limit.h"
 
 namespace gale::api {
+
+// The API's log lines that a client can make repeat (internal errors, store outages, streams
+// that fail): one per key a minute, with a count of those held back (log_limit.h).
+LogLimiter& ClientLogLimit();
 
 struct HttpRequest {
   std::string method;                          // "GET", "POST", ...

@@ -2,13 +2,16 @@
 
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -25,7 +28,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   ServerOptions options;
   Handler handler;
   net::io_context io;
-  tcp::acceptor acceptor{io};
+  // The acceptor and its back-off timer are used on one strand (accept handlers, Stop()).
+  net::strand<net::io_context::executor_type> accept_strand = net::make_strand(io);
+  tcp::acceptor acceptor{accept_strand};
+  net::steady_timer accept_timer{accept_strand};
+  std::chrono::milliseconds accept_backoff{0};
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   std::atomic<size_t> connections{0};
@@ -33,21 +40,35 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::mutex streams_mu;
   std::condition_variable streams_done;
   size_t streams = 0;
+  std::map<std::string, size_t> client_streams;  // remote address -> open streams
 
   // Live sessions' sockets, so that Stop() can close idle keep-alive connections.
   std::mutex sessions_mu;
   std::vector<std::weak_ptr<void>> sessions;
 
   void Accept();
-  bool TakeStream() {
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void Admit(tcp::socket socket);
+
+  // 0 when `client` may open one more stream (then ReleaseStream(client) when it ends), else
+  // the status to answer: 503 (every stream in use, or stopping) or 429 (this client's share).
+  int TakeStream(const std::string& client) {
     std::lock_guard lock(streams_mu);
-    if (streams >= options.max_streams || stopping) return false;
+    if (streams >= options.max_streams || stopping) return 503;
+    size_t& mine = client_streams[client];
+    if (mine >= options.max_streams_per_client) {
+      if (mine == 0) client_streams.erase(client);
+      return 429;
+    }
+    ++mine;
     ++streams;
-    return true;
+    return 0;
   }
-  void ReleaseStream() {
+  void ReleaseStream(const std::string& client) {
     std::lock_guard lock(streams_mu);
     --streams;
+    auto it = client_streams.find(client);
+    if (it != client_streams.end() && --it->second == 0) client_streams.erase(it);
     streams_done.notify_all();
   }
 };
@@ -104,7 +125,10 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), server_(std::move(server)) {
     boost::system::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    if (!ec) {
+      address_ = ep.address().to_string();
+      peer_ = address_ + ":" + std::to_string(ep.port());
+    }
   }
   ~Session() { server_->connections--; }
 
@@ -195,7 +219,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void StartStream(HttpResponse r) {
-    if (!server_->TakeStream()) {
+    if (const int refused = server_->TakeStream(address_)) {
+      if (refused == 429) {
+        return Reply(
+            HttpResponse::Error(429, "too many open streams from " + address_ + " (at most " +
+                                         std::to_string(server_->options.max_streams_per_client) +
+                                         "); close one and try again"),
+            false);
+      }
       return Reply(HttpResponse::Error(503, "too many open streams; try again later"), false);
     }
     stream_.expires_never();
@@ -205,7 +236,8 @@ class Session : public std::enable_shared_from_this<Session> {
     timeval send_timeout{10, 0};
     ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout,
                  sizeof send_timeout);
-    std::thread([server = server_, socket = std::move(socket), r = std::move(r)]() mutable {
+    std::thread([server = server_, client = address_, socket = std::move(socket),
+                 r = std::move(r)]() mutable {
       SocketWriter writer(socket.native_handle(), server->stopping);
       std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) +
                          "\r\nServer: gale\r\nContent-Type: " + r.content_type +
@@ -217,14 +249,15 @@ class Session : public std::enable_shared_from_this<Session> {
         try {
           r.stream(writer);
         } catch (const std::exception& e) {
-          spdlog::error("api: stream failed: {}", e.what());
+          ClientLogLimit().Log(spdlog::level::err, "stream failed", "api: stream failed: {}",
+                               e.what());
         }
         writer.Send("0\r\n\r\n");
       }
       boost::system::error_code ignored;
       socket.shutdown(tcp::socket::shutdown_both, ignored);
       socket.close(ignored);
-      server->ReleaseStream();
+      server->ReleaseStream(client);
     }).detach();
   }
 
@@ -238,8 +271,16 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Impl> server_;
-  std::string peer_;
+  std::string address_;  // the remote address, "127.0.0.1"
+  std::string peer_;     // and port, "127.0.0.1:50312"
 };
+
+// Errors of one connection that went away before it was accepted: the next accept may succeed.
+bool PeerGone(const beast::error_code& ec) {
+  return ec == net::error::connection_aborted || ec == net::error::connection_reset ||
+         ec == beast::error_code(EPROTO, beast::system_category()) ||
+         ec == beast::error_code(EPERM, beast::system_category());
+}
 
 Result<tcp::endpoint> ParseListen(const std::string& listen) {
   const size_t colon = listen.rfind(':');
@@ -273,32 +314,70 @@ Result<tcp::endpoint> ParseListen(const std::string& listen) {
 
 }  // namespace
 
+size_t DefaultMaxConnections() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 4096;
+  constexpr rlim_t kMost = rlim_t{1} << 20;
+  const rlim_t soft = rl.rlim_cur == RLIM_INFINITY ? kMost : std::min(rl.rlim_cur, kMost);
+  return std::max<size_t>(16, soft / 2 > 64 ? static_cast<size_t>(soft / 2 - 64) : 0);
+}
+
 void HttpServer::Impl::Accept() {
   acceptor.async_accept(
-      net::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-        if (self->stopping) return;
-        if (!ec) {
-          if (self->connections.load() >= self->options.max_connections) {
-            boost::system::error_code ignored;
-            socket.close(ignored);
-          } else {
-            self->connections++;
-            auto session = std::make_shared<Session>(std::move(socket), self);
-            {
-              std::lock_guard lock(self->sessions_mu);
-              // Forget sessions that ended, now and then, so the list stays small.
-              if (self->sessions.size() > 2 * self->connections.load() + 64) {
-                std::erase_if(self->sessions, [](const auto& w) { return w.expired(); });
-              }
-              self->sessions.push_back(session);
-            }
-            session->Run();
-          }
-        } else if (ec == net::error::no_descriptors) {
-          spdlog::warn("api: accept: {}", ec.message());
-        }
-        self->Accept();
-      });
+      net::make_strand(io),
+      net::bind_executor(accept_strand,
+                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                           self->OnAccept(ec, std::move(socket));
+                         }));
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (stopping || ec == net::error::operation_aborted) return;
+  if (!ec) {
+    accept_backoff = std::chrono::milliseconds(0);
+    Admit(std::move(socket));
+    return Accept();
+  }
+  if (PeerGone(ec)) return Accept();
+  // Out of descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS, ENOMEM), or anything else:
+  // the next accept would fail the same way at once, and a loop of them would spin a thread
+  // and (logged) fill the disk. Wait, longer each time, until one succeeds.
+  accept_backoff = std::clamp(2 * accept_backoff, std::chrono::milliseconds(10),
+                              std::chrono::milliseconds(1000));
+  ClientLogLimit().Log(
+      spdlog::level::warn, "accept",
+      "api: accept failed: {}; waiting {} ms before the next ({} connections open, at "
+      "most {})",
+      ec.message(), accept_backoff.count(), connections.load(), options.max_connections);
+  accept_timer.expires_after(accept_backoff);
+  accept_timer.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+    if (wait_ec || self->stopping) return;
+    self->Accept();
+  });
+}
+
+void HttpServer::Impl::Admit(tcp::socket socket) {
+  if (connections.load() >= options.max_connections) {
+    // Closed at once: its descriptor is back before the next accept, so a flood of connections
+    // costs the node none beyond the cap.
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    ClientLogLimit().Log(spdlog::level::warn, "over cap",
+                         "api: closed a new connection: {} are open, api.max_connections",
+                         options.max_connections);
+    return;
+  }
+  connections++;
+  auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+  {
+    std::lock_guard lock(sessions_mu);
+    // Forget sessions that ended, now and then, so the list stays small.
+    if (sessions.size() > 2 * connections.load() + 64) {
+      std::erase_if(sessions, [](const auto& w) { return w.expired(); });
+    }
+    sessions.push_back(session);
+  }
+  session->Run();
 }
 
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -313,6 +392,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& optio
   if (!endpoint.ok()) return endpoint.status();
   auto impl = std::make_shared<Impl>();
   impl->options = options;
+  if (impl->options.max_connections == 0) impl->options.max_connections = DefaultMaxConnections();
+  spdlog::info("api: at most {} connections, {} streams ({} per client address)",
+               impl->options.max_connections, impl->options.max_streams,
+               impl->options.max_streams_per_client);
   impl->handler = std::move(handler);
   boost::system::error_code ec;
   impl->acceptor.open(endpoint->protocol(), ec);
@@ -337,9 +420,10 @@ std::string HttpServer::address() const {
 
 void HttpServer::Stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
-  net::post(impl_->io, [impl = impl_] {
+  net::post(impl_->accept_strand, [impl = impl_] {
     boost::system::error_code ec;
     impl->acceptor.close(ec);
+    impl->accept_timer.cancel();
   });
   {
     std::lock_guard lock(impl_->sessions_mu);

@@ -6,6 +6,13 @@
 // headers over header_limit -> 431; anything that is not HTTP -> 400; a connection that does not
 // send a complete request within request_timeout (idle keep-alive or a slow sender) is closed.
 // A handler that throws -> 500. Nothing a client sends can stop the server.
+//
+// Exhaustion: at most max_connections open connections (more are accepted and closed at once,
+// counted in a log line a minute); at most max_streams streamed responses (more -> 503) and
+// max_streams_per_client per remote address (more -> 429). When accept itself fails for want
+// of descriptors or kernel memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the server waits before the
+// next accept (10 ms, doubling to 1 s, back to 10 ms after one succeeds) instead of spinning,
+// and logs that at most once a minute. Every log line a client can make repeat is rate-limited.
 #pragma once
 
 #include <chrono>
@@ -25,9 +32,18 @@ struct ServerOptions {
   size_t header_limit = 16u << 10;
   std::chrono::milliseconds request_timeout{30000};
   int threads = 4;
-  size_t max_connections = 4096;  // more are closed at once
-  size_t max_streams = 256;       // more streamed responses are answered 503
+  // Open connections at most; more are accepted and closed at once. 0: DefaultMaxConnections().
+  size_t max_connections = 0;
+  size_t max_streams = 256;           // more streamed responses are answered 503
+  size_t max_streams_per_client = 8;  // per remote address; more are answered 429
 };
+
+// The connection cap when none is configured: max(16, soft RLIMIT_NOFILE / 2 - 64). The other
+// half of the descriptors (and 64 more) stay for the node's own: its store, bus sockets, sensor
+// hosts, executions' pipes and the streams' bus consumers. So a full API still leaves the node
+// descriptors to run, and accept keeps succeeding (over-cap connections are closed, not left in
+// the kernel's queue to be retried on EMFILE).
+size_t DefaultMaxConnections();
 
 class HttpServer {
  public:

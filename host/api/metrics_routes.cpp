@@ -135,7 +135,8 @@ HttpResponse Metrics(State& state) {
   for (const auto& g : bus::GaleGroups(state.options.bus)) {
     auto info = bus::DescribeGroup(state.options.bus, g.group, g.topics, std::chrono::seconds(5));
     if (!info.ok()) {
-      spdlog::debug("api: metrics: group {}: {}", g.group, info.message());
+      ClientLogLimit().Log(spdlog::level::debug, "metrics group " + g.group,
+                           "api: metrics: group {}: {}", g.group, info.message());
       continue;
     }
     std::map<std::string, int64_t> lag;

@@ -23,7 +23,8 @@ Result<Json> JsonBody(const HttpRequest& request) {
 
 HttpResponse StoreError(const Status& status) {
   if (status.retryable()) {
-    spdlog::warn("api: store unavailable: {}", status.message());
+    ClientLogLimit().Log(spdlog::level::warn, "store unavailable", "api: store unavailable: {}",
+                         status.message());
     return HttpResponse::Error(503, "store unavailable; try again");
   }
   return HttpResponse::Internal("store", status.message());

@@ -22,7 +22,8 @@ void AddStreamRoutes(Router& router, const std::shared_ptr<State>& state) {
       while (out.Open()) {
         auto next = shared->Next(std::chrono::milliseconds(500));
         if (!next.ok()) {
-          spdlog::warn("api: event stream: {}", next.message());
+          ClientLogLimit().Log(spdlog::level::warn, "event stream", "api: event stream: {}",
+                               next.message());
           return;
         }
         if (next->has_value() && !(*next)->authentic) continue;  // not ours: counted, logged

@@ -140,8 +140,9 @@ std::variant<bool, HttpResponse> CheckWebhookSignature(State& state, const HttpR
     auto secret = ReadSecret(state, declared.secret);
     if (!secret.ok()) {
       if (secret.status().retryable()) return StoreError(secret.status());
-      spdlog::error("webhook '{}': rule {}: its secret ({}) is unusable: {}", name, declared.rule,
-                    packs::Describe(declared.secret), secret.message());
+      ClientLogLimit().Log(spdlog::level::err, "webhook secret " + declared.rule,
+                           "webhook '{}': rule {}: its secret ({}) is unusable: {}", name,
+                           declared.rule, packs::Describe(declared.secret), secret.message());
       continue;
     }
     const std::string mac = HmacSha256(*secret, request.body);

@@ -12,6 +12,7 @@
 #include "host/bus/internal.h"
 #include "host/common/hex.h"
 #include "host/common/hmac.h"
+#include "host/common/log_limit.h"
 
 namespace gale::bus {
 namespace {
@@ -21,8 +22,7 @@ constexpr std::string_view kVersion = "v1=";
 struct Rejections {
   std::mutex mu;
   std::map<std::pair<std::string, std::string>, uint64_t> counts;  // (topic, reason) -> count
-  // Per source (topic and partition): when it was last logged, and drops not logged since.
-  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, uint64_t>> logged;
+  LogLimiter logged;  // one line per source (topic and partition) a minute
 };
 
 Rejections& TheRejections() {
@@ -32,25 +32,17 @@ Rejections& TheRejections() {
 
 void Reject(const Message& m, const char* reason) {
   Rejections& r = TheRejections();
-  const auto now = std::chrono::steady_clock::now();
   const std::string source = m.topic + "[" + std::to_string(m.partition) + "]";
-  uint64_t unlogged = 0;
   {
     std::lock_guard lock(r.mu);
     r.counts[{m.topic, reason}]++;
-    auto& [last, pending] = r.logged[source];
-    ++pending;
-    if (last != std::chrono::steady_clock::time_point{} && now - last < std::chrono::minutes(1)) {
-      return;
-    }
-    last = now;
-    unlogged = pending;
-    pending = 0;
   }
+  const auto held = r.logged.Allow(source);
+  if (!held) return;
   spdlog::warn(
       "bus: dropped {} message(s) on {} ({}; latest at offset {}): only messages signed with "
       "this deployment's bus key are accepted (bus.signing_key_file); next report in a minute",
-      unlogged, source, reason, m.offset);
+      *held + 1, source, reason, m.offset);
 }
 
 }  // namespace

@@ -211,6 +211,8 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   c.api_listen = api.value("listen", c.api_listen);
   c.api_request_timeout = api.value("request_timeout", c.api_request_timeout);
   c.api_anonymous_loopback = api.value("anonymous_loopback", c.api_anonymous_loopback);
+  c.api_max_connections = api.value("max_connections", c.api_max_connections);
+  c.api_max_streams_per_client = api.value("max_streams_per_client", c.api_max_streams_per_client);
   if (api.contains("hostnames")) c.api_hostnames = api["hostnames"].get<std::vector<std::string>>();
   if (api.contains("cors_origins")) {
     c.api_cors_origins = api["cors_origins"].get<std::vector<std::string>>();

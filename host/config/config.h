@@ -65,6 +65,10 @@ struct Config {
   // api.anonymous_loopback: on a loopback listen address, no key needed (the behaviour before
   // issue 16; any local user and any action with network then uses the API). Warned at start.
   bool api_anonymous_loopback = false;
+  // Open API connections at most; 0: max(16, RLIMIT_NOFILE soft limit / 2 - 64), the limit as
+  // raised at start (api::DefaultMaxConnections).
+  int64_t api_max_connections = 0;
+  int64_t api_max_streams_per_client = 8;     // concurrent streams per remote address (429 past it)
   std::vector<std::string> api_hostnames;     // more names the Host header may give the API
   std::vector<std::string> api_cors_origins;  // origins ("https://ui.example") browsers may use
   // AES-256-GCM key of encrypted datastore values; resolved: <home>/keys/datastore.key. Every

@@ -5,9 +5,13 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -234,6 +238,29 @@ void Refresh(PackSnapshots& snapshots, const std::set<std::string>& dirs) {
   }
 }
 
+// Raises the soft RLIMIT_NOFILE to the hard limit (at most 2^20), as servers do: the default
+// soft limit (often 1024) is far below what a node with many API clients, bus sockets and
+// executions needs. The API's connection cap (api.max_connections) follows the raised limit.
+// Executions get their own open-files limit from the sandbox (sandbox.limits).
+void RaiseDescriptorLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  constexpr rlim_t kMost = rlim_t{1} << 20;
+  const rlim_t want = rl.rlim_max == RLIM_INFINITY ? kMost : std::min(rl.rlim_max, kMost);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    const rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      spdlog::warn("cannot raise the open files limit from {}: {}", was, std::strerror(errno));
+      return;
+    }
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    spdlog::info("open files limit: {}",
+                 rl.rlim_cur == RLIM_INFINITY ? -1 : static_cast<int64_t>(rl.rlim_cur));
+  }
+}
+
 }  // namespace
 
 int RunNode(const config::Config& config, const std::string& gale_binary) {
@@ -253,6 +280,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     return 1;
   }
   chmod(config.home.c_str(), 0700);
+  RaiseDescriptorLimit();
   const sandbox::IsolationReport isolation = sandbox::ProbeIsolation();
   SayWhatIsolationIsMissing(isolation);
   sandbox::Settings node_sandbox = NodeSandbox(config);
@@ -491,6 +519,10 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     options.system_user = config.system_user;
     options.node_token = *token;
     options.anonymous_loopback = config.api_anonymous_loopback;
+    options.server.max_connections =
+        static_cast<size_t>(std::max<int64_t>(0, config.api_max_connections));
+    options.server.max_streams_per_client =
+        static_cast<size_t>(std::max<int64_t>(1, config.api_max_streams_per_client));
     options.hostnames = config.api_hostnames;
     options.cors_origins = config.api_cors_origins;
     api::ApiHooks hooks;

@@ -80,6 +80,9 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options) {
   for (const auto& e : options.env) env += "'" + e + "' ";
   std::string cmd = "exec " + env + std::string(GALE_BINARY_DIR) + "/bin/gale up --home " + home +
                     " >" + home + "/node.log 2>&1";
+  if (options.open_files_limit > 0) {
+    cmd = "ulimit -n " + std::to_string(options.open_files_limit) + " && " + cmd;
+  }
   node->pid_ = fork();
   if (node->pid_ == 0) {
     setpgid(0, 0);

@@ -51,6 +51,8 @@ struct NodeOptions {
   // process starts (nodes of one deployment share their bus key); "": the node's default,
   // $GALE_HOME/keys/bus.key.
   std::optional<std::string> signing_key_file;
+  // The node's open files limit, soft and hard (`ulimit -n`); 0: this process's.
+  int open_files_limit = 0;
 };
 
 // The bus key file shared by the nodes this process starts (NodeOptions::signing_key_file).
