@@ -12,5 +12,8 @@ inline std::string HexEncode(const unsigned char* data, size_t n) {
 }
 // 0..15, or -1 when `c` is not a hex digit.
 int HexDigitValue(char c);
+// The bytes `text` encodes (digits of either case); false, with *out unspecified, when `text`
+// has an odd length or a character that is not a hex digit.
+bool HexDecode(std::string_view text, std::string* out);
 
 }  // namespace gale

@@ -94,15 +94,11 @@ Result<Key256> LoadOrCreateKeyFile(const std::string& path, const std::string& w
   ::close(*fd);
   std::string_view text(buf, n > 0 ? static_cast<size_t>(n) : 0);
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-  if (text.size() != 64) {
+  std::string raw;
+  if (text.size() != 64 || !HexDecode(text, &raw)) {
     return Status::Error(path + ": not " + what + " (expected 64 hex digits)");
   }
-  for (size_t i = 0; i < key.size(); ++i) {
-    const int hi = HexDigitValue(text[2 * i]), lo = HexDigitValue(text[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return Status::Error(path + ": not " + what + " (expected 64 hex digits)");
-    key[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
+  std::memcpy(key.data(), raw.data(), key.size());
   return key;
 }
 

@@ -102,12 +102,7 @@ Result<std::string> ReadBusSigningKey() {
   if (hex == nullptr) return std::string();
   std::string key;
   const size_t n = std::strlen(hex);
-  bool valid = n % 2 == 0;
-  for (size_t i = 0; valid && i < n; i += 2) {
-    const int hi = HexDigitValue(hex[i]), lo = HexDigitValue(hex[i + 1]);
-    valid = hi >= 0 && lo >= 0;
-    key.push_back(static_cast<char>(hi * 16 + lo));
-  }
+  const bool valid = HexDecode(std::string_view(hex, n), &key);
   std::fill(hex, hex + n, '*');
   unsetenv(kBusSigningKeyEnv);
   if (!valid) return Status::Error(std::string("$") + kBusSigningKeyEnv + " is not hex");

@@ -16,21 +16,6 @@ constexpr std::string_view kPrefixV1 = "aes256gcm:", kPrefixV2 = "aes256gcm2:";
 constexpr std::string_view kBinding{"gale-kv-v2\0", 11};
 constexpr size_t kNonce = 12, kTag = 16;
 
-bool Unhex(std::string_view text, std::string* out) {
-  if (text.size() % 2 != 0) return false;
-  out->clear();
-  for (size_t i = 0; i < text.size(); i += 2) {
-    int v = 0;
-    for (size_t j = 0; j < 2; ++j) {
-      const int d = HexDigitValue(text[i + j]);
-      if (d < 0) return false;
-      v = v * 16 + d;
-    }
-    *out += static_cast<char>(v);
-  }
-  return true;
-}
-
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
 // GCM's associated data for a value stored under `key`. A NUL in the user or the name would
@@ -131,7 +116,7 @@ Format Parse(std::string_view sealed, std::string* raw) {
     format = Format::kUnbound;
     sealed.remove_prefix(kPrefixV1.size());
   }
-  if (format == Format::kNone || !Unhex(sealed, raw) || raw->size() < kNonce + kTag) {
+  if (format == Format::kNone || !HexDecode(sealed, raw) || raw->size() < kNonce + kTag) {
     return Format::kNone;
   }
   return format;
