@@ -2,8 +2,10 @@
 
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -45,6 +47,19 @@ void ApiNodeTest::TearDownTestSuite() {
 
 cli::ApiClient ApiNodeTest::Api(const std::string& key) {
   return cli::ApiClient(ApiFlagsOf(*node_, key));
+}
+
+std::string RunGale(const std::string& home, const std::string& args, int* code) {
+  const std::string cmd = "env -u GALE_MONGODB_URL -u GALE_KAFKA_BROKERS " +
+                          (home.empty() ? std::string() : "GALE_HOME=" + home + " ") +
+                          std::string(GALE_BINARY_DIR) + "/bin/gale " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  return out;
 }
 
 cli::ApiFlags ApiFlagsOf(const NodeProcess& node, const std::string& key) {

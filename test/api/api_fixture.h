@@ -24,6 +24,11 @@ std::string RawExchange(const std::string& url, const std::string& bytes,
 // The status code of a raw HTTP response ("HTTP/1.1 413 ..." -> 413), 0 when none.
 int StatusOf(const std::string& response);
 
+// Runs `gale ARGS` (with GALE_HOME=home unless `home` is empty, and never the CI's store or
+// broker variables: a node's store is its own SQLite file); returns its output (stdout and
+// stderr) and sets *code to the exit code.
+std::string RunGale(const std::string& home, const std::string& args, int* code);
+
 // How a client reaches `node`'s API: its URL and its api.token (or `key` when given).
 cli::ApiFlags ApiFlagsOf(const NodeProcess& node, const std::string& key = "");
 // The Host header value that names `url`'s API ("http://127.0.0.1:4242" -> "127.0.0.1:4242").

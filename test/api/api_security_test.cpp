@@ -17,20 +17,6 @@
 namespace gale::testing {
 namespace {
 
-// Runs `gale ARGS` with GALE_HOME=home; returns stdout, sets *code to the exit code.
-std::string Gale(const std::string& home, const std::string& args, int* code) {
-  // The node's store is its own SQLite file: CI's GALE_MONGODB_URL must not redirect the CLI.
-  const std::string cmd = "env -u GALE_MONGODB_URL -u GALE_KAFKA_BROKERS GALE_HOME=" + home + " " +
-                          std::string(GALE_BINARY_DIR) + "/bin/gale " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return out;
-}
-
 // Runs `cmd` in a shell; returns its output (stdout and stderr).
 std::string Sh(const std::string& cmd) {
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
@@ -59,7 +45,7 @@ class ApiDoorsTest : public ApiNodeTest {
   static std::string Token() { return "St2-Api-Key: " + node().api_token() + "\r\n"; }
   static std::string Key(const std::string& scope) {
     int code = 0;
-    const std::string out = Gale(node().home(), "apikey create --json --scope " + scope, &code);
+    const std::string out = RunGale(node().home(), "apikey create --json --scope " + scope, &code);
     EXPECT_EQ(code, 0) << out;
     return Json::parse(out, nullptr, false).value("key", "");
   }
@@ -184,7 +170,7 @@ TEST_F(ApiDoorsTest, KeysDoWhatTheirScopeAllows) {
             202);
 
   int code = 0;
-  const std::string listed = Gale(node().home(), "apikey list --json", &code);
+  const std::string listed = RunGale(node().home(), "apikey list --json", &code);
   ASSERT_EQ(code, 0) << listed;
   std::set<std::string> scopes;
   for (const auto& k : Json::parse(listed)) scopes.insert(k["scope"].get<std::string>());
@@ -291,7 +277,7 @@ TEST(ApiSecurityTest, OffLoopbackEveryRequestNeedsAValidApiKey) {
   EXPECT_EQ(anonymous.Call("GET", "/metrics")->status, 401) << "metrics need a key off loopback";
 
   int code = 0;
-  const std::string key = Gale(node->home(), "apikey create --name ci --json", &code);
+  const std::string key = RunGale(node->home(), "apikey create --name ci --json", &code);
   ASSERT_EQ(code, 0) << key;
   Json created = Json::parse(key);
   flags.key = created["key"];
@@ -307,13 +293,13 @@ TEST(ApiSecurityTest, OffLoopbackEveryRequestNeedsAValidApiKey) {
   EXPECT_EQ((*stored)[0].value.find(created["key"].get<std::string>()), std::string::npos);
   EXPECT_EQ((*stored)[0].name.find(created["key"].get<std::string>()), std::string::npos);
 
-  const std::string listed = Gale(node->home(), "apikey list", &code);
+  const std::string listed = RunGale(node->home(), "apikey list", &code);
   EXPECT_EQ(code, 0);
   EXPECT_NE(listed.find(created["id"].get<std::string>()), std::string::npos) << listed;
-  Gale(node->home(), "apikey delete " + created["id"].get<std::string>(), &code);
+  RunGale(node->home(), "apikey delete " + created["id"].get<std::string>(), &code);
   EXPECT_EQ(code, 0);
   EXPECT_EQ(authorised.Call("GET", "/v1/executions")->status, 401) << "a deleted key still works";
-  Gale(node->home(), "apikey delete " + created["id"].get<std::string>(), &code);
+  RunGale(node->home(), "apikey delete " + created["id"].get<std::string>(), &code);
   EXPECT_EQ(code, 1);
   EXPECT_EQ(node->Stop(), 0) << node->Log();
 }

@@ -25,19 +25,6 @@ struct Answer {
   std::string body;
 };
 
-// Runs `gale ARGS`; returns its output (stdout and stderr), sets *code to the exit code.
-std::string Gale(const std::string& args, int* code) {
-  const std::string cmd = "env -u GALE_MONGODB_URL -u GALE_KAFKA_BROKERS " +
-                          std::string(GALE_BINARY_DIR) + "/bin/gale " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return out;
-}
-
 std::string Signature(const std::string& secret, const std::string& body) {
   return "sha256=" + HexEncode(HmacSha256(secret, body));
 }
@@ -246,21 +233,23 @@ TEST_F(SignedWebhookTest, ALiteralOrRelativeSecretIsARuleErrorThatKeepsThePackOu
   EXPECT_EQ(Post("/v1/webhooks/relative", Token(), "{}").status, 404);
 
   int code = 0;
-  const std::string literal = Gale("pack validate " + (packs_->path() / "literal").string(), &code);
+  const std::string literal =
+      RunGale("", "pack validate " + (packs_->path() / "literal").string(), &code);
   EXPECT_EQ(code, 1) << literal;
   EXPECT_NE(literal.find("rules/on_literal.yaml"), std::string::npos) << literal;
   EXPECT_NE(literal.find("st2kv.system"), std::string::npos) << literal;
   EXPECT_EQ(literal.find("hunter2-literal"), std::string::npos) << "the error repeats the secret";
 
   const std::string relative =
-      Gale("pack validate " + (packs_->path() / "relative").string(), &code);
+      RunGale("", "pack validate " + (packs_->path() / "relative").string(), &code);
   EXPECT_EQ(code, 1) << relative;
   EXPECT_NE(relative.find("rules/on_relative.yaml"), std::string::npos) << relative;
   EXPECT_NE(relative.find("relative"), std::string::npos) << relative;
   EXPECT_NE(relative.find("absolute"), std::string::npos) << relative;
 
-  const std::string valid = Gale(
-      "pack validate " + (packs_->path() / "signed").string() + " --packs " + packs_->str(), &code);
+  const std::string valid = RunGale(
+      "", "pack validate " + (packs_->path() / "signed").string() + " --packs " + packs_->str(),
+      &code);
   EXPECT_EQ(code, 0) << valid;
 }
 
