@@ -83,6 +83,13 @@ void FloodWithIdleConnections(NodeProcess& node) {
   const std::string url = node.api_url();
 
   std::vector<int> idle;
+  // Closed on every way out, an ASSERT's included: the node's stop must not wait on them.
+  struct CloseAll {
+    std::vector<int>& fds;
+    ~CloseAll() {
+      for (int fd : fds) close(fd);
+    }
+  } close_all{idle};
   for (int i = 0; i < 1500; ++i) {
     const int fd = Connect(url);
     if (fd >= 0) idle.push_back(fd);
@@ -102,11 +109,12 @@ void FloodWithIdleConnections(NodeProcess& node) {
         return !id.empty();
       },
       60s);
-  ASSERT_FALSE(id.empty()) << "no execution could be requested while the connections were held";
+  ASSERT_FALSE(id.empty()) << "no execution could be requested while the connections were held\n"
+                           << node.Log();
   EXPECT_EQ(WaitFinal(api, id).value("status", ""), "succeeded");
 
   for (int fd : idle) close(fd);
-  idle.clear();
+  idle.clear();  // (so CloseAll has nothing left)
 
   EXPECT_TRUE(WaitFor(
       [&] {
@@ -142,7 +150,7 @@ TEST_F(ApiExhaustionTest, OutOfDescriptorsAcceptBacksOffWithoutFloodingTheLog) {
   FloodWithIdleConnections(*node);
   if (IsSkipped()) return;
   EXPECT_NE(node->Log().find("api: accept failed"), std::string::npos) << node->Log();
-  EXPECT_EQ(node->Stop(), 0);
+  EXPECT_EQ(node->Stop(), 0) << node->Log();
 }
 
 TEST_F(ApiExhaustionTest, ANinthStreamFromOneClientIs429) {

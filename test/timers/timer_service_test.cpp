@@ -68,7 +68,10 @@ TEST_P(TimerServiceTest, ThreeNodesFireEachTickOnceAndHandOverWithoutRefiring) {
   std::set<std::string> ids;
   std::set<int64_t> ticks;
   std::set<std::string> nodes;
+  std::string sequence;  // "tick@node ..." for the failure messages
   for (const Json& t : fired) {
+    sequence += std::to_string(t["occurred_at"].get<int64_t>() / 1000 % 100) + "@" +
+                t["node"].get<std::string>() + " ";
     EXPECT_EQ(t["trigger"], "core.st2.IntervalTimer");
     EXPECT_EQ(t["trigger_parameters"], Json({{"unit", "seconds"}, {"delta", 1}}));
     EXPECT_EQ(t["payload"]["schedule"], t["trigger_parameters"]);
@@ -78,9 +81,12 @@ TEST_P(TimerServiceTest, ThreeNodesFireEachTickOnceAndHandOverWithoutRefiring) {
     EXPECT_TRUE(ticks.insert(t["occurred_at"].get<int64_t>()).second) << "tick fired twice: " << t;
     nodes.insert(t["node"].get<std::string>());
   }
-  EXPECT_EQ(nodes.size(), 2u) << "the first owner, then the one that took over";
+  // The first owner, then one that took over. On a loaded machine a renewal may come later than
+  // the 2 s lease and a third node take over: allowed, as long as no tick is fired twice or lost.
+  EXPECT_GE(nodes.size(), 2u) << sequence;
   // Consecutive seconds: a handover loses no tick (a missed one is fired late).
-  EXPECT_EQ(*ticks.rbegin() - *ticks.begin(), static_cast<int64_t>(ticks.size() - 1) * 1000);
+  EXPECT_EQ(*ticks.rbegin() - *ticks.begin(), static_cast<int64_t>(ticks.size() - 1) * 1000)
+      << sequence;
 }
 
 INSTANTIATE_TEST_SUITE_P(Bus, TimerServiceTest,
