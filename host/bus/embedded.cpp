@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "host/bus/embedded_log.h"
 
@@ -93,10 +94,21 @@ Status EmbeddedBroker::CreateTopic(const std::string& name, int partitions) {
     leader = impl_->topics_created++ % impl_->brokers + 1;
     impl_->leaders[name] = leader;
   }
-  for (int32_t p = 0; p < partitions; ++p) {
-    err = rd_kafka_mock_partition_set_leader(impl_->cluster, name.c_str(), p, leader);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return internal::Error(bootstrap_, "cannot place topic " + name, err);
+  if (impl_->brokers > 1) {
+    // Each call waits for the mock cluster's thread, which in librdkafka 2.0 may serve it only
+    // at its next timer (up to 1 s): one thread per partition, so that they wait together.
+    std::vector<rd_kafka_resp_err_t> errs(partitions, RD_KAFKA_RESP_ERR_NO_ERROR);
+    std::vector<std::thread> threads;
+    for (int32_t p = 0; p < partitions; ++p) {
+      threads.emplace_back([&, p] {
+        errs[p] = rd_kafka_mock_partition_set_leader(impl_->cluster, name.c_str(), p, leader);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (rd_kafka_resp_err_t e : errs) {
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return internal::Error(bootstrap_, "cannot place topic " + name, e);
+      }
     }
   }
   impl_->log.AddTopic(name, partitions);
