@@ -41,9 +41,19 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
       !sealed.ok()) {
     return HttpResponse::Error(503, sealed.message());
   }
+  const std::string topic = bus::Topic(state.options.bus, bus::kExecutions);
+  // Producers of a topic close to losing unconsumed messages are held back (RetentionGuard):
+  // rather than record a request the bus may not take in time, wait a little, then send the
+  // client back.
+  if (state.hooks.bus_wait_released &&
+      !state.hooks.bus_wait_released(topic, std::chrono::seconds(2))) {
+    HttpResponse busy = HttpResponse::Error(
+        503, "bus: " + topic + " is held back until its consumers catch up; retry later");
+    busy.headers.emplace_back("Retry-After", "5");
+    return busy;
+  }
   auto created = state.store().CreateExecution(e);
   if (!created.ok()) return StoreError(created.status());
-  const std::string topic = bus::Topic(state.options.bus, bus::kExecutions);
   auto produced = state.producer->ProduceSync(
       topic, e.id, bus::Encode(rules::engine::ExecutionRequestOf(e)), std::chrono::seconds(10));
   if (!produced.ok()) {
