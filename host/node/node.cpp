@@ -24,6 +24,7 @@
 #include "host/common/user.h"
 #include "host/node/pack_snapshots.h"
 #include "host/node/pack_watcher.h"
+#include "host/node/recovery.h"
 #include "host/packs/catalog.h"
 #include "host/rules/engine/execution_request.h"
 #include "host/rules/engine/rules_engine.h"
@@ -353,6 +354,18 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   if (Status s = bus::EnsureTopics(bus_config, embedded.get()); !s.ok()) {
     spdlog::error("cannot create the bus topics: {}", s.message());
     return 1;
+  }
+  if (embedded) {
+    // A fresh embedded bus holds nothing: what the store says is still waiting goes back on it.
+    auto replayed = ReplayPending(**store, bus_config);
+    if (!replayed.ok()) {
+      spdlog::error("cannot replay what the last run left pending: {}", replayed.message());
+      return 1;
+    }
+    if (replayed->triggers + replayed->executions > 0) {
+      spdlog::info("replayed {} pending trigger instance(s) and {} requested execution(s)",
+                   replayed->triggers, replayed->executions);
+    }
   }
 
   PackSnapshots snapshots(SnapshotRoot(config), gale_binary, config.packs_paths,

@@ -11,6 +11,7 @@
 #include "host/common/uuid.h"
 #include "host/packs/secrets.h"
 #include "host/rules/engine/execution_request.h"
+#include "host/rules/engine/trigger_record.h"
 #include "host/rules/template/template.h"
 #include "host/store/secret_parameters.h"
 
@@ -209,6 +210,12 @@ Status RulesEngine::ProcessBatch(const std::vector<bus::Message>& batch) {
     Status sent =
         bus::SendToDeadLetters(*producer_, dead_letters_topic_, m, s.message(), options_.node_name);
     if (!sent.ok()) return AsRetryable(sent, "dead letter for " + Where(m));
+    // A record the API left `pending` is not fired again at the next start.
+    if (auto instance = bus::DecodeTriggerInstance(m.value); instance.ok()) {
+      options_.store
+          ->SetTriggerInstanceStatus(instance->id, store::TriggerStatus::kProcessingFailed)
+          .ok();
+    }
   }
   Status flushed = producer_->Flush(options_.flush_timeout);
   if (!flushed.ok()) return AsRetryable(flushed, "flushing execution requests");
@@ -244,18 +251,9 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
     counters_->malformed++;
     return decoded.status();
   }
-  bus::TriggerInstanceMessage& msg = *decoded;
   store::Store& st = *options_.store;
-  store::TriggerInstance ti;
-  ti.id = std::move(msg.id);
-  ti.trigger = std::move(msg.trigger);
-  ti.payload = std::move(msg.payload);
-  ti.occurred_at = msg.occurred_at;
-  ti.dedupe_key = std::move(msg.dedupe_key);
-  ti.sensor = std::move(msg.sensor);
-  ti.node = std::move(msg.node);
-  ti.trace_id = std::move(msg.trace_id);
-  ti.status = store::TriggerStatus::kProcessing;
+  // Already there, `pending`, when the API recorded it before answering: kept as it is.
+  store::TriggerInstance ti = TriggerRecordOf(*decoded, store::TriggerStatus::kProcessing);
 
   if (!ti.dedupe_key.empty()) {
     // The instance owns the window it opens: delivered again (a crash before its record or
@@ -288,7 +286,7 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
   ctx.kv = DatastoreLookup(st, options_.system_user, now, &kv_error);
   ctx.decrypt = options_.decrypt;
 
-  const Json& fired_parameters = msg.trigger_parameters;
+  const Json& fired_parameters = ti.trigger_parameters;
   for (const CompiledRule* rule : rules.ForTrigger(ti.trigger)) {
     if (!rule->criteria || !TriggerParametersMatch(*rule, fired_parameters)) continue;
     bool matched = rule->criteria->Matches(ti.payload, ctx);
