@@ -168,6 +168,20 @@ TEST(RegexParity, DollarThenTheFinalNewline) {
   EXPECT_EQ(anchored->Match("b\n"), std::optional<bool>(false));
 }
 
+// Also found by test/fuzz/regex: \A after an end assertion, on empty text (or "\n" for `$`).
+TEST(RegexParity, BeginTextAfterAnEndAssertion) {
+  for (const char* pattern : {"\\Z^", "$^", "\\Z\\A", "(?:\\Z|b)^"}) {
+    auto re = Regex::Compile(pattern, Flags("i"));
+    ASSERT_TRUE(re.ok()) << pattern;
+    EXPECT_EQ(re->Search(""), std::optional<bool>(true)) << pattern;
+    EXPECT_EQ(re->Match(""), std::optional<bool>(true)) << pattern;
+    EXPECT_EQ(re->Search("a"), std::optional<bool>(false)) << pattern;
+  }
+  auto dollar = Regex::Compile("$\\A");
+  ASSERT_TRUE(dollar.ok());
+  EXPECT_EQ(dollar->Search("\n"), std::optional<bool>(true));
+}
+
 TEST(RegexSafety, NonAsciiTextUsesTheNfaAndAgrees) {
   auto re = Regex::Compile("^h.llo\\s+w\\w+$", Flags("i"));
   ASSERT_TRUE(re.ok());
