@@ -1413,11 +1413,61 @@ std::optional<bool> RunDfa(const Regex::Program& prog, std::string_view text, bo
   }
 }
 
+// What can run right after `pc` (through jumps, splits, saves and assertions): an instruction
+// that consumes a character, and \A.
+struct Following {
+  bool consumes = false;
+  bool begin_text = false;
+};
+
+Following WhatFollows(const Regex::Program& prog, std::uint32_t pc) {
+  Following out;
+  std::vector<bool> seen(prog.insts.size(), false);
+  std::vector<std::uint32_t> stack{pc + 1};
+  while (!stack.empty()) {
+    pc = stack.back();
+    stack.pop_back();
+    if (seen[pc]) continue;
+    seen[pc] = true;
+    const Instruction& in = prog.insts[pc];
+    switch (in.op) {
+      case Op::kJmp:
+        stack.push_back(in.x);
+        break;
+      case Op::kSplit:
+        stack.push_back(in.x);
+        stack.push_back(in.y);
+        break;
+      case Op::kAssert:
+        if (in.assertion == Assert::kBeginText) out.begin_text = true;
+        stack.push_back(pc + 1);
+        break;
+      case Op::kSave:
+        stack.push_back(pc + 1);
+        break;
+      case Op::kMatch:
+        break;
+      default:
+        out.consumes = true;
+    }
+  }
+  return out;
+}
+
 void BuildDfas(Regex::Program& prog) {
-  for (const Instruction& in : prog.insts) {
-    if (in.op == Op::kAssert && in.assertion != Assert::kBeginText &&
-        in.assertion != Assert::kEndText && in.assertion != Assert::kEndTextOrFinalNewline) {
+  for (std::uint32_t pc = 0; pc < prog.insts.size(); ++pc) {
+    const Instruction& in = prog.insts[pc];
+    if (in.op != Op::kAssert || in.assertion == Assert::kBeginText) continue;
+    if (in.assertion != Assert::kEndText && in.assertion != Assert::kEndTextOrFinalNewline) {
       return;  // line and word assertions depend on neighbours: Pike VM only
+    }
+    // The DFA holds end assertions pending until the end of the text and resumes them as if
+    // not at the beginning, so it cannot run `$\n` (`$` before the final newline, then that
+    // newline) nor \A after an end assertion (`\Z^` on empty text). Both found by
+    // test/fuzz/regex; such patterns run on the Pike VM only.
+    const Following after = WhatFollows(prog, pc);
+    if (after.begin_text || (in.assertion == Assert::kEndTextOrFinalNewline && after.consumes)) {
+      return;
     }
   }
   prog.dfa_ok = true;
