@@ -1268,11 +1268,11 @@ struct Dfa {
 
 enum class EndMode { kNotEnd, kEnd, kFinalNewline };
 
-// Closure of `seeds` at a position: follows jumps, splits, saves and the assertions that hold.
-// End assertions are kept as pending members unless `end` says whether they hold.
-std::vector<std::uint32_t> Closure(const Regex::Program& prog, std::vector<std::uint32_t> seeds,
-                                   bool at_begin, EndMode end) {
-  std::vector<std::uint32_t> out;
+// Visits, each once, the instructions reachable from `seeds` through jumps, splits and saves;
+// every other one (an assertion, or one that consumes or matches) goes to `at(pc)`, which says
+// whether to go on to pc + 1. Shared by the DFA's closures and BuildDfas' look-ahead.
+template <class At>
+void Walk(const Regex::Program& prog, const std::vector<std::uint32_t>& seeds, At at) {
   std::vector<bool> seen(prog.insts.size(), false);
   std::vector<std::uint32_t> stack(seeds.rbegin(), seeds.rend());
   while (!stack.empty()) {
@@ -1292,20 +1292,31 @@ std::vector<std::uint32_t> Closure(const Regex::Program& prog, std::vector<std::
       case Op::kSave:
         stack.push_back(pc + 1);
         break;
-      case Op::kAssert:
-        if (in.assertion == Assert::kBeginText) {
-          if (at_begin) stack.push_back(pc + 1);
-        } else if (end == EndMode::kNotEnd) {
-          out.push_back(pc);  // pending until the end of the text
-        } else if (in.assertion == Assert::kEndTextOrFinalNewline ||
-                   (in.assertion == Assert::kEndText && end == EndMode::kEnd)) {
-          stack.push_back(pc + 1);
-        }
-        break;
       default:
-        out.push_back(pc);
+        if (at(pc)) stack.push_back(pc + 1);
     }
   }
+}
+
+// Closure of `seeds` at a position: follows jumps, splits, saves and the assertions that hold.
+// End assertions are kept as pending members unless `end` says whether they hold.
+std::vector<std::uint32_t> Closure(const Regex::Program& prog, std::vector<std::uint32_t> seeds,
+                                   bool at_begin, EndMode end) {
+  std::vector<std::uint32_t> out;
+  Walk(prog, seeds, [&](std::uint32_t pc) {
+    const Instruction& in = prog.insts[pc];
+    if (in.op != Op::kAssert) {
+      out.push_back(pc);
+      return false;
+    }
+    if (in.assertion == Assert::kBeginText) return at_begin;
+    if (end == EndMode::kNotEnd) {
+      out.push_back(pc);  // pending until the end of the text
+      return false;
+    }
+    return in.assertion == Assert::kEndTextOrFinalNewline ||
+           (in.assertion == Assert::kEndText && end == EndMode::kEnd);
+  });
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -1422,35 +1433,15 @@ struct Following {
 
 Following WhatFollows(const Regex::Program& prog, std::uint32_t pc) {
   Following out;
-  std::vector<bool> seen(prog.insts.size(), false);
-  std::vector<std::uint32_t> stack{pc + 1};
-  while (!stack.empty()) {
-    pc = stack.back();
-    stack.pop_back();
-    if (seen[pc]) continue;
-    seen[pc] = true;
-    const Instruction& in = prog.insts[pc];
-    switch (in.op) {
-      case Op::kJmp:
-        stack.push_back(in.x);
-        break;
-      case Op::kSplit:
-        stack.push_back(in.x);
-        stack.push_back(in.y);
-        break;
-      case Op::kAssert:
-        if (in.assertion == Assert::kBeginText) out.begin_text = true;
-        stack.push_back(pc + 1);
-        break;
-      case Op::kSave:
-        stack.push_back(pc + 1);
-        break;
-      case Op::kMatch:
-        break;
-      default:
-        out.consumes = true;
+  Walk(prog, {pc + 1}, [&](std::uint32_t at) {
+    const Instruction& in = prog.insts[at];
+    if (in.op == Op::kAssert) {
+      if (in.assertion == Assert::kBeginText) out.begin_text = true;
+      return true;
     }
-  }
+    if (in.op != Op::kMatch) out.consumes = true;
+    return false;
+  });
   return out;
 }
 
