@@ -23,3 +23,13 @@ if(GALE_SANITIZE)
   target_compile_options(gale_flags INTERFACE ${_san} -Wno-maybe-uninitialized)
   target_link_options(gale_flags INTERFACE ${_san})
 endif()
+if(GALE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "GALE_FUZZ needs clang (-DCMAKE_CXX_COMPILER=clang++); see scripts/fuzz")
+  endif()
+  # Libraries get libFuzzer's coverage hooks without its main(); test/fuzz links -fsanitize=fuzzer.
+  set(_fuzz -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+            -fno-omit-frame-pointer)
+  target_compile_options(gale_flags INTERFACE ${_fuzz})
+  target_link_options(gale_flags INTERFACE -fsanitize=address,undefined)
+endif()

@@ -42,16 +42,7 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
     return HttpResponse::Error(503, sealed.message());
   }
   const std::string topic = bus::Topic(state.options.bus, bus::kExecutions);
-  // Producers of a topic close to losing unconsumed messages are held back (RetentionGuard):
-  // rather than record a request the bus may not take in time, wait a little, then send the
-  // client back.
-  if (state.hooks.bus_wait_released &&
-      !state.hooks.bus_wait_released(topic, std::chrono::seconds(2))) {
-    HttpResponse busy = HttpResponse::Error(
-        503, "bus: " + topic + " is held back until its consumers catch up; retry later");
-    busy.headers.emplace_back("Retry-After", "5");
-    return busy;
-  }
+  if (auto busy = HeldBack(state, topic)) return std::move(*busy);
   auto created = state.store().CreateExecution(e);
   if (!created.ok()) return StoreError(created.status());
   auto produced = state.producer->ProduceSync(

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "host/api/beast_request.h"
+
 namespace gale::api {
 
 namespace net = boost::asio;
@@ -176,20 +178,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return Reply(HttpResponse::Error(400, "bad HTTP request: " + ec.message()), false);
 
     auto& msg = parser_->get();
-    HttpRequest request;
-    request.method = std::string(msg.method_string());
-    std::string target(msg.target());
-    const size_t q = target.find('?');
-    request.path = target.substr(0, q);
-    if (q != std::string::npos) request.query = ParseQuery(std::string_view(target).substr(q + 1));
-    for (const auto& field : msg) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      request.headers[name] = std::string(field.value());
-    }
-    request.body = std::move(msg.body());
-    request.peer = peer_;
     const bool keep_alive = msg.keep_alive();
+    HttpRequest request = FromBeast(msg, peer_);
 
     HttpResponse response;
     try {

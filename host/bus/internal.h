@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -109,5 +110,8 @@ std::string Signature(std::string_view signing_key, std::string_view topic, std:
 // With a key, marks `m` (read from rkm) not authentic unless its signature verifies; a message
 // refused is counted (RejectedMessageCounts) and logged at most once a minute per partition.
 void CheckSignature(std::string_view signing_key, const rd_kafka_message_t* rkm, Message* m);
+// The same check given the header's value (nullopt: the message has none); test/fuzz calls it.
+void CheckSignatureHeader(std::string_view signing_key, std::optional<std::string_view> header,
+                          Message* m);
 
 }  // namespace gale::bus::internal

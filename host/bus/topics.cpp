@@ -149,7 +149,8 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
       std::string missing;
       for (const auto& [name, partitions] : wanted) {
         auto it = std::find_if(md->begin(), md->end(),
-                               [&](const TopicInfo& t) { return t.name == name; });
+                               // Init-capture: clang before 16 cannot capture a binding.
+                               [&topic = name](const TopicInfo& t) { return t.name == topic; });
         bool ready = it != md->end() && !it->partitions.empty() &&
                      std::all_of(it->partitions.begin(), it->partitions.end(),
                                  [](const PartitionInfo& p) { return p.leader >= 0; });

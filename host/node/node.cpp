@@ -25,6 +25,7 @@
 #include "host/common/user.h"
 #include "host/node/pack_snapshots.h"
 #include "host/node/pack_watcher.h"
+#include "host/node/recovery.h"
 #include "host/packs/catalog.h"
 #include "host/rules/engine/execution_request.h"
 #include "host/rules/engine/rules_engine.h"
@@ -363,6 +364,19 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   }
   std::unique_ptr<bus::RetentionGuard> retention_guard;
   if (embedded) {
+    // A fresh embedded bus holds nothing: what the store says is still waiting goes back on it.
+    auto replayed = ReplayPending(**store, bus_config);
+    if (!replayed.ok()) {
+      spdlog::error("cannot replay what the last run left pending: {}", replayed.message());
+      return 1;
+    }
+    if (replayed->triggers + replayed->executions > 0) {
+      spdlog::info("replayed {} pending trigger instance(s) and {} requested execution(s)",
+                   replayed->triggers, replayed->executions);
+    }
+    // Replayed before the guard starts: no consumer runs yet, so a held producer would wait
+    // for nothing. A replay larger than a partition's retention is not expected (it is what
+    // the guard kept unconsumed when the node went down).
     // The work queues; the sensor-owners group only divides partitions and commits nothing.
     auto groups = bus::GaleGroups(bus_config);
     std::erase_if(groups, [&](const bus::GroupTopics& g) {

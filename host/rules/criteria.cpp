@@ -493,7 +493,9 @@ class Matcher {
     }
     if (!period) return Fail(err, "pattern is not a number of seconds");
     auto now = ctx_.now ? ctx_.now() : std::chrono::system_clock::now();
-    double elapsed = std::chrono::duration<double>(now - *t).count();
+    // In floating point: now - *t in nanoseconds overflows for dates more than 292 years apart.
+    double elapsed = std::chrono::duration<double>(now.time_since_epoch()).count() -
+                     std::chrono::duration<double>(t->time_since_epoch()).count();
     return Bool(c.op == Op::kTimeDiffLt ? elapsed < *period : elapsed > *period);
   }
 

@@ -101,6 +101,13 @@ std::optional<std::chrono::system_clock::time_point> ParseIsoDateTime(std::strin
   if (hour > 23 || minute > 59 || second > 59) return std::nullopt;
   std::int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+  // system_clock counts nanoseconds in 64 bits (1677-09-21 to 2262-04-11 with libstdc++): a
+  // date beyond is refused, not wrapped around (found by test/fuzz/criteria).
+  constexpr std::int64_t kMaxSecs =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
+          .count() -
+      1;
+  if (secs > kMaxSecs || secs < -kMaxSecs) return std::nullopt;
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::microseconds(secs * 1'000'000 + micros)));

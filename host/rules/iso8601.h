@@ -2,6 +2,7 @@
 // YYYY-MM-DD or YYYYMMDD, optionally followed by 'T', 't' or ' ' and HH[:MM[:SS[.ffffff]]]
 // (or HHMM[SS]), then 'Z' or +HH[:MM] / -HH[:MM]. No offset means UTC. StackStorm falls back to
 // dateutil's free-form parser for anything else; Gale does not (such a value does not match).
+// Nor does a date system_clock cannot hold (before 1677-09-22 or after 2262-04-10 UTC).
 #pragma once
 
 #include <chrono>

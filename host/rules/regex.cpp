@@ -1268,11 +1268,11 @@ struct Dfa {
 
 enum class EndMode { kNotEnd, kEnd, kFinalNewline };
 
-// Closure of `seeds` at a position: follows jumps, splits, saves and the assertions that hold.
-// End assertions are kept as pending members unless `end` says whether they hold.
-std::vector<std::uint32_t> Closure(const Regex::Program& prog, std::vector<std::uint32_t> seeds,
-                                   bool at_begin, EndMode end) {
-  std::vector<std::uint32_t> out;
+// Visits, each once, the instructions reachable from `seeds` through jumps, splits and saves;
+// every other one (an assertion, or one that consumes or matches) goes to `at(pc)`, which says
+// whether to go on to pc + 1. Shared by the DFA's closures and BuildDfas' look-ahead.
+template <class At>
+void Walk(const Regex::Program& prog, const std::vector<std::uint32_t>& seeds, At at) {
   std::vector<bool> seen(prog.insts.size(), false);
   std::vector<std::uint32_t> stack(seeds.rbegin(), seeds.rend());
   while (!stack.empty()) {
@@ -1292,20 +1292,31 @@ std::vector<std::uint32_t> Closure(const Regex::Program& prog, std::vector<std::
       case Op::kSave:
         stack.push_back(pc + 1);
         break;
-      case Op::kAssert:
-        if (in.assertion == Assert::kBeginText) {
-          if (at_begin) stack.push_back(pc + 1);
-        } else if (end == EndMode::kNotEnd) {
-          out.push_back(pc);  // pending until the end of the text
-        } else if (in.assertion == Assert::kEndTextOrFinalNewline ||
-                   (in.assertion == Assert::kEndText && end == EndMode::kEnd)) {
-          stack.push_back(pc + 1);
-        }
-        break;
       default:
-        out.push_back(pc);
+        if (at(pc)) stack.push_back(pc + 1);
     }
   }
+}
+
+// Closure of `seeds` at a position: follows jumps, splits, saves and the assertions that hold.
+// End assertions are kept as pending members unless `end` says whether they hold.
+std::vector<std::uint32_t> Closure(const Regex::Program& prog, std::vector<std::uint32_t> seeds,
+                                   bool at_begin, EndMode end) {
+  std::vector<std::uint32_t> out;
+  Walk(prog, seeds, [&](std::uint32_t pc) {
+    const Instruction& in = prog.insts[pc];
+    if (in.op != Op::kAssert) {
+      out.push_back(pc);
+      return false;
+    }
+    if (in.assertion == Assert::kBeginText) return at_begin;
+    if (end == EndMode::kNotEnd) {
+      out.push_back(pc);  // pending until the end of the text
+      return false;
+    }
+    return in.assertion == Assert::kEndTextOrFinalNewline ||
+           (in.assertion == Assert::kEndText && end == EndMode::kEnd);
+  });
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -1413,11 +1424,41 @@ std::optional<bool> RunDfa(const Regex::Program& prog, std::string_view text, bo
   }
 }
 
+// What can run right after `pc` (through jumps, splits, saves and assertions): an instruction
+// that consumes a character, and \A.
+struct Following {
+  bool consumes = false;
+  bool begin_text = false;
+};
+
+Following WhatFollows(const Regex::Program& prog, std::uint32_t pc) {
+  Following out;
+  Walk(prog, {pc + 1}, [&](std::uint32_t at) {
+    const Instruction& in = prog.insts[at];
+    if (in.op == Op::kAssert) {
+      if (in.assertion == Assert::kBeginText) out.begin_text = true;
+      return true;
+    }
+    if (in.op != Op::kMatch) out.consumes = true;
+    return false;
+  });
+  return out;
+}
+
 void BuildDfas(Regex::Program& prog) {
-  for (const Instruction& in : prog.insts) {
-    if (in.op == Op::kAssert && in.assertion != Assert::kBeginText &&
-        in.assertion != Assert::kEndText && in.assertion != Assert::kEndTextOrFinalNewline) {
+  for (std::uint32_t pc = 0; pc < prog.insts.size(); ++pc) {
+    const Instruction& in = prog.insts[pc];
+    if (in.op != Op::kAssert || in.assertion == Assert::kBeginText) continue;
+    if (in.assertion != Assert::kEndText && in.assertion != Assert::kEndTextOrFinalNewline) {
       return;  // line and word assertions depend on neighbours: Pike VM only
+    }
+    // The DFA holds end assertions pending until the end of the text and resumes them as if
+    // not at the beginning, so it cannot run `$\n` (`$` before the final newline, then that
+    // newline) nor \A after an end assertion (`\Z^` on empty text). Both found by
+    // test/fuzz/regex; such patterns run on the Pike VM only.
+    const Following after = WhatFollows(prog, pc);
+    if (after.begin_text || (in.assertion == Assert::kEndTextOrFinalNewline && after.consumes)) {
+      return;
     }
   }
   prog.dfa_ok = true;

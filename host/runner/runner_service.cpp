@@ -76,6 +76,7 @@ Status RunnerService::Start() {
   if (auto keeper = sandbox::FindKeeper(); !keeper.ok()) return keeper.status();
   bus::Consumer::Options copts;
   copts.group_id = bus::Group(options_.bus, bus::kRunnersGroup);
+  attempts_.emplace(options_.store, copts.group_id);
   copts.topics = {bus::Topic(options_.bus, bus::kExecutions)};
   copts.from_beginning = true;
   // Inside Poll() on the consumer thread: claims made on partitions being given away are
@@ -211,8 +212,20 @@ void RunnerService::ConsumeLoop() {
         continue;
       }
       pending_ = std::move(**next);
+      // The crash-loop guard counts each process's first try at a request (retries of a claim
+      // the store could not answer are not the request's fault, and go on with backoff).
+      begun_ = std::nullopt;
     }
-    Status s = Handle(*pending_);
+    if (!begun_) {
+      auto n = attempts_->Begin(pending_->topic, pending_->partition, pending_->key);
+      if (n.ok()) begun_ = *n;
+    }
+    Status s = !begun_ ? Status::Error("runner: crash-loop guard: the store cannot count attempts",
+                                       /*retryable=*/true)
+               : *begun_ > store::kMaxMessageAttempts
+                   ? Status::Error("set aside after " + std::to_string(*begun_ - 1) +
+                                   " attempts that did not finish (the process ended during each)")
+                   : Handle(*pending_);
     if (!s.ok() && s.retryable()) {
       spdlog::warn("runner: {} not claimed yet, retrying in {} ms: {}", Where(*pending_),
                    backoff.count(), s.message());

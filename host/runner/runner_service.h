@@ -45,6 +45,7 @@
 #include "host/runner/action_index.h"
 #include "host/runner/finish.h"
 #include "host/store/key_cipher.h"
+#include "host/store/message_attempts.h"
 #include "host/store/store.h"
 
 namespace gale::runner {
@@ -131,6 +132,8 @@ class RunnerService {
 
   RunnerOptions options_;
   std::unique_ptr<bus::Producer> producer_;
+  std::optional<store::MessageAttempts> attempts_;
+  std::optional<int> begun_;  // the crash-loop guard's count of pending_, once taken
   std::unique_ptr<bus::Consumer> consumer_;
   std::string events_topic_;
   std::string dead_letters_topic_;

@@ -252,7 +252,11 @@ bool Evaluator::Objects(const Node& n, const Json& value) {
                           n.additional_properties >= 0 || n.property_names >= 0;
   if (!per_member) return ok;
   // The underlying map, not items(): its proxy objects would enlarge every recursion frame.
-  for (const auto& [name, member] : value.get_ref<const Json::object_t&>()) {
+  for (const auto& entry : value.get_ref<const Json::object_t&>()) {
+    // Named references, not a structured binding: GALE_CHECK's lambda captures `name`, which
+    // clang before 16 refuses for a binding.
+    const std::string& name = entry.first;
+    const Json& member = entry.second;
     PathScope scope(*this, name);
     bool matched = false;
     auto it = std::lower_bound(

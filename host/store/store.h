@@ -128,11 +128,15 @@ struct TriggerInstance {
   std::string node;
   std::string trace_id;
   TriggerStatus status = TriggerStatus::kPending;
+  // The parameters of the trigger that fired (a webhook's url, a timer's schedule): with them
+  // a pending instance can be fired again as it was (see host/node/recovery.h).
+  Json trigger_parameters = Json::object();
 };
 
 // Newest first (occurred_at, then id, descending); paging as for ExecutionQuery.
 struct TriggerInstanceQuery {
   std::string trigger;
+  std::vector<TriggerStatus> statuses;
   TimeMs since = 0;
   TimeMs until = 0;
   size_t limit = 100;

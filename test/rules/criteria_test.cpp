@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "host/rules/iso8601.h"
 #include "test/rules/test_util.h"
 
 namespace gale::rules {
@@ -258,6 +259,24 @@ TEST(CriteriaTimeDiff, UsesTheInjectedClock) {
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   EXPECT_TRUE(Match(One("trigger.at", "timediff_lt", 60), Json{{"at", buf}}, real));
   EXPECT_FALSE(Match(One("trigger.at", "timediff_gt", 60), Json{{"at", buf}}, real));
+}
+
+// Found by test/fuzz/criteria: a date the clock cannot hold wrapped around (signed overflow), and
+// so did now - date for dates more than 292 years before now.
+TEST(CriteriaTimeDiff, DatesFarFromNowNeitherWrapNorOverflow) {
+  EXPECT_FALSE(ParseIsoDateTime("3044-02-14T02:02:03.5+01:00"));
+  EXPECT_FALSE(ParseIsoDateTime("1000-01-01"));
+  EXPECT_TRUE(ParseIsoDateTime("2262-04-10T00:00:00Z"));
+  EXPECT_TRUE(ParseIsoDateTime("1678-01-02T00:00:00Z"));
+  TemplateContext ctx = FixedClock("2026-01-01T00:00:00Z");
+  std::string why;
+  EXPECT_FALSE(Match(One("trigger.at", "timediff_lt", 3600), Json{{"at", "3044-02-14T02:02:03Z"}},
+                     ctx, &why));
+  EXPECT_NE(why.find("not an ISO 8601 date"), std::string::npos) << why;
+  // 348 years ago: about 1.1e10 seconds, more than int64 nanoseconds can hold.
+  Json old = {{"at", "1678-01-02T00:00:00Z"}};
+  EXPECT_TRUE(Match(One("trigger.at", "timediff_gt", 1e10), old, ctx));
+  EXPECT_FALSE(Match(One("trigger.at", "timediff_lt", 1e10), old, ctx));
 }
 
 // ---- search ----

@@ -152,6 +152,36 @@ TEST(RegexSafety, StepBudgetGivesUpInsteadOfHanging) {
   EXPECT_LT(ms, 5000);
 }
 
+// Found by test/fuzz/regex: on ASCII text Search (the DFA) said no where Python's re.search and
+// Find (the Pike VM) say yes, for `$` followed by the final newline.
+TEST(RegexParity, DollarThenTheFinalNewline) {
+  for (const char* pattern : {"$\n", "$\n$", "a$\n", "(?P<w>y[ay]{1,3y)*$\n$"}) {
+    auto re = Regex::Compile(pattern);
+    ASSERT_TRUE(re.ok()) << pattern;
+    EXPECT_EQ(re->Search("a\n"), std::optional<bool>(true)) << pattern;
+    EXPECT_EQ(re->Search("a\nb"), std::optional<bool>(false)) << pattern;
+    EXPECT_EQ(re->Find("a\n", 0, false, nullptr), std::optional<bool>(true)) << pattern;
+  }
+  auto anchored = Regex::Compile("a$\n");
+  ASSERT_TRUE(anchored.ok());
+  EXPECT_EQ(anchored->Match("a\n"), std::optional<bool>(true));
+  EXPECT_EQ(anchored->Match("b\n"), std::optional<bool>(false));
+}
+
+// Also found by test/fuzz/regex: \A after an end assertion, on empty text (or "\n" for `$`).
+TEST(RegexParity, BeginTextAfterAnEndAssertion) {
+  for (const char* pattern : {"\\Z^", "$^", "\\Z\\A", "(?:\\Z|b)^"}) {
+    auto re = Regex::Compile(pattern, Flags("i"));
+    ASSERT_TRUE(re.ok()) << pattern;
+    EXPECT_EQ(re->Search(""), std::optional<bool>(true)) << pattern;
+    EXPECT_EQ(re->Match(""), std::optional<bool>(true)) << pattern;
+    EXPECT_EQ(re->Search("a"), std::optional<bool>(false)) << pattern;
+  }
+  auto dollar = Regex::Compile("$\\A");
+  ASSERT_TRUE(dollar.ok());
+  EXPECT_EQ(dollar->Search("\n"), std::optional<bool>(true));
+}
+
 TEST(RegexSafety, NonAsciiTextUsesTheNfaAndAgrees) {
   auto re = Regex::Compile("^h.llo\\s+w\\w+$", Flags("i"));
   ASSERT_TRUE(re.ok());

@@ -147,8 +147,8 @@ TEST(OpenStoreTest, NewerSchemaIsRefused) {
   EXPECT_NE(r.message().find("newer"), std::string::npos) << r.message();
 }
 
-// A store of schema 1 (dedupe keys without owners, executions without sealed secrets) is
-// migrated in place, its records kept.
+// A store of schema 1 (dedupe keys without owners, executions without sealed secrets, trigger
+// instances without trigger parameters) is migrated in place, its records kept.
 TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
   TempDir dir;
   std::string path = dir.path() + "/gale.db";
@@ -161,14 +161,20 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
     e.action = "core.noop";
     e.parameters = {{"a", 1}};
     ASSERT_TRUE(*(*s)->CreateExecution(e));
+    TriggerInstance t;
+    t.id = "old-instance";
+    t.trigger = "core.st2.webhook";
+    ASSERT_TRUE(*(*s)->InsertTriggerInstance(t));
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE dedupe_keys DROP COLUMN owner; ALTER TABLE executions DROP "
-                         "COLUMN secret_parameters; PRAGMA user_version = 1",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "ALTER TABLE dedupe_keys DROP COLUMN owner; ALTER TABLE executions DROP "
+                   "COLUMN secret_parameters; DROP INDEX trigger_instances_status; ALTER TABLE "
+                   "trigger_instances DROP COLUMN trigger_parameters; PRAGMA user_version = 1",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   auto s = OpenStore("sqlite://" + path, TestOptions());
   ASSERT_TRUE(s.ok()) << s.message();
@@ -179,6 +185,9 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
   EXPECT_FALSE(*(*s)->InsertDedupeKey("old", "ti-2", 1000, 20)) << "the window survived";
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
+  auto instance = (*s)->GetTriggerInstance("old-instance");
+  ASSERT_TRUE(instance.ok() && instance->has_value());
+  EXPECT_EQ((**instance).trigger_parameters, Json::object());
 }
 
 TEST(OpenStoreTest, ManyThreadsOpenOneNewFileAtOnce) {

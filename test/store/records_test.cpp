@@ -73,6 +73,29 @@ TEST_P(RecordsTest, TriggerInstancesInsertOnceAndList) {
   EXPECT_EQ(w->items[0].id, "t7");
 }
 
+// What the node's recovery reads at start: the instances still pending, each with the trigger
+// parameters it was fired with.
+TEST_P(RecordsTest, PendingInstancesAreFoundByStatusWithTheirTriggerParameters) {
+  TriggerInstance webhook = Instance("w1", 20, "core.st2.webhook");
+  webhook.trigger_parameters = {{"url", "deploy"}};
+  ASSERT_TRUE(*store().InsertTriggerInstance(webhook));
+  ASSERT_TRUE(*store().InsertTriggerInstance(Instance("w2", 21, "core.st2.webhook")));
+  ASSERT_TRUE(*store().InsertTriggerInstance(Instance("w3", 22, "core.st2.webhook")));
+  ASSERT_TRUE(*store().SetTriggerInstanceStatus("w2", TriggerStatus::kProcessed));
+  ASSERT_TRUE(*store().SetTriggerInstanceStatus("w3", TriggerStatus::kProcessingFailed));
+
+  TriggerInstanceQuery pending;
+  pending.statuses = {TriggerStatus::kPending};
+  auto page = store().ListTriggerInstances(pending);
+  ASSERT_TRUE(page.ok()) << page.message();
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, "w1");
+  EXPECT_EQ(page->items[0].trigger_parameters, Json({{"url", "deploy"}}));
+  pending.statuses = {TriggerStatus::kProcessed, TriggerStatus::kProcessingFailed};
+  EXPECT_EQ(store().ListTriggerInstances(pending)->items.size(), 2u);
+  EXPECT_EQ((*store().GetTriggerInstance("w2"))->trigger_parameters, Json::object());
+}
+
 // ---- datastore
 
 TEST_P(RecordsTest, KeyNamesAndValuesOfAnyBytesRoundTrip) {

@@ -3,14 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <utility>
 
 #include "host/bus/messages.h"
+#include "host/common/failpoint.h"
 #include "host/common/uuid.h"
 #include "host/packs/secrets.h"
 #include "host/rules/engine/execution_request.h"
+#include "host/rules/engine/trigger_record.h"
 #include "host/rules/template/template.h"
 #include "host/store/secret_parameters.h"
 
@@ -89,6 +92,7 @@ Status RulesEngine::Start() {
   if (started_) return Status::Error("rules engine: already started");
   bus::Consumer::Options copts;
   copts.group_id = bus::Group(options_.bus, bus::kRulesGroup);
+  attempts_.emplace(options_.store, copts.group_id);
   copts.topics = {bus::Topic(options_.bus, bus::kTriggers)};
   copts.from_beginning = true;
   // Runs inside Poll() on the worker: messages of partitions given away that are still waiting
@@ -178,10 +182,11 @@ void RulesEngine::Run() {
     if (batch.empty()) continue;  // all revoked while collecting
 
     auto backoff = options_.retry_min;
+    guard_ = {};
     for (;;) {
-      Status s = ProcessBatch(batch);
+      Status s = ProcessGuarded(batch);
       if (s.ok()) {
-        CommitBatch(batch);
+        if (!batch.empty()) CommitBatch(batch);
         break;
       }
       counters_->batch_retries++;
@@ -205,13 +210,69 @@ Status RulesEngine::ProcessBatch(const std::vector<bus::Message>& batch) {
     if (s.ok()) continue;
     if (s.retryable()) return s.WithContext(Where(m));
     // Not the store or the bus failing but the message itself: retrying cannot help.
-    spdlog::error("rules engine: {} goes to {}: {}", Where(m), dead_letters_topic_, s.message());
-    Status sent =
-        bus::SendToDeadLetters(*producer_, dead_letters_topic_, m, s.message(), options_.node_name);
-    if (!sent.ok()) return AsRetryable(sent, "dead letter for " + Where(m));
+    if (Status sent = DeadLetter(m, s.message()); !sent.ok()) return sent;
   }
   Status flushed = producer_->Flush(options_.flush_timeout);
   if (!flushed.ok()) return AsRetryable(flushed, "flushing execution requests");
+  return Status::Ok();
+}
+
+Status RulesEngine::DeadLetter(const bus::Message& m, const std::string& reason) {
+  spdlog::error("rules engine: {} goes to {}: {}", Where(m), dead_letters_topic_, reason);
+  Status sent =
+      bus::SendToDeadLetters(*producer_, dead_letters_topic_, m, reason, options_.node_name);
+  if (!sent.ok()) return AsRetryable(sent, "dead letter for " + Where(m));
+  // A record the API left `pending` is not fired again at the next start.
+  if (auto instance = bus::DecodeTriggerInstance(m.value); instance.ok()) {
+    options_.store->SetTriggerInstanceStatus(instance->id, store::TriggerStatus::kProcessingFailed)
+        .ok();
+  }
+  return Status::Ok();
+}
+
+Status RulesEngine::ProcessGuarded(std::vector<bus::Message>& batch) {
+  // Counted once per batch taken (a retry in this process is the store's or the bus's failure,
+  // not the message's): each partition's first message, one store write per partition.
+  if (!guard_.counted) {
+    for (const auto& m : batch) {
+      if (guard_.first.count({m.topic, m.partition}) > 0) continue;
+      auto n = attempts_->Begin(m.topic, m.partition, m.key);
+      if (!n.ok()) return AsRetryable(n.status(), "crash-loop guard");
+      guard_.first[{m.topic, m.partition}] = *n;
+      guard_.careful = guard_.careful || *n > 1;
+    }
+    guard_.counted = true;
+  }
+  if (!guard_.careful) return ProcessBatch(batch);
+
+  // Begun before and never committed: the process ended during it, or its retries did. One
+  // message at a time, each counted and committed alone, finds the one at fault.
+  while (!batch.empty()) {
+    const bus::Message& m = batch.front();
+    if (!guard_.front) {
+      if (auto it = guard_.first.find({m.topic, m.partition}); it != guard_.first.end()) {
+        guard_.front = it->second;  // counted above
+        guard_.first.erase(it);
+      } else {
+        auto n = attempts_->Begin(m.topic, m.partition, m.key);
+        if (!n.ok()) return AsRetryable(n.status(), "crash-loop guard");
+        guard_.front = *n;
+      }
+    }
+    if (*guard_.front > store::kMaxMessageAttempts) {
+      Status s = DeadLetter(m, "set aside after " + std::to_string(*guard_.front - 1) +
+                                   " attempts that did not finish (the process ended during each)");
+      if (!s.ok()) return s;
+      if (Status f = producer_->Flush(options_.flush_timeout); !f.ok()) {
+        return AsRetryable(f, "flushing a dead letter");
+      }
+    } else if (Status s = ProcessBatch({m}); !s.ok()) {
+      return s;  // retried from this message
+    }
+    CommitBatch({m});
+    batch.erase(batch.begin());
+    guard_.front.reset();
+  }
   return Status::Ok();
 }
 
@@ -239,23 +300,15 @@ void RulesEngine::CommitBatch(const std::vector<bus::Message>& batch) {
 
 Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) {
   if (!m.authentic) return Status::Ok();  // not signed by this deployment: counted and logged
+  if (FailpointHit("rules.abort_on", m.value)) std::abort();  // tests of the crash-loop guard
   auto decoded = bus::DecodeTriggerInstance(m.value);
   if (!decoded.ok()) {
     counters_->malformed++;
     return decoded.status();
   }
-  bus::TriggerInstanceMessage& msg = *decoded;
   store::Store& st = *options_.store;
-  store::TriggerInstance ti;
-  ti.id = std::move(msg.id);
-  ti.trigger = std::move(msg.trigger);
-  ti.payload = std::move(msg.payload);
-  ti.occurred_at = msg.occurred_at;
-  ti.dedupe_key = std::move(msg.dedupe_key);
-  ti.sensor = std::move(msg.sensor);
-  ti.node = std::move(msg.node);
-  ti.trace_id = std::move(msg.trace_id);
-  ti.status = store::TriggerStatus::kProcessing;
+  // Already there, `pending`, when the API recorded it before answering: kept as it is.
+  store::TriggerInstance ti = TriggerRecordOf(*decoded, store::TriggerStatus::kProcessing);
 
   if (!ti.dedupe_key.empty()) {
     // The instance owns the window it opens: delivered again (a crash before its record or
@@ -288,7 +341,7 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
   ctx.kv = DatastoreLookup(st, options_.system_user, now, &kv_error);
   ctx.decrypt = options_.decrypt;
 
-  const Json& fired_parameters = msg.trigger_parameters;
+  const Json& fired_parameters = ti.trigger_parameters;
   for (const CompiledRule* rule : rules.ForTrigger(ti.trigger)) {
     if (!rule->criteria || !TriggerParametersMatch(*rule, fired_parameters)) continue;
     bool matched = rule->criteria->Matches(ti.payload, ctx);

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +38,7 @@
 #include "host/rules/engine/rule_set.h"
 #include "host/rules/template/context.h"
 #include "host/store/key_cipher.h"
+#include "host/store/message_attempts.h"
 #include "host/store/store.h"
 
 namespace gale::rules::engine {
@@ -120,11 +122,26 @@ class RulesEngine {
   void Run();
   // Processes every message of `batch`, then flushes. A retryable error means: retry it all.
   Status ProcessBatch(const std::vector<bus::Message>& batch);
+  // ProcessBatch behind the crash-loop guard (store/message_attempts.h): a batch begun before
+  // (by a process that ended) is processed, counted and committed one message at a time, and
+  // removed from `batch` as it goes; a message begun kMaxMessageAttempts times already is set
+  // aside unprocessed.
+  Status ProcessGuarded(std::vector<bus::Message>& batch);
+  // Sends `m` to gale.dead-letters with `reason`; its trigger instance is not fired again.
+  Status DeadLetter(const bus::Message& m, const std::string& reason);
   Status ProcessMessage(const bus::Message& message, const RuleSet& rules);
   void CommitBatch(const std::vector<bus::Message>& batch);
 
   RulesEngineOptions options_;
   std::unique_ptr<bus::Producer> producer_;
+  std::optional<store::MessageAttempts> attempts_;
+  // The crash-loop guard's state for the batch being processed (reset for each new batch).
+  struct Guard {
+    bool counted = false;  // each partition's first message counted
+    bool careful = false;  // one of them was begun before: one message at a time
+    std::map<std::pair<std::string, int32_t>, int> first;  // counts not yet used
+    std::optional<int> front;                              // the count of batch.front()
+  } guard_;
   std::unique_ptr<bus::Consumer> consumer_;  // owned by the worker once started
   std::string executions_topic_;
   std::string dead_letters_topic_;

@@ -66,6 +66,7 @@ const std::vector<IndexSpec>& Indexes() {
       {"executions_revs", "key", {{"key", 1}}},
       {"trigger_instances", "time", {{"occurred_at", -1}, {"_id", -1}}},
       {"trigger_instances", "trigger", {{"trigger", 1}, {"occurred_at", -1}}},
+      {"trigger_instances", "status", {{"status", 1}, {"occurred_at", -1}}},
       {"execution_output", "seq", {{"execution_id", 1}, {"seq", 1}}},
       {"execution_output", "at", {{"at", 1}}},
       {"kv", "name", {{"scope", 1}, {"user", 1}, {"name_hex", 1}}},

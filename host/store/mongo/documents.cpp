@@ -22,12 +22,22 @@ std::string RevId(const std::string& key, int64_t rev) {
   return key + "#" + Pad(rev);
 }
 
-Doc StatusIn(const std::vector<ExecStatus>& statuses) {
+namespace {
+template <class StatusEnum>
+Doc StatusInOf(const std::vector<StatusEnum>& statuses) {
   std::vector<std::string> names;
-  for (ExecStatus s : statuses) names.emplace_back(ToString(s));
+  for (StatusEnum s : statuses) names.emplace_back(ToString(s));
   Doc in;
   in.Arr("$in", StrArray(names));
   return in;
+}
+}  // namespace
+
+Doc StatusIn(const std::vector<ExecStatus>& statuses) {
+  return StatusInOf(statuses);
+}
+Doc StatusIn(const std::vector<TriggerStatus>& statuses) {
+  return StatusInOf(statuses);
 }
 
 Doc ToDoc(const ExecState& s) {
@@ -111,6 +121,8 @@ TriggerInstance TriggerFrom(const View& v) {
   t.node = v.Str("node");
   t.trace_id = v.Str("trace_id");
   t.status = ParseTriggerStatus(v.Str("status")).value_or(TriggerStatus::kPending);
+  t.trigger_parameters = ParseJson(v.Str("trigger_parameters"));
+  if (!t.trigger_parameters.is_object()) t.trigger_parameters = Json::object();
   return t;
 }
 

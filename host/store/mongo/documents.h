@@ -17,6 +17,7 @@ std::string RevId(const std::string& key, int64_t rev);
 
 // {$in: [status names]}
 Doc StatusIn(const std::vector<ExecStatus>& statuses);
+Doc StatusIn(const std::vector<TriggerStatus>& statuses);
 
 // The part of an execution that changes after creation: one revision each.
 struct ExecState {

@@ -42,6 +42,7 @@ class MongoStore final : public Store {
     d.Str("_id", t.id).Str("trigger", t.trigger).Str("payload", DumpJson(t.payload));
     d.Time("occurred_at", t.occurred_at).Str("dedupe_key", t.dedupe_key).Str("sensor", t.sensor);
     d.Str("node", t.node).Str("trace_id", t.trace_id).Str("status", ToString(t.status));
+    d.Str("trigger_parameters", DumpJson(t.trigger_parameters));
     return db_->Insert("trigger_instances", d, "insert trigger instance " + t.id);
   }
 
@@ -66,6 +67,7 @@ class MongoStore final : public Store {
   Result<Page<TriggerInstance>> ListTriggerInstances(const TriggerInstanceQuery& q) override {
     Doc filter;
     if (!q.trigger.empty()) filter.Str("trigger", q.trigger);
+    if (!q.statuses.empty()) filter.Sub("status", StatusIn(q.statuses));
     return ListNewestFirst<TriggerInstance>("trigger_instances", filter, "occurred_at", q.since,
                                             q.until, q.cursor, q.limit, q.offset, TriggerFrom,
                                             "list trigger instances");

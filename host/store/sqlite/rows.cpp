@@ -13,12 +13,20 @@ std::string LogAppend(const std::string& status_sql, const std::string& at_sql,
          at_sql + ", 'node', " + node_sql + "))";
 }
 
-std::string InList(const std::vector<ExecStatus>& statuses) {
+template <class StatusEnum>
+std::string InListOf(const std::vector<StatusEnum>& statuses) {
   std::string out = "(";
   for (size_t i = 0; i < statuses.size(); ++i) {
     out += (i ? ", '" : "'") + std::string(ToString(statuses[i])) + "'";
   }
   return out + ")";
+}
+
+std::string InList(const std::vector<ExecStatus>& statuses) {
+  return InListOf(statuses);
+}
+std::string InList(const std::vector<TriggerStatus>& statuses) {
+  return InListOf(statuses);
 }
 
 namespace {
@@ -90,6 +98,8 @@ TriggerInstance ReadTrigger(const Stmt& s) {
   t.node = s.Text(6);
   t.trace_id = s.Text(7);
   t.status = ParseTriggerStatus(s.Text(8)).value_or(TriggerStatus::kPending);
+  t.trigger_parameters = ParseJson(s.Text(9));
+  if (!t.trigger_parameters.is_object()) t.trigger_parameters = Json::object();
   return t;
 }
 

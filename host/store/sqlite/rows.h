@@ -15,7 +15,8 @@ inline constexpr const char* kExecutionColumns =
     "id, action, parameters, rule, trigger_instance, trace_id, status, node, lease_expires_at, "
     "requested_at, started_at, finished_at, result, attempt, log, secret_parameters";
 inline constexpr const char* kTriggerColumns =
-    "id, trigger, payload, occurred_at, dedupe_key, sensor, node, trace_id, status";
+    "id, trigger, payload, occurred_at, dedupe_key, sensor, node, trace_id, status, "
+    "trigger_parameters";
 inline constexpr const char* kKeyColumns =
     "name, value, scope, user, expire_at, secret, updated_at";
 inline constexpr const char* kSensorColumns = "ref, node, state, restarts, last_error, updated_at";
@@ -26,6 +27,7 @@ std::string LogAppend(const std::string& status_sql, const std::string& at_sql,
                       const std::string& node_sql);
 // "('a', 'b')": status names are fixed words, safe to inline (and it keeps the SQL cacheable).
 std::string InList(const std::vector<ExecStatus>& statuses);
+std::string InList(const std::vector<TriggerStatus>& statuses);
 std::string DumpLog(const std::vector<StatusChange>& log);
 
 // Rows selected with the matching column list above.

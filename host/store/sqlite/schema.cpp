@@ -112,6 +112,12 @@ ALTER TABLE dedupe_keys ADD COLUMN owner TEXT NOT NULL DEFAULT '';
       R"sql(
 ALTER TABLE executions ADD COLUMN secret_parameters TEXT NOT NULL DEFAULT '{}';
 )sql",
+      // 4: an instance the API accepted is recorded `pending` before it is answered, with what
+      // it takes to fire it again after a crash; found by status at start.
+      R"sql(
+ALTER TABLE trigger_instances ADD COLUMN trigger_parameters TEXT NOT NULL DEFAULT '{}';
+CREATE INDEX trigger_instances_status ON trigger_instances (status, occurred_at, id);
+)sql",
   };
   return kMigrations;
 }

@@ -46,13 +46,13 @@ class SqliteStore final : public Store {
     bool inserted = false;
     GALE_TRY(Write("insert trigger instance " + t.id, [&](Conn& c) -> Status {
       Result<Stmt> s = c.Prepare(
-          "INSERT INTO trigger_instances (id, trigger, payload, occurred_at, dedupe_key, sensor, "
-          "node, trace_id, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-          "ON CONFLICT (id) DO NOTHING");
+          std::string("INSERT INTO trigger_instances (") + kTriggerColumns +
+          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING");
       if (!s.ok()) return s.status();
       s->BindText(1, t.id).BindText(2, t.trigger).BindText(3, DumpJson(t.payload));
       s->Bind(4, t.occurred_at).BindText(5, t.dedupe_key).BindText(6, t.sensor);
       s->BindText(7, t.node).BindText(8, t.trace_id).BindText(9, ToString(t.status));
+      s->BindText(10, DumpJson(t.trigger_parameters));
       GALE_TRY(s->Run());
       inserted = c.Changes() == 1;
       return Status::Ok();
@@ -91,6 +91,7 @@ class SqliteStore final : public Store {
   Result<Page<TriggerInstance>> ListTriggerInstances(const TriggerInstanceQuery& q) override {
     Where where;
     if (!q.trigger.empty()) where.And("trigger = ?", q.trigger);
+    if (!q.statuses.empty()) where.And("status IN " + InList(q.statuses));
     if (q.since != 0) where.And("occurred_at >= ?", int64_t{q.since});
     if (q.until != 0) where.And("occurred_at < ?", int64_t{q.until});
     std::optional<Page<TriggerInstance>> page;

@@ -1,0 +1,66 @@
+#include "host/node/recovery.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "host/bus/messages.h"
+#include "host/rules/engine/execution_request.h"
+#include "host/rules/engine/trigger_record.h"
+
+namespace gale::node {
+namespace {
+
+// Every item of a newest-first listing, oldest first.
+template <class T, class Query, class List>
+Result<std::vector<T>> AllOldestFirst(Query q, List list) {
+  std::vector<T> all;
+  q.limit = store::kMaxPageSize;
+  while (true) {
+    auto page = list(q);
+    if (!page.ok()) return page.status();
+    for (auto& item : page->items) all.push_back(std::move(item));
+    if (page->next_cursor.empty()) break;
+    q.cursor = page->next_cursor;
+  }
+  std::reverse(all.begin(), all.end());
+  return all;
+}
+
+}  // namespace
+
+Result<Replayed> ReplayPending(store::Store& store, const bus::BusConfig& bus) {
+  store::TriggerInstanceQuery pending;
+  pending.statuses = {store::TriggerStatus::kPending};
+  auto triggers = AllOldestFirst<store::TriggerInstance>(
+      pending, [&](const auto& q) { return store.ListTriggerInstances(q); });
+  if (!triggers.ok()) return triggers.status().WithContext("pending trigger instances");
+  store::ExecutionQuery requested;
+  requested.statuses = {store::ExecStatus::kRequested};
+  auto executions = AllOldestFirst<store::Execution>(
+      requested, [&](const auto& q) { return store.ListExecutions(q); });
+  if (!executions.ok()) return executions.status().WithContext("requested executions");
+
+  Replayed replayed;
+  if (triggers->empty() && executions->empty()) return replayed;
+  auto producer = bus::Producer::Create(bus);
+  if (!producer.ok()) return producer.status();
+  const std::string triggers_topic = bus::Topic(bus, bus::kTriggers);
+  for (const auto& t : *triggers) {
+    Status s =
+        (*producer)->Produce(triggers_topic, t.id, bus::Encode(rules::engine::TriggerMessageOf(t)));
+    if (!s.ok()) return s.WithContext("trigger instance " + t.id);
+    replayed.triggers++;
+  }
+  const std::string executions_topic = bus::Topic(bus, bus::kExecutions);
+  for (const auto& e : *executions) {
+    Status s = (*producer)->Produce(executions_topic, e.id,
+                                    bus::Encode(rules::engine::ExecutionRequestOf(e)));
+    if (!s.ok()) return s.WithContext("execution " + e.id);
+    replayed.executions++;
+  }
+  if (Status s = (*producer)->Flush(std::chrono::seconds(30)); !s.ok()) return s;
+  return replayed;
+}
+
+}  // namespace gale::node

@@ -1,0 +1,37 @@
+// How many times a consumer group has begun processing one bus message, written to the store
+// before the processing starts: a process that crashes on a message, restarts and gets it again
+// counts every attempt, and sets the message aside instead of crash-looping (issue 17).
+//
+// One record per (group, topic, partition): the key of the message last begun there and its
+// count. A partition's messages are processed in order by one member of the group at a time, so
+// the message being retried is always the one recorded. Messages are named by their key (Gale's
+// messages are keyed by id), not their offset: a node on the embedded bus replays what it had
+// pending onto a new bus at start (host/node/recovery.h), at other offsets.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "host/common/result.h"
+#include "host/store/store.h"
+
+namespace gale::store {
+
+// Attempts after which a message is set aside (to gale.dead-letters) instead of processed.
+inline constexpr int kMaxMessageAttempts = 3;
+
+class MessageAttempts {
+ public:
+  // `store` is not owned and must outlive this.
+  MessageAttempts(Store* store, std::string group) : store_(store), group_(std::move(group)) {}
+
+  // Records one more attempt at the message `key` of topic/partition; returns how many there
+  // have been, this one included (1 for a message not seen before).
+  Result<int> Begin(const std::string& topic, int32_t partition, const std::string& key);
+
+ private:
+  Store* store_;
+  std::string group_;
+};
+
+}  // namespace gale::store
