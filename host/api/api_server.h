@@ -4,6 +4,7 @@
 // the node's token or an API key, loopback included (access.h has every door).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "host/api/http_server.h"
 #include "host/bus/bus.h"
+#include "host/bus/retention_guard.h"
 #include "host/common/result.h"
 #include "host/packs/catalog.h"
 #include "host/store/store.h"
@@ -26,6 +28,10 @@ struct ApiHooks {
   std::function<size_t()> reload_packs;
   // This node's gauges for /metrics: {"runner_slots_busy": n, "runner_slots": m, ...}.
   std::function<Json()> node_metrics;
+  // The embedded bus's retention guard (both empty on an external bus): its last sample, for
+  // /metrics, and a bounded wait until the producers of a topic are no longer held back.
+  std::function<bus::RetentionGuard::Sample()> bus_retention;
+  std::function<bool(const std::string& topic, std::chrono::milliseconds wait)> bus_wait_released;
 };
 
 struct ApiOptions {

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <variant>
 #include <vector>
@@ -82,6 +83,10 @@ HttpResponse PassDoors(State& state, const AccessPolicy& policy, HttpRequest& re
 Result<Json> JsonBody(const HttpRequest& request);
 // 503 for a retryable store error, 500 (InternalError) otherwise.
 HttpResponse StoreError(const Status& status);
+// A 503 with Retry-After when the embedded bus holds back the producers of `topic` and does
+// not release them within a short wait (bus::RetentionGuard); nullopt when the caller may
+// produce. Asked before anything is recorded, so a refused request leaves no trace.
+std::optional<HttpResponse> HeldBack(State& state, const std::string& topic);
 Json ExecutionJson(const store::Execution& e);
 // Produces e's current status to <prefix>execution-events (what /v1/stream shows); best effort.
 void PublishExecutionEvent(State& state, const store::Execution& e);

@@ -41,9 +41,10 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
       !sealed.ok()) {
     return HttpResponse::Error(503, sealed.message());
   }
+  const std::string topic = bus::Topic(state.options.bus, bus::kExecutions);
+  if (auto busy = HeldBack(state, topic)) return std::move(*busy);
   auto created = state.store().CreateExecution(e);
   if (!created.ok()) return StoreError(created.status());
-  const std::string topic = bus::Topic(state.options.bus, bus::kExecutions);
   auto produced = state.producer->ProduceSync(
       topic, e.id, bus::Encode(rules::engine::ExecutionRequestOf(e)), std::chrono::seconds(10));
   if (!produced.ok()) {

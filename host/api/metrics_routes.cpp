@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <set>
 
 #include "host/api/api_state.h"
 #include "host/bus/messages.h"
@@ -146,6 +147,24 @@ HttpResponse Metrics(State& state) {
     }
   }
 
+  if (state.hooks.bus_retention) {
+    const bus::RetentionGuard::Sample sample = state.hooks.bus_retention();
+    m.Family("gale_bus_embedded_retention_used_ratio", "gauge",
+             "How much of an embedded bus partition's retention its unconsumed messages use; at 1 "
+             "the broker drops them. Producers are held from 0.8 until below 0.7.");
+    std::set<std::string> topics;
+    for (const auto& p : sample.partitions) {
+      topics.insert(p.topic);
+      m.Sample("gale_bus_embedded_retention_used_ratio",
+               {{"topic", p.topic}, {"partition", std::to_string(p.partition)}}, p.used_ratio);
+    }
+    m.Family("gale_bus_embedded_producers_held", "gauge",
+             "1 while the embedded bus holds back the producers of a topic.");
+    for (const auto& topic : topics) {
+      m.Sample("gale_bus_embedded_producers_held", {{"topic", topic}},
+               sample.held.contains(topic) ? 1.0 : 0.0);
+    }
+  }
   if (state.hooks.node_metrics) {
     const Json node = state.hooks.node_metrics();
     for (const auto& [name, value] : node.items()) {

@@ -30,6 +30,18 @@ HttpResponse StoreError(const Status& status) {
   return HttpResponse::Internal("store", status.message());
 }
 
+std::optional<HttpResponse> HeldBack(State& state, const std::string& topic) {
+  // Two seconds: long enough to ride out a short burst, short enough for a client's timeout.
+  if (!state.hooks.bus_wait_released ||
+      state.hooks.bus_wait_released(topic, std::chrono::seconds(2))) {
+    return std::nullopt;
+  }
+  HttpResponse busy = HttpResponse::Error(
+      503, "bus: " + topic + " is held back until its consumers catch up; retry later");
+  busy.headers.emplace_back("Retry-After", "5");
+  return busy;
+}
+
 Json ExecutionJson(const store::Execution& e) {
   Json log = Json::array();
   for (const auto& change : e.log) {

@@ -63,14 +63,15 @@ HttpResponse Fire(State& state, const std::string& trigger, const Json& payload,
   auto instance =
       bus::TriggerInstanceMessage::New(trigger, payload, "api", state.options.node_name);
   if (trigger_parameters.is_object()) instance.trigger_parameters = trigger_parameters;
+  const std::string topic = bus::Topic(state.options.bus, bus::kTriggers);
+  if (auto busy = HeldBack(state, topic)) return std::move(*busy);
   // Recorded `pending` before it is answered: a node that dies before the rules engine has
   // it fires it again when it starts (host/node/recovery.h), so a 2xx is never lost.
   auto recorded = state.store().InsertTriggerInstance(
       rules::engine::TriggerRecordOf(instance, store::TriggerStatus::kPending));
   if (!recorded.ok()) return HttpResponse::Error(503, "store: " + recorded.message());
-  auto produced =
-      state.producer->ProduceSync(bus::Topic(state.options.bus, bus::kTriggers), instance.id,
-                                  bus::Encode(instance), std::chrono::seconds(10));
+  auto produced = state.producer->ProduceSync(topic, instance.id, bus::Encode(instance),
+                                              std::chrono::seconds(10));
   if (!produced.ok()) {
     // The caller is told it failed and may send it again: not to be fired at the next start.
     state.store()

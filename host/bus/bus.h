@@ -74,6 +74,17 @@ struct GroupTopics {
 };
 std::vector<GroupTopics> GaleGroups(const BusConfig& config);
 
+// How much of an embedded partition's retention the messages not yet consumed use.
+struct RetentionUse {
+  std::string topic;
+  int32_t partition = -1;
+  int64_t unconsumed_bytes = 0;    // record batches at or after the lowest committed offset
+  int64_t unconsumed_batches = 0;  // the mock counts batches, not messages
+  // max(bytes / kLogMaxBytes, batches / kLogMaxBatches): at 1 the next message produced there
+  // makes the broker drop one nobody consumed.
+  double used_ratio = 0;
+};
+
 // The in-process Kafka-protocol broker (librdkafka's mock cluster) listening on random loopback
 // ports. Other processes (sensor hosts, the CLI, kcat) reach it through bootstrap(). It keeps
 // nothing across restarts. It does not answer the Admin API's CreateTopics (use CreateTopic or
@@ -88,8 +99,29 @@ class EmbeddedBroker {
   // "127.0.0.1:PORT[,127.0.0.1:PORT...]"
   const std::string& bootstrap() const { return bootstrap_; }
   // Creates `name` with `partitions` partitions (replicated on min(3, brokers) brokers).
-  // An existing topic is left as it is and is not an error.
+  // An existing topic is left as it is and is not an error. With several brokers, each new
+  // topic is led by the next broker in turn (all its partitions), so that HoldProduce on one
+  // topic does not hold the producers of another while there are as many brokers as topics.
   Status CreateTopic(const std::string& name, int partitions);
+
+  // Retention: the mock cluster keeps at most kLogMaxBytes of record batches and kLogMaxBatches
+  // batches per partition and drops the oldest batch beyond either, consumed or not (librdkafka
+  // 2.0 rdkafka_mock.c; rdkafka_mock.h cannot change it). Unconsumed use of every partition of
+  // the topics `groups` consume (see RetentionUse), by topic and partition.
+  static constexpr int64_t kLogMaxBytes = 5 * 1024 * 1024;
+  static constexpr int64_t kLogMaxBatches = 100000;
+  std::vector<RetentionUse> Retention(const std::vector<GroupTopics>& groups) const;
+  // From now on, a message appended to a partition of the topics `groups` consume that brings
+  // its used_ratio to `hold_at` calls HoldProduce at once, before the broker reads the next
+  // request (a poller alone would react late to a fast producer). Empty groups: never.
+  void WatchRetention(std::vector<GroupTopics> groups, double hold_at);
+  // Holds back the producers of `topic`: the next Produce requests its leader broker receives
+  // (for any topic it leads) are refused, after `delay`, with NOT_ENOUGH_REPLICAS, which
+  // producers retry (the idempotent producer without loss, duplicates or reordering) until
+  // their message.timeout.ms. The hold wears off by itself after a few requests: call again
+  // at least every 50 ms to keep holding.
+  void HoldProduce(const std::string& topic,
+                   std::chrono::milliseconds delay = std::chrono::milliseconds(100));
 
  private:
   struct Impl;

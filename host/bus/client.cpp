@@ -30,8 +30,6 @@ void KafkaDeleter::operator()(rd_kafka_t* rk) const {
   rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
-namespace {
-
 // librdkafka's syslog levels to spdlog. Connection failures come at LOG_ERR but are transient
 // (librdkafka reconnects), so they are warnings for Gale.
 void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
@@ -48,6 +46,8 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const ch
   } catch (...) {
   }
 }
+
+namespace {
 
 void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   if (opaque == nullptr) return;

@@ -71,6 +71,8 @@ enum class Role { kProducer, kConsumer, kAdmin };
 Result<ConfPtr> MakeConf(const BusConfig& config, Role role, HandleContext* context);
 // An empty configuration whose logs go to spdlog.
 ConfPtr LoggingConf();
+// The log callback LoggingConf installs.
+void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const char* text);
 // Sets one property, e.g. group.id.
 Status Set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value);
 // Creates the handle (the conf is consumed on success).

@@ -104,8 +104,16 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
   auto admin = NewAdmin(c, internal::Role::kAdmin, RD_KAFKA_PRODUCER);
   if (!admin.ok()) return admin.status();
   if (embedded != nullptr) {
-    for (const auto& [name, partitions] : wanted) {
-      if (Status s = embedded->CreateTopic(name, partitions); !s.ok()) return s;
+    // Together: each CreateTopic waits for the mock cluster's thread to place its partitions.
+    std::vector<Status> created(wanted.size(), Status::Ok());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      threads.emplace_back(
+          [&, i] { created[i] = embedded->CreateTopic(wanted[i].first, wanted[i].second); });
+    }
+    for (auto& t : threads) t.join();
+    for (const Status& s : created) {
+      if (!s.ok()) return s;
     }
   } else {
     // Only what is missing is created: joining a deployment needs no create rights, and works

@@ -20,6 +20,7 @@
 #include "host/api/api_keys.h"
 #include "host/api/api_server.h"
 #include "host/bus/bus.h"
+#include "host/bus/retention_guard.h"
 #include "host/common/key_file.h"
 #include "host/common/user.h"
 #include "host/node/pack_snapshots.h"
@@ -338,7 +339,9 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   std::unique_ptr<bus::EmbeddedBroker> embedded;
   const fs::path bus_addr = fs::path(config.home) / "bus.addr";
   if (bus_config.brokers.empty()) {
-    auto started = bus::EmbeddedBroker::Start();
+    // One broker per Gale topic (EmbeddedBroker::CreateTopic places them in turn), so that the
+    // retention guard holds the producers of one topic only.
+    auto started = bus::EmbeddedBroker::Start(5);
     if (!started.ok()) {
       spdlog::error("cannot start the embedded bus: {}", started.message());
       return 1;
@@ -346,6 +349,10 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     embedded = std::move(started).value();
     bus_config.brokers = embedded->bootstrap();
     bus_config.embedded = true;
+    // Small batches: a batch already sent when the retention guard starts holding lands whole.
+    if (!bus_config.properties.contains("batch.size")) {
+      bus_config.properties.try_emplace("producer.batch.size", "65536");
+    }
     if (Status s = WriteFileAtomic(bus_addr, bus_config.brokers); !s.ok()) {
       spdlog::error("{}", s.message());
       return 1;
@@ -355,6 +362,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     spdlog::error("cannot create the bus topics: {}", s.message());
     return 1;
   }
+  std::unique_ptr<bus::RetentionGuard> retention_guard;
   if (embedded) {
     // A fresh embedded bus holds nothing: what the store says is still waiting goes back on it.
     auto replayed = ReplayPending(**store, bus_config);
@@ -366,6 +374,16 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
       spdlog::info("replayed {} pending trigger instance(s) and {} requested execution(s)",
                    replayed->triggers, replayed->executions);
     }
+    // Replayed before the guard starts: no consumer runs yet, so a held producer would wait
+    // for nothing. A replay larger than a partition's retention is not expected (it is what
+    // the guard kept unconsumed when the node went down).
+    // The work queues; the sensor-owners group only divides partitions and commits nothing.
+    auto groups = bus::GaleGroups(bus_config);
+    std::erase_if(groups, [&](const bus::GroupTopics& g) {
+      return g.group == bus::Group(bus_config, bus::kSensorOwnersGroup);
+    });
+    retention_guard = std::make_unique<bus::RetentionGuard>(
+        embedded.get(), bus::RetentionGuard::Options{.groups = std::move(groups)});
   }
 
   PackSnapshots snapshots(SnapshotRoot(config), gale_binary, config.packs_paths,
@@ -562,6 +580,12 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
       if (rules_engine) m["rules_triggers_malformed"] = rules_engine->stats().malformed;
       return m;
     };
+    if (retention_guard) {
+      hooks.bus_retention = [&] { return retention_guard->Last(); };
+      hooks.bus_wait_released = [&](const std::string& topic, std::chrono::milliseconds wait) {
+        return retention_guard->WaitReleased(topic, wait);
+      };
+    }
     auto started = api::ApiServer::Start(options, hooks, catalog);
     if (!started.ok()) {
       spdlog::error("cannot start the API: {}", started.message());
