@@ -4,6 +4,7 @@
 
 #include <regex>
 #include <set>
+#include <string>
 
 namespace gale {
 namespace {
@@ -27,10 +28,11 @@ TEST(UuidTest, V5MatchesRfc4122Vector) {
 }
 
 TEST(UuidTest, V5IsStableAndNameSensitive) {
-  EXPECT_EQ(UuidV5(kGaleNamespace,
-                   "a"
-                   "rule"),
-            UuidV5(kGaleNamespace, "arule"));
+  // Execution ids derive from these: the same name gives the same id in every process and run
+  // (Python: uuid.uuid5(UUID(kGaleNamespace), "arule")), built from its parts at run time.
+  const std::string parts[] = {"a", "rule"};
+  EXPECT_EQ(UuidV5(kGaleNamespace, parts[0] + parts[1]), "23bc6531-f7ce-5144-8c98-b299903b5787");
+  EXPECT_EQ(UuidV5(kGaleNamespace, std::string("arule")), "23bc6531-f7ce-5144-8c98-b299903b5787");
   EXPECT_NE(UuidV5(kGaleNamespace, "trigger-1pack.rule"),
             UuidV5(kGaleNamespace, "trigger-2pack.rule"));
 }
