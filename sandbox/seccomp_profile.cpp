@@ -227,39 +227,32 @@ Status Rule(void* ctx, std::uint32_t action, const char* name,
 
 Status AddDenyList(void* ctx, std::uint32_t deny, bool no_network) {
   for (const char* name : kDenied) {
-    Status st = Rule(ctx, deny, name);
-    if (!st) return st;
+    GALE_TRY(Rule(ctx, deny, name));
   }
   // clone creating namespaces; clone3 hides its flags in memory, so it says ENOSYS and glibc
   // falls back to clone (what container runtimes do). Not reported: it is not an attack.
   for (std::uint64_t flag : kNamespaceFlags) {
-    Status st = Rule(ctx, deny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
-    if (!st) return st;
+    GALE_TRY(Rule(ctx, deny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)}));
   }
-  Status st = Rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3");
-  if (!st) return st;
+  GALE_TRY(Rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"));
   // Faking terminal input; kill(-1) signals every process the uid may signal.
   for (std::uint64_t req : {std::uint64_t{TIOCSTI}, std::uint64_t{TIOCLINUX}}) {
-    st = Rule(ctx, deny, "ioctl", {SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, req)});
-    if (!st) return st;
+    GALE_TRY(Rule(ctx, deny, "ioctl", {SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, req)}));
   }
-  st = Rule(ctx, deny, "kill", {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, kLow32)});
-  if (!st) return st;
+  GALE_TRY(Rule(ctx, deny, "kill", {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, kLow32)}));
   // personality() only to query (0xffffffff) or to ask for PER_LINUX (0): other personalities
   // switch off ASLR (ADDR_NO_RANDOMIZE) or change how the kernel maps memory. libseccomp takes
   // one comparison per argument and rule, so "neither 0 nor all ones" is written as "some bit i
   // is set while bit i+1 (cyclically) is clear": every other 32-bit value has such a pair.
   for (unsigned bit = 0; bit < 32; ++bit) {
     const std::uint64_t set = 1ULL << bit, clear = 1ULL << ((bit + 1) % 32);
-    st = Rule(ctx, deny, "personality", {SCMP_A0(SCMP_CMP_MASKED_EQ, set | clear, set)});
-    if (!st) return st;
+    GALE_TRY(Rule(ctx, deny, "personality", {SCMP_A0(SCMP_CMP_MASKED_EQ, set | clear, set)}));
   }
   if (no_network) {
     // Any family but AF_UNIX. A 64-bit comparison: a value that truncates to AF_UNIX but is not
     // exactly AF_UNIX is denied too, never the reverse.
     for (const char* name : {"socket", "socketpair"}) {
-      st = Rule(ctx, deny, name, {SCMP_A0(SCMP_CMP_NE, AF_UNIX)});
-      if (!st) return st;
+      GALE_TRY(Rule(ctx, deny, name, {SCMP_A0(SCMP_CMP_NE, AF_UNIX)}));
     }
   }
   return Status::Ok();
@@ -267,26 +260,22 @@ Status AddDenyList(void* ctx, std::uint32_t deny, bool no_network) {
 
 Status AddStrictAllowList(void* ctx) {
   for (const char* name : kStrictAllowed) {
-    Status st = Rule(ctx, SCMP_ACT_ALLOW, name);
-    if (!st) return st;
+    GALE_TRY(Rule(ctx, SCMP_ACT_ALLOW, name));
   }
   // fork-style clone only; clone3 -> ENOSYS (glibc falls back to clone).
   Status st =
       Rule(ctx, SCMP_ACT_ALLOW, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, kAllNamespaceFlags, 0)});
   if (!st) return st;
-  st = Rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3");
-  if (!st) return st;
+  GALE_TRY(Rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"));
   // Terminal queries and close-on-exec/non-blocking toggles only.
   for (std::uint64_t req :
        {std::uint64_t{TCGETS}, std::uint64_t{TIOCGWINSZ}, std::uint64_t{TIOCGPGRP},
         std::uint64_t{FIONREAD}, std::uint64_t{FIOCLEX}, std::uint64_t{FIONCLEX},
         std::uint64_t{FIONBIO}}) {
-    st = Rule(ctx, SCMP_ACT_ALLOW, "ioctl", {SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, req)});
-    if (!st) return st;
+    GALE_TRY(Rule(ctx, SCMP_ACT_ALLOW, "ioctl", {SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, req)}));
   }
   // Signals to single processes and the own group (0), never to -1 or other groups.
-  st = Rule(ctx, SCMP_ACT_ALLOW, "kill", {SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80000000ULL, 0)});
-  if (!st) return st;
+  GALE_TRY(Rule(ctx, SCMP_ACT_ALLOW, "kill", {SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80000000ULL, 0)}));
   // The listener hand-over between loading the filter and execve (child.cpp).
   return Rule(ctx, SCMP_ACT_ALLOW, "sendmsg", {SCMP_A0(SCMP_CMP_EQ, kChildNotifyFd)});
 }
@@ -318,14 +307,11 @@ Result<SeccompProgram> Compile(SeccompProfile profile, std::uint32_t deny) {
   CtxPtr ctx(seccomp_init(strict ? deny : SCMP_ACT_ALLOW));
   if (!ctx) return Status::Error("libseccomp: seccomp_init failed");
   // no_new_privs is set by the child itself; the filter must not depend on libseccomp for it.
-  Status st = Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "attr nnp");
-  if (!st) return st;
-  st = Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
-                  "attr badarch");
-  if (!st) return st;
-  st = strict ? AddStrictAllowList(ctx.get())
-              : AddDenyList(ctx.get(), deny, profile == SeccompProfile::kNoNetwork);
-  if (!st) return st;
+  GALE_TRY(Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "attr nnp"));
+  GALE_TRY(Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
+                      "attr badarch"));
+  GALE_TRY(strict ? AddStrictAllowList(ctx.get())
+                  : AddDenyList(ctx.get(), deny, profile == SeccompProfile::kNoNetwork));
   return Export(ctx.get());
 }
 

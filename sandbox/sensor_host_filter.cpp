@@ -73,8 +73,7 @@ Status LoadSensorHostFilter() {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return Status::Error(std::string("sensor host filter: no_new_privs: ") + std::strerror(errno));
   }
-  Status st = LoadDefaultProfile();
-  if (!st) return st;
+  GALE_TRY(LoadDefaultProfile());
   return LoadExecDenial();
 }
 

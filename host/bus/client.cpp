@@ -153,8 +153,7 @@ Result<ConfPtr> MakeConf(const BusConfig& config, Role role, HandleContext* cont
     }
   }
   for (const auto& [key, value] : props) {
-    Status s = Set(conf.get(), key, value);
-    if (!s.ok()) return s;
+    GALE_TRY(Set(conf.get(), key, value));
   }
   rd_kafka_conf_set_error_cb(conf.get(), ErrorCallback);
   rd_kafka_conf_set_opaque(conf.get(), context);

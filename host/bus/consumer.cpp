@@ -234,7 +234,7 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const BusConfig& config, Opti
   auto conf = internal::MakeConf(config, internal::Role::kConsumer, impl.get());
   if (!conf.ok()) return conf.status();
   const Options& o = impl->options;
-  if (Status s = internal::Set(conf->get(), "group.id", o.group_id); !s.ok()) return s;
+  GALE_TRY(internal::Set(conf->get(), "group.id", o.group_id));
   if (Status s =
           internal::Set(conf->get(), "auto.offset.reset", o.from_beginning ? "earliest" : "latest");
       !s.ok()) {

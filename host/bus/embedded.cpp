@@ -64,8 +64,8 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(int brokers) {
   internal::ConfPtr conf = internal::LoggingConf();
   rd_kafka_conf_set_log_cb(conf.get(), MockLogCallback);
   rd_kafka_conf_set_opaque(conf.get(), &impl->log);
-  if (Status s = internal::Set(conf.get(), "client.id", "gale-embedded-bus"); !s.ok()) return s;
-  if (Status s = internal::Set(conf.get(), "debug", "mock"); !s.ok()) return s;
+  GALE_TRY(internal::Set(conf.get(), "client.id", "gale-embedded-bus"));
+  GALE_TRY(internal::Set(conf.get(), "debug", "mock"));
   auto rk = internal::NewHandle(RD_KAFKA_PRODUCER, std::move(conf), "embedded");
   if (!rk.ok()) return rk.status();
 

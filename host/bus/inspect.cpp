@@ -23,7 +23,7 @@ Result<std::unique_ptr<Client>> NewClient(const BusConfig& config, const std::st
   auto conf = internal::MakeConf(config, internal::Role::kConsumer, &client->context);
   if (!conf.ok()) return conf.status();
   if (!group_id.empty()) {
-    if (Status s = internal::Set(conf->get(), "group.id", group_id); !s.ok()) return s;
+    GALE_TRY(internal::Set(conf->get(), "group.id", group_id));
   }
   auto rk = internal::NewHandle(RD_KAFKA_CONSUMER, std::move(*conf), config.brokers);
   if (!rk.ok()) return rk.status();
@@ -112,7 +112,7 @@ Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& grou
   if (!topics.empty()) {
     auto md = internal::Metadata(rk, config.brokers, topics, deadline);
     if (!md.ok()) return md.status();
-    if (Status s = internal::Watermarks(rk, config.brokers, *md, deadline); !s.ok()) return s;
+    GALE_TRY(internal::Watermarks(rk, config.brokers, *md, deadline));
     internal::ListPtr list(rd_kafka_topic_partition_list_new(8));
     for (const TopicInfo& t : *md) {
       for (const PartitionInfo& p : t.partitions) {
@@ -220,7 +220,7 @@ Result<std::unique_ptr<Tailer>> Tailer::Create(const BusConfig& config, const st
   }
   if (!from_beginning) {
     // Resolve "now" up front so that a message produced right after Create() is seen.
-    if (Status s = internal::Watermarks(rk, config.brokers, *md, deadline); !s.ok()) return s;
+    GALE_TRY(internal::Watermarks(rk, config.brokers, *md, deadline));
   }
   internal::ListPtr list(rd_kafka_topic_partition_list_new(8));
   for (const PartitionInfo& p : md->front().partitions) {

@@ -247,8 +247,7 @@ Status SendToDeadLetters(Producer& producer, const std::string& dead_letters_top
                   .count();
   const std::string key =
       m.topic + "/" + std::to_string(m.partition) + "/" + std::to_string(m.offset);
-  Status s = producer.Produce(dead_letters_topic, key, Encode(letter));
-  if (!s.ok()) return s;
+  GALE_TRY(producer.Produce(dead_letters_topic, key, Encode(letter)));
   DeadLetterCounter& counter = TheDeadLetterCounter();
   std::lock_guard lock(counter.mu);
   counter.by_topic[m.topic]++;

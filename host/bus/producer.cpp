@@ -184,7 +184,7 @@ Result<Message> Producer::ProduceSync(const std::string& topic, std::string_view
     state->done = true;
     state->cv.notify_all();
   };
-  if (Status s = impl_->ProduceImpl(topic, key, value, std::move(pending)); !s.ok()) return s;
+  GALE_TRY(impl_->ProduceImpl(topic, key, value, std::move(pending)));
   std::unique_lock lock(state->mu);
   if (!state->cv.wait_until(lock, deadline, [&] { return state->done; })) {
     return internal::Error(impl_->brokers(),

@@ -132,9 +132,7 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
       });
     }
     if (!missing.empty()) {
-      if (Status s = CreateTopics(**admin, missing, c.replication_factor, deadline); !s.ok()) {
-        return s;
-      }
+      GALE_TRY(CreateTopics(**admin, missing, c.replication_factor, deadline));
     }
   }
 
@@ -182,10 +180,7 @@ Result<std::vector<TopicInfo>> ListTopics(const BusConfig& config,
   if (!admin.ok()) return admin.status();
   auto topics = internal::Metadata((*admin)->rk.get(), config.brokers, {}, deadline);
   if (!topics.ok()) return topics.status();
-  if (Status s = internal::Watermarks((*admin)->rk.get(), config.brokers, *topics, deadline);
-      !s.ok()) {
-    return s;
-  }
+  GALE_TRY(internal::Watermarks((*admin)->rk.get(), config.brokers, *topics, deadline));
   return topics;
 }
 

@@ -84,7 +84,7 @@ Result<Key256> LoadOrCreateKeyFile(const std::string& path, const std::string& w
     if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
       return Status::Error("cannot generate " + what + ": no randomness");
     }
-    if (Status created = CreateKeyFile(path, key, what); !created.ok()) return created;
+    GALE_TRY(CreateKeyFile(path, key, what));
     // Read back: another process may have created it first.
   }
   auto fd = OpenKeyFile(path, what, setting);

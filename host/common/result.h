@@ -2,12 +2,31 @@
 // with context, and the compiler warns when a result is ignored.
 #pragma once
 
-#include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
 
+// Returns the Status of `expr` (a Status) from the enclosing function when it is an error.
+#define GALE_TRY(expr)                                   \
+  do {                                                   \
+    if (::gale::Status gale_try_ = (expr); !gale_try_) { \
+      return gale_try_;                                  \
+    }                                                    \
+  } while (false)
+
 namespace gale {
+
+namespace result_internal {
+// A Result read as a value while it holds an error (or built as an error from an ok Status) is a
+// bug: stop here, in every build, with what the error said, rather than read an empty optional.
+[[noreturn]] inline void Misuse(const char* what, const std::string& message) {
+  std::fprintf(stderr, "gale: %s: %s\n", what, message.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+}  // namespace result_internal
 
 class [[nodiscard]] Status {
  public:
@@ -45,7 +64,7 @@ class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Status error) : status_(std::move(error)) {
-    assert(!status_.ok() && "a Result built from a Status must carry an error");
+    if (status_.ok()) result_internal::Misuse("a Result built from an ok Status", "no value");
   }
 
   bool ok() const { return value_.has_value(); }
@@ -54,15 +73,15 @@ class [[nodiscard]] Result {
   const std::string& message() const { return status_.message(); }
 
   T& value() & {
-    assert(ok());
+    Check();
     return *value_;
   }
   const T& value() const& {
-    assert(ok());
+    Check();
     return *value_;
   }
   T&& value() && {
-    assert(ok());
+    Check();
     return std::move(*value_);
   }
   T& operator*() & { return value(); }
@@ -71,6 +90,10 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
 
  private:
+  void Check() const {
+    if (!value_) result_internal::Misuse("value() of a Result holding an error", status_.message());
+  }
+
   std::optional<T> value_;
   Status status_;
 };

@@ -124,8 +124,7 @@ class Converter {
         size_t i = 0;
         for (const auto& item : node) {
           Json value;
-          Status s = Convert(item, pointer + "/" + std::to_string(i++), value, lines, depth + 1);
-          if (!s.ok()) return s;
+          GALE_TRY(Convert(item, pointer + "/" + std::to_string(i++), value, lines, depth + 1));
           out.push_back(std::move(value));
         }
         return Status::Ok();
@@ -144,8 +143,7 @@ class Converter {
           std::string child = pointer + "/";
           AppendPointerToken(child, key);
           expanded_bytes_ += key.size();
-          Status s = Convert(kv.second, child, value, lines, depth + 1);
-          if (!s.ok()) return s;
+          GALE_TRY(Convert(kv.second, child, value, lines, depth + 1));
           // A block value starts on the line after its key; errors read better at the key.
           lines[child] = kv.first.Mark().line + 1;
           out[key] = std::move(value);
@@ -189,8 +187,7 @@ Result<YamlDocument> ParseYaml(const std::string& text, const std::string& displ
   try {
     YAML::Node root = YAML::Load(text);
     Converter converter(display_path, limits);
-    Status s = converter.Convert(root, "", doc.json, doc.lines);
-    if (!s.ok()) return s;
+    GALE_TRY(converter.Convert(root, "", doc.json, doc.lines));
   } catch (const YAML::Exception& e) {
     return Status::Error(display_path + ":" + std::to_string(e.mark.line + 1) +
                          ": malformed YAML: " + e.msg);

@@ -139,7 +139,7 @@ Result<std::map<std::string, std::string>> SecurityProperties(const YamlDocument
 
 Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   const Json& j = doc.json;
-  if (Status s = RefuseInlineSecrets(doc, file); !s.ok()) return s;
+  GALE_TRY(RefuseInlineSecrets(doc, file));
   auto schema = schema::Validator::Compile(Json::parse(schemas::Find("config")));
   if (!schema.ok()) return Status::Error("config schema: " + schema.message());
   auto violations = schema->Validate(j);
@@ -249,7 +249,7 @@ Result<Config> Load(const Overrides& o) {
     auto doc = LoadYamlFile(file);
     if (!doc.ok()) return doc.status();
     if (!doc->json.is_null()) {
-      if (Status s = Apply(*doc, file, c); !s.ok()) return s;
+      GALE_TRY(Apply(*doc, file, c));
     }
   }
   if (!Env("GALE_KAFKA_BROKERS").empty()) c.brokers = Env("GALE_KAFKA_BROKERS");

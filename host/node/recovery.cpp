@@ -59,7 +59,7 @@ Result<Replayed> ReplayPending(store::Store& store, const bus::BusConfig& bus) {
     if (!s.ok()) return s.WithContext("execution " + e.id);
     replayed.executions++;
   }
-  if (Status s = (*producer)->Flush(std::chrono::seconds(30)); !s.ok()) return s;
+  GALE_TRY((*producer)->Flush(std::chrono::seconds(30)));
   return replayed;
 }
 

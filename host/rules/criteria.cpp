@@ -245,9 +245,8 @@ Status CompileOne(const std::string& key, const Json& spec, const std::string& r
     }
     for (auto it = pattern->begin(); it != pattern->end(); ++it) {
       Criterion child;
-      Status s = CompileOne(it.key(), it.value(), "item", where + ".pattern." + it.key(), &child,
-                            warnings, depth + 1);
-      if (!s.ok()) return s;
+      GALE_TRY(CompileOne(it.key(), it.value(), "item", where + ".pattern." + it.key(), &child,
+                          warnings, depth + 1));
       out->cost += child.cost;
       out->children.push_back(std::move(child));
     }
@@ -630,9 +629,8 @@ Result<Criteria> Criteria::Compile(const Json& criteria) {
     }
     for (auto it = criteria.begin(); it != criteria.end(); ++it) {
       Criterion c;
-      Status s = CompileOne(it.key(), it.value(), "trigger", "criteria." + it.key(), &c,
-                            &compiled->warnings, 0);
-      if (!s.ok()) return s;
+      GALE_TRY(CompileOne(it.key(), it.value(), "trigger", "criteria." + it.key(), &c,
+                          &compiled->warnings, 0));
       compiled->items.push_back(std::move(c));
     }
     // Cheap criteria first: the result is the same (they are ANDed and never fail), and most

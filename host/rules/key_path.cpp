@@ -31,8 +31,7 @@ class PathParser {
     KeyPath path;
     Skip();
     std::string root;
-    Status st = Field(&root);
-    if (!st.ok()) return st;
+    GALE_TRY(Field(&root));
     path.root = std::move(root);
     while (true) {
       Skip();
@@ -50,8 +49,7 @@ class PathParser {
         PathStep step;
         std::size_t at = pos_;
         bool quoted = pos_ < s_.size() && (s_[pos_] == '\'' || s_[pos_] == '"');
-        st = Field(&step.name);
-        if (!st.ok()) return st;
+        GALE_TRY(Field(&step.name));
         if (!quoted && AllDigits(step.name)) {
           step.kind = PathStep::Kind::kFieldOrIndex;
           auto r =
@@ -67,8 +65,7 @@ class PathParser {
           path.steps.push_back({PathStep::Kind::kAnyItem, "", 0});
         } else if (pos_ < s_.size() && (s_[pos_] == '\'' || s_[pos_] == '"')) {
           PathStep step;
-          st = Field(&step.name);
-          if (!st.ok()) return st;
+          GALE_TRY(Field(&step.name));
           path.steps.push_back(std::move(step));
         } else {
           std::size_t at = pos_;

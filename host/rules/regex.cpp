@@ -172,8 +172,7 @@ class Parser {
     Status s = GlobalFlags();
     if (!s.ok()) return s;
     int node = -1;
-    s = ParseAlt(&node, 0);
-    if (!s.ok()) return s;
+    GALE_TRY(ParseAlt(&node, 0));
     if (pos_ < cps_.size()) return Err("unbalanced parenthesis");
     *root = node;
     return Status::Ok();
@@ -250,8 +249,7 @@ class Parser {
       pos_ += 2;
       Flags f = flags_;
       while (!AtEnd() && FlagLetter(Peek())) {
-        Status s = ApplyFlag(Peek(), true, f);
-        if (!s.ok()) return s;
+        GALE_TRY(ApplyFlag(Peek(), true, f));
         ++pos_;
       }
       if (!PeekIs(')')) {  // a scoped group such as (?i:...): parsed as an atom
@@ -268,14 +266,12 @@ class Parser {
     if (depth > kMaxNesting) return Err("too many nested groups");
     std::vector<int> branches;
     int first = -1;
-    Status s = ParseConcat(&first, depth);
-    if (!s.ok()) return s;
+    GALE_TRY(ParseConcat(&first, depth));
     branches.push_back(first);
     while (PeekIs('|')) {
       ++pos_;
       int next = -1;
-      s = ParseConcat(&next, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(ParseConcat(&next, depth));
       branches.push_back(next);
     }
     if (branches.size() == 1) {
@@ -299,8 +295,7 @@ class Parser {
       Status s = ParseAtom(&atom, &quantifiable, depth);
       if (!s.ok()) return s;
       if (atom < 0) continue;  // a comment
-      s = ParseQuantifiers(&atom, quantifiable);
-      if (!s.ok()) return s;
+      GALE_TRY(ParseQuantifiers(&atom, quantifiable));
       items.push_back(atom);
     }
     if (items.size() == 1) {
@@ -594,8 +589,7 @@ class Parser {
       default: {
         char32_t letter = Peek();
         bool handled = false;
-        Status s = CodePointEscape(cp, &handled, true);
-        if (!s.ok()) return s;
+        GALE_TRY(CodePointEscape(cp, &handled, true));
         if (!handled) {
           return ErrAt("bad escape \\" + std::string(1, static_cast<char>(letter)), at);
         }
@@ -625,14 +619,12 @@ class Parser {
       std::size_t item_at = pos_;
       char32_t lo = 0;
       std::uint8_t b = 0;
-      Status s = ClassAtom(&lo, &b);
-      if (!s.ok()) return s;
+      GALE_TRY(ClassAtom(&lo, &b));
       if (PeekIs('-') && pos_ + 1 < cps_.size() && cps_[pos_ + 1] != ']') {
         ++pos_;  // '-'
         char32_t hi = 0;
         std::uint8_t b2 = 0;
-        s = ClassAtom(&hi, &b2);
-        if (!s.ok()) return s;
+        GALE_TRY(ClassAtom(&hi, &b2));
         if (b || b2 || hi < lo) return ErrAt("bad character range", item_at);
         cls.ranges.emplace_back(lo, hi);
       } else if (b) {
@@ -691,8 +683,7 @@ class Parser {
           if (Peek() == '-') {
             on = false;
           } else {
-            Status s = ApplyFlag(Peek(), on, flags_);
-            if (!s.ok()) return s;
+            GALE_TRY(ApplyFlag(Peek(), on, flags_));
           }
           ++pos_;
         }
@@ -706,8 +697,7 @@ class Parser {
       cap = static_cast<int>(++prog_->groups);
     }
     int inner = -1;
-    Status s = ParseAlt(&inner, depth + 1);
-    if (!s.ok()) return s;
+    GALE_TRY(ParseAlt(&inner, depth + 1));
     if (!PeekIs(')')) return ErrAt("missing ), unterminated subpattern", start);
     ++pos_;
     flags_ = saved;
@@ -1484,8 +1474,7 @@ Result<Regex> Regex::Compile(std::string_view pattern, Options options) {
   prog->source = std::string(pattern);
   Parser parser(pattern, options);
   int root = -1;
-  Status s = parser.Parse(*prog, &root);
-  if (!s.ok()) return s;
+  GALE_TRY(parser.Parse(*prog, &root));
   Compiler compiler(parser.nodes, *prog);
   if (compiler.Size(root) + 3 > kMaxInstructions) {
     return Status::Error("regular expression is too large (more than " +

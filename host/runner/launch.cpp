@@ -107,7 +107,7 @@ Status ApplyCommon(const RunnableAction& action, const Json& params, const Launc
     s.timeout = *t;
   }
   if (params.contains("cwd") && !params["cwd"].is_null()) {
-    if (Status st = ApplyCwd(params["cwd"], s); !st.ok()) return st;
+    GALE_TRY(ApplyCwd(params["cwd"], s));
   } else if (s.working_dir.empty()) {
     s.working_dir = "/tmp";
   }
@@ -119,7 +119,7 @@ Status ApplyCommon(const RunnableAction& action, const Json& params, const Launc
     if (!IsRunnerParameter(name) && !value.is_null()) s.env[EnvName(name)] = AsText(value);
   }
   if (params.contains("env") && !params["env"].is_null()) {
-    if (Status st = ApplyEnv(params["env"], s); !st.ok()) return st;
+    GALE_TRY(ApplyEnv(params["env"], s));
   }
   return Status::Ok();
 }
@@ -130,7 +130,7 @@ Result<Launch> ShellCommand(const RunnableAction& action, const Json& params,
     return Status::Error("parameter 'cmd' must be a string");
   }
   Launch launch;
-  if (Status s = ApplyCommon(action, params, ctx, /*shell=*/true, launch); !s.ok()) return s;
+  GALE_TRY(ApplyCommon(action, params, ctx, /*shell=*/true, launch));
   launch.command.argv = {"/bin/sh", "-c", params["cmd"].get<std::string>()};
   return launch;
 }
@@ -152,7 +152,7 @@ Result<Launch> ShellScript(const RunnableAction& action, const Json& params,
   }
   if (!S_ISREG(st.st_mode)) return Status::Error("script actions/" + entry + ": not a file");
   Launch launch;
-  if (Status s = ApplyCommon(action, params, ctx, /*shell=*/true, launch); !s.ok()) return s;
+  GALE_TRY(ApplyCommon(action, params, ctx, /*shell=*/true, launch));
   launch.command.argv = {script.string()};
   for (auto& arg : ScriptArguments(action.meta.parameters, params, action.secrets)) {
     launch.command.argv.push_back(std::move(arg));
@@ -164,7 +164,7 @@ Result<Launch> GaleExec(const RunnableAction& action, const Json& params, const 
                         std::vector<std::string> args, Json input) {
   if (ctx.gale_binary.empty()) return Status::Error("runner: the gale binary is unknown");
   Launch launch;
-  if (Status s = ApplyCommon(action, params, ctx, /*shell=*/false, launch); !s.ok()) return s;
+  GALE_TRY(ApplyCommon(action, params, ctx, /*shell=*/false, launch));
   AdjustForInstrumentedGale(launch.settings);
   launch.command.argv = {ctx.gale_binary, "exec"};
   for (auto& a : args) launch.command.argv.push_back(std::move(a));

@@ -86,9 +86,9 @@ constexpr const char* kSchemaArrayKeywords[] = {"allOf", "anyOf", "oneOf", "item
 Result<std::shared_ptr<const Compiled>> Compiler::Run() {
   AddDocument("", root_, DraftOf(root_, Draft::kAuto));
   int root = -1;
-  if (Status s = CompileAt(0, "", root_, "", 0, &root); !s.ok()) return s;
-  if (Status s = ResolvePending(); !s.ok()) return s;
-  if (Status s = CheckLoops(); !s.ok()) return s;
+  GALE_TRY(CompileAt(0, "", root_, "", 0, &root));
+  GALE_TRY(ResolvePending());
+  GALE_TRY(CheckLoops());
   auto compiled = std::make_shared<Compiled>();
   compiled->nodes = std::move(nodes_);
   compiled->root = root;

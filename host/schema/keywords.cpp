@@ -36,11 +36,8 @@ Status Compiler::CompileKeywords(int index, int doc, const std::string& pointer,
     if (!it->is_array() || it->empty()) return fail(keyword, "must be a non-empty array");
     for (std::size_t i = 0; i < it->size(); ++i) {
       int child = -1;
-      if (Status st = sub(ChildPointer(ChildPointer(pointer, keyword), std::to_string(i)), (*it)[i],
-                          &child);
-          !st.ok()) {
-        return st;
-      }
+      GALE_TRY(
+          sub(ChildPointer(ChildPointer(pointer, keyword), std::to_string(i)), (*it)[i], &child));
       out->push_back(child);
     }
     return Status::Ok();
@@ -59,10 +56,6 @@ Status Compiler::CompileKeywords(int index, int doc, const std::string& pointer,
     *out = *it;
     return Status::Ok();
   };
-#define GALE_TRY(expr)                              \
-  do {                                              \
-    if (Status st_ = (expr); !st_.ok()) return st_; \
-  } while (false)
 
   // Generic.
   if (auto it = s.find("type"); it != s.end()) {
@@ -220,7 +213,6 @@ Status Compiler::CompileKeywords(int index, int doc, const std::string& pointer,
       GALE_TRY(sub(ChildPointer(ChildPointer(pointer, "definitions"), name), schema, &ignored));
     }
   }
-#undef GALE_TRY
   return Status::Ok();
 }
 }  // namespace gale::schema::detail

@@ -73,7 +73,7 @@ Result<Json> BrokerClient::Call(Json request, std::chrono::milliseconds timeout)
   } catch (const std::exception& e) {  // a name or value that is not UTF-8
     return Error(e.what());
   }
-  if (Status s = Send(message, deadline); !s.ok()) return s;
+  GALE_TRY(Send(message, deadline));
   // Answers to earlier calls that timed out may still arrive: skip them by id.
   while (true) {
     pollfd p{fd_, POLLIN, 0};

@@ -12,12 +12,6 @@
 #include "host/common/result.h"
 #include "host/store/store.h"
 
-// Returns the Status of `expr` from the enclosing function when it is an error.
-#define GALE_TRY(expr)                              \
-  do {                                              \
-    if (::gale::Status _s = (expr); !_s) return _s; \
-  } while (0)
-
 namespace gale::store::internal {
 
 // JSON as text that always parses back (invalid UTF-8 is replaced, never thrown).

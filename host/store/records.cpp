@@ -162,7 +162,7 @@ Status CheckId(std::string_view what, const std::string& id) {
 }
 
 Status CheckExecution(const Execution& execution) {
-  if (Status s = CheckId("execution id", execution.id); !s) return s;
+  GALE_TRY(CheckId("execution id", execution.id));
   if (execution.action.empty()) {
     return Status::Error("execution " + execution.id + " has no action");
   }
@@ -170,7 +170,7 @@ Status CheckExecution(const Execution& execution) {
 }
 
 Status CheckTriggerInstance(const TriggerInstance& instance) {
-  if (Status s = CheckId("trigger instance id", instance.id); !s) return s;
+  GALE_TRY(CheckId("trigger instance id", instance.id));
   if (instance.trigger.empty()) {
     return Status::Error("trigger instance " + instance.id + " has no trigger");
   }
@@ -187,7 +187,7 @@ Status CheckKeyName(const std::string& name) {
 }
 
 Status CheckKeyValue(const KeyValue& kv) {
-  if (Status s = CheckKeyName(kv.name); !s) return s;
+  GALE_TRY(CheckKeyName(kv.name));
   if (kv.value.size() > kMaxKeyValueBytes) {
     return Status::Error("value of datastore key '" + kv.name.substr(0, 64) + "' is " +
                          std::to_string(kv.value.size()) + " bytes, more than the " +
@@ -200,7 +200,7 @@ Status CheckKeyValue(const KeyValue& kv) {
 }
 
 Status CheckTransition(const Transition& transition) {
-  if (Status s = CheckId("execution id", transition.id); !s) return s;
+  GALE_TRY(CheckId("execution id", transition.id));
   if (transition.from.empty()) {
     return Status::Error("transition of execution " + transition.id + " names no from-status");
   }

@@ -129,8 +129,8 @@ Status TimerService::Fire(Timer& t, TimeMs tick) {
   instance.occurred_at = tick;
   instance.trigger_parameters = t.spec.parameters;
   const std::string topic = bus::Topic(options_.bus, bus::kTriggers);
-  if (Status s = producer_->Produce(topic, instance.id, bus::Encode(instance)); !s.ok()) return s;
-  if (Status s = producer_->Flush(std::chrono::seconds(10)); !s.ok()) return s;
+  GALE_TRY(producer_->Produce(topic, instance.id, bus::Encode(instance)));
+  GALE_TRY(producer_->Flush(std::chrono::seconds(10)));
   store::KeyValue kv;
   kv.name = TickKey(ref);
   kv.value = std::to_string(tick);

@@ -210,7 +210,7 @@ Status RulesEngine::ProcessBatch(const std::vector<bus::Message>& batch) {
     if (s.ok()) continue;
     if (s.retryable()) return s.WithContext(Where(m));
     // Not the store or the bus failing but the message itself: retrying cannot help.
-    if (Status sent = DeadLetter(m, s.message()); !sent.ok()) return sent;
+    GALE_TRY(DeadLetter(m, s.message()));
   }
   Status flushed = producer_->Flush(options_.flush_timeout);
   if (!flushed.ok()) return AsRetryable(flushed, "flushing execution requests");
@@ -260,9 +260,8 @@ Status RulesEngine::ProcessGuarded(std::vector<bus::Message>& batch) {
       }
     }
     if (*guard_.front > store::kMaxMessageAttempts) {
-      Status s = DeadLetter(m, "set aside after " + std::to_string(*guard_.front - 1) +
-                                   " attempts that did not finish (the process ended during each)");
-      if (!s.ok()) return s;
+      GALE_TRY(DeadLetter(m, "set aside after " + std::to_string(*guard_.front - 1) +
+                                 " attempts that did not finish (the process ended during each)"));
       if (Status f = producer_->Flush(options_.flush_timeout); !f.ok()) {
         return AsRetryable(f, "flushing a dead letter");
       }

@@ -192,16 +192,14 @@ Status Evaluator::Need(Value& v) {
 }
 
 Status Evaluator::JsonOf(Value& v, const Json** out) {
-  Status s = Need(v);
-  if (!s.ok()) return s;
+  GALE_TRY(Need(v));
   *out = &v.json();
   return Status::Ok();
 }
 
 Status Evaluator::StrOf(Value& v, std::string* out) {
   const Json* j = nullptr;
-  Status s = JsonOf(v, &j);
-  if (!s.ok()) return s;
+  GALE_TRY(JsonOf(v, &j));
   out->clear();
   if (j->is_string()) {
     *out = j->get_ref<const std::string&>();
@@ -213,8 +211,7 @@ Status Evaluator::StrOf(Value& v, std::string* out) {
 
 Status Evaluator::Truthy(Value& v, bool* out) {
   const Json* j = nullptr;
-  Status s = JsonOf(v, &j);
-  if (!s.ok()) return s;
+  GALE_TRY(JsonOf(v, &j));
   *out = py::Truthy(*j);
   return Status::Ok();
 }
@@ -243,10 +240,8 @@ Status Evaluator::Render(std::string* out) {
 Status Evaluator::EvaluateSingle(Json* out) {
   const Node& node = prog_.nodes[static_cast<std::size_t>(prog_.single_expression)];
   Value v;
-  Status s = Eval(*node.expr, &v);
-  if (!s.ok()) return s;
-  s = Need(v);
-  if (!s.ok()) return s;
+  GALE_TRY(Eval(*node.expr, &v));
+  GALE_TRY(Need(v));
   const Json& j = v.json();
   if (j.is_string() && j.get_ref<const std::string&>() == kNoneMagic) {
     *out = nullptr;
@@ -264,11 +259,9 @@ Status Evaluator::RenderNodes(const std::vector<Node>& nodes, std::string* out) 
         break;
       case NodeKind::kOutput: {
         Value v;
-        s = Eval(*n.expr, &v);
-        if (!s.ok()) return s;
+        GALE_TRY(Eval(*n.expr, &v));
         const Json* j = nullptr;
-        s = JsonOf(v, &j);
-        if (!s.ok()) return s;
+        GALE_TRY(JsonOf(v, &j));
         if (j->is_string()) {
           out->append(j->get_ref<const std::string&>());
         } else if (v.tuple && j->is_array()) {  // Python prints tuples in parentheses
@@ -287,11 +280,9 @@ Status Evaluator::RenderNodes(const std::vector<Node>& nodes, std::string* out) 
         bool done = false;
         for (std::size_t k = 0; k < n.conditions.size(); ++k) {
           Value c;
-          s = Eval(*n.conditions[k], &c);
-          if (!s.ok()) return s;
+          GALE_TRY(Eval(*n.conditions[k], &c));
           bool truth = false;
-          s = Truthy(c, &truth);
-          if (!s.ok()) return s;
+          GALE_TRY(Truthy(c, &truth));
           if (truth) {
             s = RenderNodes(n.branches[k], out);
             done = true;
@@ -303,15 +294,12 @@ Status Evaluator::RenderNodes(const std::vector<Node>& nodes, std::string* out) 
         break;
       }
       case NodeKind::kFor:
-        s = RenderFor(n, out);
-        if (!s.ok()) return s;
+        GALE_TRY(RenderFor(n, out));
         break;
       case NodeKind::kSet: {
         Value v;
-        s = Eval(*n.expr, &v);
-        if (!s.ok()) return s;
-        s = Need(v);
-        if (!s.ok()) return s;
+        GALE_TRY(Eval(*n.expr, &v));
+        GALE_TRY(Need(v));
         locals_.emplace_back(n.targets[0], std::move(v));
         break;
       }
@@ -326,8 +314,7 @@ Status Evaluator::RenderFor(const Node& n, std::string* out) {
   Status s = Eval(*n.expr, &iterable);
   if (!s.ok()) return s;
   const Json* j = nullptr;
-  s = JsonOf(iterable, &j);
-  if (!s.ok()) return s;
+  GALE_TRY(JsonOf(iterable, &j));
   // Items are borrowed from the iterable when it outlives the loop, else copied.
   std::vector<Value> items;
   if (j->is_array()) {
@@ -347,8 +334,7 @@ Status Evaluator::RenderFor(const Node& n, std::string* out) {
   const std::size_t scope = locals_.size();
   const long long length = static_cast<long long>(items.size());
   for (long long k = 0; k < length; ++k) {
-    s = Step();
-    if (!s.ok()) return s;
+    GALE_TRY(Step());
     Value& item = items[static_cast<std::size_t>(k)];
     if (n.targets.size() == 1) {
       locals_.emplace_back(n.targets[0], item);
@@ -454,13 +440,11 @@ Status Evaluator::GetAttr(Value& subject, const std::string& name, const Expr& e
 
 Status Evaluator::GetItem(Value& subject, Value& key, const Expr& e, Value* out) {
   const Json* k = nullptr;
-  Status s = JsonOf(key, &k);
-  if (!s.ok()) return s;
+  GALE_TRY(JsonOf(key, &k));
   if (subject.kind == Value::Kind::kKvRoot || subject.kind == Value::Kind::kKvScope ||
       subject.kind == Value::Kind::kKvKey) {
     std::string name;
-    s = StrOf(key, &name);
-    if (!s.ok()) return s;
+    GALE_TRY(StrOf(key, &name));
     return GetAttr(subject, name, e, out);
   }
   if (!subject.defined()) return Status::Error(UndefinedMessage(subject));
@@ -497,21 +481,17 @@ Status Evaluator::GetItem(Value& subject, Value& key, const Expr& e, Value* out)
 
 Status Evaluator::Slice(const Expr& e, Value* out) {
   Value subject;
-  Status s = Eval(*e.args[0], &subject);
-  if (!s.ok()) return s;
+  GALE_TRY(Eval(*e.args[0], &subject));
   const Json* j = nullptr;
-  s = JsonOf(subject, &j);
-  if (!s.ok()) return s;
+  GALE_TRY(JsonOf(subject, &j));
   std::optional<long long> bounds[3];
   for (int k = 0; k < 3; ++k) {
     const Expr* part = e.args[static_cast<std::size_t>(k + 1)].get();
     if (!part) continue;
     Value v;
-    s = Eval(*part, &v);
-    if (!s.ok()) return s;
+    GALE_TRY(Eval(*part, &v));
     const Json* pj = nullptr;
-    s = JsonOf(v, &pj);
-    if (!s.ok()) return s;
+    GALE_TRY(JsonOf(v, &pj));
     if (pj->is_null()) continue;
     if (!pj->is_number_integer() && !pj->is_boolean()) {
       return TypeError("slice indices must be integers or None");
@@ -552,14 +532,12 @@ Status Evaluator::CallExpr(const Expr& e, Value* out) {
   std::vector<Value> args;
   for (std::size_t k = 1; k < e.args.size(); ++k) {
     Value v;
-    Status s = Eval(*e.args[k], &v);
-    if (!s.ok()) return s;
+    GALE_TRY(Eval(*e.args[k], &v));
     args.push_back(std::move(v));
   }
   if (callee.kind == ExprKind::kAttr) {
     Value receiver;
-    Status s = Eval(*callee.args[0], &receiver);
-    if (!s.ok()) return s;
+    GALE_TRY(Eval(*callee.args[0], &receiver));
     return Method(receiver, callee.name, args, out);
   }
   if (callee.kind == ExprKind::kName && callee.name == "range") {
@@ -567,8 +545,7 @@ Status Evaluator::CallExpr(const Expr& e, Value* out) {
     if (args.empty() || args.size() > 3) return TypeError("range expected 1 to 3 arguments");
     for (std::size_t k = 0; k < args.size(); ++k) {
       const Json* j = nullptr;
-      Status s = JsonOf(args[k], &j);
-      if (!s.ok()) return s;
+      GALE_TRY(JsonOf(args[k], &j));
       if (!j->is_number_integer()) return TypeError("range() arguments must be integers");
       v[args.size() == 1 ? 1 : k] = j->get<long long>();
     }
@@ -601,8 +578,7 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
   };
   auto str_arg = [&](std::size_t k, std::string* v) -> Status {
     const Json* a = nullptr;
-    Status st = JsonOf(args[k], &a);
-    if (!st.ok()) return st;
+    GALE_TRY(JsonOf(args[k], &a));
     if (!a->is_string()) {
       return TypeError(name + "() argument must be str, not " + py::TypeName(*a));
     }
@@ -612,36 +588,30 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
   if (j->is_string()) {
     const std::string& str = j->get_ref<const std::string&>();
     if (name == "lower" || name == "upper") {
-      s = arity(0, 0);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(0, 0));
       *out = Value::Of(name == "lower" ? py::Lower(str) : py::Upper(str));
       return Status::Ok();
     }
     if (name == "capitalize") {
-      s = arity(0, 0);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(0, 0));
       *out = Value::Of(py::Capitalize(str));
       return Status::Ok();
     }
     if (name == "strip" || name == "lstrip" || name == "rstrip") {
-      s = arity(0, 1);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(0, 1));
       std::optional<std::string> chars;
       if (!args.empty() && !(args[0].defined() && args[0].json().is_null())) {
         std::string c;
-        s = str_arg(0, &c);
-        if (!s.ok()) return s;
+        GALE_TRY(str_arg(0, &c));
         chars = c;
       }
       *out = Value::Of(PyStrip(str, chars, name != "rstrip", name != "lstrip"));
       return Status::Ok();
     }
     if (name == "startswith" || name == "endswith") {
-      s = arity(1, 1);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(1, 1));
       std::string a;
-      s = str_arg(0, &a);
-      if (!s.ok()) return s;
+      GALE_TRY(str_arg(0, &a));
       bool r = name == "startswith"
                    ? str.compare(0, a.size(), a) == 0 && str.size() >= a.size()
                    : str.size() >= a.size() && str.compare(str.size() - a.size(), a.size(), a) == 0;
@@ -649,8 +619,7 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
       return Status::Ok();
     }
     if (name == "replace") {
-      s = arity(2, 3);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(2, 3));
       std::string from, to;
       s = str_arg(0, &from);
       if (s.ok()) s = str_arg(1, &to);
@@ -658,8 +627,7 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
       long long count = -1;
       if (args.size() == 3) {
         const Json* c = nullptr;
-        s = JsonOf(args[2], &c);
-        if (!s.ok()) return s;
+        GALE_TRY(JsonOf(args[2], &c));
         if (!c->is_number_integer()) return TypeError("replace() count must be an integer");
         count = c->get<long long>();
       }
@@ -671,14 +639,12 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
       return FindFilter("replace")->fn(*this, in, fargs, out);
     }
     if (name == "split") {
-      s = arity(0, 2);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(0, 2));
       std::optional<std::string> sep;
       long long maxsplit = -1;
       if (!args.empty()) {
         const Json* a = nullptr;
-        s = JsonOf(args[0], &a);
-        if (!s.ok()) return s;
+        GALE_TRY(JsonOf(args[0], &a));
         if (!a->is_null()) {
           if (!a->is_string())
             return TypeError("must be str or None, not " + std::string(py::TypeName(*a)));
@@ -688,8 +654,7 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
       }
       if (args.size() == 2) {
         const Json* m = nullptr;
-        s = JsonOf(args[1], &m);
-        if (!s.ok()) return s;
+        GALE_TRY(JsonOf(args[1], &m));
         if (!m->is_number_integer()) return TypeError("maxsplit must be an integer");
         maxsplit = m->get<long long>();
       }
@@ -730,8 +695,7 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
       return Status::Ok();
     }
     if (name == "join") {
-      s = arity(1, 1);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(1, 1));
       Value sep = Value::Of(str);
       std::vector<Value> fargs;
       fargs.push_back(std::move(sep));
@@ -739,11 +703,9 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
       return FindFilter("join")->fn(*this, args[0], fargs, out);
     }
     if (name == "find") {
-      s = arity(1, 1);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(1, 1));
       std::string a;
-      s = str_arg(0, &a);
-      if (!s.ok()) return s;
+      GALE_TRY(str_arg(0, &a));
       std::size_t at = str.find(a);
       *out = Value::Of(at == std::string::npos
                            ? -1LL
@@ -752,11 +714,9 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
     }
   } else if (j->is_object()) {
     if (name == "get") {
-      s = arity(1, 2);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(1, 2));
       const Json* k = nullptr;
-      s = JsonOf(args[0], &k);
-      if (!s.ok()) return s;
+      GALE_TRY(JsonOf(args[0], &k));
       if (k->is_string()) {
         auto it = j->find(k->get_ref<const std::string&>());
         if (it != j->end()) {
@@ -772,8 +732,7 @@ Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<V
       return Status::Ok();
     }
     if (name == "keys" || name == "values" || name == "items") {
-      s = arity(0, 0);
-      if (!s.ok()) return s;
+      GALE_TRY(arity(0, 0));
       if (!py::DepthAtMost(*j, py::kMaxDepth)) return Status::Error("value nested too deeply");
       Json list = Json::array();
       for (auto it = j->begin(); it != j->end(); ++it) {
@@ -853,8 +812,7 @@ Status Evaluator::Binary(BinOp op, Value& a, Value& b, Value* out) {
     Status s = StrOf(a, &l);
     if (s.ok()) s = StrOf(b, &r);
     if (!s.ok()) return s;
-    s = CheckSize(l.size() + r.size());
-    if (!s.ok()) return s;
+    GALE_TRY(CheckSize(l.size() + r.size()));
     *out = Value::Of(l + r);
     return Status::Ok();
   }
@@ -869,19 +827,16 @@ Status Evaluator::Binary(BinOp op, Value& a, Value& b, Value* out) {
   bool numeric = ToNum(*x, &p) && ToNum(*y, &q);
   if (!numeric) {
     if (op == BinOp::kAdd && x->is_string() && y->is_string()) {
-      s = CheckSize(x->get_ref<const std::string&>().size() +
-                    y->get_ref<const std::string&>().size());
-      if (!s.ok()) return s;
+      GALE_TRY(CheckSize(x->get_ref<const std::string&>().size() +
+                         y->get_ref<const std::string&>().size()));
       *out = Value::Of(x->get<std::string>() + y->get<std::string>());
       return Status::Ok();
     }
     if (op == BinOp::kAdd && x->is_array() && y->is_array()) {
       Json r;
-      s = Copy(*x, &r);
-      if (!s.ok()) return s;
+      GALE_TRY(Copy(*x, &r));
       Json tail;
-      s = Copy(*y, &tail);
-      if (!s.ok()) return s;
+      GALE_TRY(Copy(*y, &tail));
       for (auto& item : tail) r.push_back(std::move(item));
       *out = Value::Of(std::move(r));
       return Status::Ok();
@@ -1133,8 +1088,7 @@ Status Evaluator::Format(const std::string& fmt, Value& arg, Value* out) {
       default:
         return Status::Error(std::string("unsupported format character '") + conv + "'");
     }
-    s = CheckSize(r.size());
-    if (!s.ok()) return s;
+    GALE_TRY(CheckSize(r.size()));
   }
   if (!mapping && next < items.size()) {
     return TypeError("not all arguments converted during string formatting");
@@ -1154,8 +1108,7 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
       return LookupName(e, out);
     case ExprKind::kAttr: {
       Value subject;
-      s = Eval(*e.args[0], &subject);
-      if (!s.ok()) return s;
+      GALE_TRY(Eval(*e.args[0], &subject));
       return GetAttr(subject, e.name, e, out);
     }
     case ExprKind::kItem: {
@@ -1171,8 +1124,7 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
       return CallExpr(e, out);
     case ExprKind::kFilter: {
       Value in;
-      s = Eval(*e.args[0], &in);
-      if (!s.ok()) return s;
+      GALE_TRY(Eval(*e.args[0], &in));
       if (!in.defined() && !e.filter->accepts_undefined) {
         return Status::Error(UndefinedMessage(in));
       }
@@ -1183,8 +1135,7 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
           continue;
         }
         Value v;
-        s = Eval(*e.args[k], &v);
-        if (!s.ok()) return s;
+        GALE_TRY(Eval(*e.args[k], &v));
         args.push_back(std::move(v));
       }
       s = e.filter->fn(*this, in, args, out);
@@ -1193,30 +1144,25 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
     }
     case ExprKind::kTest: {
       Value in;
-      s = Eval(*e.args[0], &in);
-      if (!s.ok()) return s;
+      GALE_TRY(Eval(*e.args[0], &in));
       if (!in.defined() && !e.test->accepts_undefined) return Status::Error(UndefinedMessage(in));
       std::vector<Value> args;
       for (std::size_t k = 1; k < e.args.size(); ++k) {
         Value v;
-        s = Eval(*e.args[k], &v);
-        if (!s.ok()) return s;
+        GALE_TRY(Eval(*e.args[k], &v));
         args.push_back(std::move(v));
       }
       bool r = false;
-      s = e.test->fn(*this, in, args, &r);
-      if (!s.ok()) return s;
+      GALE_TRY(e.test->fn(*this, in, args, &r));
       *out = Value::Of(e.negated ? !r : r);
       return Status::Ok();
     }
     case ExprKind::kNeg:
     case ExprKind::kPos: {
       Value v;
-      s = Eval(*e.args[0], &v);
-      if (!s.ok()) return s;
+      GALE_TRY(Eval(*e.args[0], &v));
       const Json* j = nullptr;
-      s = JsonOf(v, &j);
-      if (!s.ok()) return s;
+      GALE_TRY(JsonOf(v, &j));
       Num n;
       if (!ToNum(*j, &n)) {
         return TypeError(std::string("bad operand type for unary ") +
@@ -1235,11 +1181,9 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
     }
     case ExprKind::kNot: {
       Value v;
-      s = Eval(*e.args[0], &v);
-      if (!s.ok()) return s;
+      GALE_TRY(Eval(*e.args[0], &v));
       bool t = false;
-      s = Truthy(v, &t);
-      if (!s.ok()) return s;
+      GALE_TRY(Truthy(v, &t));
       *out = Value::Of(!t);
       return Status::Ok();
     }
@@ -1252,15 +1196,12 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
     }
     case ExprKind::kCompare: {
       Value left;
-      s = Eval(*e.args[0], &left);
-      if (!s.ok()) return s;
+      GALE_TRY(Eval(*e.args[0], &left));
       for (std::size_t k = 0; k < e.cmp_ops.size(); ++k) {
         Value right;
-        s = Eval(*e.args[k + 1], &right);
-        if (!s.ok()) return s;
+        GALE_TRY(Eval(*e.args[k + 1], &right));
         bool r = false;
-        s = Compare(e.cmp_ops[k], left, right, &r);
-        if (!s.ok()) return s;
+        GALE_TRY(Compare(e.cmp_ops[k], left, right, &r));
         if (!r) {
           *out = Value::Of(false);
           return Status::Ok();
@@ -1273,11 +1214,9 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
     case ExprKind::kAnd:
     case ExprKind::kOr: {
       Value a;
-      s = Eval(*e.args[0], &a);
-      if (!s.ok()) return s;
+      GALE_TRY(Eval(*e.args[0], &a));
       bool t = false;
-      s = Truthy(a, &t);
-      if (!s.ok()) return s;
+      GALE_TRY(Truthy(a, &t));
       if (t == (e.kind == ExprKind::kOr)) {
         *out = std::move(a);
         return Status::Ok();
@@ -1286,11 +1225,9 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
     }
     case ExprKind::kCond: {
       Value c;
-      s = Eval(*e.args[1], &c);
-      if (!s.ok()) return s;
+      GALE_TRY(Eval(*e.args[1], &c));
       bool t = false;
-      s = Truthy(c, &t);
-      if (!s.ok()) return s;
+      GALE_TRY(Truthy(c, &t));
       if (t) return Eval(*e.args[0], out);
       if (e.args[2]) return Eval(*e.args[2], out);
       // Jinja uses its lenient Undefined here, even under StrictUndefined: it prints as "".
@@ -1303,13 +1240,10 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
       Json list = Json::array();
       for (const auto& item : e.args) {
         Value v;
-        s = Eval(*item, &v);
-        if (!s.ok()) return s;
-        s = Need(v);
-        if (!s.ok()) return s;
+        GALE_TRY(Eval(*item, &v));
+        GALE_TRY(Need(v));
         Json copy;
-        s = Copy(v.json(), &copy);
-        if (!s.ok()) return s;
+        GALE_TRY(Copy(v.json(), &copy));
         list.push_back(std::move(copy));
       }
       *out = Value::Of(std::move(list));
@@ -1334,8 +1268,7 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
         } else {
           return TypeError(std::string("unhashable type: '") + py::TypeName(kj) + "'");
         }
-        s = Copy(value.json(), &dict[name]);
-        if (!s.ok()) return s;
+        GALE_TRY(Copy(value.json(), &dict[name]));
       }
       *out = Value::Of(std::move(dict));
       return Status::Ok();

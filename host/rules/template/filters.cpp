@@ -22,8 +22,7 @@ bool Given(const Value& v) {
 
 Status NeedString(Evaluator& ev, Value& v, const char* what, std::string* out) {
   const Json* j = nullptr;
-  Status s = ev.JsonOf(v, &j);
-  if (!s.ok()) return s;
+  GALE_TRY(ev.JsonOf(v, &j));
   if (!j->is_string()) {
     return Status::Error(std::string(what) + " must be a string, not " + py::TypeName(*j));
   }
@@ -33,8 +32,7 @@ Status NeedString(Evaluator& ev, Value& v, const char* what, std::string* out) {
 
 Status NeedInt(Evaluator& ev, Value& v, const char* what, long long* out) {
   const Json* j = nullptr;
-  Status s = ev.JsonOf(v, &j);
-  if (!s.ok()) return s;
+  GALE_TRY(ev.JsonOf(v, &j));
   if (j->is_boolean()) {
     *out = j->get<bool>() ? 1 : 0;
   } else if (j->is_number_integer()) {
@@ -81,12 +79,10 @@ Status Iterate(const Json& j, std::vector<Json>* out) {
 Status Default(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   bool use_default = !in.defined();
   bool boolean = false;
-  Status s = Flag(ev, args[1], &boolean);
-  if (!s.ok()) return s;
+  GALE_TRY(Flag(ev, args[1], &boolean));
   if (!use_default && boolean) {
     bool t = false;
-    s = ev.Truthy(in, &t);
-    if (!s.ok()) return s;
+    GALE_TRY(ev.Truthy(in, &t));
     use_default = !t;
   }
   if (!use_default) {
@@ -101,38 +97,33 @@ Status Default(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
 
 Status Upper(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string s;
-  Status st = ev.StrOf(in, &s);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.StrOf(in, &s));
   *out = Value::Of(py::Upper(s));
   return Status::Ok();
 }
 
 Status Lower(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string s;
-  Status st = ev.StrOf(in, &s);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.StrOf(in, &s));
   *out = Value::Of(py::Lower(s));
   return Status::Ok();
 }
 
 Status Capitalize(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string s;
-  Status st = ev.StrOf(in, &s);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.StrOf(in, &s));
   *out = Value::Of(py::Capitalize(s));
   return Status::Ok();
 }
 
 Status Trim(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   std::string s;
-  Status st = ev.StrOf(in, &s);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.StrOf(in, &s));
   std::vector<char32_t> set;
   bool custom = false;
   if (Given(args[0]) && !(args[0].defined() && args[0].json().is_null())) {
     std::string chars;
-    st = NeedString(ev, args[0], "chars", &chars);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedString(ev, args[0], "chars", &chars));
     for (std::size_t i = 0; i < chars.size();) set.push_back(py::DecodeUtf8(chars, i));
     custom = true;
   }
@@ -164,8 +155,7 @@ Status Replace(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   if (!st.ok()) return st;
   long long count = -1;
   if (Given(args[2]) && !(args[2].defined() && args[2].json().is_null())) {
-    st = NeedInt(ev, args[2], "count", &count);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedInt(ev, args[2], "count", &count));
   }
   std::string r;
   if (from.empty()) {
@@ -173,8 +163,7 @@ Status Replace(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
     auto chars = Chars(s);
     std::size_t n = chars.size() + 1;
     if (count >= 0) n = std::min<std::size_t>(n, static_cast<std::size_t>(count));
-    st = ev.CheckSize(s.size() + n * to.size());
-    if (!st.ok()) return st;
+    GALE_TRY(ev.CheckSize(s.size() + n * to.size()));
     std::size_t inserted = 0;
     for (const auto& c : chars) {
       if (inserted < n) r += to, ++inserted;
@@ -190,8 +179,7 @@ Status Replace(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
     if (count >= 0 && hits >= static_cast<std::size_t>(count)) break;
   }
   if (to.size() > from.size()) {
-    st = ev.CheckSize(s.size() + hits * (to.size() - from.size()));
-    if (!st.ok()) return st;
+    GALE_TRY(ev.CheckSize(s.size() + hits * (to.size() - from.size())));
   }
   std::size_t pos = 0, done = 0;
   while (count < 0 || done < static_cast<std::size_t>(count)) {
@@ -209,12 +197,10 @@ Status Replace(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
 
 Status Int(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   long long base = 10;
   if (Given(args[1])) {
-    st = NeedInt(ev, args[1], "base", &base);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedInt(ev, args[1], "base", &base));
   }
   auto from_double = [&](double d, Value* o) -> Status {
     if (std::isnan(d)) return Status::Error("cannot convert float NaN to integer");
@@ -260,8 +246,7 @@ Status Int(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
 
 Status Float(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   std::optional<double> v;
   if (j->is_string()) {
     v = py::ParseFloat(j->get_ref<const std::string&>());
@@ -280,16 +265,14 @@ Status Float(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
 
 Status String(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string s;
-  Status st = ev.StrOf(in, &s);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.StrOf(in, &s));
   *out = Value::Of(std::move(s));
   return Status::Ok();
 }
 
 Status Length(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   if (j->is_string()) {
     *out = Value::Of(static_cast<long long>(py::CodePointCount(j->get_ref<const std::string&>())));
   } else if (j->is_array() || j->is_object()) {
@@ -325,23 +308,19 @@ const Json* Attribute(const Json& item, const std::string& path) {
 
 Status Join(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   std::string sep;
   if (Given(args[0])) {
-    st = ev.StrOf(args[0], &sep);
-    if (!st.ok()) return st;
+    GALE_TRY(ev.StrOf(args[0], &sep));
   }
   std::optional<std::string> attribute;
   if (Given(args[1]) && !(args[1].defined() && args[1].json().is_null())) {
     std::string a;
-    st = ev.StrOf(args[1], &a);
-    if (!st.ok()) return st;
+    GALE_TRY(ev.StrOf(args[1], &a));
     attribute = a;
   }
   std::vector<Json> items;
-  st = Iterate(*j, &items);
-  if (!st.ok()) return st;
+  GALE_TRY(Iterate(*j, &items));
   std::string r;
   const std::size_t cap = ev.ctx().limits.max_output_bytes;
   for (std::size_t k = 0; k < items.size(); ++k) {
@@ -366,15 +345,13 @@ Status Join(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
 
 Status ToJson(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   py::DumpOptions o;
   o.html_safe = true;  // Jinja's htmlsafe_json_dumps, keys sorted (always, in Gale's JSON)
   o.max_bytes = ev.ctx().limits.max_output_bytes;
   if (Given(args[0]) && !(args[0].defined() && args[0].json().is_null())) {
     long long indent = 0;
-    st = NeedInt(ev, args[0], "indent", &indent);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedInt(ev, args[0], "indent", &indent));
     o.indent = static_cast<int>(std::clamp(indent, 0LL, 64LL));
     o.item_sep = ",";
   }
@@ -386,11 +363,9 @@ Status ToJson(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
 
 Status FirstLast(Evaluator& ev, Value& in, Value* out, bool first) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   std::vector<Json> items;
-  st = Iterate(*j, &items);
-  if (!st.ok()) return st;
+  GALE_TRY(Iterate(*j, &items));
   if (items.empty()) {
     *out = Value::Undefined(std::string(first ? "first" : "last") + " item of an empty sequence");
   } else {
@@ -407,8 +382,7 @@ Status Last(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
 
 Status Abs(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   if (j->is_boolean()) {
     *out = Value::Of(j->get<bool>() ? 1 : 0);
   } else if (j->is_number_unsigned()) {
@@ -428,20 +402,17 @@ Status Abs(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
 // Jinja's round(value, precision=0, method='common'|'ceil'|'floor'); always a float.
 Status Round(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   if (!py::IsNumeric(*j)) {
     return Status::Error(std::string("must be real number, not ") + py::TypeName(*j));
   }
   long long precision = 0;
   if (Given(args[0])) {
-    st = NeedInt(ev, args[0], "precision", &precision);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedInt(ev, args[0], "precision", &precision));
   }
   std::string method = "common";
   if (Given(args[1])) {
-    st = NeedString(ev, args[1], "method", &method);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedString(ev, args[1], "method", &method));
   }
   double v = j->is_boolean() ? (j->get<bool>() ? 1.0 : 0.0) : j->get<double>();
   double scale = std::pow(10.0, static_cast<double>(std::clamp(precision, -300LL, 300LL)));
@@ -463,11 +434,9 @@ Status Round(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
 
 Status List(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   std::vector<Json> items;
-  st = Iterate(*j, &items);
-  if (!st.ok()) return st;
+  GALE_TRY(Iterate(*j, &items));
   *out = Value::Of(Json(std::move(items)));
   return Status::Ok();
 }
@@ -481,23 +450,20 @@ Status Safe(Evaluator&, Value& in, std::vector<Value>&, Value* out) {
 
 Status ToJsonString(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   py::DumpOptions o;
   o.item_sep = ",";  // StackStorm passes separators=(",", ": ")
   o.key_sep = ": ";
   o.max_bytes = ev.ctx().limits.max_output_bytes;
   if (Given(args[0]) && !(args[0].defined() && args[0].json().is_null())) {
     long long indent = 0;
-    st = NeedInt(ev, args[0], "indent", &indent);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedInt(ev, args[0], "indent", &indent));
     o.indent = static_cast<int>(std::clamp(indent, 0LL, 64LL));
   }
   std::string item_sep, key_sep;
   if (Given(args[2]) && !(args[2].defined() && args[2].json().is_null())) {
     const Json* sep = nullptr;
-    st = ev.JsonOf(args[2], &sep);
-    if (!st.ok()) return st;
+    GALE_TRY(ev.JsonOf(args[2], &sep));
     if (!sep->is_array() || sep->size() != 2 || !(*sep)[0].is_string() || !(*sep)[1].is_string()) {
       return Status::Error("separators must be a pair of strings");
     }
@@ -514,9 +480,8 @@ Status ToJsonString(Evaluator& ev, Value& in, std::vector<Value>& args, Value* o
 
 Status FromJsonString(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string s;
-  Status st = ev.StrOf(in, &s);
-  if (!st.ok()) return st;
-  if (Status within = CheckJsonText(s); !within.ok()) return within;
+  GALE_TRY(ev.StrOf(in, &s));
+  GALE_TRY(CheckJsonText(s));
   try {
     *out = Value::Of(Json::parse(s));
   } catch (const std::exception& e) {
@@ -527,8 +492,7 @@ Status FromJsonString(Evaluator& ev, Value& in, std::vector<Value>&, Value* out)
 
 Status FromYamlString(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string s;
-  Status st = ev.StrOf(in, &s);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.StrOf(in, &s));
   auto doc = ParseYaml(s, "from_yaml_string");
   if (!doc.ok()) return Status::Error("invalid YAML: " + doc.message());
   *out = Value::Of(std::move(doc->json));
@@ -627,13 +591,11 @@ int Depth(const Json& j, int limit) {
 
 Status ToYamlString(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   if (Depth(*j, py::kMaxDepth + 1) > py::kMaxDepth) return Status::Error("value nested too deeply");
   long long indent = 2;
   if (Given(args[0]) && !(args[0].defined() && args[0].json().is_null())) {
-    st = NeedInt(ev, args[0], "indent", &indent);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedInt(ev, args[0], "indent", &indent));
     indent = std::clamp(indent, 2LL, 9LL);
   }
   try {
@@ -646,8 +608,7 @@ Status ToYamlString(Evaluator& ev, Value& in, std::vector<Value>& args, Value* o
     // PyYAML ends documents with a newline; a bare scalar also gets its "..." end marker.
     if (!j->is_array() && !j->is_object()) r += "\n...";
     r += "\n";
-    st = ev.CheckSize(r.size());
-    if (!st.ok()) return st;
+    GALE_TRY(ev.CheckSize(r.size()));
     *out = Value::Of(std::move(r));
   } catch (const std::exception& ex) {
     return Status::Error(std::string("cannot write YAML: ") + ex.what());
@@ -657,8 +618,7 @@ Status ToYamlString(Evaluator& ev, Value& in, std::vector<Value>& args, Value* o
 
 Status JsonEscape(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   py::DumpOptions o;
   o.max_bytes = ev.ctx().limits.max_output_bytes;
   auto r = py::JsonDumps(*j, o);
@@ -675,8 +635,7 @@ Status JsonEscape(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
 
 Status ToComplex(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   py::DumpOptions o;
   o.max_bytes = ev.ctx().limits.max_output_bytes;
   auto r = py::JsonDumps(*j, o);
@@ -690,11 +649,9 @@ Status RegexArgs(Evaluator& ev, Value& in, Value& pattern, Value& icase, std::st
   Status st = ev.StrOf(in, text);  // StackStorm: str(value) when it is not a string
   if (!st.ok()) return st;
   std::string p;
-  st = NeedString(ev, pattern, "pattern", &p);
-  if (!st.ok()) return st;
+  GALE_TRY(NeedString(ev, pattern, "pattern", &p));
   bool ic = false;
-  st = Flag(ev, icase, &ic);
-  if (!st.ok()) return st;
+  GALE_TRY(Flag(ev, icase, &ic));
   return ev.GetRegex(p, ic, re);
 }
 
@@ -705,8 +662,7 @@ Status GaveUp() {
 Status RegexMatch(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   std::string text;
   const Regex* re = nullptr;
-  Status st = RegexArgs(ev, in, args[0], args[1], &text, &re);
-  if (!st.ok()) return st;
+  GALE_TRY(RegexArgs(ev, in, args[0], args[1], &text, &re));
   auto r = re->Match(text);
   if (!r) return GaveUp();
   *out = Value::Of(*r);
@@ -716,8 +672,7 @@ Status RegexMatch(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out
 Status RegexSearch(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   std::string text;
   const Regex* re = nullptr;
-  Status st = RegexArgs(ev, in, args[0], args[1], &text, &re);
-  if (!st.ok()) return st;
+  GALE_TRY(RegexArgs(ev, in, args[0], args[1], &text, &re));
   auto r = re->Search(text);
   if (!r) return GaveUp();
   *out = Value::Of(*r);
@@ -829,8 +784,7 @@ Status RegexReplace(Evaluator& ev, Value& in, std::vector<Value>& args, Value* o
   const Regex* re = nullptr;
   Status st = RegexArgs(ev, in, args[0], args[2], &text, &re);
   if (!st.ok()) return st;
-  st = NeedString(ev, args[1], "replacement", &repl);
-  if (!st.ok()) return st;
+  GALE_TRY(NeedString(ev, args[1], "replacement", &repl));
   std::string r;
   std::size_t last = 0;
   const std::size_t cap = ev.ctx().limits.max_output_bytes;
@@ -844,8 +798,7 @@ Status RegexReplace(Evaluator& ev, Value& in, std::vector<Value>& args, Value* o
   });
   if (!st.ok()) return st;
   r.append(text, last, std::string::npos);
-  st = ev.CheckSize(r.size());
-  if (!st.ok()) return st;
+  GALE_TRY(ev.CheckSize(r.size()));
   *out = Value::Of(std::move(r));
   return Status::Ok();
 }
@@ -857,8 +810,7 @@ Status RegexSubstring(Evaluator& ev, Value& in, std::vector<Value>& args, Value*
   if (!st.ok()) return st;
   long long index = 0;
   if (Given(args[1])) {
-    st = NeedInt(ev, args[1], "result_index", &index);
-    if (!st.ok()) return st;
+    GALE_TRY(NeedInt(ev, args[1], "result_index", &index));
   }
   // re.findall: whole matches without groups, group 1 with one group, tuples with several.
   std::vector<Json> found;
@@ -891,8 +843,7 @@ Status RegexSubstring(Evaluator& ev, Value& in, std::vector<Value>& args, Value*
 
 Status PathArg(Evaluator& ev, Value& in, std::string* path) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   if (!j->is_string()) {
     return Status::Error(std::string("expected str, bytes or os.PathLike object, not ") +
                          py::TypeName(*j));
@@ -903,8 +854,7 @@ Status PathArg(Evaluator& ev, Value& in, std::string* path) {
 
 Status Basename(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string p;
-  Status st = PathArg(ev, in, &p);
-  if (!st.ok()) return st;
+  GALE_TRY(PathArg(ev, in, &p));
   std::size_t slash = p.rfind('/');
   *out = Value::Of(slash == std::string::npos ? p : p.substr(slash + 1));
   return Status::Ok();
@@ -912,8 +862,7 @@ Status Basename(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
 
 Status Dirname(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::string p;
-  Status st = PathArg(ev, in, &p);
-  if (!st.ok()) return st;
+  GALE_TRY(PathArg(ev, in, &p));
   std::size_t slash = p.rfind('/');
   std::string head = slash == std::string::npos ? "" : p.substr(0, slash + 1);
   // posixpath.dirname strips trailing slashes unless the head is all slashes.
@@ -926,8 +875,7 @@ Status Dirname(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
 
 Status UseNone(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   if (in.defined()) {
-    Status st = ev.Need(in);
-    if (!st.ok()) return st;
+    GALE_TRY(ev.Need(in));
     if (in.json().is_null()) {
       *out = Value::Of(std::string(kNoneMagic));
       return Status::Ok();
@@ -946,8 +894,7 @@ Status DecryptKv(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
   std::optional<KvKey> from;
   if (from_datastore) from = KvKey{in.scope, in.text};
   std::string cipher;
-  Status st = ev.StrOf(in, &cipher);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.StrOf(in, &cipher));
   if (from_datastore && cipher.empty()) {
     return Status::Error("Referenced datastore item \"" + name +
                          "\" doesn't exist or it contains an empty string");
@@ -961,11 +908,9 @@ Status DecryptKv(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
 
 Status JsonpathQuery(Evaluator& ev, Value& in, std::vector<Value>& args, Value* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   std::string query;
-  st = NeedString(ev, args[0], "query", &query);
-  if (!st.ok()) return st;
+  GALE_TRY(NeedString(ev, args[0], "query", &query));
   if (query == "$") {
     *out = Value::Of(Json::array({*j}));
     return Status::Ok();
@@ -996,8 +941,7 @@ Status TestUndefined(Evaluator&, Value& in, std::vector<Value>&, bool* out) {
 template <bool (*Pred)(const Json&)>
 Status TestJson(Evaluator& ev, Value& in, std::vector<Value>&, bool* out) {
   const Json* j = nullptr;
-  Status st = ev.JsonOf(in, &j);
-  if (!st.ok()) return st;
+  GALE_TRY(ev.JsonOf(in, &j));
   *out = Pred(*j);
   return Status::Ok();
 }

@@ -235,8 +235,7 @@ class Lexer {
         continue;
       }
       if (IsDigit(c)) {
-        Status s = Number(&p);
-        if (!s.ok()) return s;
+        GALE_TRY(Number(&p));
         continue;
       }
       if (c == '\'' || c == '"') {
@@ -466,8 +465,7 @@ class Parser {
 
   Status ParseTemplate(std::vector<Node>* out) {
     std::string stop;
-    Status s = Body(out, {}, &stop, 0);
-    if (!s.ok()) return s;
+    GALE_TRY(Body(out, {}, &stop, 0));
     return Status::Ok();
   }
 
@@ -559,10 +557,8 @@ class Parser {
           Next();
           Node n;
           n.kind = NodeKind::kOutput;
-          s = Expression(&n.expr, depth);
-          if (!s.ok()) return s;
-          s = ExpectEnd(Tok::kVarEnd);
-          if (!s.ok()) return s;
+          GALE_TRY(Expression(&n.expr, depth));
+          GALE_TRY(ExpectEnd(Tok::kVarEnd));
           out->push_back(std::move(n));
           break;
         }
@@ -609,22 +605,17 @@ class Parser {
     n->kind = NodeKind::kIf;
     while (true) {
       ExprPtr cond;
-      Status s = Expression(&cond, depth);
-      if (!s.ok()) return s;
-      s = ExpectEnd(Tok::kBlockEnd);
-      if (!s.ok()) return s;
+      GALE_TRY(Expression(&cond, depth));
+      GALE_TRY(ExpectEnd(Tok::kBlockEnd));
       std::vector<Node> body;
       std::string stop;
-      s = Body(&body, {"elif", "else", "endif"}, &stop, depth + 1);
-      if (!s.ok()) return s;
+      GALE_TRY(Body(&body, {"elif", "else", "endif"}, &stop, depth + 1));
       n->conditions.push_back(std::move(cond));
       n->branches.push_back(std::move(body));
       if (stop == "elif") continue;
       if (stop == "else") {
-        s = ExpectEnd(Tok::kBlockEnd);
-        if (!s.ok()) return s;
-        s = Body(&n->else_body, {"endif"}, &stop, depth + 1);
-        if (!s.ok()) return s;
+        GALE_TRY(ExpectEnd(Tok::kBlockEnd));
+        GALE_TRY(Body(&n->else_body, {"endif"}, &stop, depth + 1));
       }
       return ExpectEnd(Tok::kBlockEnd);
     }
@@ -641,22 +632,17 @@ class Parser {
     }
     if (!IsName("in")) return Err("expected 'in', got " + Describe(Cur()), Cur().pos);
     Next();
-    Status s = Or(&n->expr, depth);
-    if (!s.ok()) return s;
+    GALE_TRY(Or(&n->expr, depth));
     if (IsName("if") || IsName("recursive")) {
       return Err("loop filters and recursive loops are not supported", Cur().pos);
     }
-    s = ExpectEnd(Tok::kBlockEnd);
-    if (!s.ok()) return s;
+    GALE_TRY(ExpectEnd(Tok::kBlockEnd));
     std::string stop;
-    s = Body(&n->body, {"else", "endfor"}, &stop, depth + 1);
-    if (!s.ok()) return s;
+    GALE_TRY(Body(&n->body, {"else", "endfor"}, &stop, depth + 1));
     n->uses_loop = MentionsLoop(n->body);
     if (stop == "else") {
-      s = ExpectEnd(Tok::kBlockEnd);
-      if (!s.ok()) return s;
-      s = Body(&n->else_body, {"endfor"}, &stop, depth + 1);
-      if (!s.ok()) return s;
+      GALE_TRY(ExpectEnd(Tok::kBlockEnd));
+      GALE_TRY(Body(&n->else_body, {"endfor"}, &stop, depth + 1));
     }
     return ExpectEnd(Tok::kBlockEnd);
   }
@@ -669,28 +655,23 @@ class Parser {
     if (!IsOp("="))
       return Err("block assignments ({% set x %}...{% endset %}) are not supported", Cur().pos);
     Next();
-    Status s = Expression(&n->expr, depth);
-    if (!s.ok()) return s;
+    GALE_TRY(Expression(&n->expr, depth));
     return ExpectEnd(Tok::kBlockEnd);
   }
 
   // ---- expressions ----
 
   Status Expression(ExprPtr* out, int depth) {
-    Status s = Enter(&depth, Cur().pos);
-    if (!s.ok()) return s;
+    GALE_TRY(Enter(&depth, Cur().pos));
     std::size_t begin = Cur().pos;
-    s = Or(out, depth);
-    if (!s.ok()) return s;
+    GALE_TRY(Or(out, depth));
     while (IsName("if")) {
       Next();
       ExprPtr cond, other;
-      s = Or(&cond, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Or(&cond, depth));
       if (IsName("else")) {
         Next();
-        s = Expression(&other, depth);
-        if (!s.ok()) return s;
+        GALE_TRY(Expression(&other, depth));
       }
       auto e = Make(ExprKind::kCond, begin);
       e->args.push_back(std::move(*out));
@@ -741,11 +722,9 @@ class Parser {
     if (IsName("not")) {
       std::size_t begin = Cur().pos;
       Next();
-      Status s = Enter(&depth, begin);
-      if (!s.ok()) return s;
+      GALE_TRY(Enter(&depth, begin));
       ExprPtr inner;
-      s = Not(&inner, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Not(&inner, depth));
       auto e = Make(ExprKind::kNot, begin);
       e->args.push_back(std::move(inner));
       *out = std::move(e);
@@ -757,8 +736,7 @@ class Parser {
   Status Compare(ExprPtr* out, int depth) {
     std::size_t begin = Cur().pos;
     ExprPtr first;
-    Status s = Math1(&first, depth);
-    if (!s.ok()) return s;
+    GALE_TRY(Math1(&first, depth));
     std::unique_ptr<Expr> cmp;
     while (true) {
       CmpOp op;
@@ -782,12 +760,10 @@ class Parser {
       } else {
         break;
       }
-      s = Enter(&depth, Cur().pos);
-      if (!s.ok()) return s;
+      GALE_TRY(Enter(&depth, Cur().pos));
       Next();
       ExprPtr rhs;
-      s = Math1(&rhs, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Math1(&rhs, depth));
       if (!cmp) {
         cmp = Make(ExprKind::kCompare, begin);
         cmp->args.push_back(std::move(first));
@@ -860,17 +836,14 @@ class Parser {
       ExprKind kind = IsOp("-") ? ExprKind::kNeg : ExprKind::kPos;
       Next();
       ExprPtr inner;
-      s = Unary(&inner, depth, false);
-      if (!s.ok()) return s;
+      GALE_TRY(Unary(&inner, depth, false));
       auto e = Make(kind, begin);
       e->args.push_back(std::move(inner));
       *out = std::move(e);
     } else {
-      s = Primary(out, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Primary(out, depth));
     }
-    s = Postfix(out, depth, begin);
-    if (!s.ok()) return s;
+    GALE_TRY(Postfix(out, depth, begin));
     if (with_filter) s = FilterExpr(out, depth, begin);
     return s;
   }
@@ -957,8 +930,7 @@ class Parser {
       Next();
       if (IsOp(")")) break;
       ExprPtr item;
-      s = Expression(&item, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Expression(&item, depth));
       tuple->args.push_back(std::move(item));
     }
     s = Expect(")");
@@ -976,13 +948,11 @@ class Parser {
     list->begin = begin;
     while (!IsOp("]")) {
       if (!list->args.empty()) {
-        Status s = Expect(",");
-        if (!s.ok()) return s;
+        GALE_TRY(Expect(","));
         if (IsOp("]")) break;
       }
       ExprPtr item;
-      Status s = Expression(&item, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Expression(&item, depth));
       list->args.push_back(std::move(item));
     }
     Next();
@@ -999,17 +969,13 @@ class Parser {
     dict->begin = begin;
     while (!IsOp("}")) {
       if (!dict->args.empty()) {
-        Status s = Expect(",");
-        if (!s.ok()) return s;
+        GALE_TRY(Expect(","));
         if (IsOp("}")) break;
       }
       ExprPtr key, value;
-      Status s = Expression(&key, depth);
-      if (!s.ok()) return s;
-      s = Expect(":");
-      if (!s.ok()) return s;
-      s = Expression(&value, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Expression(&key, depth));
+      GALE_TRY(Expect(":"));
+      GALE_TRY(Expression(&value, depth));
       dict->args.push_back(std::move(key));
       dict->args.push_back(std::move(value));
     }
@@ -1021,8 +987,7 @@ class Parser {
 
   Status Postfix(ExprPtr* out, int depth, std::size_t begin) {
     while (true) {
-      Status s = Enter(&depth, Cur().pos);
-      if (!s.ok()) return s;
+      GALE_TRY(Enter(&depth, Cur().pos));
       if (IsOp(".")) {
         Next();
         if (Cur().kind == Tok::kName) {
@@ -1046,11 +1011,9 @@ class Parser {
           return Err("expected a name after '.', got " + Describe(Cur()), Cur().pos);
         }
       } else if (IsOp("[")) {
-        s = Subscript(out, depth, begin);
-        if (!s.ok()) return s;
+        GALE_TRY(Subscript(out, depth, begin));
       } else if (IsOp("(")) {
-        s = Call(out, depth, begin);
-        if (!s.ok()) return s;
+        GALE_TRY(Call(out, depth, begin));
       } else {
         return Status::Ok();
       }
@@ -1063,8 +1026,7 @@ class Parser {
     bool slice = false;
     for (int k = 0; k < 3; ++k) {
       if (!IsOp(":") && !IsOp("]")) {
-        Status s = Expression(&parts[k], depth);
-        if (!s.ok()) return s;
+        GALE_TRY(Expression(&parts[k], depth));
       }
       if (IsOp(":") && k < 2) {
         slice = true;
@@ -1073,8 +1035,7 @@ class Parser {
       }
       break;
     }
-    Status s = Expect("]");
-    if (!s.ok()) return s;
+    GALE_TRY(Expect("]"));
     if (!slice) {
       if (!parts[0]) return Err("expected a subscript", Cur().pos);
       auto e = Make(ExprKind::kItem, begin);
@@ -1097,8 +1058,7 @@ class Parser {
     if (!s.ok()) return s;
     while (!IsOp(")")) {
       if (!args->empty() || !kwargs->empty()) {
-        s = Expect(",");
-        if (!s.ok()) return s;
+        GALE_TRY(Expect(","));
         if (IsOp(")")) break;
       }
       if (Cur().kind == Tok::kName && Peek().kind == Tok::kOp && Peek().text == "=") {
@@ -1106,16 +1066,14 @@ class Parser {
         Next();
         Next();
         ExprPtr value;
-        s = Expression(&value, depth);
-        if (!s.ok()) return s;
+        GALE_TRY(Expression(&value, depth));
         kwargs->emplace_back(std::move(name), std::move(value));
       } else {
         if (!kwargs->empty()) {
           return Err("positional argument follows keyword argument", Cur().pos);
         }
         ExprPtr value;
-        s = Expression(&value, depth);
-        if (!s.ok()) return s;
+        GALE_TRY(Expression(&value, depth));
         args->push_back(std::move(value));
       }
     }
@@ -1127,8 +1085,7 @@ class Parser {
     std::size_t at = Cur().pos;
     std::vector<ExprPtr> args;
     std::vector<std::pair<std::string, ExprPtr>> kwargs;
-    Status s = Arguments(&args, &kwargs, depth);
-    if (!s.ok()) return s;
+    GALE_TRY(Arguments(&args, &kwargs, depth));
     if (!kwargs.empty()) return Err("keyword arguments are only supported for filters", at);
     auto e = Make(ExprKind::kCall, begin);
     e->args.push_back(std::move(*out));
@@ -1226,8 +1183,7 @@ class Parser {
     std::vector<ExprPtr> args;
     if (IsOp("(")) {
       std::vector<std::pair<std::string, ExprPtr>> kwargs;
-      Status s = Arguments(&args, &kwargs, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Arguments(&args, &kwargs, depth));
       if (!kwargs.empty()) return Err("tests take no keyword arguments", at);
     } else if ((Cur().kind == Tok::kName || Cur().kind == Tok::kString || Cur().kind == Tok::kInt ||
                 Cur().kind == Tok::kFloat ||
@@ -1239,8 +1195,7 @@ class Parser {
       ExprPtr arg;
       Status s = Primary(&arg, depth);
       if (!s.ok()) return s;
-      s = Postfix(&arg, depth, arg_begin);
-      if (!s.ok()) return s;
+      GALE_TRY(Postfix(&arg, depth, arg_begin));
       args.push_back(std::move(arg));
     }
     if (args.size() != spec->params) {
@@ -1289,11 +1244,9 @@ Result<std::shared_ptr<const Program>> ParseProgram(std::string_view source) {
 
   std::vector<Token> toks;
   Lexer lexer(src);
-  Status s = lexer.Run(&toks);
-  if (!s.ok()) return s;
+  GALE_TRY(lexer.Run(&toks));
   Parser parser(src, std::move(toks));
-  s = parser.ParseTemplate(&prog->nodes);
-  if (!s.ok()) return s;
+  GALE_TRY(parser.ParseTemplate(&prog->nodes));
 
   bool only_text = true;
   int outputs = 0, output_at = -1;

@@ -52,8 +52,7 @@ struct Walker {
       *out = Json::array();
       for (std::size_t i = 0; i < v.size(); ++i) {
         Json item;
-        Status s = Walk(v[i], &item, path + "[" + std::to_string(i) + "]", depth + 1);
-        if (!s.ok()) return s;
+        GALE_TRY(Walk(v[i], &item, path + "[" + std::to_string(i) + "]", depth + 1));
         out->push_back(std::move(item));
       }
       return Status::Ok();
@@ -62,8 +61,7 @@ struct Walker {
       *out = Json::object();
       for (auto it = v.begin(); it != v.end(); ++it) {
         Json item;
-        Status s = Walk(it.value(), &item, path + "." + it.key(), depth + 1);
-        if (!s.ok()) return s;
+        GALE_TRY(Walk(it.value(), &item, path + "." + it.key(), depth + 1));
         (*out)[it.key()] = std::move(item);
       }
       return Status::Ok();
@@ -103,13 +101,11 @@ Result<Json> Template::Evaluate(const TemplateContext& ctx) const {
     tmpl::Evaluator ev(*program_, ctx);
     if (program_->single_expression >= 0) {
       Json out;
-      Status s = ev.EvaluateSingle(&out);
-      if (!s.ok()) return s;
+      GALE_TRY(ev.EvaluateSingle(&out));
       return out;
     }
     std::string text;
-    Status s = ev.Render(&text);
-    if (!s.ok()) return s;
+    GALE_TRY(ev.Render(&text));
     return Json(std::move(text));
   } catch (const std::exception& e) {
     return Internal(e);
@@ -121,8 +117,7 @@ Result<std::string> Template::Render(const TemplateContext& ctx) const {
     if (program_->literal) return program_->literal_text;
     tmpl::Evaluator ev(*program_, ctx);
     std::string text;
-    Status s = ev.Render(&text);
-    if (!s.ok()) return s;
+    GALE_TRY(ev.Render(&text));
     return text;
   } catch (const std::exception& e) {
     return Internal(e);
@@ -137,8 +132,7 @@ Result<Json> RenderValue(const Json& value, const TemplateContext& ctx, const st
   try {
     Walker w{ctx};
     Json out;
-    Status s = w.Walk(value, &out, path, 0);
-    if (!s.ok()) return s;
+    GALE_TRY(w.Walk(value, &out, path, 0));
     return out;
   } catch (const std::exception& e) {
     return Status::Error(path + ": " + Internal(e).message());

@@ -142,7 +142,7 @@ Result<std::unique_ptr<Partitioner>> MakePartitioner(PartitionerOptions options)
     if (options.store == nullptr)
       return Status::Error("sensors.partition_provider kvstore: no store");
     auto kv = std::make_unique<KvStorePartitioner>(options.store, c.sensor_node_name);
-    if (Status s = kv->Refresh(); !s.ok()) return s;
+    GALE_TRY(kv->Refresh());
     return std::unique_ptr<Partitioner>(std::move(kv));
   }
   if (p == "hash") {

@@ -89,7 +89,7 @@ Result<std::optional<Loaded<State>>> LoadChain(Database& db, const std::string& 
   }
   while (true) {
     bool found = false;
-    if (Status s = read_rev(loaded.rev + 1, &found); !s) return s;
+    GALE_TRY(read_rev(loaded.rev + 1, &found));
     if (!found) break;
     loaded.exists = true;
     ++loaded.rev;
