@@ -6,12 +6,13 @@
 // built against different versions of any JSON library.
 //
 // Loading order (host side): dlopen with local symbol scope -> call `gale_pack_abi_version()` ->
-// refuse unless it equals kAbiVersion -> call the Boost.DLL alias `gale_pack_factory` -> ask the
+// refuse unless it is between kOldestAbiVersion and kAbiVersion -> call the Boost.DLL alias `gale_pack_factory` -> ask the
 // module for sensors and actions by name. A mismatched vtable would crash, hence the version check
 // before any C++ type is touched.
 //
 // Bump kAbiVersion on ANY change to the plugin_api headers (test/packs/abi_test.cpp fails until
-// the new header digest is recorded there).
+// the new header digest is recorded there). Raise kOldestAbiVersion to it too unless the change
+// leaves every class layout and vtable as it was, so that packs built before still load.
 #pragma once
 
 #include <chrono>
@@ -25,7 +26,9 @@
 
 namespace gale::plugin {
 
-inline constexpr std::uint32_t kAbiVersion = 1;
+// 2: a name registered twice refuses the pack; optional gale_pack_factory_error. Layouts as in 1.
+inline constexpr std::uint32_t kAbiVersion = 2;
+inline constexpr std::uint32_t kOldestAbiVersion = 1;
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
@@ -109,7 +112,11 @@ class GALE_PLUGIN_VISIBLE PackModule {
 // Symbol names the host resolves.
 inline constexpr const char* kAbiVersionSymbol = "gale_pack_abi_version";
 inline constexpr const char* kFactoryAlias = "gale_pack_factory";
+// Optional (packs built before it lack it): why the factory returned null, e.g. a name
+// registered twice. Valid until the library is unloaded.
+inline constexpr const char* kFactoryErrorSymbol = "gale_pack_factory_error";
 using AbiVersionFn = std::uint32_t();
 using FactoryFn = PackModule*();
+using FactoryErrorFn = const char*();
 
 }  // namespace gale::plugin

@@ -11,10 +11,12 @@
 #pragma once
 
 #include <boost/dll/alias.hpp>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -106,16 +108,14 @@ class PackRegistry final : public PackModule {
   void sensor(std::string class_name) {
     static_assert(std::is_base_of_v<PollingSensor, T> || std::is_base_of_v<Sensor, T>,
                   "a sensor derives from gale::plugin::PollingSensor or gale::plugin::Sensor");
-    sensors_[std::move(class_name)] = [](SensorServiceAbi& abi) -> SensorInstance* {
-      return new detail::SensorAdapter<T>(abi);
-    };
+    Add(sensors_, std::move(class_name), "sensor class",
+        [](SensorServiceAbi& abi) -> SensorInstance* { return new detail::SensorAdapter<T>(abi); });
   }
   template <class T>
   void action(std::string entry_point) {
     static_assert(std::is_base_of_v<Action, T>, "an action derives from gale::plugin::Action");
-    actions_[std::move(entry_point)] = [](ActionServiceAbi& abi) -> ActionInstance* {
-      return new detail::ActionAdapter<T>(abi);
-    };
+    Add(actions_, std::move(entry_point), "action",
+        [](ActionServiceAbi& abi) -> ActionInstance* { return new detail::ActionAdapter<T>(abi); });
   }
 
   std::vector<std::string> sensor_classes() const noexcept override { return Keys(sensors_); }
@@ -130,6 +130,14 @@ class PackRegistry final : public PackModule {
   }
 
  private:
+  // A name registered twice would silently run the last class registered: the pack refuses to
+  // load instead (GALE_PACK returns the message through gale_pack_factory_error).
+  template <class Map, class Factory>
+  static void Add(Map& map, std::string name, const char* what, Factory factory) {
+    if (!map.emplace(name, std::move(factory)).second) {
+      throw std::invalid_argument(std::string(what) + " '" + name + "' is registered twice");
+    }
+  }
   template <class Map>
   static std::vector<std::string> Keys(const Map& map) noexcept {
     std::vector<std::string> keys;
@@ -155,19 +163,30 @@ class PackRegistry final : public PackModule {
 
 // Exports the pack: the ABI version entry (called first by the host) and the factory, published
 // with Boost.DLL. `register_fn` is `void(gale::plugin::PackRegistry&)`; no static constructors.
-#define GALE_PACK(register_fn)                                           \
-  extern "C" GALE_PLUGIN_VISIBLE std::uint32_t gale_pack_abi_version() { \
-    return ::gale::plugin::kAbiVersion;                                  \
-  }                                                                      \
-  namespace {                                                            \
-  ::gale::plugin::PackModule* GalePackFactory() {                        \
-    try {                                                                \
-      auto module = std::make_unique<::gale::plugin::PackRegistry>();    \
-      register_fn(*module);                                              \
-      return module.release();                                           \
-    } catch (...) {                                                      \
-      return nullptr;                                                    \
-    }                                                                    \
-  }                                                                      \
-  }                                                                      \
+#define GALE_PACK(register_fn)                                                                     \
+  extern "C" GALE_PLUGIN_VISIBLE std::uint32_t gale_pack_abi_version() {                           \
+    return ::gale::plugin::kAbiVersion;                                                            \
+  }                                                                                                \
+  namespace {                                                                                      \
+  /* A fixed buffer: recording the error must not throw in turn. */                                \
+  char gale_pack_factory_error_text[512];                                                          \
+  void GalePackFactoryError(const char* what) {                                                    \
+    std::snprintf(gale_pack_factory_error_text, sizeof(gale_pack_factory_error_text), "%s", what); \
+  }                                                                                                \
+  ::gale::plugin::PackModule* GalePackFactory() {                                                  \
+    try {                                                                                          \
+      auto module = std::make_unique<::gale::plugin::PackRegistry>();                              \
+      register_fn(*module);                                                                        \
+      return module.release();                                                                     \
+    } catch (const std::exception& e) {                                                            \
+      GalePackFactoryError(e.what());                                                              \
+    } catch (...) {                                                                                \
+      GalePackFactoryError("a non-standard exception");                                            \
+    }                                                                                              \
+    return nullptr;                                                                                \
+  }                                                                                                \
+  }                                                                                                \
+  extern "C" GALE_PLUGIN_VISIBLE const char* gale_pack_factory_error() {                           \
+    return gale_pack_factory_error_text;                                                           \
+  }                                                                                                \
   BOOST_DLL_ALIAS(GalePackFactory, gale_pack_factory)

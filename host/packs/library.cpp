@@ -54,15 +54,22 @@ Result<std::shared_ptr<PackLibrary>> PackLibrary::Load(const std::string& path) 
   }
   // Compare the ABI version before touching any C++ type the pack defines.
   const std::uint32_t abi = impl->library.get<plugin::AbiVersionFn>(plugin::kAbiVersionSymbol)();
-  if (abi != plugin::kAbiVersion) {
+  if (abi < plugin::kOldestAbiVersion || abi > plugin::kAbiVersion) {
     return Status::Error(path + ": pack built for plugin ABI version " + std::to_string(abi) +
-                         ", this gale speaks version " + std::to_string(plugin::kAbiVersion) +
+                         ", this gale speaks versions " +
+                         std::to_string(plugin::kOldestAbiVersion) + " to " +
+                         std::to_string(plugin::kAbiVersion) +
                          ": rebuild the pack against this Gale");
   }
   auto factory = impl->library.get_alias<plugin::FactoryFn>(plugin::kFactoryAlias);
   impl->module.reset(factory());
   if (!impl->module) {
-    return Status::Error(path + ": the pack's factory failed (its registration threw)");
+    std::string why = "its registration threw";
+    if (impl->library.has(plugin::kFactoryErrorSymbol)) {
+      const char* error = impl->library.get<plugin::FactoryErrorFn>(plugin::kFactoryErrorSymbol)();
+      if (error != nullptr && *error != '\0') why += ": " + std::string(error);
+    }
+    return Status::Error(path + ": the pack's factory failed (" + why + ")");
   }
   std::shared_ptr<PackLibrary> lib(new PackLibrary(std::move(impl)));
   lib->info_.path = path;

@@ -185,8 +185,18 @@ TEST_F(CatalogTest, AbiVersionMismatch) {
   auto catalog = LoadBad({});
   EXPECT_EQ(OnlyError(catalog),
             Path("bad/libbad.so") +
-                ": pack built for plugin ABI version 999, this gale speaks version 1: rebuild "
-                "the pack against this Gale");
+                ": pack built for plugin ABI version 999, this gale speaks versions 1 to 2: "
+                "rebuild the pack against this Gale");
+}
+
+TEST_F(CatalogTest, ANameRegisteredTwiceRefusesThePack) {
+  WriteFiles(root_.path() / "bad", {{"sensors/s.yaml", "---\nclass_name: Watcher\n"}});
+  fs::copy_file(fs::path(GALE_FIXTURE_DIR) / "libduplicate_pack.so",
+                root_.path() / "bad/libbad.so");
+  auto catalog = LoadBad({});
+  EXPECT_EQ(OnlyError(catalog), Path("bad/libbad.so") +
+                                    ": the pack's factory failed (its registration threw: sensor "
+                                    "class 'Watcher' is registered twice)");
 }
 
 TEST_F(CatalogTest, ClassNameNotExported) {

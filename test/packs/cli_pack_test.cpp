@@ -4,6 +4,7 @@
 
 #include "host/common/json.h"
 #include "pack_dir.h"
+#include "plugin_api/abi.h"
 
 namespace {
 
@@ -40,7 +41,7 @@ TEST(CliPackTest, ListJsonShowsBrokenPackErrorsAndOthers) {
             std::string::npos);
   EXPECT_EQ(out["packs"][1]["ref"], "examples");
   EXPECT_EQ(out["packs"][1]["status"], "loaded");
-  EXPECT_EQ(out["packs"][1]["library"]["abi_version"], 1);
+  EXPECT_EQ(out["packs"][1]["library"]["abi_version"], gale::plugin::kAbiVersion);
 }
 
 TEST(CliPackTest, EveryCommandHasHelpAndBadUsageFails) {
@@ -81,7 +82,7 @@ TEST(CliPackTest, InitScaffoldsAPackThatBuildsAndLoadsWithNoEdits) {
   EXPECT_EQ(p["trigger_types"][0]["ref"], "mypack.tick");
   EXPECT_EQ(p["actions"][0]["ref"], "mypack.write_line");
   EXPECT_EQ(p["rules"][0]["ref"], "mypack.on_tick");
-  EXPECT_EQ(p["library"]["abi_version"], 1);
+  EXPECT_EQ(p["library"]["abi_version"], gale::plugin::kAbiVersion);
 }
 
 }  // namespace
