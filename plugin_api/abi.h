@@ -6,9 +6,9 @@
 // built against different versions of any JSON library.
 //
 // Loading order (host side): dlopen with local symbol scope -> call `gale_pack_abi_version()` ->
-// refuse unless it is between kOldestAbiVersion and kAbiVersion -> call the Boost.DLL alias `gale_pack_factory` -> ask the
-// module for sensors and actions by name. A mismatched vtable would crash, hence the version check
-// before any C++ type is touched.
+// refuse unless it is between kOldestAbiVersion and kAbiVersion -> call the Boost.DLL alias
+// `gale_pack_factory` -> ask the module for sensors and actions by name. A mismatched vtable would
+// crash, hence the version check before any C++ type is touched.
 //
 // Bump kAbiVersion on ANY change to the plugin_api headers (test/packs/abi_test.cpp fails until
 // the new header digest is recorded there). Raise kOldestAbiVersion to it too unless the change

@@ -55,11 +55,10 @@ Result<std::shared_ptr<PackLibrary>> PackLibrary::Load(const std::string& path) 
   // Compare the ABI version before touching any C++ type the pack defines.
   const std::uint32_t abi = impl->library.get<plugin::AbiVersionFn>(plugin::kAbiVersionSymbol)();
   if (abi < plugin::kOldestAbiVersion || abi > plugin::kAbiVersion) {
-    return Status::Error(path + ": pack built for plugin ABI version " + std::to_string(abi) +
-                         ", this gale speaks versions " +
-                         std::to_string(plugin::kOldestAbiVersion) + " to " +
-                         std::to_string(plugin::kAbiVersion) +
-                         ": rebuild the pack against this Gale");
+    return Status::Error(
+        path + ": pack built for plugin ABI version " + std::to_string(abi) +
+        ", this gale speaks versions " + std::to_string(plugin::kOldestAbiVersion) + " to " +
+        std::to_string(plugin::kAbiVersion) + ": rebuild the pack against this Gale");
   }
   auto factory = impl->library.get_alias<plugin::FactoryFn>(plugin::kFactoryAlias);
   impl->module.reset(factory());
