@@ -19,6 +19,7 @@ struct BusFlags {
   std::string brokers;
   config::Overrides overrides;
   bool json = false;
+  bool partitions = false;  // list: a row per partition instead of per topic
 };
 
 // --brokers, else GALE_KAFKA_BROKERS or gale.yaml's bus.brokers, else the embedded bus of the
@@ -52,6 +53,27 @@ void BusOptions(CLI::App* cmd, BusFlags& f) {
 
 constexpr auto kTimeout = std::chrono::seconds(10);
 
+// "-" for an offset the broker did not report (Watermarks leaves -1 rather than fail).
+std::string OffsetCell(int64_t offset) {
+  return offset < 0 ? "-" : std::to_string(offset);
+}
+
+// A partition's earliest and latest offsets, or a topic's: its partitions' added up, so that
+// LATEST - EARLIEST is the messages retained on either (the min and max of offsets counted on
+// different partitions would not say that). -1 when an offset is unknown.
+struct Offsets {
+  int64_t earliest = 0, latest = 0;
+  int64_t messages() const { return earliest < 0 || latest < 0 ? -1 : latest - earliest; }
+};
+Offsets SumOffsets(const bus::TopicInfo& t) {
+  Offsets sum;
+  for (const auto& p : t.partitions) {
+    sum.earliest = sum.earliest < 0 || p.low < 0 ? -1 : sum.earliest + p.low;
+    sum.latest = sum.latest < 0 || p.high < 0 ? -1 : sum.latest + p.high;
+  }
+  return sum;
+}
+
 void List(const BusFlags& f) {
   auto bus = ResolveBus("topics list", f);
   auto topics = bus::ListTopics(bus, kTimeout);
@@ -69,12 +91,22 @@ void List(const BusFlags& f) {
     std::cout << out.dump(2) << '\n';
     return;
   }
-  Table table({"TOPIC", "PARTITION", "LEADER", "EARLIEST", "LATEST", "MESSAGES"});
-  for (const auto& t : *topics) {
-    for (const auto& p : t.partitions) {
-      table.AddRow({t.name, std::to_string(p.id), std::to_string(p.leader), std::to_string(p.low),
-                    std::to_string(p.high), std::to_string(p.high - p.low)});
+  if (f.partitions) {
+    Table table({"TOPIC", "PARTITION", "LEADER", "EARLIEST", "LATEST", "MESSAGES"});
+    for (const auto& t : *topics) {
+      for (const auto& p : t.partitions) {
+        table.AddRow({t.name, std::to_string(p.id), std::to_string(p.leader), OffsetCell(p.low),
+                      OffsetCell(p.high), OffsetCell(Offsets{p.low, p.high}.messages())});
+      }
     }
+    table.Print(std::cout);
+    return;
+  }
+  Table table({"TOPIC", "PARTITIONS", "MESSAGES", "EARLIEST", "LATEST"});
+  for (const auto& t : *topics) {
+    const Offsets sum = SumOffsets(t);
+    table.AddRow({t.name, std::to_string(t.partitions.size()), OffsetCell(sum.messages()),
+                  OffsetCell(sum.earliest), OffsetCell(sum.latest)});
   }
   table.Print(std::cout);
 }
@@ -204,8 +236,21 @@ void AddTopicsCommands(CLI::App& app) {
   auto f = std::make_shared<BusFlags>();
   auto* topics = app.add_subcommand("topics", "Inspect the bus: topics, consumer groups, messages");
   topics->require_subcommand(1);
-  auto* list = topics->add_subcommand("list", "Topics, partitions, earliest and latest offsets");
+  auto* list = topics->add_subcommand(
+      "list", "Topics: partitions, messages retained, earliest and latest offsets");
   BusOptions(list, *f);
+  list->add_flag("--partitions", f->partitions,
+                 "A row per partition (PARTITION, LEADER, EARLIEST, LATEST, MESSAGES)");
+  // CLI11 prints a footer as it is: the line breaks are ours.
+  list->footer(
+      "Columns, a row per topic:\n"
+      "  PARTITIONS  how many partitions the topic has\n"
+      "  MESSAGES    the messages retained: LATEST - EARLIEST\n"
+      "  EARLIEST    its partitions' earliest retained offsets, added up (on Gale's topics:\n"
+      "              how many messages retention has dropped)\n"
+      "  LATEST      its partitions' next offsets, added up (on Gale's topics: how many\n"
+      "              messages were ever written)\n"
+      "\"-\" marks an offset the broker did not report. --json always lists every partition.");
   list->callback([f] { List(*f); });
   auto* groups =
       topics->add_subcommand("groups", "Consumer groups: state, members, lag per partition");
