@@ -19,7 +19,7 @@ struct BusFlags {
   std::string brokers;
   config::Overrides overrides;
   bool json = false;
-  bool partitions = false;  // list: a row per partition instead of per topic
+  bool partitions = false;  // list, groups: a row per partition instead of per topic
 };
 
 // --brokers, else GALE_KAFKA_BROKERS or gale.yaml's bus.brokers, else the embedded bus of the
@@ -111,6 +111,13 @@ void List(const BusFlags& f) {
   table.Print(std::cout);
 }
 
+// One row of the default `topics groups` table: a group's partitions of one topic.
+struct TopicLag {
+  std::string topic;
+  int partitions = 0;
+  int64_t lag = 0;
+};
+
 void Groups(const BusFlags& f) {
   auto bus = ResolveBus("topics groups", f);
   // Gale's groups always; on a real cluster every other group too (with every topic it may read).
@@ -138,27 +145,37 @@ void Groups(const BusFlags& f) {
     }
   }
   Json out = Json::array();
-  Table table({"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITION", "COMMITTED", "LATEST", "LAG"});
+  Table detail({"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITION", "COMMITTED", "LATEST", "LAG"});
+  Table summary({"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITIONS", "LAG"});
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
     auto info = bus::DescribeGroup(bus, g.group, g.topics, kTimeout);
     if (!info.ok()) Fail("topics groups", g.group + ": " + info.message());
     const bool ours = i < gale_groups;
+    const std::string state = info->state.empty() ? "-" : info->state;
+    const std::string members = info->members < 0 ? "-" : std::to_string(info->members);
     Json parts = Json::array();
     int64_t total = 0;
+    std::vector<TopicLag> by_topic;
     for (const auto& p : info->partitions) {
       if (!ours && p.committed < 0) continue;  // a topic this group never read
       total += p.lag;
+      auto row = std::find_if(by_topic.begin(), by_topic.end(),
+                              [&](const TopicLag& t) { return t.topic == p.topic; });
+      if (row == by_topic.end()) row = by_topic.insert(row, TopicLag{p.topic});
+      ++row->partitions;
+      row->lag += p.lag;
       parts.push_back({{"topic", p.topic},
                        {"partition", p.partition},
                        {"committed", p.committed},
                        {"latest", p.high},
                        {"lag", p.lag}});
-      table.AddRow({g.group, info->state.empty() ? "-" : info->state,
-                    info->members < 0 ? "-" : std::to_string(info->members), p.topic,
-                    std::to_string(p.partition),
-                    p.committed < 0 ? "-" : std::to_string(p.committed), std::to_string(p.high),
-                    std::to_string(p.lag)});
+      detail.AddRow({g.group, state, members, p.topic, std::to_string(p.partition),
+                     OffsetCell(p.committed), OffsetCell(p.high), std::to_string(p.lag)});
+    }
+    for (const auto& t : by_topic) {
+      summary.AddRow(
+          {g.group, state, members, t.topic, std::to_string(t.partitions), std::to_string(t.lag)});
     }
     out.push_back({{"group", g.group},
                    {"state", info->state},
@@ -169,7 +186,7 @@ void Groups(const BusFlags& f) {
   if (f.json) {
     std::cout << out.dump(2) << '\n';
   } else {
-    table.Print(std::cout);
+    (f.partitions ? detail : summary).Print(std::cout);
   }
 }
 
@@ -252,9 +269,19 @@ void AddTopicsCommands(CLI::App& app) {
       "              messages were ever written)\n"
       "\"-\" marks an offset the broker did not report. --json always lists every partition.");
   list->callback([f] { List(*f); });
-  auto* groups =
-      topics->add_subcommand("groups", "Consumer groups: state, members, lag per partition");
+  auto* groups = topics->add_subcommand("groups", "Consumer groups: state, members, lag per topic");
   BusOptions(groups, *f);
+  groups->add_flag("--partitions", f->partitions,
+                   "A row per partition (PARTITION, COMMITTED, LATEST, LAG)");
+  groups->footer(
+      "Columns, a row per group and topic:\n"
+      "  STATE, MEMBERS  from the broker; \"-\" on the embedded bus, which cannot tell\n"
+      "  PARTITIONS      the topic's partitions the row adds up (for a group that is not\n"
+      "                  Gale's, those it committed on)\n"
+      "  LAG             the messages on them the group has not consumed yet, added up: on\n"
+      "                  each, latest offset minus committed (minus earliest where the\n"
+      "                  group committed nothing)\n"
+      "--json always lists every partition.");
   groups->callback([f] { Groups(*f); });
   auto a = std::make_shared<TailArgs>();
   auto* tail = topics->add_subcommand(

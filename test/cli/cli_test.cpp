@@ -156,6 +156,10 @@ Rows TableRows(const std::string& out) {
   return rows;
 }
 
+std::string Cell(int64_t n) {
+  return n < 0 ? "-" : std::to_string(n);
+}
+
 // What `topics list` should print for `topics` (its --json): a row per topic adding up its
 // partitions. Empty while an offset is still unknown (a partition just created).
 Rows ExpectedTopicRows(const Json& topics) {
@@ -174,6 +178,28 @@ Rows ExpectedTopicRows(const Json& topics) {
   return rows;
 }
 
+// What `topics groups` should print for `groups` (its --json): a row per group and topic adding
+// up the lag of its partitions.
+Rows ExpectedGroupRows(const Json& groups) {
+  Rows rows = {{"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITIONS", "LAG"}};
+  for (const auto& g : groups) {
+    const std::string state = g["state"] == "" ? "-" : g["state"].get<std::string>();
+    const size_t first = rows.size();
+    for (const auto& p : g["partitions"]) {
+      auto row = std::find_if(rows.begin() + first, rows.end(),
+                              [&](const auto& r) { return r[3] == p["topic"].get<std::string>(); });
+      if (row == rows.end()) {
+        rows.push_back({g["group"].get<std::string>(), state, Cell(g["members"].get<int64_t>()),
+                        p["topic"].get<std::string>(), "0", "0"});
+        row = rows.end() - 1;
+      }
+      (*row)[4] = std::to_string(std::stoll((*row)[4]) + 1);
+      (*row)[5] = std::to_string(std::stoll((*row)[5]) + p["lag"].get<int64_t>());
+    }
+  }
+  return rows;
+}
+
 std::string Dump(const Rows& rows) {
   std::string out;
   for (const auto& r : rows) {
@@ -183,13 +209,14 @@ std::string Dump(const Rows& rows) {
   return out;
 }
 
-// A new user's `topics list` shows a row per topic that adds up its partitions, 24 on the
-// embedded bus; --partitions shows each partition.
+// A new user's `topics list` and `topics groups` show a row per topic (per group and topic) that
+// adds up its partitions, 24 for most topics on the embedded bus; --partitions shows each one.
 TEST_F(CliTest, TopicsShowARowPerTopicAndEachPartitionWhenAsked) {
   auto api = Api();
   Json body = {{"service", "rows"}};
   ASSERT_EQ(api.Call("POST", "/v1/webhooks/deploy", &body)->status, 202);
   const std::string triggers = node().topic_prefix() + "triggers";
+  const std::string rules = node().topic_prefix() + "rules";
   // Messages on several partitions that stay unconsumed: on the sensor-owners topic, whose group
   // only divides partitions and never commits (so every message there is lag too).
   const std::string owners = node().topic_prefix() + "sensor-owners";
@@ -223,8 +250,10 @@ TEST_F(CliTest, TopicsShowARowPerTopicAndEachPartitionWhenAsked) {
       << Dump(table) << "expected:\n"
       << Dump(expected);
   int triggers_partitions = 0;
+  std::string owners_partitions;
   for (const auto& row : table) {
     if (row[0] == owners) {
+      owners_partitions = row[1];
       EXPECT_EQ(row[2], "8") << "the messages produced above";
     }
     if (row[0] != triggers) continue;
@@ -251,10 +280,47 @@ TEST_F(CliTest, TopicsShowARowPerTopicAndEachPartitionWhenAsked) {
   EXPECT_TRUE(ids.count("0") && ids.count(std::to_string(triggers_partitions - 1)));
   EXPECT_GE(messages, 1);
 
-  Ran help = Gale("topics list --help");
-  EXPECT_EQ(help.code, 0) << help.out;
-  EXPECT_NE(help.out.find("--partitions"), std::string::npos) << help.out;
-  EXPECT_NE(help.out.find("a row per"), std::string::npos) << help.out;
+  // The rules group caught up with the trigger: its row for the triggers topic covers all of
+  // that topic's partitions with no lag. The sensor-owners group's row adds up the lag of the
+  // partitions the messages above went to.
+  Json groups;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        groups = GaleJson("topics groups --json");
+        table = TableRows(Gale("topics groups", true).out);
+        expected = ExpectedGroupRows(groups);
+        const std::vector<std::string> caught_up = {
+            rules, "-", "-", triggers, std::to_string(triggers_partitions), "0"};
+        const std::vector<std::string> owners_lag = {owners, "-", "-", owners, owners_partitions,
+                                                     "8"};
+        return groups == GaleJson("topics groups --json") && table == expected &&
+               std::find(table.begin(), table.end(), caught_up) != table.end() &&
+               std::find(table.begin(), table.end(), owners_lag) != table.end();
+      },
+      std::chrono::seconds(30)))
+      << "printed:\n"
+      << Dump(table) << "expected:\n"
+      << Dump(expected);
+
+  detail = TableRows(Gale("topics groups --partitions", true).out);
+  ASSERT_FALSE(detail.empty());
+  EXPECT_EQ(detail[0], (std::vector<std::string>{"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITION",
+                                                 "COMMITTED", "LATEST", "LAG"}));
+  partitions = 0;
+  for (const auto& g : groups) partitions += g["partitions"].size();
+  EXPECT_EQ(detail.size(), 1 + partitions) << Dump(detail);
+  EXPECT_EQ(std::count_if(
+                detail.begin(), detail.end(),
+                [&](const auto& r) { return r.size() == 8 && r[0] == rules && r[3] == triggers; }),
+            triggers_partitions)
+      << Dump(detail);
+
+  for (const char* verb : {"topics list", "topics groups"}) {
+    Ran help = Gale(std::string(verb) + " --help");
+    EXPECT_EQ(help.code, 0) << help.out;
+    EXPECT_NE(help.out.find("--partitions"), std::string::npos) << help.out;
+    EXPECT_NE(help.out.find("a row per"), std::string::npos) << help.out;
+  }
 }
 
 // The same inspection against a real Kafka cluster (GALE_KAFKA_BROKERS), where consumer groups
@@ -297,10 +363,20 @@ TEST_F(CliTest, TopicsInspectARealKafkaCluster) {
   for (const auto& g : GaleJson("topics groups --json" + flags)) groups.insert(g["group"]);
   EXPECT_TRUE(groups.count(config.topic_prefix + "rules"));
   EXPECT_TRUE(groups.count(config.topic_prefix + "runners"));
-  // The default table: the topic's one row adds up its 2 partitions.
+  // The default tables: the topic's one row adds up its 2 partitions; the rules group, which
+  // committed nothing, lags by the 1 message on them.
   const Rows list = TableRows(Gale("topics list" + flags, true).out);
   const std::vector<std::string> topic_row = {config.topic_prefix + "triggers", "2", "1", "0", "1"};
   EXPECT_EQ(std::count(list.begin(), list.end(), topic_row), 1) << Dump(list);
+  const Rows lags = TableRows(Gale("topics groups" + flags, true).out);
+  std::vector<std::vector<std::string>> rules_rows;
+  for (const auto& row : lags) {
+    if (row.size() == 6 && row[0] == config.topic_prefix + "rules") rules_rows.push_back(row);
+  }
+  ASSERT_EQ(rules_rows.size(), 1u) << Dump(lags);
+  EXPECT_EQ(rules_rows[0][3], config.topic_prefix + "triggers");
+  EXPECT_EQ(rules_rows[0][4], "2");
+  EXPECT_EQ(rules_rows[0][5], "1");
   Ran tail = Gale("topics tail triggers --from-beginning --max 1 --json" + flags, true);
   EXPECT_EQ(tail.code, 0);
   EXPECT_EQ(Json::parse(tail.out, nullptr, false)["value"]["real"], true) << tail.out;
