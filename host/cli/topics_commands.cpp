@@ -19,6 +19,7 @@ struct BusFlags {
   std::string brokers;
   config::Overrides overrides;
   bool json = false;
+  bool partitions = false;  // list, groups: a row per partition instead of per topic
 };
 
 // --brokers, else GALE_KAFKA_BROKERS or gale.yaml's bus.brokers, else the embedded bus of the
@@ -52,6 +53,27 @@ void BusOptions(CLI::App* cmd, BusFlags& f) {
 
 constexpr auto kTimeout = std::chrono::seconds(10);
 
+// "-" for an offset the broker did not report (Watermarks leaves -1 rather than fail).
+std::string OffsetCell(int64_t offset) {
+  return offset < 0 ? "-" : std::to_string(offset);
+}
+
+// A partition's earliest and latest offsets, or a topic's: its partitions' added up, so that
+// LATEST - EARLIEST is the messages retained on either (the min and max of offsets counted on
+// different partitions would not say that). -1 when an offset is unknown.
+struct Offsets {
+  int64_t earliest = 0, latest = 0;
+  int64_t messages() const { return earliest < 0 || latest < 0 ? -1 : latest - earliest; }
+};
+Offsets SumOffsets(const bus::TopicInfo& t) {
+  Offsets sum;
+  for (const auto& p : t.partitions) {
+    sum.earliest = sum.earliest < 0 || p.low < 0 ? -1 : sum.earliest + p.low;
+    sum.latest = sum.latest < 0 || p.high < 0 ? -1 : sum.latest + p.high;
+  }
+  return sum;
+}
+
 void List(const BusFlags& f) {
   auto bus = ResolveBus("topics list", f);
   auto topics = bus::ListTopics(bus, kTimeout);
@@ -69,15 +91,32 @@ void List(const BusFlags& f) {
     std::cout << out.dump(2) << '\n';
     return;
   }
-  Table table({"TOPIC", "PARTITION", "LEADER", "EARLIEST", "LATEST", "MESSAGES"});
-  for (const auto& t : *topics) {
-    for (const auto& p : t.partitions) {
-      table.AddRow({t.name, std::to_string(p.id), std::to_string(p.leader), std::to_string(p.low),
-                    std::to_string(p.high), std::to_string(p.high - p.low)});
+  if (f.partitions) {
+    Table table({"TOPIC", "PARTITION", "LEADER", "EARLIEST", "LATEST", "MESSAGES"});
+    for (const auto& t : *topics) {
+      for (const auto& p : t.partitions) {
+        table.AddRow({t.name, std::to_string(p.id), std::to_string(p.leader), OffsetCell(p.low),
+                      OffsetCell(p.high), OffsetCell(Offsets{p.low, p.high}.messages())});
+      }
     }
+    table.Print(std::cout);
+    return;
+  }
+  Table table({"TOPIC", "PARTITIONS", "MESSAGES", "EARLIEST", "LATEST"});
+  for (const auto& t : *topics) {
+    const Offsets sum = SumOffsets(t);
+    table.AddRow({t.name, std::to_string(t.partitions.size()), OffsetCell(sum.messages()),
+                  OffsetCell(sum.earliest), OffsetCell(sum.latest)});
   }
   table.Print(std::cout);
 }
+
+// One row of the default `topics groups` table: a group's partitions of one topic.
+struct TopicLag {
+  std::string topic;
+  int partitions = 0;
+  int64_t lag = 0;
+};
 
 void Groups(const BusFlags& f) {
   auto bus = ResolveBus("topics groups", f);
@@ -106,27 +145,37 @@ void Groups(const BusFlags& f) {
     }
   }
   Json out = Json::array();
-  Table table({"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITION", "COMMITTED", "LATEST", "LAG"});
+  Table detail({"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITION", "COMMITTED", "LATEST", "LAG"});
+  Table summary({"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITIONS", "LAG"});
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
     auto info = bus::DescribeGroup(bus, g.group, g.topics, kTimeout);
     if (!info.ok()) Fail("topics groups", g.group + ": " + info.message());
     const bool ours = i < gale_groups;
+    const std::string state = info->state.empty() ? "-" : info->state;
+    const std::string members = info->members < 0 ? "-" : std::to_string(info->members);
     Json parts = Json::array();
     int64_t total = 0;
+    std::vector<TopicLag> by_topic;
     for (const auto& p : info->partitions) {
       if (!ours && p.committed < 0) continue;  // a topic this group never read
       total += p.lag;
+      auto row = std::find_if(by_topic.begin(), by_topic.end(),
+                              [&](const TopicLag& t) { return t.topic == p.topic; });
+      if (row == by_topic.end()) row = by_topic.insert(row, TopicLag{p.topic});
+      ++row->partitions;
+      row->lag += p.lag;
       parts.push_back({{"topic", p.topic},
                        {"partition", p.partition},
                        {"committed", p.committed},
                        {"latest", p.high},
                        {"lag", p.lag}});
-      table.AddRow({g.group, info->state.empty() ? "-" : info->state,
-                    info->members < 0 ? "-" : std::to_string(info->members), p.topic,
-                    std::to_string(p.partition),
-                    p.committed < 0 ? "-" : std::to_string(p.committed), std::to_string(p.high),
-                    std::to_string(p.lag)});
+      detail.AddRow({g.group, state, members, p.topic, std::to_string(p.partition),
+                     OffsetCell(p.committed), OffsetCell(p.high), std::to_string(p.lag)});
+    }
+    for (const auto& t : by_topic) {
+      summary.AddRow(
+          {g.group, state, members, t.topic, std::to_string(t.partitions), std::to_string(t.lag)});
     }
     out.push_back({{"group", g.group},
                    {"state", info->state},
@@ -137,7 +186,7 @@ void Groups(const BusFlags& f) {
   if (f.json) {
     std::cout << out.dump(2) << '\n';
   } else {
-    table.Print(std::cout);
+    (f.partitions ? detail : summary).Print(std::cout);
   }
 }
 
@@ -204,12 +253,35 @@ void AddTopicsCommands(CLI::App& app) {
   auto f = std::make_shared<BusFlags>();
   auto* topics = app.add_subcommand("topics", "Inspect the bus: topics, consumer groups, messages");
   topics->require_subcommand(1);
-  auto* list = topics->add_subcommand("list", "Topics, partitions, earliest and latest offsets");
+  auto* list = topics->add_subcommand(
+      "list", "Topics: partitions, messages retained, earliest and latest offsets");
   BusOptions(list, *f);
+  list->add_flag("--partitions", f->partitions,
+                 "A row per partition (PARTITION, LEADER, EARLIEST, LATEST, MESSAGES)");
+  // CLI11 prints a footer as it is: the line breaks are ours.
+  list->footer(
+      "Columns, a row per topic:\n"
+      "  PARTITIONS  how many partitions the topic has\n"
+      "  MESSAGES    the messages retained: LATEST - EARLIEST\n"
+      "  EARLIEST    its partitions' earliest retained offsets, added up (on Gale's topics:\n"
+      "              how many messages retention has dropped)\n"
+      "  LATEST      its partitions' next offsets, added up (on Gale's topics: how many\n"
+      "              messages were ever written)\n"
+      "\"-\" marks an offset the broker did not report. --json always lists every partition.");
   list->callback([f] { List(*f); });
-  auto* groups =
-      topics->add_subcommand("groups", "Consumer groups: state, members, lag per partition");
+  auto* groups = topics->add_subcommand("groups", "Consumer groups: state, members, lag per topic");
   BusOptions(groups, *f);
+  groups->add_flag("--partitions", f->partitions,
+                   "A row per partition (PARTITION, COMMITTED, LATEST, LAG)");
+  groups->footer(
+      "Columns, a row per group and topic:\n"
+      "  STATE, MEMBERS  from the broker; \"-\" on the embedded bus, which cannot tell\n"
+      "  PARTITIONS      the topic's partitions the row adds up (for a group that is not\n"
+      "                  Gale's, those it committed on)\n"
+      "  LAG             the messages on them the group has not consumed yet, added up: on\n"
+      "                  each, latest offset minus committed (minus earliest where the\n"
+      "                  group committed nothing)\n"
+      "--json always lists every partition.");
   groups->callback([f] { Groups(*f); });
   auto a = std::make_shared<TailArgs>();
   auto* tail = topics->add_subcommand(

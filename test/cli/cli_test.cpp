@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -141,6 +142,187 @@ TEST_F(CliTest, RunKeysAndRulesFromTheCommandLine) {
   EXPECT_EQ(Gale("trigger fire core.st2.webhook --payload 'nope'").code, 1);
 }
 
+using Rows = std::vector<std::vector<std::string>>;
+
+// The cells of each line of a table `gale` printed (none of the cells it prints has a space).
+Rows TableRows(const std::string& out) {
+  Rows rows;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    rows.emplace_back(std::istream_iterator<std::string>(words),
+                      std::istream_iterator<std::string>());
+  }
+  return rows;
+}
+
+std::string Cell(int64_t n) {
+  return n < 0 ? "-" : std::to_string(n);
+}
+
+// What `topics list` should print for `topics` (its --json): a row per topic adding up its
+// partitions. Empty while an offset is still unknown (a partition just created).
+Rows ExpectedTopicRows(const Json& topics) {
+  Rows rows = {{"TOPIC", "PARTITIONS", "MESSAGES", "EARLIEST", "LATEST"}};
+  for (const auto& t : topics) {
+    int64_t earliest = 0, latest = 0;
+    for (const auto& p : t["partitions"]) {
+      if (p["earliest"] < 0 || p["latest"] < 0) return {};
+      earliest += p["earliest"].get<int64_t>();
+      latest += p["latest"].get<int64_t>();
+    }
+    rows.push_back({t["topic"].get<std::string>(), std::to_string(t["partitions"].size()),
+                    std::to_string(latest - earliest), std::to_string(earliest),
+                    std::to_string(latest)});
+  }
+  return rows;
+}
+
+// What `topics groups` should print for `groups` (its --json): a row per group and topic adding
+// up the lag of its partitions.
+Rows ExpectedGroupRows(const Json& groups) {
+  Rows rows = {{"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITIONS", "LAG"}};
+  for (const auto& g : groups) {
+    const std::string state = g["state"] == "" ? "-" : g["state"].get<std::string>();
+    const size_t first = rows.size();
+    for (const auto& p : g["partitions"]) {
+      auto row = std::find_if(rows.begin() + first, rows.end(),
+                              [&](const auto& r) { return r[3] == p["topic"].get<std::string>(); });
+      if (row == rows.end()) {
+        rows.push_back({g["group"].get<std::string>(), state, Cell(g["members"].get<int64_t>()),
+                        p["topic"].get<std::string>(), "0", "0"});
+        row = rows.end() - 1;
+      }
+      (*row)[4] = std::to_string(std::stoll((*row)[4]) + 1);
+      (*row)[5] = std::to_string(std::stoll((*row)[5]) + p["lag"].get<int64_t>());
+    }
+  }
+  return rows;
+}
+
+std::string Dump(const Rows& rows) {
+  std::string out;
+  for (const auto& r : rows) {
+    for (const auto& c : r) out += c + " ";
+    out += "\n";
+  }
+  return out;
+}
+
+// A new user's `topics list` and `topics groups` show a row per topic (per group and topic) that
+// adds up its partitions, 24 for most topics on the embedded bus; --partitions shows each one.
+TEST_F(CliTest, TopicsShowARowPerTopicAndEachPartitionWhenAsked) {
+  auto api = Api();
+  Json body = {{"service", "rows"}};
+  ASSERT_EQ(api.Call("POST", "/v1/webhooks/deploy", &body)->status, 202);
+  const std::string triggers = node().topic_prefix() + "triggers";
+  const std::string rules = node().topic_prefix() + "rules";
+  // Messages on several partitions that stay unconsumed: on the sensor-owners topic, whose group
+  // only divides partitions and never commits (so every message there is lag too).
+  const std::string owners = node().topic_prefix() + "sensor-owners";
+  bus::BusConfig config;
+  std::ifstream(node().home() + "/bus.addr") >> config.brokers;
+  config.embedded = true;
+  auto producer = bus::Producer::Create(config);
+  ASSERT_TRUE(producer.ok()) << producer.message();
+  std::set<int32_t> lagging;
+  for (int i = 0; i < 8; ++i) {
+    auto sent = (*producer)->ProduceSync(owners, "key-" + std::to_string(i), "{}",
+                                         std::chrono::seconds(10));
+    ASSERT_TRUE(sent.ok()) << sent.message();
+    lagging.insert(sent->partition);
+  }
+  ASSERT_GE(lagging.size(), 2u) << "the keys' partitions";
+
+  // The table against --json read before and after it, retried while the node's own messages
+  // move the offsets in between.
+  Json topics;
+  Rows table, expected;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        topics = GaleJson("topics list --json");
+        table = TableRows(Gale("topics list", true).out);
+        expected = ExpectedTopicRows(topics);
+        return topics == GaleJson("topics list --json") && table == expected;
+      },
+      std::chrono::seconds(30)))
+      << "printed:\n"
+      << Dump(table) << "expected:\n"
+      << Dump(expected);
+  int triggers_partitions = 0;
+  std::string owners_partitions;
+  for (const auto& row : table) {
+    if (row[0] == owners) {
+      owners_partitions = row[1];
+      EXPECT_EQ(row[2], "8") << "the messages produced above";
+    }
+    if (row[0] != triggers) continue;
+    triggers_partitions = std::stoi(row[1]);
+    EXPECT_GE(std::stoll(row[2]), 1) << "the webhook's trigger";
+  }
+  EXPECT_GT(triggers_partitions, 1) << Dump(table);
+
+  Rows detail = TableRows(Gale("topics list --partitions", true).out);
+  ASSERT_FALSE(detail.empty());
+  EXPECT_EQ(detail[0], (std::vector<std::string>{"TOPIC", "PARTITION", "LEADER", "EARLIEST",
+                                                 "LATEST", "MESSAGES"}));
+  size_t partitions = 0;
+  for (const auto& t : topics) partitions += t["partitions"].size();
+  EXPECT_EQ(detail.size(), 1 + partitions) << Dump(detail);
+  std::set<std::string> ids;
+  int64_t messages = 0;
+  for (const auto& row : detail) {
+    if (row.size() != 6 || row[0] != triggers) continue;
+    ids.insert(row[1]);
+    messages += std::stoll(row[5]);
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(triggers_partitions)) << Dump(detail);
+  EXPECT_TRUE(ids.count("0") && ids.count(std::to_string(triggers_partitions - 1)));
+  EXPECT_GE(messages, 1);
+
+  // The rules group caught up with the trigger: its row for the triggers topic covers all of
+  // that topic's partitions with no lag. The sensor-owners group's row adds up the lag of the
+  // partitions the messages above went to.
+  Json groups;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        groups = GaleJson("topics groups --json");
+        table = TableRows(Gale("topics groups", true).out);
+        expected = ExpectedGroupRows(groups);
+        const std::vector<std::string> caught_up = {
+            rules, "-", "-", triggers, std::to_string(triggers_partitions), "0"};
+        const std::vector<std::string> owners_lag = {owners, "-", "-", owners, owners_partitions,
+                                                     "8"};
+        return groups == GaleJson("topics groups --json") && table == expected &&
+               std::find(table.begin(), table.end(), caught_up) != table.end() &&
+               std::find(table.begin(), table.end(), owners_lag) != table.end();
+      },
+      std::chrono::seconds(30)))
+      << "printed:\n"
+      << Dump(table) << "expected:\n"
+      << Dump(expected);
+
+  detail = TableRows(Gale("topics groups --partitions", true).out);
+  ASSERT_FALSE(detail.empty());
+  EXPECT_EQ(detail[0], (std::vector<std::string>{"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITION",
+                                                 "COMMITTED", "LATEST", "LAG"}));
+  partitions = 0;
+  for (const auto& g : groups) partitions += g["partitions"].size();
+  EXPECT_EQ(detail.size(), 1 + partitions) << Dump(detail);
+  EXPECT_EQ(std::count_if(
+                detail.begin(), detail.end(),
+                [&](const auto& r) { return r.size() == 8 && r[0] == rules && r[3] == triggers; }),
+            triggers_partitions)
+      << Dump(detail);
+
+  for (const char* verb : {"topics list", "topics groups"}) {
+    Ran help = Gale(std::string(verb) + " --help");
+    EXPECT_EQ(help.code, 0) << help.out;
+    EXPECT_NE(help.out.find("--partitions"), std::string::npos) << help.out;
+    EXPECT_NE(help.out.find("a row per"), std::string::npos) << help.out;
+  }
+}
+
 // The same inspection against a real Kafka cluster (GALE_KAFKA_BROKERS), where consumer groups
 // come from the Admin API with their state and members.
 TEST_F(CliTest, TopicsInspectARealKafkaCluster) {
@@ -181,6 +363,20 @@ TEST_F(CliTest, TopicsInspectARealKafkaCluster) {
   for (const auto& g : GaleJson("topics groups --json" + flags)) groups.insert(g["group"]);
   EXPECT_TRUE(groups.count(config.topic_prefix + "rules"));
   EXPECT_TRUE(groups.count(config.topic_prefix + "runners"));
+  // The default tables: the topic's one row adds up its 2 partitions; the rules group, which
+  // committed nothing, lags by the 1 message on them.
+  const Rows list = TableRows(Gale("topics list" + flags, true).out);
+  const std::vector<std::string> topic_row = {config.topic_prefix + "triggers", "2", "1", "0", "1"};
+  EXPECT_EQ(std::count(list.begin(), list.end(), topic_row), 1) << Dump(list);
+  const Rows lags = TableRows(Gale("topics groups" + flags, true).out);
+  std::vector<std::vector<std::string>> rules_rows;
+  for (const auto& row : lags) {
+    if (row.size() == 6 && row[0] == config.topic_prefix + "rules") rules_rows.push_back(row);
+  }
+  ASSERT_EQ(rules_rows.size(), 1u) << Dump(lags);
+  EXPECT_EQ(rules_rows[0][3], config.topic_prefix + "triggers");
+  EXPECT_EQ(rules_rows[0][4], "2");
+  EXPECT_EQ(rules_rows[0][5], "1");
   Ran tail = Gale("topics tail triggers --from-beginning --max 1 --json" + flags, true);
   EXPECT_EQ(tail.code, 0);
   EXPECT_EQ(Json::parse(tail.out, nullptr, false)["value"]["real"], true) << tail.out;
