@@ -32,7 +32,9 @@ Result<std::unique_ptr<BenchNode>> BenchNode::Start(const NodeSpec& spec) {
   yaml << "node: {name: " << spec.name << (spec.roles.empty() ? "" : ", roles: " + spec.roles)
        << "}\n"
        << "bus: {topic_prefix: \"" << spec.topic_prefix << "\""
-       << (spec.brokers.empty() ? "" : ", brokers: \"" + spec.brokers + "\"") << "}\n"
+       << (spec.brokers.empty() ? "" : ", brokers: \"" + spec.brokers + "\"")
+       << (spec.bus_key_file.empty() ? "" : ", signing_key_file: \"" + spec.bus_key_file + "\"")
+       << "}\n"
        << "store: {url: \"" << spec.store_url << "\"}\n"
        << "api: {listen: \"127.0.0.1:0\"}\n"
        << "packs:\n  paths:\n";

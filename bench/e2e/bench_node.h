@@ -23,7 +23,10 @@ struct NodeSpec {
   std::string brokers;       // "" = this node starts the embedded bus
   std::string topic_prefix;  // required
   std::string store_url;     // required
-  std::string extra_yaml;    // appended to gale.yaml
+  // Nodes of one deployment sign the bus with one key (bus.signing_key_file): without it each
+  // node drops the others' messages as forged. "" = the node's own key.
+  std::string bus_key_file;
+  std::string extra_yaml;  // appended to gale.yaml
 };
 
 class BenchNode {

@@ -145,6 +145,7 @@ std::unique_ptr<Deployment> Deploy(const Options& o, int nodes, const Json& conf
   spec.brokers = o.brokers;
   spec.topic_prefix = "gale-bench-" + UuidV4().substr(0, 8) + ".";
   spec.store_url = "sqlite://" + d->dir + "/gale.db";
+  spec.bus_key_file = d->dir + "/bus.key";  // node 1 creates it, the others read it
   spec.extra_yaml = extra_yaml;
   for (int i = 1; i <= nodes; ++i) {
     spec.name = "bench-" + std::to_string(i);
