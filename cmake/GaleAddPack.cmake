@@ -57,7 +57,7 @@ function(gale_add_pack name)
       -Wl,--version-script=${_GALE_PACK_CMAKE_DIR}/gale_pack.map)
     set_property(TARGET ${P_TARGET} APPEND PROPERTY LINK_DEPENDS
       ${_GALE_PACK_CMAKE_DIR}/gale_pack.map)
-    if(NOT GALE_SANITIZE)
+    if(NOT GALE_SANITIZE AND NOT GALE_TSAN)
       # Every symbol resolved at link time: a pack cannot depend on the host's internals.
       target_link_options(${P_TARGET} PRIVATE -Wl,-z,defs)
     endif()

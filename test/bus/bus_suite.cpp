@@ -674,8 +674,9 @@ TEST_P(BusTest, OnlyMessagesSignedWithTheBusKeyAreAuthentic) {
     ASSERT_NE(rk, nullptr) << errstr;
     const std::string header =
         internal::Signature(keyed.signing_key, T(kExecutionEvents), "a", "replayed");
+    const std::string triggers = T(kTriggers);
     ASSERT_EQ(rd_kafka_producev(
-                  rk, RD_KAFKA_V_TOPIC(T(kTriggers).c_str()), RD_KAFKA_V_KEY("a", 1),
+                  rk, RD_KAFKA_V_TOPIC(triggers.c_str()), RD_KAFKA_V_KEY("a", 1),
                   RD_KAFKA_V_VALUE(const_cast<char*>("replayed"), 8),
                   RD_KAFKA_V_HEADER("gale-sig", header.data(), static_cast<ssize_t>(header.size())),
                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
