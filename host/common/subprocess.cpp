@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "host/common/spawn_child.h"
+#include "host/common/sanitizers.h"
 
 extern char** environ;
 
@@ -121,7 +122,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv_in, const SpawnOptions&
   plan.die_with_parent = options.die_with_parent;
   plan.no_new_privs = options.no_new_privs;
   plan.new_namespaces = options.new_namespaces;
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(GALE_SHADOW_MEMORY_BUILD)
   if (options.address_space_bytes) plan.address_space = *options.address_space_bytes;
 #endif
   if (options.drop_to) {

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "host/runner/env_policy.h"
+#include "host/common/sanitizers.h"
 
 namespace gale::runner {
 namespace fs = std::filesystem;
@@ -39,9 +40,11 @@ std::string EnvName(const std::string& name) {
 // would kill it at start) and its leak check uses ptrace (denied by every seccomp profile).
 // Only test builds are instrumented; production builds keep the limits.
 void AdjustForInstrumentedGale(sandbox::Settings& settings) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(GALE_SHADOW_MEMORY_BUILD)
   settings.limits.address_space_bytes.reset();
+#if defined(GALE_ASAN_BUILD)
   settings.env["ASAN_OPTIONS"] = "detect_leaks=0:handle_segv=0";
+#endif
 #else
   (void)settings;
 #endif

@@ -12,6 +12,7 @@
 #include "host/common/user.h"
 #include "host/sensors/broker_protocol.h"
 #include "host/sensors/sensor_host.h"
+#include "host/common/sanitizers.h"
 
 namespace gale::sensors {
 namespace {
@@ -84,7 +85,7 @@ Result<pid_t> Supervisor::SpawnHost(const std::string& pack, const std::vector<s
     spawn.env_extra.push_back(std::string(kBusSigningKeyEnv) + "=" +
                               HexEncode(options_.bus_signing_key));
   }
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(GALE_ASAN_BUILD)
   // RLIMIT_DATA cannot apply under ASan (its shadow memory counts as data); ASan's own RSS
   // watchdog kills the host instead when it grows past the limit.
   // The node's own options (e.g. abort_on_error) still apply; later options win.
