@@ -14,14 +14,14 @@
 #include <vector>
 
 #include "bench/machine.h"
+#include "host/expr/template/template.h"
 #include "host/rules/criteria.h"
-#include "host/rules/template/template.h"
 
 namespace {
 
 using gale::Json;
+using gale::expr::TemplateContext;
 using gale::rules::Criteria;
-using gale::rules::TemplateContext;
 
 struct Rule {
   int type;
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     pctx.trigger = &payload;
     for (const Rule& rule : by_type[static_cast<std::size_t>(type)]) {
       if (!rule.criteria.Matches(payload, ctx)) continue;
-      auto r = gale::rules::RenderParameters(rule.parameters, pctx);
+      auto r = gale::expr::RenderParameters(rule.parameters, pctx);
       ++rendered;
       failed += !r.ok();
     }

@@ -72,9 +72,6 @@ class ApiServer {
   std::unique_ptr<HttpServer> server_;
 };
 
-// Rule enable/disable overrides made through the API (ref -> enabled), as every node applies them.
-Result<std::map<std::string, bool>> StoredRuleOverrides(store::Store& store);
-
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackListen(const std::string& listen);
 

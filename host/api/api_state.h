@@ -14,7 +14,7 @@
 #include "host/api/api_server.h"
 #include "host/api/router.h"
 #include "host/packs/webhook_secret.h"
-#include "host/rules/engine/execution_request.h"
+#include "host/requests/execution_request.h"
 #include "host/schema/validator.h"
 #include "host/store/key_cipher.h"
 
@@ -23,7 +23,7 @@ namespace gale::api {
 // The active packs as the API serves them; immutable, swapped on reload.
 struct ApiCatalog {
   packs::Catalog catalog;
-  std::map<std::string, std::shared_ptr<const rules::engine::CompiledAction>> actions;
+  std::map<std::string, std::shared_ptr<const requests::CompiledAction>> actions;
   std::map<std::string, schema::Validator> payload_validators;  // trigger type ref -> payload
   // `url` of every core.st2.webhook rule -> the secrets its rules declare (packs/webhook_secret.h)
   // with the rule declaring each; a url with any secret takes only signed requests.

@@ -1,25 +1,11 @@
 // /v1/packs, /v1/actions, /v1/rules, /v1/sensors: what the node runs. Rule enable/disable is
-// stored (scope `gale`, "rule:<ref>") so every node applies it, and this node's engine at once.
-#include <cstring>
+// stored (host/store/rule_overrides.h) so every node applies it, and this node's engine at once.
 #include <map>
 
 #include "host/api/api_state.h"
+#include "host/store/rule_overrides.h"
 
 namespace gale::api {
-namespace {
-
-constexpr const char* kRulePrefix = "rule:";
-
-}  // namespace
-
-Result<std::map<std::string, bool>> StoredRuleOverrides(store::Store& store) {
-  auto keys = store.ListKeys(store::KeyScope::kGale, "", kRulePrefix, store::NowMs());
-  if (!keys.ok()) return keys.status();
-  std::map<std::string, bool> out;
-  for (const auto& kv : *keys) out[kv.name.substr(std::strlen(kRulePrefix))] = kv.value == "true";
-  return out;
-}
-
 namespace {
 
 Json Origin(const packs::Origin& o) {
@@ -62,7 +48,7 @@ HttpResponse Actions(State& state) {
 }
 
 HttpResponse Rules(State& state) {
-  auto overrides = StoredRuleOverrides(state.store());
+  auto overrides = store::ReadRuleOverrides(state.store());
   if (!overrides.ok()) return StoreError(overrides.status());
   Json out = Json::array();
   for (const auto& p : state.Catalog()->catalog.packs()) {
@@ -121,11 +107,9 @@ HttpResponse SetRule(State& state, const HttpRequest& request) {
     for (const auto& r : p.rules) known = known || (p.ok() && r.ref == ref);
   }
   if (!known) return HttpResponse::Error(404, "rule '" + ref + "' not found");
-  store::KeyValue kv;
-  kv.name = kRulePrefix + ref;
-  kv.scope = store::KeyScope::kGale;
-  kv.value = enabled ? "true" : "false";
-  if (Status s = state.store().SetKey(kv, store::NowMs()); !s.ok()) return StoreError(s);
+  if (Status s = store::WriteRuleOverride(state.store(), ref, enabled); !s.ok()) {
+    return StoreError(s);
+  }
   if (state.hooks.set_rule_enabled) {
     if (Status s = state.hooks.set_rule_enabled(ref, enabled); !s.ok()) {
       return HttpResponse::Error(409, s.message());

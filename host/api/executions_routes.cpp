@@ -22,12 +22,11 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
   }
   const auto& action = *it->second;
   const store::TimeMs now = store::NowMs();
-  rules::TemplateContext ctx;
-  ctx.kv = rules::engine::DatastoreLookup(state.store(), state.options.system_user, now, nullptr);
-  ctx.decrypt = rules::engine::DatastoreDecrypt(*state.cipher, state.options.system_user);
+  expr::TemplateContext ctx;
+  ctx.kv = requests::DatastoreLookup(state.store(), state.options.system_user, now, nullptr);
+  ctx.decrypt = requests::DatastoreDecrypt(*state.cipher, state.options.system_user);
   Json params;
-  std::string error =
-      rules::engine::BuildActionParameters(action, given, ctx, "the caller", &params);
+  std::string error = requests::BuildActionParameters(action, given, ctx, "the caller", &params);
   if (!error.empty()) return HttpResponse::Error(400, error);
 
   store::Execution e;
@@ -46,7 +45,7 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
   auto created = state.store().CreateExecution(e);
   if (!created.ok()) return StoreError(created.status());
   auto produced = state.producer->ProduceSync(
-      topic, e.id, bus::Encode(rules::engine::ExecutionRequestOf(e)), std::chrono::seconds(10));
+      topic, e.id, bus::Encode(requests::ExecutionRequestOf(e)), std::chrono::seconds(10));
   if (!produced.ok()) {
     // Nobody will run it: say so in the record rather than leave it requested forever.
     store::Transition t;

@@ -16,7 +16,7 @@
 #include "host/common/hex.h"
 #include "host/common/hmac.h"
 #include "host/common/input_limits.h"
-#include "host/rules/engine/trigger_record.h"
+#include "host/requests/trigger_record.h"
 
 namespace gale::api {
 namespace {
@@ -68,7 +68,7 @@ HttpResponse Fire(State& state, const std::string& trigger, const Json& payload,
   // Recorded `pending` before it is answered: a node that dies before the rules engine has
   // it fires it again when it starts (host/node/recovery.h), so a 2xx is never lost.
   auto recorded = state.store().InsertTriggerInstance(
-      rules::engine::TriggerRecordOf(instance, store::TriggerStatus::kPending));
+      requests::TriggerRecordOf(instance, store::TriggerStatus::kPending));
   if (!recorded.ok()) return HttpResponse::Error(503, "store: " + recorded.message());
   auto produced = state.producer->ProduceSync(topic, instance.id, bus::Encode(instance),
                                               std::chrono::seconds(10));

@@ -15,8 +15,8 @@
 #include <fstream>
 #include <thread>
 
-#include "host/common/spawn_child.h"
 #include "host/common/sanitizers.h"
+#include "host/common/spawn_child.h"
 
 extern char** environ;
 

@@ -27,13 +27,14 @@
 #include "host/node/pack_watcher.h"
 #include "host/node/recovery.h"
 #include "host/packs/catalog.h"
-#include "host/rules/engine/execution_request.h"
+#include "host/partition/partitioner.h"
+#include "host/requests/execution_request.h"
 #include "host/rules/engine/rules_engine.h"
 #include "host/runner/runner_service.h"
-#include "host/sensors/partition/partitioner.h"
 #include "host/sensors/supervisor.h"
 #include "host/store/key_cipher.h"
 #include "host/store/open.h"
+#include "host/store/rule_overrides.h"
 #include "host/timers/timer_service.h"
 
 namespace gale::node {
@@ -63,7 +64,7 @@ Status WriteFileAtomic(const fs::path& path, const std::string& text) {
 // What this node's sensor hosts run: each active pack's sensors that the partition provider
 // gives this node. The version covers that set, so a change of ownership restarts the host.
 std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots,
-                                     const sensors::partition::Partitioner& owner) {
+                                     const partition::Partitioner& owner) {
   std::vector<sensors::PackSpec> specs;
   for (const auto& p : snapshots.Active()) {
     std::vector<std::string> owned = owner.Select(p.sensors);
@@ -393,11 +394,11 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   // Held by whoever changes what runs here: the pack watcher, the API's reload, and sensor
   // ownership changes (auto partitioning).
   std::mutex reload_mu;
-  std::unique_ptr<sensors::partition::Partitioner> partitioner;
+  std::unique_ptr<partition::Partitioner> partitioner;
   std::unique_ptr<sensors::Supervisor> supervisor;
   if (config.HasRole("sensors")) {
     std::lock_guard lock(reload_mu);
-    sensors::partition::PartitionerOptions owner_options;
+    partition::PartitionerOptions owner_options;
     owner_options.config = config.sensors;
     owner_options.store = store->get();
     owner_options.bus = bus_config;
@@ -405,7 +406,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
       std::lock_guard changing(reload_mu);
       if (supervisor && partitioner) supervisor->Apply(Specs(snapshots, *partitioner));
     };
-    auto made = sensors::partition::MakePartitioner(std::move(owner_options));
+    auto made = partition::MakePartitioner(std::move(owner_options));
     if (!made.ok()) {
       spdlog::error("cannot partition sensors: {}", made.message());
       return 1;
@@ -455,9 +456,9 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
     // decrypt_kv needs the deployment's key; without it only that filter fails, with the reason.
     options.cipher = cipher;
     if (cipher) {
-      options.decrypt = rules::engine::DatastoreDecrypt(*cipher, config.system_user);
+      options.decrypt = requests::DatastoreDecrypt(*cipher, config.system_user);
     } else {
-      options.decrypt = [](const std::optional<rules::KvKey>&,
+      options.decrypt = [](const std::optional<expr::KvKey>&,
                            const std::string&) -> Result<std::string> {
         return Status::Error("the datastore key is not available (see the node's log at start)");
       };
@@ -500,7 +501,7 @@ int RunNode(const config::Config& config, const std::string& gale_binary) {
   // Rule enable/disable made through any node's API (stored), applied to this node's engine.
   auto apply_rule_overrides = [&] {
     if (!rules_engine) return;
-    auto overrides = api::StoredRuleOverrides(*store->get());
+    auto overrides = store::ReadRuleOverrides(*store->get());
     if (!overrides.ok()) return;
     auto rules = rules_engine->rules();
     for (const auto& [ref, enabled] : *overrides) {

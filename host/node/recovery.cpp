@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "host/bus/messages.h"
-#include "host/rules/engine/execution_request.h"
-#include "host/rules/engine/trigger_record.h"
+#include "host/requests/execution_request.h"
+#include "host/requests/trigger_record.h"
 
 namespace gale::node {
 namespace {
@@ -48,14 +48,14 @@ Result<Replayed> ReplayPending(store::Store& store, const bus::BusConfig& bus) {
   const std::string triggers_topic = bus::Topic(bus, bus::kTriggers);
   for (const auto& t : *triggers) {
     Status s =
-        (*producer)->Produce(triggers_topic, t.id, bus::Encode(rules::engine::TriggerMessageOf(t)));
+        (*producer)->Produce(triggers_topic, t.id, bus::Encode(requests::TriggerMessageOf(t)));
     if (!s.ok()) return s.WithContext("trigger instance " + t.id);
     replayed.triggers++;
   }
   const std::string executions_topic = bus::Topic(bus, bus::kExecutions);
   for (const auto& e : *executions) {
-    Status s = (*producer)->Produce(executions_topic, e.id,
-                                    bus::Encode(rules::engine::ExecutionRequestOf(e)));
+    Status s =
+        (*producer)->Produce(executions_topic, e.id, bus::Encode(requests::ExecutionRequestOf(e)));
     if (!s.ok()) return s.WithContext("execution " + e.id);
     replayed.executions++;
   }

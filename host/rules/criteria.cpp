@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <exception>
 
-#include "host/rules/iso8601.h"
-#include "host/rules/key_path.h"
-#include "host/rules/py_value.h"
-#include "host/rules/regex.h"
-#include "host/rules/template/template.h"
+#include "host/expr/iso8601.h"
+#include "host/expr/key_path.h"
+#include "host/expr/py_value.h"
+#include "host/expr/regex.h"
+#include "host/expr/template/template.h"
 
 namespace gale::rules {
 
@@ -127,7 +127,7 @@ const Json& Null() {
 
 std::string Short(const Json& v) {
   std::string out;
-  if (!py::AppendRepr(out, v, 120) || out.size() > 120) {
+  if (!expr::py::AppendRepr(out, v, 120) || out.size() > 120) {
     out.resize(std::min<std::size_t>(out.size(), 117));
     out += "...";
   }
@@ -171,16 +171,16 @@ std::optional<std::string> ComplexSource(const std::string& src) {
 
 struct Criterion {
   std::string key;  // as written, '#' suffix included
-  KeyPath path;
+  expr::KeyPath path;
   Op op = Op::kEquals;
   std::string op_name;
   // The pattern: a constant, or templates rendered per evaluation.
   Json constant;
-  std::shared_ptr<const Template> plain;
-  std::shared_ptr<const Template> complex;
+  std::shared_ptr<const expr::Template> plain;
+  std::shared_ptr<const expr::Template> complex;
   std::string pattern_error;  // malformed template: never matches
   // Precompiled regex for a constant pattern of a regex operator.
-  std::shared_ptr<const Regex> regex;
+  std::shared_ptr<const expr::Regex> regex;
   std::string regex_error;
   Condition condition = Condition::kAll;
   std::vector<Criterion> children;
@@ -207,7 +207,7 @@ Status CompileOne(const std::string& key, const Json& spec, const std::string& r
   if (type == spec.end()) return Status::Error(where + ": missing 'type' (the operator)");
   if (!type->is_string()) return Status::Error(where + ": 'type' must be a string");
   out->key = key;
-  out->op_name = py::Lower(type->get_ref<const std::string&>());
+  out->op_name = expr::py::Lower(type->get_ref<const std::string&>());
   auto op = std::find_if(std::begin(kOperators), std::end(kOperators),
                          [&](const OperatorName& o) { return out->op_name == o.name; });
   if (op == std::end(kOperators)) {
@@ -217,7 +217,7 @@ Status CompileOne(const std::string& key, const Json& spec, const std::string& r
   out->cost = Cost(out->op);
 
   std::string path_text = key.substr(0, key.find('#'));
-  auto path = ParseKeyPath(path_text);
+  auto path = expr::ParseKeyPath(path_text);
   if (!path.ok()) return Status::Error(where + ": " + path.message());
   if (path->root != root) {
     return Status::Error(where + ": keys must be paths under '" + root + "' (e.g. '" + root +
@@ -256,26 +256,26 @@ Status CompileOne(const std::string& key, const Json& spec, const std::string& r
   if (pattern != spec.end() && pattern->is_string()) {
     // StackStorm renders every string pattern as a Jinja template.
     const std::string& src = pattern->get_ref<const std::string&>();
-    auto t = Template::Parse(src);
+    auto t = expr::Template::Parse(src);
     if (!t.ok()) {
       out->pattern_error = "pattern does not parse as a template: " + t.message();
     } else if (t->is_literal()) {
       out->constant = t->literal_text();
     } else {
-      out->plain = std::make_shared<Template>(std::move(t).value());
+      out->plain = std::make_shared<expr::Template>(std::move(t).value());
       out->cost += 10;
       if (auto complex_src = ComplexSource(src)) {
-        auto c = Template::Parse(*complex_src);
+        auto c = expr::Template::Parse(*complex_src);
         if (!c.ok()) {
           out->pattern_error = "pattern does not parse as a template: " + c.message();
         } else {
-          out->complex = std::make_shared<Template>(std::move(c).value());
+          out->complex = std::make_shared<expr::Template>(std::move(c).value());
         }
       }
     }
     if (!out->pattern_error.empty()) warnings->push_back(where + ": " + out->pattern_error);
   } else if (pattern != spec.end()) {
-    if (!py::DepthAtMost(*pattern, py::kMaxDepth)) {
+    if (!expr::py::DepthAtMost(*pattern, expr::py::kMaxDepth)) {
       return Status::Error(where + ": pattern nested too deeply");
     }
     out->constant = *pattern;
@@ -284,14 +284,14 @@ Status CompileOne(const std::string& key, const Json& spec, const std::string& r
   if (IsRegexOp(out->op) && !out->plain && out->pattern_error.empty() &&
       out->constant.is_string()) {
     const std::string& p = out->constant.get_ref<const std::string&>();
-    RegexOptions o;
+    expr::RegexOptions o;
     std::string source = p;
     if (out->op == Op::kIRegex) o.ignore_case = true;
     if (out->op == Op::kMatchRegex) o.dot_all = true;
-    if (out->op == Op::kMatchWildcard) source = GlobToRegex(p);
-    auto re = Regex::Compile(source, o);
+    if (out->op == Op::kMatchWildcard) source = expr::GlobToRegex(p);
+    auto re = expr::Regex::Compile(source, o);
     if (re.ok()) {
-      out->regex = std::make_shared<Regex>(std::move(re).value());
+      out->regex = std::make_shared<expr::Regex>(std::move(re).value());
     } else {
       out->regex_error = "invalid regular expression '" + p + "': " + re.message();
       warnings->push_back(where + ": " + out->regex_error);
@@ -302,7 +302,7 @@ Status CompileOne(const std::string& key, const Json& spec, const std::string& r
 
 class Matcher {
  public:
-  explicit Matcher(const TemplateContext& ctx) : ctx_(ctx) {}
+  explicit Matcher(const expr::TemplateContext& ctx) : ctx_(ctx) {}
 
   // Evaluates one criterion against `root` (the payload, or a search item).
   Outcome Check(const Criterion& c, const Json& root, std::string* reason) {
@@ -325,12 +325,12 @@ class Matcher {
     // 2. The value; a missing key reads as None.
     Json scratch;
     const Json* value = &Null();
-    LookupStatus ls = Lookup(root, c.path, &value, &scratch);
-    if (ls == LookupStatus::kError) {
+    expr::LookupStatus ls = expr::Lookup(root, c.path, &value, &scratch);
+    if (ls == expr::LookupStatus::kError) {
       if (reason) *reason = c.key + ": " + c.op_name + ": cannot read the key from the payload";
       return Outcome::kError;
     }
-    if (ls == LookupStatus::kMissing) value = &Null();
+    if (ls == expr::LookupStatus::kMissing) value = &Null();
     // 3. The operator.
     std::string error;
     Outcome o = Apply(c, *value, *pattern, reason ? &error : nullptr);
@@ -339,7 +339,7 @@ class Matcher {
       if (c.op != Op::kExists && c.op != Op::kNExists && c.op != Op::kSearch) {
         what += " " + Short(*pattern);
       }
-      std::string val = ls == LookupStatus::kMissing ? "None (missing)" : Short(*value);
+      std::string val = ls == expr::LookupStatus::kMissing ? "None (missing)" : Short(*value);
       switch (o) {
         case Outcome::kMatch:
           *reason = what + " matched value " + val;
@@ -357,11 +357,12 @@ class Matcher {
 
  private:
   Status RenderPattern(const Criterion& c, const Json& root, bool nested, Json* out) {
-    TemplateContext ctx = ctx_;
+    expr::TemplateContext ctx = ctx_;
     Json vars;
     if (nested) {
       // Inside `search` StackStorm's context has `item` (and the datastore), not `trigger`.
-      if (!py::DepthAtMost(root, py::kMaxDepth)) return Status::Error("item nested too deeply");
+      if (!expr::py::DepthAtMost(root, expr::py::kMaxDepth))
+        return Status::Error("item nested too deeply");
       vars = (ctx_.vars && ctx_.vars->is_object()) ? *ctx_.vars : Json::object();
       vars["item"] = root;
       ctx.vars = &vars;
@@ -393,7 +394,7 @@ class Matcher {
   }
 
   static Outcome NotString(std::string* err, const char* role, const Json& v) {
-    if (err) *err = std::string(role) + " is " + py::TypeName(v) + ", not a string";
+    if (err) *err = std::string(role) + " is " + expr::py::TypeName(v) + ", not a string";
     return Outcome::kError;
   }
 
@@ -426,7 +427,7 @@ class Matcher {
       }
       return true;
     }
-    return py::Lower(a) == py::Lower(b);
+    return expr::py::Lower(a) == expr::py::Lower(b);
   }
 
   static bool StartsWith(const std::string& s, const std::string& p) {
@@ -438,16 +439,17 @@ class Matcher {
 
   static Outcome Membership(const Json& haystack, const Json& needle, bool negate,
                             std::string* err) {
-    auto r = py::Contains(haystack, needle);
+    auto r = expr::py::Contains(haystack, needle);
     if (!r) {
       if (err) {
         if (haystack.is_string()) {
           *err = std::string("'in <string>' requires string as left operand, not ") +
-                 py::TypeName(needle);
+                 expr::py::TypeName(needle);
         } else if (haystack.is_object()) {
-          *err = std::string("unhashable type: '") + py::TypeName(needle) + "'";
+          *err = std::string("unhashable type: '") + expr::py::TypeName(needle) + "'";
         } else {
-          *err = std::string("argument of type '") + py::TypeName(haystack) + "' is not iterable";
+          *err = std::string("argument of type '") + expr::py::TypeName(haystack) +
+                 "' is not iterable";
         }
       }
       return Outcome::kError;
@@ -457,18 +459,18 @@ class Matcher {
 
   Outcome RegexOp(const Criterion& c, const Json& v, const Json& p, std::string* err) {
     if (!p.is_string()) return NotString(err, "pattern", p);
-    std::shared_ptr<const Regex> re = c.regex;
+    std::shared_ptr<const expr::Regex> re = c.regex;
     if (!re) {
       if (!c.regex_error.empty()) return Fail(err, c.regex_error);
       // A templated pattern: compiled for this evaluation.
-      RegexOptions o;
+      expr::RegexOptions o;
       std::string source = p.get_ref<const std::string&>();
       if (c.op == Op::kIRegex) o.ignore_case = true;
       if (c.op == Op::kMatchRegex) o.dot_all = true;
-      if (c.op == Op::kMatchWildcard) source = GlobToRegex(source);
-      auto compiled = Regex::Compile(source, o);
+      if (c.op == Op::kMatchWildcard) source = expr::GlobToRegex(source);
+      auto compiled = expr::Regex::Compile(source, o);
       if (!compiled.ok()) return Fail(err, "invalid regular expression: " + compiled.message());
-      re = std::make_shared<Regex>(std::move(compiled).value());
+      re = std::make_shared<expr::Regex>(std::move(compiled).value());
     }
     if (!v.is_string()) return NotString(err, "value", v);
     const std::string& text = v.get_ref<const std::string&>();
@@ -480,7 +482,7 @@ class Matcher {
 
   Outcome TimeDiff(const Criterion& c, const Json& v, const Json& p, std::string* err) {
     if (!v.is_string()) return NotString(err, "value", v);
-    auto t = ParseIsoDateTime(v.get_ref<const std::string&>());
+    auto t = expr::ParseIsoDateTime(v.get_ref<const std::string&>());
     if (!t) return Fail(err, "value is not an ISO 8601 date");
     std::optional<double> period;
     if (p.is_boolean()) {
@@ -488,7 +490,7 @@ class Matcher {
     } else if (p.is_number()) {
       period = p.get<double>();
     } else if (p.is_string()) {
-      period = py::ParseFloat(p.get_ref<const std::string&>());
+      period = expr::py::ParseFloat(p.get_ref<const std::string&>());
     }
     if (!period) return Fail(err, "pattern is not a number of seconds");
     auto now = ctx_.now ? ctx_.now() : std::chrono::system_clock::now();
@@ -509,12 +511,12 @@ class Matcher {
       const std::string& s = v.get_ref<const std::string&>();
       for (std::size_t i = 0; i < s.size();) {
         std::size_t start = i;
-        py::DecodeUtf8(s, i);
+        expr::py::DecodeUtf8(s, i);
         chars.emplace_back(s.substr(start, i - start));
       }
       for (const auto& ch : chars) items.push_back(&ch);
     } else {
-      return Fail(err, std::string("'") + py::TypeName(v) + "' object is not iterable");
+      return Fail(err, std::string("'") + expr::py::TypeName(v) + "' object is not iterable");
     }
     const bool any_item = c.condition == Condition::kAny || c.condition == Condition::kAny2Any;
     const bool any_pattern =
@@ -552,19 +554,19 @@ class Matcher {
     Outcome o = Outcome::kNoMatch;
     switch (c.op) {
       case Op::kEquals:
-        return Bool(py::Equals(v, p));
+        return Bool(expr::py::Equals(v, p));
       case Op::kNEquals:
-        return Bool(!py::Equals(v, p));
+        return Bool(!expr::py::Equals(v, p));
       case Op::kIEquals:
         if (!Strings(v, p, err, &o)) return o;
         return Bool(IEquals(v.get_ref<const std::string&>(), p.get_ref<const std::string&>()));
       case Op::kLessThan:
       case Op::kGreaterThan: {
-        auto r = c.op == Op::kLessThan ? py::Less(v, p) : py::Less(p, v);
+        auto r = c.op == Op::kLessThan ? expr::py::Less(v, p) : expr::py::Less(p, v);
         if (!r) {
           return Fail(err, std::string("'") + (c.op == Op::kLessThan ? "<" : ">") +
-                               "' not supported between instances of '" + py::TypeName(v) +
-                               "' and '" + py::TypeName(p) + "'");
+                               "' not supported between instances of '" + expr::py::TypeName(v) +
+                               "' and '" + expr::py::TypeName(p) + "'");
         }
         return Bool(*r);
       }
@@ -580,8 +582,8 @@ class Matcher {
       case Op::kIContains:
       case Op::kINContains: {
         if (!Strings(v, p, err, &o)) return o;
-        bool in = py::Lower(v.get_ref<const std::string&>())
-                      .find(py::Lower(p.get_ref<const std::string&>())) != std::string::npos;
+        bool in = expr::py::Lower(v.get_ref<const std::string&>())
+                      .find(expr::py::Lower(p.get_ref<const std::string&>())) != std::string::npos;
         return Bool(c.op == Op::kIContains ? in : !in);
       }
       case Op::kStartsWith:
@@ -594,8 +596,8 @@ class Matcher {
       case Op::kIStartsWith:
       case Op::kIEndsWith: {
         if (!Strings(v, p, err, &o)) return o;
-        std::string s = py::Lower(v.get_ref<const std::string&>());
-        std::string q = py::Lower(p.get_ref<const std::string&>());
+        std::string s = expr::py::Lower(v.get_ref<const std::string&>());
+        std::string q = expr::py::Lower(p.get_ref<const std::string&>());
         return Bool(c.op == Op::kIStartsWith ? StartsWith(s, q) : EndsWith(s, q));
       }
       case Op::kExists:
@@ -615,7 +617,7 @@ class Matcher {
     return Outcome::kNoMatch;
   }
 
-  const TemplateContext& ctx_;
+  const expr::TemplateContext& ctx_;
 };
 
 }  // namespace
@@ -643,10 +645,11 @@ Result<Criteria> Criteria::Compile(const Json& criteria) {
   }
 }
 
-bool Criteria::Matches(const Json& payload, const TemplateContext& ctx, std::string* why) const {
+bool Criteria::Matches(const Json& payload, const expr::TemplateContext& ctx,
+                       std::string* why) const {
   if (c_->items.empty()) return true;
   try {
-    if (!py::Truthy(payload)) {
+    if (!expr::py::Truthy(payload)) {
       if (why) *why = "the trigger instance has no payload";
       return false;
     }
@@ -663,10 +666,10 @@ bool Criteria::Matches(const Json& payload, const TemplateContext& ctx, std::str
 }
 
 std::vector<CriterionResult> Criteria::Explain(const Json& payload,
-                                               const TemplateContext& ctx) const {
+                                               const expr::TemplateContext& ctx) const {
   std::vector<CriterionResult> out;
   try {
-    bool empty = !py::Truthy(payload);
+    bool empty = !expr::py::Truthy(payload);
     Matcher m(ctx);
     for (const Criterion& c : c_->items) {
       CriterionResult r;

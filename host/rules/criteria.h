@@ -52,7 +52,7 @@
 
 #include "host/common/json.h"
 #include "host/common/result.h"
-#include "host/rules/template/context.h"
+#include "host/expr/template/context.h"
 
 namespace gale::rules {
 
@@ -73,10 +73,11 @@ class Criteria {
   // True when every criterion matches `payload` (the trigger instance's payload). `ctx` supplies
   // the datastore and the clock (its `trigger` field is ignored: `payload` is the trigger).
   // On false, *why (when given) names the first criterion that did not match and why.
-  bool Matches(const Json& payload, const TemplateContext& ctx, std::string* why = nullptr) const;
+  bool Matches(const Json& payload, const expr::TemplateContext& ctx,
+               std::string* why = nullptr) const;
 
   // Every criterion's result, in evaluation order (for logs and rule testing).
-  std::vector<CriterionResult> Explain(const Json& payload, const TemplateContext& ctx) const;
+  std::vector<CriterionResult> Explain(const Json& payload, const expr::TemplateContext& ctx) const;
 
   std::size_t size() const;
   // Problems found at load time that make a criterion never match (an invalid regex, a pattern

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <map>
 
-#include "host/runner/env_policy.h"
 #include "host/common/sanitizers.h"
+#include "host/runner/env_policy.h"
 
 namespace gale::runner {
 namespace fs = std::filesystem;

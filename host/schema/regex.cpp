@@ -56,7 +56,7 @@ std::string EcmaToEngine(const std::string& pattern) {
 
 Result<Regex> CompileRegex(const std::string& pattern) {
   const std::string source = EcmaToEngine(pattern);
-  auto re = rules::Regex::Compile(source);
+  auto re = expr::Regex::Compile(source);
   if (!re.ok()) {
     std::string reason = re.message();
     // The engine counts positions in the rewritten source; they would mislead about this one.

@@ -12,11 +12,11 @@
 #include <thread>
 
 #include "host/common/hex.h"
+#include "host/common/sanitizers.h"
 #include "host/packs/library.h"
 #include "host/packs/metadata_reader.h"
 #include "host/sensors/broker_client.h"
 #include "host/sensors/sensor_service.h"
-#include "host/common/sanitizers.h"
 #include "sandbox/sensor_host_filter.h"
 
 namespace gale::sensors {
@@ -66,7 +66,8 @@ void Drive(RunningSensor& s, StopSignal& stop) {
 
 void LimitMemory(int memory_mb) {
 #if defined(GALE_SHADOW_MEMORY_BUILD)
-  (void)memory_mb;  // shadow memory counts as data; under ASan the supervisor sets hard_rss_limit_mb
+  (void)
+      memory_mb;  // shadow memory counts as data; under ASan the supervisor sets hard_rss_limit_mb
 #else
   if (memory_mb <= 0) return;
   rlimit lim{};

@@ -8,11 +8,11 @@
 #include <cstdlib>
 
 #include "host/common/hex.h"
+#include "host/common/sanitizers.h"
 #include "host/common/subprocess.h"
 #include "host/common/user.h"
 #include "host/sensors/broker_protocol.h"
 #include "host/sensors/sensor_host.h"
-#include "host/common/sanitizers.h"
 
 namespace gale::sensors {
 namespace {

@@ -8,7 +8,7 @@
 #include <ctime>
 #include <vector>
 
-#include "host/rules/iso8601.h"
+#include "host/expr/iso8601.h"
 
 namespace gale::timers {
 namespace {
@@ -320,7 +320,7 @@ Result<std::unique_ptr<Schedule>> MakeSchedule(std::string_view type, const Json
   if (type == kCron) return MakeCron(p, *zone);
   if (type == kDate) {
     const std::string date = p.value("date", "");
-    auto at = rules::ParseIsoDateTime(date);
+    auto at = expr::ParseIsoDateTime(date);
     if (!at) {
       return Status::Error(std::string(type) + " date: '" + date +
                            "' is not an ISO 8601 time (e.g. 2026-12-24 18:00:00)");

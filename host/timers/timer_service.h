@@ -26,7 +26,7 @@
 #include "host/bus/bus.h"
 #include "host/common/json.h"
 #include "host/packs/catalog.h"
-#include "host/sensors/partition/partitioner.h"
+#include "host/partition/partitioner.h"
 #include "host/store/store.h"
 #include "host/timers/schedule.h"
 
@@ -46,7 +46,7 @@ struct TimerServiceOptions {
   store::Store* store = nullptr;  // not owned
   std::string node;
   // Not owned; null or not `auto`: the "timers" lease decides.
-  const sensors::partition::Partitioner* owner = nullptr;
+  const partition::Partitioner* owner = nullptr;
   std::chrono::milliseconds lease_ttl = std::chrono::seconds(10);
   std::chrono::milliseconds catch_up = std::chrono::seconds(60);
   std::function<TimeMs()> clock;  // default: now

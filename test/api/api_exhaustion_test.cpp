@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

@@ -3,7 +3,7 @@
 // fail, and the server's memory must be flat afterwards (no growth per connection or request).
 #include <fstream>
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

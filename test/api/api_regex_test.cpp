@@ -6,7 +6,7 @@
 #include <chrono>
 #include <fstream>
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

@@ -12,7 +12,7 @@
 #include "host/api/api_keys.h"
 #include "host/api/http_server.h"
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <thread>
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

@@ -11,7 +11,7 @@
 #include "host/common/hex.h"
 #include "host/common/hmac.h"
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

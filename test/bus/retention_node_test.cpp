@@ -12,8 +12,8 @@
 #include <fstream>
 #include <regex>
 
-#include "test/packs/pack_dir.h"
-#include "test/sensors/node_harness.h"
+#include "test/support/node_harness.h"
+#include "test/support/pack_dir.h"
 
 namespace gale::testing {
 namespace {

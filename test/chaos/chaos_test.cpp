@@ -25,7 +25,7 @@
 #include <thread>
 
 #include "host/common/uuid.h"
-#include "test/sensors/node_harness.h"
+#include "test/support/node_harness.h"
 
 namespace gale::testing {
 namespace {

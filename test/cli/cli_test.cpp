@@ -14,7 +14,7 @@
 #include "host/bus/bus.h"
 #include "host/common/uuid.h"
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

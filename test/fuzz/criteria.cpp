@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!criteria.ok()) return 0;
   auto payload = gale::ParseUntrustedJson(parts[1], "payload");
   if (!payload.ok()) return 0;
-  gale::rules::TemplateContext ctx;
-  ctx.kv = [](gale::rules::KvScope, const std::string& name) -> std::optional<std::string> {
+  gale::expr::TemplateContext ctx;
+  ctx.kv = [](gale::expr::KvScope, const std::string& name) -> std::optional<std::string> {
     if (name.empty() || name[0] == 'x') return std::nullopt;
     return name;
   };

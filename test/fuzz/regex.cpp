@@ -1,4 +1,4 @@
-// The linear-time regex engine (host/rules/regex.cpp): a flags byte, then a pattern, "%%", a
+// The linear-time regex engine (host/expr/regex.cpp): a flags byte, then a pattern, "%%", a
 // subject. Checks that the DFA (Search on ASCII text) and the Pike VM (Find with groups) agree,
 // and that fnmatch-style globs always translate to a pattern that compiles.
 #include <cstddef>
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "host/rules/regex.h"
+#include "host/expr/regex.h"
 #include "test/fuzz/split_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -15,17 +15,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto parts = gale::fuzz::SplitInput(data + 1, size - 1, 2);
   const std::string_view pattern = parts[0], subject = parts[1];
 
-  if (!gale::rules::Regex::Compile(gale::rules::GlobToRegex(pattern)).ok()) std::abort();
+  if (!gale::expr::Regex::Compile(gale::expr::GlobToRegex(pattern)).ok()) std::abort();
 
-  gale::rules::Regex::Options options;
+  gale::expr::Regex::Options options;
   options.ignore_case = flags & 1;
   options.dot_all = flags & 2;
   options.multiline = flags & 4;
-  auto re = gale::rules::Regex::Compile(pattern, options);
+  auto re = gale::expr::Regex::Compile(pattern, options);
   if (!re.ok()) return 0;
   const auto searched = re->Search(subject);
   const auto matched = re->Match(subject);
-  std::vector<gale::rules::Regex::Group> groups;
+  std::vector<gale::expr::Regex::Group> groups;
   const auto found = re->Find(subject, 0, false, &groups);
   const auto found_at_start = re->Find(subject, 0, true, nullptr);
   // Each pair answers the same question by different machinery (nullopt: out of budget).

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "host/packs/catalog.h"
-#include "pack_dir.h"
+#include "test/support/pack_dir.h"
 
 namespace gale::packs {
 namespace {

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "host/common/json.h"
-#include "pack_dir.h"
 #include "plugin_api/abi.h"
+#include "test/support/pack_dir.h"
 
 namespace {
 

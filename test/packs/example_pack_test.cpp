@@ -7,7 +7,7 @@
 #include "host/common/json.h"
 #include "host/packs/catalog.h"
 #include "host/packs/library.h"
-#include "pack_dir.h"
+#include "test/support/pack_dir.h"
 
 namespace gale::packs {
 namespace {

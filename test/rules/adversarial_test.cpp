@@ -5,15 +5,15 @@
 #include <chrono>
 #include <random>
 
+#include "host/expr/regex.h"
+#include "host/expr/template/template.h"
 #include "host/rules/criteria.h"
-#include "host/rules/regex.h"
-#include "host/rules/template/template.h"
 
 namespace gale::rules {
 namespace {
 
-Result<Json> Eval(const std::string& src, const TemplateContext& ctx = {}) {
-  auto t = Template::Parse(src);
+Result<Json> Eval(const std::string& src, const expr::TemplateContext& ctx = {}) {
+  auto t = expr::Template::Parse(src);
   if (!t.ok()) return t.status();
   return t->Evaluate(ctx);
 }
@@ -64,7 +64,7 @@ TEST(Adversarial, DeeplyNestedTemplatesAreRefused) {
 }
 
 TEST(Adversarial, OutputAndWorkAreCapped) {
-  TemplateContext ctx;
+  expr::TemplateContext ctx;
   ctx.limits.max_output_bytes = 1 << 20;
   ctx.limits.max_steps = 200'000;
   auto start = std::chrono::steady_clock::now();
@@ -95,17 +95,17 @@ TEST(Adversarial, OutputAndWorkAreCapped) {
 
 TEST(Adversarial, HugeTemplatesAndParametersAreRefused) {
   std::string huge = "{{ 1 }}" + std::string(2 << 20, 'x');
-  EXPECT_FALSE(Template::Parse(huge).ok());
+  EXPECT_FALSE(expr::Template::Parse(huge).ok());
   Json deep = "{{ 1 }}";
   for (int i = 0; i < 500; ++i) deep = Json::array({deep});
-  auto r = RenderParameters(Json{{"p", deep}}, {});
+  auto r = expr::RenderParameters(Json{{"p", deep}}, {});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.message().find("nested too deeply"), std::string::npos);
   Json many = Json::object();
   for (int i = 0; i < 200; ++i) many["p" + std::to_string(i)] = "{{ 'x' * 100000 }}";
-  TemplateContext ctx;
+  expr::TemplateContext ctx;
   ctx.limits.max_output_bytes = 1 << 20;
-  r = RenderParameters(many, ctx);
+  r = expr::RenderParameters(many, ctx);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.message().find("rendered parameters exceed"), std::string::npos) << r.message();
 }
@@ -114,7 +114,7 @@ TEST(Adversarial, DeeplyNestedPayloadsDoNotOverflowTheStack) {
   // Moved, never copied here: nlohmann's own copy constructor recurses.
   Json payload = Json::object();
   payload["d"] = Deep(100'000);
-  TemplateContext ctx;
+  expr::TemplateContext ctx;
   ctx.trigger = &payload;
   // Rendering, serialising and comparing stop at a depth limit with an error or a no-match.
   EXPECT_FALSE(Eval("x{{ trigger.d }}", ctx).ok());
@@ -186,14 +186,14 @@ TEST(Adversarial, RandomTemplatesNeverCrash) {
       "or",     "is",   "defined", ",",   ":",   "{",      "}",       "none",    "range", "raw",
       "endraw", "\n",   "é",       "x",   "loop"};
   Json payload = {{"a", {{"b", Json::array({1, 2})}}}};
-  TemplateContext ctx;
+  expr::TemplateContext ctx;
   ctx.trigger = &payload;
   ctx.limits.max_steps = 10'000;
   for (int i = 0; i < 20'000; ++i) {
     std::string src;
     int n = 1 + static_cast<int>(rng() % 24);
     for (int k = 0; k < n; ++k) src += pieces[rng() % pieces.size()];
-    auto t = Template::Parse(src);
+    auto t = expr::Template::Parse(src);
     if (t.ok()) {
       (void)t->Evaluate(ctx);
       (void)t->Render(ctx);
@@ -208,10 +208,10 @@ TEST(Adversarial, RandomRegexesNeverCrash) {
     std::string p;
     int n = 1 + static_cast<int>(rng() % 16);
     for (int k = 0; k < n; ++k) p += alphabet[rng() % alphabet.size()];
-    auto re = Regex::Compile(p);
+    auto re = expr::Regex::Compile(p);
     if (re.ok()) {
       (void)re->Search("ab ab\nxx 12 é");
-      std::vector<Regex::Group> g;
+      std::vector<expr::Regex::Group> g;
       (void)re->Find("aab b1", 0, false, &g);
     }
   }

@@ -5,14 +5,14 @@
 #include <map>
 #include <set>
 
-#include "host/rules/iso8601.h"
-#include "test/rules/test_util.h"
+#include "host/expr/iso8601.h"
+#include "test/support/expr_cases.h"
 
 namespace gale::rules {
 namespace {
 
 using testing::FixedClock;
-using testing::LoadJson;
+using testing::LoadJsonCases;
 
 Criteria MustCompile(const Json& criteria) {
   auto c = Criteria::Compile(criteria);
@@ -21,7 +21,7 @@ Criteria MustCompile(const Json& criteria) {
   return std::move(c).value();
 }
 
-bool Match(const Json& criteria, const Json& payload, const TemplateContext& ctx = {},
+bool Match(const Json& criteria, const Json& payload, const expr::TemplateContext& ctx = {},
            std::string* why = nullptr) {
   return MustCompile(criteria).Matches(payload, ctx, why);
 }
@@ -35,8 +35,8 @@ Json One(const std::string& key, const std::string& type, const Json& pattern = 
 // ---- the operator table (every operator and alias; checked against st2's operators.py) ----
 
 TEST(CriteriaOperatorTable, EveryRowMatchesStackStorm) {
-  Json table = LoadJson("operator_table.json");
-  TemplateContext ctx = FixedClock(table["now"].get<std::string>());
+  Json table = LoadJsonCases("rules/operator_table.json");
+  expr::TemplateContext ctx = FixedClock(table["now"].get<std::string>());
   std::set<std::string> ops;
   int rows = 0;
   for (const Json& row : table["rows"]) {
@@ -245,14 +245,14 @@ TEST(CriteriaRules, ReasonsDescribeTheComparison) {
 // ---- timediff with an injected clock ----
 
 TEST(CriteriaTimeDiff, UsesTheInjectedClock) {
-  TemplateContext ctx = FixedClock("2024-06-01T12:00:00Z");
+  expr::TemplateContext ctx = FixedClock("2024-06-01T12:00:00Z");
   Json payload = {{"at", "2024-06-01T11:59:30.250000Z"}};
   EXPECT_TRUE(Match(One("trigger.at", "timediff_lt", 30), payload, ctx));
   EXPECT_FALSE(Match(One("trigger.at", "timediff_lt", 29.75), payload, ctx));
   EXPECT_TRUE(Match(One("trigger.at", "timediff_gt", 29.5), payload, ctx));
   EXPECT_TRUE(Match(One("trigger.at", "td_gt", "29"), payload, ctx));
   // Without an injected clock the system clock is used.
-  TemplateContext real;
+  expr::TemplateContext real;
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   char buf[32];
@@ -264,11 +264,11 @@ TEST(CriteriaTimeDiff, UsesTheInjectedClock) {
 // Found by test/fuzz/criteria: a date the clock cannot hold wrapped around (signed overflow), and
 // so did now - date for dates more than 292 years before now.
 TEST(CriteriaTimeDiff, DatesFarFromNowNeitherWrapNorOverflow) {
-  EXPECT_FALSE(ParseIsoDateTime("3044-02-14T02:02:03.5+01:00"));
-  EXPECT_FALSE(ParseIsoDateTime("1000-01-01"));
-  EXPECT_TRUE(ParseIsoDateTime("2262-04-10T00:00:00Z"));
-  EXPECT_TRUE(ParseIsoDateTime("1678-01-02T00:00:00Z"));
-  TemplateContext ctx = FixedClock("2026-01-01T00:00:00Z");
+  EXPECT_FALSE(expr::ParseIsoDateTime("3044-02-14T02:02:03.5+01:00"));
+  EXPECT_FALSE(expr::ParseIsoDateTime("1000-01-01"));
+  EXPECT_TRUE(expr::ParseIsoDateTime("2262-04-10T00:00:00Z"));
+  EXPECT_TRUE(expr::ParseIsoDateTime("1678-01-02T00:00:00Z"));
+  expr::TemplateContext ctx = FixedClock("2026-01-01T00:00:00Z");
   std::string why;
   EXPECT_FALSE(Match(One("trigger.at", "timediff_lt", 3600), Json{{"at", "3044-02-14T02:02:03Z"}},
                      ctx, &why));
@@ -383,10 +383,10 @@ class PatternTemplates : public ::testing::Test {
                                            {"test_value_2", "v1"},
                                            {"test_value_3", "YYY"},
                                            {"limit", "5"}};
-  TemplateContext ctx() {
-    TemplateContext c;
-    c.kv = [this](KvScope scope, const std::string& name) -> std::optional<std::string> {
-      if (scope != KvScope::kSystem) return std::nullopt;
+  expr::TemplateContext ctx() {
+    expr::TemplateContext c;
+    c.kv = [this](expr::KvScope scope, const std::string& name) -> std::optional<std::string> {
+      if (scope != expr::KvScope::kSystem) return std::nullopt;
       auto it = kv.find(name);
       if (it == kv.end()) return std::nullopt;
       return it->second;

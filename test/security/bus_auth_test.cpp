@@ -8,7 +8,7 @@
 
 #include "host/bus/messages.h"
 #include "host/common/uuid.h"
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

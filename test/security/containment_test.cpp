@@ -10,7 +10,7 @@
 #include <regex>
 #include <thread>
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

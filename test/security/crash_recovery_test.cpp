@@ -7,7 +7,7 @@
 #include "host/bus/bus.h"
 #include "host/bus/messages.h"
 
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

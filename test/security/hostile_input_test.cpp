@@ -13,7 +13,7 @@
 #include "host/bus/bus.h"
 #include "host/bus/messages.h"
 #include "host/common/key_file.h"
-#include "test/api/api_fixture.h"
+#include "test/support/api_fixture.h"
 
 namespace gale::testing {
 namespace {

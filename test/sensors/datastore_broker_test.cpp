@@ -6,11 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../packs/pack_dir.h"
 #include "host/sensors/broker_client.h"
 #include "host/sensors/broker_protocol.h"
 #include "host/sensors/datastore_policy.h"
 #include "host/store/open.h"
+#include "test/support/pack_dir.h"
 
 namespace gale::sensors {
 namespace {

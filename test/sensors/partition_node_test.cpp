@@ -9,7 +9,7 @@
 #include <iostream>
 #include <thread>
 
-#include "node_harness.h"
+#include "test/support/node_harness.h"
 
 namespace gale::testing {
 namespace {

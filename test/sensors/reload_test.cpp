@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "node_harness.h"
+#include "test/support/node_harness.h"
 
 namespace gale::testing {
 namespace {

@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "node_harness.h"
+#include "test/support/node_harness.h"
 
 namespace gale::testing {
 namespace {

@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "test/sensors/node_harness.h"
+#include "test/support/node_harness.h"
 
 namespace gale::testing {
 namespace {

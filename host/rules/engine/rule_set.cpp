@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "host/packs/webhook_secret.h"
-#include "host/rules/engine/execution_request.h"
+#include "host/requests/execution_request.h"
 
 namespace gale::rules::engine {
 
@@ -20,9 +20,9 @@ std::shared_ptr<const RuleSet> RuleSet::FromCatalog(const packs::Catalog& catalo
 
 std::shared_ptr<const RuleSet> RuleSet::FromMetadata(
     const std::vector<packs::RuleMeta>& rules, const std::vector<packs::ActionMeta>& actions) {
-  std::unordered_map<std::string, std::shared_ptr<const CompiledAction>> compiled_actions;
+  std::unordered_map<std::string, std::shared_ptr<const requests::CompiledAction>> compiled_actions;
   for (const auto& a : actions) {
-    if (!compiled_actions.count(a.ref)) compiled_actions.emplace(a.ref, CompileAction(a));
+    if (!compiled_actions.count(a.ref)) compiled_actions.emplace(a.ref, requests::CompileAction(a));
   }
   auto compiled = std::make_shared<std::vector<CompiledRule>>();
   auto by_trigger = std::make_shared<std::unordered_map<std::string, std::vector<size_t>>>();

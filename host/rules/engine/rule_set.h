@@ -16,21 +16,11 @@
 #include "host/common/json.h"
 #include "host/common/result.h"
 #include "host/packs/catalog.h"
+#include "host/requests/execution_request.h"
 #include "host/rules/criteria.h"
 #include "host/schema/validator.h"
 
 namespace gale::rules::engine {
-
-// The action a rule requests, as the engine needs it to build and check parameters.
-struct CompiledAction {
-  std::string ref;
-  std::string runner_type;
-  Json parameters = Json::object();            // StackStorm's parameter map, as written
-  std::optional<schema::Validator> validator;  // of ActionMeta::parameters_schema
-  std::string schema_error;                    // why `validator` is empty
-  std::set<std::string> immutable;             // parameters marked `immutable: true`
-  std::set<std::string> secrets;               // parameters marked `secret: true`
-};
 
 struct CompiledRule {
   std::string ref;
@@ -45,7 +35,7 @@ struct CompiledRule {
   std::string criteria_error;
   Json action_parameters = Json::object();
   // Null when the action is not in the catalog (every match then records a failed execution).
-  std::shared_ptr<const CompiledAction> action;
+  std::shared_ptr<const requests::CompiledAction> action;
 };
 
 class RuleSet {

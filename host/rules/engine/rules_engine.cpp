@@ -11,10 +11,10 @@
 #include "host/bus/messages.h"
 #include "host/common/failpoint.h"
 #include "host/common/uuid.h"
+#include "host/expr/template/template.h"
 #include "host/packs/secrets.h"
-#include "host/rules/engine/execution_request.h"
-#include "host/rules/engine/trigger_record.h"
-#include "host/rules/template/template.h"
+#include "host/requests/execution_request.h"
+#include "host/requests/trigger_record.h"
 #include "host/store/secret_parameters.h"
 
 namespace gale::rules::engine {
@@ -44,11 +44,12 @@ Status AsRetryable(const Status& s, const std::string& context) {
 
 // The action parameters of one execution of `rule`: its parameters rendered with the trigger,
 // then completed and checked for its action. Returns the reason on failure, "" on success.
-std::string BuildParameters(const CompiledRule& rule, const TemplateContext& ctx, Json* out) {
+std::string BuildParameters(const CompiledRule& rule, const expr::TemplateContext& ctx, Json* out) {
   if (!rule.action) return "action '" + rule.action_ref + "' not found";
-  auto rendered = RenderParameters(rule.action_parameters, ctx);
+  auto rendered = expr::RenderParameters(rule.action_parameters, ctx);
   if (!rendered.ok()) return rendered.message();
-  return BuildActionParameters(*rule.action, *rendered, ctx, "rule '" + rule.ref + "'", out);
+  return requests::BuildActionParameters(*rule.action, *rendered, ctx, "rule '" + rule.ref + "'",
+                                         out);
 }
 
 // A rule with trigger parameters (a webhook's `url`) sees only instances fired with the same
@@ -307,7 +308,8 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
   }
   store::Store& st = *options_.store;
   // Already there, `pending`, when the API recorded it before answering: kept as it is.
-  store::TriggerInstance ti = TriggerRecordOf(*decoded, store::TriggerStatus::kProcessing);
+  store::TriggerInstance ti =
+      requests::TriggerRecordOf(*decoded, store::TriggerStatus::kProcessing);
 
   if (!ti.dedupe_key.empty()) {
     // The instance owns the window it opens: delivered again (a crash before its record or
@@ -335,9 +337,9 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
 
   const store::TimeMs now = options_.clock();
   Status kv_error = Status::Ok();
-  TemplateContext ctx;
+  expr::TemplateContext ctx;
   ctx.trigger = &ti.payload;
-  ctx.kv = DatastoreLookup(st, options_.system_user, now, &kv_error);
+  ctx.kv = requests::DatastoreLookup(st, options_.system_user, now, &kv_error);
   ctx.decrypt = options_.decrypt;
 
   const Json& fired_parameters = ti.trigger_parameters;
@@ -399,7 +401,7 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
     }
     if (e.status != store::ExecStatus::kRequested) continue;
     Status produced =
-        producer_->Produce(executions_topic_, e.id, bus::Encode(ExecutionRequestOf(e)));
+        producer_->Produce(executions_topic_, e.id, bus::Encode(requests::ExecutionRequestOf(e)));
     if (!produced.ok()) return AsRetryable(produced, "producing execution request " + e.id);
     counters_->requests_produced++;
   }

@@ -35,8 +35,8 @@
 
 #include "host/bus/bus.h"
 #include "host/common/result.h"
+#include "host/expr/template/context.h"
 #include "host/rules/engine/rule_set.h"
-#include "host/rules/template/context.h"
 #include "host/store/key_cipher.h"
 #include "host/store/message_attempts.h"
 #include "host/store/store.h"
@@ -67,7 +67,7 @@ struct RulesEngineOptions {
   // user, `stanley` by default (gale.yaml rules.system_user).
   std::string system_user = "stanley";
   // The `decrypt_kv` filter (the datastore's key cipher); absent: decrypt_kv fails with a reason.
-  KvDecrypt decrypt;
+  expr::KvDecrypt decrypt;
   // Seals secret action parameters into execution records; absent: an execution with a secret
   // parameter fails with the reason (its value could not be kept).
   std::optional<store::KeyCipher> cipher;

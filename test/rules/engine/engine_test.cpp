@@ -8,7 +8,7 @@
 #include "engine_fixture.h"
 #include "flaky_store.h"
 #include "host/common/uuid.h"
-#include "host/rules/engine/execution_request.h"
+#include "host/requests/execution_request.h"
 #include "host/store/key_cipher.h"
 #include "host/store/secret_parameters.h"
 
@@ -299,7 +299,7 @@ TEST_P(EngineTest, DatastoreKeysAndDecryptKvRenderIntoParameters) {
                                 "    cmd: \"{{ st2kv.system.swapped | decrypt_kv }}\"\n")},
   });
   RulesEngineOptions options = EngineOptions();
-  options.decrypt = DatastoreDecrypt(*cipher, options.system_user);
+  options.decrypt = requests::DatastoreDecrypt(*cipher, options.system_user);
   auto engine = RulesEngine::Create(options, rules);
   ASSERT_TRUE(engine.ok()) << engine.message();
   ASSERT_TRUE((*engine)->Start().ok());
