@@ -3,7 +3,6 @@
 #include "sandbox/child.h"
 
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -23,6 +22,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "host/common/credential_drop.h"
 #include "sandbox/seccomp_profile.h"
 
 namespace gale::sandbox::internal {
@@ -190,22 +190,11 @@ struct KernelSigaction {
   unsigned long mask;
 };
 constexpr int kKernelSignals = 64;
+// Beyond any kernel's last capability: the drop stops where the kernel's list ends (EINVAL).
+constexpr int kLastCapability = 63;
 
 long LoadFilter(unsigned flags, const sock_fprog* program) {
   return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, program);
-}
-
-// Empties the capability bounding set (needs CAP_SETPCAP, so before the uid change) and the
-// ambient set: nothing the action execs can ever regain a capability.
-void DropBoundingAndAmbient(int report) {
-  for (int cap = 0; cap < 64; ++cap) {
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
-      FailSetup(report, Stage::kCapabilities, errno);
-    }
-  }
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-    FailSetup(report, Stage::kCapabilities, errno);
-  }
 }
 
 [[noreturn]] void ActionChildMain(const ChildPlan& plan, int notify_fd) {
@@ -255,23 +244,15 @@ void DropBoundingAndAmbient(int report) {
   // 6. no_new_privs: no setuid/file-capability gain across exec; required for seccomp as non-root.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) FailSetup(report, Stage::kNoNewPrivs, errno);
 
-  // 7. Drop privileges. Raw system calls: this process has a single thread, and glibc's
-  // wrappers would try to synchronise threads that only exist in the parent.
+  // 7. Drop privileges: the uid and gid, every capability set emptied, then read back.
   if (plan.drop_privileges) {
-    DropBoundingAndAmbient(report);
-    gid_t groups[1] = {plan.gid};
-    if (syscall(SYS_setgroups, 1, groups) != 0 ||
-        syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 ||
-        syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) {
-      FailSetup(report, Stage::kDropPrivileges, errno);
+    const credentials::DropResult r = credentials::DropToUser(plan.uid, plan.gid, kLastCapability);
+    if (!r.ok()) {
+      const bool caps = r.step == credentials::DropStep::kBoundingSet ||
+                        r.step == credentials::DropStep::kAmbientCaps ||
+                        r.step == credentials::DropStep::kClearCaps;
+      FailSetup(report, caps ? Stage::kCapabilities : Stage::kDropPrivileges, r.error);
     }
-    if (getuid() != plan.uid || geteuid() != plan.uid || getgid() != plan.gid) {
-      FailSetup(report, Stage::kDropPrivileges, EPERM);
-    }
-    // The uid change emptied the effective and permitted sets; the inheritable set survives it.
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct none[2] = {};
-    if (syscall(SYS_capset, &header, none) != 0) FailSetup(report, Stage::kCapabilities, errno);
   }
 
   // 8. Working directory, checked with the final credentials.

@@ -1,7 +1,8 @@
 #include "host/common/spawn_child.h"
 
+#include "host/common/credential_drop.h"
+
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -69,53 +70,35 @@ void MountProc(const ChildPlan& plan) {
   }
 }
 
-bool CapabilitiesEmpty(int cap_last) {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capget, &header, data) != 0) return false;
-  for (const auto& d : data) {
-    if (d.effective != 0 || d.permitted != 0 || d.inheritable != 0) return false;
-  }
-  for (int cap = 0; cap <= cap_last; ++cap) {
-    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) return false;
-  }
-  return true;  // the ambient set is always within permitted and inheritable: empty too
-}
-
-// To plan.uid/gid with every capability set empty. The bounding set goes first (dropping from
-// it needs CAP_SETPCAP, which the uid change takes away); the uid change empties the effective
-// and permitted sets; capset empties what it leaves (inheritable). Raw system calls: glibc's
-// set*id wrappers would try to reach threads that exist only in the parent.
+// To plan.uid/gid with every capability set empty (host/common/credential_drop.h).
 void DropPrivileges(const ChildPlan& plan, int report) {
-  for (int cap = 0; cap <= plan.cap_last; ++cap) {
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-      if (errno == EINVAL) break;  // beyond what this kernel knows
-      Fail(report, Step::kBoundingSet, errno);
-    }
+  const credentials::DropResult r = credentials::DropToUser(plan.uid, plan.gid, plan.cap_last);
+  if (r.ok()) return;
+  Step step = Step::kVerifyDrop;
+  switch (r.step) {
+    case credentials::DropStep::kBoundingSet:
+      step = Step::kBoundingSet;
+      break;
+    case credentials::DropStep::kAmbientCaps:
+      step = Step::kAmbientCaps;
+      break;
+    case credentials::DropStep::kSetGroups:
+      step = Step::kSetGroups;
+      break;
+    case credentials::DropStep::kSetGid:
+      step = Step::kSetGid;
+      break;
+    case credentials::DropStep::kSetUid:
+      step = Step::kSetUid;
+      break;
+    case credentials::DropStep::kClearCaps:
+      step = Step::kClearCaps;
+      break;
+    case credentials::DropStep::kVerify:
+    case credentials::DropStep::kNone:
+      break;
   }
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-    Fail(report, Step::kAmbientCaps, errno);
-  }
-  gid_t groups[1] = {plan.gid};
-  if (syscall(SYS_setgroups, 1, groups) != 0) Fail(report, Step::kSetGroups, errno);
-  if (syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0) {
-    Fail(report, Step::kSetGid, errno);
-  }
-  if (syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) {
-    Fail(report, Step::kSetUid, errno);
-  }
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct none[2] = {};
-  if (syscall(SYS_capset, &header, none) != 0) Fail(report, Step::kClearCaps, errno);
-  uid_t ruid, euid, suid;
-  gid_t rgid, egid, sgid;
-  if (syscall(SYS_getresuid, &ruid, &euid, &suid) != 0 ||
-      syscall(SYS_getresgid, &rgid, &egid, &sgid) != 0) {
-    Fail(report, Step::kVerifyDrop, errno);
-  }
-  const bool ids = ruid == plan.uid && euid == plan.uid && suid == plan.uid && rgid == plan.gid &&
-                   egid == plan.gid && sgid == plan.gid;
-  if (!ids || !CapabilitiesEmpty(plan.cap_last)) Fail(report, Step::kVerifyDrop, EPERM);
+  Fail(report, step, r.error);
 }
 
 // PR_SET_PDEATHSIG, set after any credential change (which clears it), then a check that the
