@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "host/common/uuid.h"
@@ -163,8 +164,12 @@ bool RunnerTest::AnyProcessWith(const std::string& needle) {
   for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    // Through operator<<, which turns a read error into failbit: a process that exits while its
+    // cmdline is read makes read() fail with ESRCH, which an istreambuf_iterator throws.
     std::ifstream in(it->path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::stringstream read;
+    read << in.rdbuf();
+    const std::string cmdline = read.str();
     std::ifstream stat(it->path() / "stat");
     std::string line;
     std::getline(stat, line);
