@@ -170,8 +170,9 @@ void TimerService::Loop() {
         t.next = t.schedule->NextAfter(tick);
       }
       stats_.owner = any;
+      stats_.passes++;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(options_.pass_interval);
   }
 }
 

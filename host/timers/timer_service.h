@@ -49,13 +49,18 @@ struct TimerServiceOptions {
   const partition::Partitioner* owner = nullptr;
   std::chrono::milliseconds lease_ttl = std::chrono::seconds(10);
   std::chrono::milliseconds catch_up = std::chrono::seconds(60);
-  std::function<TimeMs()> clock;  // default: now
+  // The time the service sees (ticks, leases, records); default: now. Tests drive a clock of
+  // their own and wait for passes instead of sleeping through real seconds.
+  std::function<TimeMs()> clock;
+  // How long the loop waits between passes (real time).
+  std::chrono::milliseconds pass_interval = std::chrono::milliseconds(100);
 };
 
 struct TimerStats {
   uint64_t fired = 0;
   uint64_t errors = 0;
-  bool owner = false;  // holds the lease / any timer's slot
+  bool owner = false;   // holds the lease / any timer's slot
+  uint64_t passes = 0;  // loop passes completed: each looked at `clock` once
 };
 
 class TimerService {

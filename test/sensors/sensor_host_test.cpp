@@ -56,14 +56,25 @@ TEST_P(SensorHostTest, DirectorySensorSeesACreatedFileExactlyOnce) {
   auto about_file = [&](const bus::Message& m) {
     return Json::parse(m.value)["payload"]["path"] == file;
   };
-  auto messages = ReadTopic(
-      node->brokers(), topic,
-      [&](const auto& ms) { return std::any_of(ms.begin(), ms.end(), about_file); },
-      std::chrono::seconds(30));
-  // Give a duplicate time to show up: several more polls happen meanwhile.
-  std::this_thread::sleep_for(std::chrono::seconds(3));
-  messages = ReadTopic(
-      node->brokers(), topic, [](const auto&) { return false; }, std::chrono::seconds(3));
+  auto seen = [](const std::string& path) {
+    return [path](const std::vector<bus::Message>& ms) {
+      return std::any_of(ms.begin(), ms.end(), [&](const bus::Message& m) {
+        return Json::parse(m.value)["payload"]["path"] == path;
+      });
+    };
+  };
+  auto messages = ReadTopic(node->brokers(), topic, seen(file), std::chrono::seconds(30));
+  ASSERT_TRUE(seen(file)(messages)) << node->Log();
+  // No sleeping to prove that nothing came twice: two more files, each created once the trigger
+  // of the one before is on the topic. The poll that finds the second began after the poll that
+  // found the first had ended, and that one listed hello.txt again: a sensor that reports a file
+  // twice has had its chance. The topic is then read up to the second file's trigger.
+  for (const char* later : {"later-1.txt", "later-2.txt"}) {
+    const std::string last = (watch.path() / later).string();
+    std::ofstream(last) << "later";
+    messages = ReadTopic(node->brokers(), topic, seen(last), std::chrono::seconds(30));
+    ASSERT_TRUE(seen(last)(messages)) << node->Log();
+  }
   std::vector<Json> matching;
   for (const auto& m : messages) {
     EXPECT_TRUE(bus::ValidateMessage(bus::kTriggerInstanceSchema, std::string_view(m.value)).ok())
