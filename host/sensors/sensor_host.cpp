@@ -123,6 +123,164 @@ void EndOnAbortAsNamespaceInit() {
   sigaction(SIGABRT, &action, nullptr);
 }
 
+// One pack's sensors in this process. Members are destroyed bottom-up: the sensors (whose
+// threads Stop() has joined) before the producer they dispatch through and the library their
+// code lives in.
+class SensorHost {
+ public:
+  explicit SensorHost(const SensorHostOptions& options) : options_(options) {}
+  SensorHost(const SensorHost&) = delete;
+  SensorHost& operator=(const SensorHost&) = delete;
+  ~SensorHost() { JoinSensors(); }
+
+  // Loads the pack under the sensor-host filter and connects to the bus; the error is one line.
+  Status Load();
+  // Starts each chosen sensor on its own thread and waits for every setup() to return.
+  void StartSensors();
+  // Counters go to the node every few seconds, which stores them for the API's /metrics.
+  void ReportCounters();
+  // Stops the sensors, then flushes what they dispatched; false when the flush failed.
+  bool Stop();
+
+ private:
+  Status ConnectBus();
+  void WaitForSetup();
+  void JoinSensors();
+
+  const SensorHostOptions& options_;
+  std::unique_ptr<BrokerClient> broker_;
+  packs::Pack pack_;
+  std::shared_ptr<packs::PackLibrary> library_;
+  bus::BusConfig bus_;
+  std::unique_ptr<bus::Producer> producer_;
+  StopSignal stop_;
+  DispatchCounters counters_;
+  SensorHostContext context_;
+  std::vector<std::unique_ptr<RunningSensor>> running_;
+  int64_t reported_ = -1;
+};
+
+Status SensorHost::Load() {
+  // Before anything of the pack is read or loaded: its library's constructors run filtered, and
+  // so does every thread started later (librdkafka's, the sensors').
+  GALE_TRY(sandbox::LoadSensorHostFilter());
+  if (options_.broker_fd >= 0) {
+    auto adopted = BrokerClient::Adopt(options_.broker_fd);
+    if (!adopted.ok()) return adopted.status();
+    broker_ = std::move(adopted).value();
+  }
+  pack_ = packs::ReadPackMetadata(options_.pack_dir);
+  if (!pack_.ok()) {
+    for (size_t i = 0; i + 1 < pack_.errors.size(); ++i) spdlog::error("{}", pack_.errors[i]);
+    return Status::Error(pack_.errors.empty() ? "pack refused" : pack_.errors.back());
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] [sensor-host " + pack_.ref + "] %v");
+  auto library = packs::PackLibrary::Load(pack_.LibraryPath());
+  if (!library.ok()) return library.status();
+  library_ = std::move(library).value();
+  GALE_TRY(ConnectBus());
+  if (!broker_) spdlog::warn("datastore unavailable to sensors: no --broker-fd");
+  return Status::Ok();
+}
+
+Status SensorHost::ConnectBus() {
+  bus_.brokers = options_.brokers;
+  bus_.topic_prefix = options_.topic_prefix;
+  bus_.client_id = "gale-sensor-host-" + pack_.ref;
+  GALE_TRY(ReadBusProperties(options_, bus_.properties));
+  auto signing_key = ReadBusSigningKey();
+  if (!signing_key.ok()) return signing_key.status();
+  bus_.signing_key = std::move(signing_key).value();
+  auto producer = bus::Producer::Create(bus_);
+  if (!producer.ok()) {
+    return Status::Error("cannot create the trigger producer: " + producer.message());
+  }
+  producer_ = std::move(producer).value();
+  return Status::Ok();
+}
+
+void SensorHost::StartSensors() {
+  context_.pack = &pack_;
+  context_.node = options_.node;
+  context_.triggers_topic = bus::Topic(bus_, bus::kTriggers);
+  context_.producer = producer_.get();
+  context_.broker = broker_.get();
+  context_.stop = &stop_;
+  context_.counters = &counters_;
+  for (const auto& t : pack_.trigger_types) {
+    auto v = schema::Validator::Compile(t.payload_schema);
+    if (v.ok()) context_.payload_validators.emplace(t.ref, std::move(v).value());
+  }
+  const auto& only = options_.sensors;
+  for (const auto& meta : pack_.sensors) {
+    const bool chosen =
+        only.empty() ? meta.enabled : std::find(only.begin(), only.end(), meta.ref) != only.end();
+    if (!chosen) continue;
+    auto s = std::make_unique<RunningSensor>();
+    s->meta = &meta;
+    s->service = std::make_unique<SensorService>(context_, meta);
+    auto instance = library_->CreateSensor(meta.class_name, *s->service);
+    if (!instance.ok()) {
+      spdlog::error("{}", instance.message());
+      continue;
+    }
+    s->instance = std::move(instance).value();
+    running_.push_back(std::move(s));
+  }
+  for (auto& s : running_) {
+    RunningSensor* raw = s.get();
+    s->thread = std::thread([raw, this] { Drive(*raw, stop_); });
+  }
+  WaitForSetup();
+}
+
+void SensorHost::WaitForSetup() {
+  // A setup() that never returns cannot be interrupted (it is a thread of this process); the
+  // only safe way out is to exit and let the supervisor restart the host.
+  const auto deadline =
+      Clock::now() +
+      std::chrono::milliseconds(static_cast<std::int64_t>(options_.setup_timeout * 1000));
+  for (auto& s : running_) {
+    while (!s->setup_done && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!s->setup_done) {
+      spdlog::error("{}: setup() did not return within {}s; exiting so the host restarts",
+                    s->meta->ref, options_.setup_timeout);
+      producer_->Flush(std::chrono::seconds(2)).ok();
+      _exit(3);
+    }
+  }
+  // Logged only once every setup() has returned: a polling sensor takes its baseline in setup(),
+  // so what changes after this line is reported (the tests and operators rely on it).
+  const auto set_up = std::count_if(running_.begin(), running_.end(),
+                                    [](const auto& s) { return s->setup_ok.load(); });
+  spdlog::info("running {} sensor(s) on node {}", set_up, options_.node);
+}
+
+void SensorHost::ReportCounters() {
+  if (!broker_) return;
+  const int64_t d = counters_.dispatched, r = counters_.rejected, u = counters_.delivery_failed;
+  if (d + r + u == reported_) return;
+  if (broker_->Counters(d, r, u).ok()) reported_ = d + r + u;
+}
+
+void SensorHost::JoinSensors() {
+  stop_.Request();
+  for (auto& s : running_) {
+    if (s->thread.joinable()) s->thread.join();
+  }
+}
+
+bool SensorHost::Stop() {
+  JoinSensors();
+  Status flushed = producer_->Flush(std::chrono::seconds(30));
+  if (!flushed.ok()) spdlog::error("trigger producer flush failed: {}", flushed.message());
+  spdlog::info("stopped: {} dispatched, {} rejected, {} undelivered", counters_.dispatched.load(),
+               counters_.rejected.load(), counters_.delivery_failed.load());
+  return flushed.ok();
+}
+
 }  // namespace
 
 int RunSensorHost(const SensorHostOptions& options) {
@@ -134,135 +292,19 @@ int RunSensorHost(const SensorHostOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   EndOnAbortAsNamespaceInit();
   LimitMemory(options.memory_mb);
-  // Before anything of the pack is read or loaded: its library's constructors run filtered, and
-  // so does every thread started later (librdkafka's, the sensors').
-  if (Status filtered = sandbox::LoadSensorHostFilter(); !filtered.ok()) {
-    spdlog::error("{}", filtered.message());
-    return 2;
-  }
-  std::unique_ptr<BrokerClient> broker;
-  if (options.broker_fd >= 0) {
-    auto adopted = BrokerClient::Adopt(options.broker_fd);
-    if (!adopted.ok()) {
-      spdlog::error("{}", adopted.message());
-      return 2;
-    }
-    broker = std::move(adopted).value();
-  }
 
-  packs::Pack pack = packs::ReadPackMetadata(options.pack_dir);
-  if (!pack.ok()) {
-    for (const auto& e : pack.errors) spdlog::error("{}", e);
-    return 2;
-  }
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] [sensor-host " + pack.ref + "] %v");
-  auto library = packs::PackLibrary::Load(pack.LibraryPath());
-  if (!library.ok()) {
-    spdlog::error("{}", library.message());
-    return 2;
-  }
-
-  bus::BusConfig bus_config;
-  bus_config.brokers = options.brokers;
-  bus_config.topic_prefix = options.topic_prefix;
-  bus_config.client_id = "gale-sensor-host-" + pack.ref;
-  if (Status s = ReadBusProperties(options, bus_config.properties); !s.ok()) {
+  SensorHost host(options);
+  if (Status s = host.Load(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 2;
   }
-  auto signing_key = ReadBusSigningKey();
-  if (!signing_key.ok()) {
-    spdlog::error("{}", signing_key.message());
-    return 2;
-  }
-  bus_config.signing_key = std::move(signing_key).value();
-  auto producer = bus::Producer::Create(bus_config);
-  if (!producer.ok()) {
-    spdlog::error("cannot create the trigger producer: {}", producer.message());
-    return 2;
-  }
-  if (!broker) spdlog::warn("datastore unavailable to sensors: no --broker-fd");
-
-  StopSignal stop;
-  DispatchCounters counters;
-  SensorHostContext context;
-  context.pack = &pack;
-  context.node = options.node;
-  context.triggers_topic = bus::Topic(bus_config, bus::kTriggers);
-  context.producer = producer->get();
-  context.broker = broker.get();
-  context.stop = &stop;
-  context.counters = &counters;
-  for (const auto& t : pack.trigger_types) {
-    auto v = schema::Validator::Compile(t.payload_schema);
-    if (v.ok()) context.payload_validators.emplace(t.ref, std::move(v).value());
-  }
-
-  std::vector<std::unique_ptr<RunningSensor>> running;
-  for (const auto& meta : pack.sensors) {
-    const bool chosen = options.sensors.empty()
-                            ? meta.enabled
-                            : std::find(options.sensors.begin(), options.sensors.end(), meta.ref) !=
-                                  options.sensors.end();
-    if (!chosen) continue;
-    auto s = std::make_unique<RunningSensor>();
-    s->meta = &meta;
-    s->service = std::make_unique<SensorService>(context, meta);
-    auto instance = (*library)->CreateSensor(meta.class_name, *s->service);
-    if (!instance.ok()) {
-      spdlog::error("{}", instance.message());
-      continue;
-    }
-    s->instance = std::move(instance).value();
-    running.push_back(std::move(s));
-  }
-  for (auto& s : running) {
-    RunningSensor* raw = s.get();
-    s->thread = std::thread([raw, &stop] { Drive(*raw, stop); });
-  }
-
-  // A setup() that never returns cannot be interrupted (it is a thread of this process); the
-  // only safe way out is to exit and let the supervisor restart the host.
-  const auto deadline = Clock::now() + std::chrono::milliseconds(
-                                           static_cast<std::int64_t>(options.setup_timeout * 1000));
-  for (auto& s : running) {
-    while (!s->setup_done && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (!s->setup_done) {
-      spdlog::error("{}: setup() did not return within {}s; exiting so the host restarts",
-                    s->meta->ref, options.setup_timeout);
-      (*producer)->Flush(std::chrono::seconds(2)).ok();
-      _exit(3);
-    }
-  }
-  // Logged only once every setup() has returned: a polling sensor takes its baseline in setup(),
-  // so what changes after this line is reported (the tests and operators rely on it).
-  const auto set_up = std::count_if(running.begin(), running.end(),
-                                    [](const auto& s) { return s->setup_ok.load(); });
-  spdlog::info("running {} sensor(s) on node {}", set_up, options.node);
-
-  // Counters go to the node every few seconds, which stores them for the API's /metrics.
-  int64_t reported = -1;
-  auto report = [&] {
-    if (!broker) return;
-    const int64_t d = counters.dispatched, r = counters.rejected, u = counters.delivery_failed;
-    if (d + r + u == reported) return;
-    if (broker->Counters(d, r, u).ok()) reported = d + r + u;
-  };
+  host.StartSensors();
   int sig = 0;
   const timespec every{5, 0};
-  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) report();
-  report();
+  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) host.ReportCounters();
+  host.ReportCounters();
   spdlog::info("stopping on signal {}", sig);
-  stop.Request();
-  for (auto& s : running) s->thread.join();
-  Status flushed = (*producer)->Flush(std::chrono::seconds(30));
-  if (!flushed.ok()) spdlog::error("trigger producer flush failed: {}", flushed.message());
-  spdlog::info("stopped: {} dispatched, {} rejected, {} undelivered", counters.dispatched.load(),
-               counters.rejected.load(), counters.delivery_failed.load());
-  running.clear();
-  return flushed.ok() ? 0 : 1;
+  return host.Stop() ? 0 : 1;
 }
 
 }  // namespace gale::sensors
