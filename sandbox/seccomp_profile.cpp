@@ -201,16 +201,6 @@ constexpr std::uint64_t kAllNamespaceFlags = CLONE_NEWNS | CLONE_NEWCGROUP | CLO
                                              CLONE_NEWNET;
 constexpr std::uint64_t kLow32 = 0xffffffffULL;
 
-struct CtxDeleter {
-  void operator()(void* ctx) const { seccomp_release(ctx); }
-};
-using CtxPtr = std::unique_ptr<void, CtxDeleter>;
-
-Status Libseccomp(int rc, const std::string& what) {
-  if (rc >= 0) return Status::Ok();
-  return Status::Error("libseccomp: " + what + ": " + std::strerror(-rc));
-}
-
 int Resolve(const char* name) {
   return seccomp_syscall_resolve_name(name);
 }
@@ -304,7 +294,7 @@ Result<SeccompProgram> Export(void* ctx) {
 // deny: the action for denied calls. Returns the exported program.
 Result<SeccompProgram> Compile(SeccompProfile profile, std::uint32_t deny) {
   bool strict = profile == SeccompProfile::kStrict;
-  CtxPtr ctx(seccomp_init(strict ? deny : SCMP_ACT_ALLOW));
+  SeccompCtx ctx(seccomp_init(strict ? deny : SCMP_ACT_ALLOW));
   if (!ctx) return Status::Error("libseccomp: seccomp_init failed");
   // no_new_privs is set by the child itself; the filter must not depend on libseccomp for it.
   GALE_TRY(Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "attr nnp"));
@@ -374,6 +364,15 @@ std::string SyscallName(int nr) {
   std::string result(name);
   std::free(name);
   return result;
+}
+
+void SeccompCtxDeleter::operator()(void* ctx) const {
+  seccomp_release(ctx);
+}
+
+Status Libseccomp(int rc, const std::string& what) {
+  if (rc >= 0) return Status::Ok();
+  return Status::Error("libseccomp: " + what + ": " + std::strerror(-rc));
 }
 
 }  // namespace gale::sandbox

@@ -16,6 +16,7 @@
 #include <linux/filter.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -61,5 +62,14 @@ std::vector<std::string> ProfileSyscallNames(SeccompProfile profile);
 
 // "socket" for the native architecture's number; "syscall_<nr>" if unknown.
 std::string SyscallName(int nr);
+
+// A libseccomp filter context, released when it goes (shared with the sensor-host filter).
+struct SeccompCtxDeleter {
+  void operator()(void* ctx) const;
+};
+using SeccompCtx = std::unique_ptr<void, SeccompCtxDeleter>;
+
+// A libseccomp return code (a negative errno on failure) as a Status naming the call.
+Status Libseccomp(int rc, const std::string& what);
 
 }  // namespace gale::sandbox

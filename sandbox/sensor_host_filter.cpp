@@ -17,13 +17,9 @@ namespace {
 
 const char* const kExtraDenied[] = {"execve", "execveat"};
 
-struct CtxDeleter {
-  void operator()(void* ctx) const { seccomp_release(ctx); }
-};
-
-Status Libseccomp(int rc, const std::string& what) {
-  if (rc >= 0) return Status::Ok();
-  return Status::Error("sensor host filter: libseccomp: " + what + ": " + std::strerror(-rc));
+// A libseccomp call of this filter, its failure named for the sensor host.
+Status FilterStep(int rc, const std::string& what) {
+  return Libseccomp(rc, what).WithContext("sensor host filter");
 }
 
 // The `default` action profile exactly as actions get it (its EPERM variant).
@@ -43,23 +39,23 @@ Status LoadDefaultProfile() {
 
 // Stacked on the profile: the kernel runs both filters and the strictest answer wins.
 Status LoadExecDenial() {
-  std::unique_ptr<void, CtxDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
+  SeccompCtx ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) return Status::Error("sensor host filter: seccomp_init failed");
-  Status st = Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "attr nnp");
-  if (st) st = Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1), "attr tsync");
+  Status st = FilterStep(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "attr nnp");
+  if (st) st = FilterStep(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1), "attr tsync");
   if (st) {
-    st = Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
+    st = FilterStep(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
                     "attr badarch");
   }
   for (const char* name : kExtraDenied) {
     if (!st) break;
     const int nr = seccomp_syscall_resolve_name(name);
     if (nr == __NR_SCMP_ERROR) continue;
-    st = Libseccomp(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0),
+    st = FilterStep(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0),
                     std::string("rule for ") + name);
   }
   if (!st) return st;
-  return Libseccomp(seccomp_load(ctx.get()), "load");
+  return FilterStep(seccomp_load(ctx.get()), "load");
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 namespace gale {
 namespace {
 
-Result<int> Parse(const std::string& text) {
+Result<int> ParseInt(const std::string& text) {
   if (text.empty()) return Status::Error("empty input");
   return static_cast<int>(text.size());
 }
@@ -26,10 +26,10 @@ Status TwoSteps(bool first_fails, int* ran) {
 }
 
 TEST(ResultTest, ValueAndError) {
-  auto good = Parse("abc");
+  auto good = ParseInt("abc");
   ASSERT_TRUE(good.ok());
   EXPECT_EQ(*good, 3);
-  auto bad = Parse("");
+  auto bad = ParseInt("");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.message(), "empty input");
 }
@@ -37,13 +37,13 @@ TEST(ResultTest, ValueAndError) {
 TEST(ResultDeathTest, ValueOfAnErrorAbortsWithTheMessage) {
   EXPECT_DEATH(
       {
-        auto bad = Parse("");
+        auto bad = ParseInt("");
         [[maybe_unused]] int v = bad.value();
       },
       "value\\(\\) of a Result holding an error: empty input");
   EXPECT_DEATH(
       {
-        auto bad = Parse("");
+        auto bad = ParseInt("");
         [[maybe_unused]] int v = *bad;
       },
       "empty input");

@@ -6,14 +6,14 @@
 namespace gale::schema {
 namespace {
 
-Validator MustCompile(const Json& schema) {
+Validator CompileOrFail(const Json& schema) {
   auto v = Validator::Compile(schema);
   EXPECT_TRUE(v.ok()) << v.message();
   return v.ok() ? std::move(v).value() : Validator::Compile(true).value();
 }
 
 TEST(ApplyDefaults, FillsAbsentPropertiesRecursively) {
-  Validator v = MustCompile(Json::parse(R"({
+  Validator v = CompileOrFail(Json::parse(R"({
     "definitions": {"retries": {"type": "integer", "default": 3}},
     "properties": {
       "timeout": {"type": "integer", "default": 60},
@@ -36,14 +36,14 @@ TEST(ApplyDefaults, FillsAbsentPropertiesRecursively) {
 }
 
 TEST(ApplyDefaults, KeepsPresentValuesIncludingNullAndLeavesNonObjectsAlone) {
-  Validator v = MustCompile(Json::parse(R"({"properties": {"a": {"default": 1}}})"));
+  Validator v = CompileOrFail(Json::parse(R"({"properties": {"a": {"default": 1}}})"));
   EXPECT_EQ(v.ApplyDefaults(Json::parse(R"({"a": null})")), Json::parse(R"({"a": null})"));
   EXPECT_EQ(v.ApplyDefaults(Json(5)), Json(5));
   EXPECT_EQ(v.ApplyDefaults(Json::object()), Json::parse(R"({"a": 1})"));
 }
 
 TEST(ApplyDefaults, FollowsAllOf) {
-  Validator v = MustCompile(Json::parse(R"({
+  Validator v = CompileOrFail(Json::parse(R"({
     "allOf": [{"properties": {"a": {"default": "x"}}}],
     "properties": {"b": {"allOf": [{"type": "integer"}, {"default": 0}]}}})"));
   EXPECT_EQ(v.ApplyDefaults(Json::object()), Json::parse(R"({"a": "x", "b": 0})"));

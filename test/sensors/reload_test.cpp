@@ -11,12 +11,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-size_t Count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
-  return n;
-}
-
 TEST(ReloadTest, NewLibraryTakesOverAndABrokenDropIsRefused) {
   TempDir packs, watch;
   ShareWithActions(watch.path());  // the sensor host runs as the action user

@@ -31,14 +31,6 @@ class SensorHostTest : public ::testing::TestWithParam<Backend> {
   }
 };
 
-size_t Count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 TEST_P(SensorHostTest, DirectorySensorSeesACreatedFileExactlyOnce) {
   TempDir packs, watch;
   ShareWithActions(watch.path());  // the sensor host runs as the action user

@@ -22,7 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kFastRestarts = R"(sensors:
+constexpr const char* kBoxedFastRestarts = R"(sensors:
   restart_backoff_initial: 0.2
   restart_backoff_max: 1
   failure_threshold: 100
@@ -88,7 +88,7 @@ class SensorboxTest : public ::testing::Test {
     NodeOptions options;
     options.packs_paths = {packs_.str()};
     options.env = {"GALE_TEST_SECRET=x"};
-    options.extra_yaml = kFastRestarts;
+    options.extra_yaml = kBoxedFastRestarts;
     if (!user.empty()) options.extra_yaml += "sandbox:\n  user: " + user + "\n";
     node_ = NodeProcess::Start(options);
     // Where the hostile sensor looks for the node's files (its restarted host reads it).

@@ -99,4 +99,7 @@ std::vector<bus::Message> ReadTopic(
 // Waits until `condition()` holds or the deadline passes; returns the last value.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds deadline);
 
+// How many times `needle` occurs in `text` (a log line, a file's lines), overlaps counted.
+size_t Count(const std::string& text, const std::string& needle);
+
 }  // namespace gale::testing
