@@ -563,193 +563,282 @@ Status Evaluator::CallExpr(const Expr& e, Value* out) {
   return TypeError("'" + Source(callee) + "' is not callable");
 }
 
-Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<Value>& args,
-                         Value* out) {
-  const Json* j = nullptr;
-  Status s = JsonOf(receiver, &j);
-  if (!s.ok()) return s;
-  auto arity = [&](std::size_t lo, std::size_t hi) -> Status {
-    if (args.size() < lo || args.size() > hi) {
-      return TypeError(name + "() takes " + std::to_string(lo) +
-                       (hi != lo ? " to " + std::to_string(hi) : "") + " arguments (" +
-                       std::to_string(args.size()) + " given)");
-    }
-    return Status::Ok();
-  };
-  auto str_arg = [&](std::size_t k, std::string* v) -> Status {
+// ---- str and dict methods ----
+
+namespace {
+
+// A call `receiver.name(args)` on a str or a dict, its argument count already checked.
+struct MethodCall {
+  Evaluator& ev;
+  Value& receiver;
+  const Json& self;  // the receiver's value
+  const std::string& name;
+  std::vector<Value>& args;
+
+  const std::string& str() const { return self.get_ref<const std::string&>(); }
+
+  // args[k], which must be a str.
+  Status StrArg(std::size_t k, std::string* v) const {
     const Json* a = nullptr;
-    GALE_TRY(JsonOf(args[k], &a));
+    GALE_TRY(ev.JsonOf(args[k], &a));
     if (!a->is_string()) {
       return TypeError(name + "() argument must be str, not " + py::TypeName(*a));
     }
     *v = a->get_ref<const std::string&>();
     return Status::Ok();
-  };
-  if (j->is_string()) {
-    const std::string& str = j->get_ref<const std::string&>();
-    if (name == "lower" || name == "upper") {
-      GALE_TRY(arity(0, 0));
-      *out = Value::Of(name == "lower" ? py::Lower(str) : py::Upper(str));
-      return Status::Ok();
+  }
+};
+
+using MethodFn = Status (*)(MethodCall& call, Value* out);
+
+enum class Receiver { kStr, kDict };
+
+struct MethodSpec {
+  Receiver receiver;
+  std::string_view name;
+  std::size_t min_args;
+  std::size_t max_args;
+  MethodFn fn;
+};
+
+Status StrLower(MethodCall& c, Value* out) {
+  *out = Value::Of(py::Lower(c.str()));
+  return Status::Ok();
+}
+
+Status StrUpper(MethodCall& c, Value* out) {
+  *out = Value::Of(py::Upper(c.str()));
+  return Status::Ok();
+}
+
+Status StrCapitalize(MethodCall& c, Value* out) {
+  *out = Value::Of(py::Capitalize(c.str()));
+  return Status::Ok();
+}
+
+// strip, lstrip and rstrip: the optional argument lists the characters to strip (None or none
+// given: whitespace).
+Status StrStrip(MethodCall& c, Value* out) {
+  std::optional<std::string> chars;
+  if (!c.args.empty() && !(c.args[0].defined() && c.args[0].json().is_null())) {
+    std::string given;
+    GALE_TRY(c.StrArg(0, &given));
+    chars = given;
+  }
+  *out = Value::Of(PyStrip(c.str(), chars, c.name != "rstrip", c.name != "lstrip"));
+  return Status::Ok();
+}
+
+Status StrStartsWith(MethodCall& c, Value* out) {
+  std::string a;
+  GALE_TRY(c.StrArg(0, &a));
+  const std::string& str = c.str();
+  *out = Value::Of(str.compare(0, a.size(), a) == 0 && str.size() >= a.size());
+  return Status::Ok();
+}
+
+Status StrEndsWith(MethodCall& c, Value* out) {
+  std::string a;
+  GALE_TRY(c.StrArg(0, &a));
+  const std::string& str = c.str();
+  *out = Value::Of(str.size() >= a.size() && str.compare(str.size() - a.size(), a.size(), a) == 0);
+  return Status::Ok();
+}
+
+// str.replace(old, new[, count]) is the `replace` filter with a stricter count.
+Status StrReplace(MethodCall& c, Value* out) {
+  std::string from, to;
+  GALE_TRY(c.StrArg(0, &from));
+  GALE_TRY(c.StrArg(1, &to));
+  long long count = -1;
+  if (c.args.size() == 3) {
+    const Json* n = nullptr;
+    GALE_TRY(c.ev.JsonOf(c.args[2], &n));
+    if (!n->is_number_integer()) return TypeError("replace() count must be an integer");
+    count = n->get<long long>();
+  }
+  Value in = Value::Of(c.str());
+  std::vector<Value> fargs;
+  fargs.push_back(Value::Of(from));
+  fargs.push_back(Value::Of(to));
+  fargs.push_back(count >= 0 ? Value::Of(count) : Value::Absent());
+  return FindFilter("replace")->fn(c.ev, in, fargs, out);
+}
+
+// str.split(sep): each occurrence of `sep` cuts, at most `maxsplit` times (negative: no limit).
+Json SplitOn(const std::string& str, const std::string& sep, long long maxsplit) {
+  Json parts = Json::array();
+  std::size_t pos = 0;
+  while (maxsplit < 0 || static_cast<long long>(parts.size()) < maxsplit) {
+    std::size_t at = str.find(sep, pos);
+    if (at == std::string::npos) break;
+    parts.push_back(str.substr(pos, at - pos));
+    pos = at + sep.size();
+  }
+  parts.push_back(str.substr(pos));
+  return parts;
+}
+
+// str.split() and split(None): runs of whitespace cut and none are kept; after `maxsplit` cuts
+// the rest, right-stripped, is the last part.
+Json SplitOnWhitespace(const std::string& str, long long maxsplit) {
+  Json parts = Json::array();
+  std::size_t i = 0;
+  while (i < str.size()) {
+    std::size_t k = i;
+    if (py::IsSpace(py::DecodeUtf8(str, k))) {
+      i = k;
+      continue;
     }
-    if (name == "capitalize") {
-      GALE_TRY(arity(0, 0));
-      *out = Value::Of(py::Capitalize(str));
-      return Status::Ok();
+    if (maxsplit >= 0 && static_cast<long long>(parts.size()) >= maxsplit) {
+      parts.push_back(PyStrip(str.substr(i), std::nullopt, false, true));
+      break;
     }
-    if (name == "strip" || name == "lstrip" || name == "rstrip") {
-      GALE_TRY(arity(0, 1));
-      std::optional<std::string> chars;
-      if (!args.empty() && !(args[0].defined() && args[0].json().is_null())) {
-        std::string c;
-        GALE_TRY(str_arg(0, &c));
-        chars = c;
-      }
-      *out = Value::Of(PyStrip(str, chars, name != "rstrip", name != "lstrip"));
-      return Status::Ok();
+    std::size_t start = i;
+    while (i < str.size()) {
+      std::size_t m = i;
+      if (py::IsSpace(py::DecodeUtf8(str, m))) break;
+      i = m;
     }
-    if (name == "startswith" || name == "endswith") {
-      GALE_TRY(arity(1, 1));
-      std::string a;
-      GALE_TRY(str_arg(0, &a));
-      bool r = name == "startswith"
-                   ? str.compare(0, a.size(), a) == 0 && str.size() >= a.size()
-                   : str.size() >= a.size() && str.compare(str.size() - a.size(), a.size(), a) == 0;
-      *out = Value::Of(r);
-      return Status::Ok();
+    parts.push_back(str.substr(start, i - start));
+  }
+  return parts;
+}
+
+Status StrSplit(MethodCall& c, Value* out) {
+  std::optional<std::string> sep;
+  long long maxsplit = -1;
+  if (!c.args.empty()) {
+    const Json* a = nullptr;
+    GALE_TRY(c.ev.JsonOf(c.args[0], &a));
+    if (!a->is_null()) {
+      if (!a->is_string())
+        return TypeError("must be str or None, not " + std::string(py::TypeName(*a)));
+      sep = a->get<std::string>();
+      if (sep->empty()) return Status::Error("empty separator");
     }
-    if (name == "replace") {
-      GALE_TRY(arity(2, 3));
-      std::string from, to;
-      s = str_arg(0, &from);
-      if (s.ok()) s = str_arg(1, &to);
-      if (!s.ok()) return s;
-      long long count = -1;
-      if (args.size() == 3) {
-        const Json* c = nullptr;
-        GALE_TRY(JsonOf(args[2], &c));
-        if (!c->is_number_integer()) return TypeError("replace() count must be an integer");
-        count = c->get<long long>();
-      }
-      Value in = Value::Of(str), f = Value::Of(from), t = Value::Of(to);
-      std::vector<Value> fargs;
-      fargs.push_back(std::move(f));
-      fargs.push_back(std::move(t));
-      fargs.push_back(count >= 0 ? Value::Of(count) : Value::Absent());
-      return FindFilter("replace")->fn(*this, in, fargs, out);
-    }
-    if (name == "split") {
-      GALE_TRY(arity(0, 2));
-      std::optional<std::string> sep;
-      long long maxsplit = -1;
-      if (!args.empty()) {
-        const Json* a = nullptr;
-        GALE_TRY(JsonOf(args[0], &a));
-        if (!a->is_null()) {
-          if (!a->is_string())
-            return TypeError("must be str or None, not " + std::string(py::TypeName(*a)));
-          sep = a->get<std::string>();
-          if (sep->empty()) return Status::Error("empty separator");
-        }
-      }
-      if (args.size() == 2) {
-        const Json* m = nullptr;
-        GALE_TRY(JsonOf(args[1], &m));
-        if (!m->is_number_integer()) return TypeError("maxsplit must be an integer");
-        maxsplit = m->get<long long>();
-      }
-      Json parts = Json::array();
-      if (sep) {
-        std::size_t pos = 0;
-        while (maxsplit < 0 || static_cast<long long>(parts.size()) < maxsplit) {
-          std::size_t at = str.find(*sep, pos);
-          if (at == std::string::npos) break;
-          parts.push_back(str.substr(pos, at - pos));
-          pos = at + sep->size();
-        }
-        parts.push_back(str.substr(pos));
-      } else {
-        std::size_t i = 0;
-        while (i < str.size()) {
-          std::size_t k = i;
-          if (py::IsSpace(py::DecodeUtf8(str, k))) {
-            i = k;
-            continue;
-          }
-          if (maxsplit >= 0 && static_cast<long long>(parts.size()) >= maxsplit) {
-            std::string rest = PyStrip(str.substr(i), std::nullopt, false, true);
-            parts.push_back(rest);
-            i = str.size();
-            break;
-          }
-          std::size_t start = i;
-          while (i < str.size()) {
-            std::size_t m = i;
-            if (py::IsSpace(py::DecodeUtf8(str, m))) break;
-            i = m;
-          }
-          parts.push_back(str.substr(start, i - start));
-        }
-      }
-      *out = Value::Of(std::move(parts));
-      return Status::Ok();
-    }
-    if (name == "join") {
-      GALE_TRY(arity(1, 1));
-      Value sep = Value::Of(str);
-      std::vector<Value> fargs;
-      fargs.push_back(std::move(sep));
-      fargs.push_back(Value::Absent());
-      return FindFilter("join")->fn(*this, args[0], fargs, out);
-    }
-    if (name == "find") {
-      GALE_TRY(arity(1, 1));
-      std::string a;
-      GALE_TRY(str_arg(0, &a));
-      std::size_t at = str.find(a);
-      *out = Value::Of(at == std::string::npos
-                           ? -1LL
-                           : static_cast<long long>(py::CodePointCount(str.substr(0, at))));
-      return Status::Ok();
-    }
-  } else if (j->is_object()) {
-    if (name == "get") {
-      GALE_TRY(arity(1, 2));
-      const Json* k = nullptr;
-      GALE_TRY(JsonOf(args[0], &k));
-      if (k->is_string()) {
-        auto it = j->find(k->get_ref<const std::string&>());
-        if (it != j->end()) {
-          *out = receiver.Child(*it);
-          return Status::Ok();
-        }
-      }
-      if (args.size() == 2) {
-        *out = std::move(args[1]);
-      } else {
-        *out = Value::Of(nullptr);
-      }
-      return Status::Ok();
-    }
-    if (name == "keys" || name == "values" || name == "items") {
-      GALE_TRY(arity(0, 0));
-      if (!py::DepthAtMost(*j, py::kMaxDepth)) return Status::Error("value nested too deeply");
-      Json list = Json::array();
-      for (auto it = j->begin(); it != j->end(); ++it) {
-        if (name == "keys") {
-          list.push_back(it.key());
-        } else if (name == "values") {
-          list.push_back(it.value());
-        } else {
-          list.push_back(Json::array({it.key(), it.value()}));
-        }
-      }
-      *out = Value::Of(std::move(list));
+  }
+  if (c.args.size() == 2) {
+    const Json* m = nullptr;
+    GALE_TRY(c.ev.JsonOf(c.args[1], &m));
+    if (!m->is_number_integer()) return TypeError("maxsplit must be an integer");
+    maxsplit = m->get<long long>();
+  }
+  *out = Value::Of(sep ? SplitOn(c.str(), *sep, maxsplit) : SplitOnWhitespace(c.str(), maxsplit));
+  return Status::Ok();
+}
+
+// sep.join(items) is the `join` filter the other way round.
+Status StrJoin(MethodCall& c, Value* out) {
+  std::vector<Value> fargs;
+  fargs.push_back(Value::Of(c.str()));
+  fargs.push_back(Value::Absent());
+  return FindFilter("join")->fn(c.ev, c.args[0], fargs, out);
+}
+
+// The index is in code points, as Python's.
+Status StrFind(MethodCall& c, Value* out) {
+  std::string a;
+  GALE_TRY(c.StrArg(0, &a));
+  const std::string& str = c.str();
+  std::size_t at = str.find(a);
+  *out = Value::Of(at == std::string::npos
+                       ? -1LL
+                       : static_cast<long long>(py::CodePointCount(str.substr(0, at))));
+  return Status::Ok();
+}
+
+Status DictGet(MethodCall& c, Value* out) {
+  const Json* k = nullptr;
+  GALE_TRY(c.ev.JsonOf(c.args[0], &k));
+  if (k->is_string()) {
+    auto it = c.self.find(k->get_ref<const std::string&>());
+    if (it != c.self.end()) {
+      *out = c.receiver.Child(*it);
       return Status::Ok();
     }
   }
-  return TypeError(std::string("'") + py::TypeName(*j) + "' object has no attribute '" + name +
-                   "'");
+  if (c.args.size() == 2) {
+    *out = std::move(c.args[1]);
+  } else {
+    *out = Value::Of(nullptr);
+  }
+  return Status::Ok();
+}
+
+// keys(), values() and items() return lists (Python's views print differently).
+Status DictView(MethodCall& c, Value* out) {
+  if (!py::DepthAtMost(c.self, py::kMaxDepth)) return Status::Error("value nested too deeply");
+  Json list = Json::array();
+  for (auto it = c.self.begin(); it != c.self.end(); ++it) {
+    if (c.name == "keys") {
+      list.push_back(it.key());
+    } else if (c.name == "values") {
+      list.push_back(it.value());
+    } else {
+      list.push_back(Json::array({it.key(), it.value()}));
+    }
+  }
+  *out = Value::Of(std::move(list));
+  return Status::Ok();
+}
+
+const std::vector<MethodSpec>& Methods() {
+  static const std::vector<MethodSpec> kMethods = {
+      {Receiver::kStr, "lower", 0, 0, StrLower},
+      {Receiver::kStr, "upper", 0, 0, StrUpper},
+      {Receiver::kStr, "capitalize", 0, 0, StrCapitalize},
+      {Receiver::kStr, "strip", 0, 1, StrStrip},
+      {Receiver::kStr, "lstrip", 0, 1, StrStrip},
+      {Receiver::kStr, "rstrip", 0, 1, StrStrip},
+      {Receiver::kStr, "startswith", 1, 1, StrStartsWith},
+      {Receiver::kStr, "endswith", 1, 1, StrEndsWith},
+      {Receiver::kStr, "replace", 2, 3, StrReplace},
+      {Receiver::kStr, "split", 0, 2, StrSplit},
+      {Receiver::kStr, "join", 1, 1, StrJoin},
+      {Receiver::kStr, "find", 1, 1, StrFind},
+      {Receiver::kDict, "get", 1, 2, DictGet},
+      {Receiver::kDict, "keys", 0, 0, DictView},
+      {Receiver::kDict, "values", 0, 0, DictView},
+      {Receiver::kDict, "items", 0, 0, DictView},
+  };
+  return kMethods;
+}
+
+const MethodSpec* FindMethod(const Json& receiver, std::string_view name) {
+  Receiver kind;
+  if (receiver.is_string()) {
+    kind = Receiver::kStr;
+  } else if (receiver.is_object()) {
+    kind = Receiver::kDict;
+  } else {
+    return nullptr;  // other types have no methods
+  }
+  for (const auto& m : Methods()) {
+    if (m.receiver == kind && m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Status Evaluator::Method(Value& receiver, const std::string& name, std::vector<Value>& args,
+                         Value* out) {
+  const Json* j = nullptr;
+  GALE_TRY(JsonOf(receiver, &j));
+  const MethodSpec* method = FindMethod(*j, name);
+  if (!method) {
+    return TypeError(std::string("'") + py::TypeName(*j) + "' object has no attribute '" + name +
+                     "'");
+  }
+  const std::size_t lo = method->min_args, hi = method->max_args;
+  if (args.size() < lo || args.size() > hi) {
+    return TypeError(name + "() takes " + std::to_string(lo) +
+                     (hi != lo ? " to " + std::to_string(hi) : "") + " arguments (" +
+                     std::to_string(args.size()) + " given)");
+  }
+  MethodCall call{*this, receiver, *j, name, args};
+  return method->fn(call, out);
 }
 
 Status Evaluator::Compare(CmpOp op, Value& a, Value& b, bool* out) {
