@@ -1211,63 +1211,13 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
       return Slice(e, out);
     case ExprKind::kCall:
       return CallExpr(e, out);
-    case ExprKind::kFilter: {
-      Value in;
-      GALE_TRY(Eval(*e.args[0], &in));
-      if (!in.defined() && !e.filter->accepts_undefined) {
-        return Status::Error(UndefinedMessage(in));
-      }
-      std::vector<Value> args;
-      for (std::size_t k = 1; k < e.args.size(); ++k) {
-        if (!e.args[k]) {
-          args.push_back(Value::Absent());
-          continue;
-        }
-        Value v;
-        GALE_TRY(Eval(*e.args[k], &v));
-        args.push_back(std::move(v));
-      }
-      s = e.filter->fn(*this, in, args, out);
-      if (!s.ok()) return Status::Error(e.name + ": " + s.message());
-      return Status::Ok();
-    }
-    case ExprKind::kTest: {
-      Value in;
-      GALE_TRY(Eval(*e.args[0], &in));
-      if (!in.defined() && !e.test->accepts_undefined) return Status::Error(UndefinedMessage(in));
-      std::vector<Value> args;
-      for (std::size_t k = 1; k < e.args.size(); ++k) {
-        Value v;
-        GALE_TRY(Eval(*e.args[k], &v));
-        args.push_back(std::move(v));
-      }
-      bool r = false;
-      GALE_TRY(e.test->fn(*this, in, args, &r));
-      *out = Value::Of(e.negated ? !r : r);
-      return Status::Ok();
-    }
+    case ExprKind::kFilter:
+      return EvalFilter(e, out);
+    case ExprKind::kTest:
+      return EvalTest(e, out);
     case ExprKind::kNeg:
-    case ExprKind::kPos: {
-      Value v;
-      GALE_TRY(Eval(*e.args[0], &v));
-      const Json* j = nullptr;
-      GALE_TRY(JsonOf(v, &j));
-      Num n;
-      if (!ToNum(*j, &n)) {
-        return TypeError(std::string("bad operand type for unary ") +
-                         (e.kind == ExprKind::kNeg ? "-" : "+") + ": '" + py::TypeName(*j) + "'");
-      }
-      if (e.kind == ExprKind::kNeg) {
-        if (n.is_int) {
-          if (n.i == std::numeric_limits<long long>::min()) return Overflow();
-          n.i = -n.i;
-        } else {
-          n.d = -n.d;
-        }
-      }
-      *out = Value::Of(FromNum(n));
-      return Status::Ok();
-    }
+    case ExprKind::kPos:
+      return EvalSign(e, out);
     case ExprKind::kNot: {
       Value v;
       GALE_TRY(Eval(*e.args[0], &v));
@@ -1283,86 +1233,169 @@ Status Evaluator::Eval(const Expr& e, Value* out) {
       if (!s.ok()) return s;
       return Binary(e.bin_op, a, b, out);
     }
-    case ExprKind::kCompare: {
-      Value left;
-      GALE_TRY(Eval(*e.args[0], &left));
-      for (std::size_t k = 0; k < e.cmp_ops.size(); ++k) {
-        Value right;
-        GALE_TRY(Eval(*e.args[k + 1], &right));
-        bool r = false;
-        GALE_TRY(Compare(e.cmp_ops[k], left, right, &r));
-        if (!r) {
-          *out = Value::Of(false);
-          return Status::Ok();
-        }
-        left = std::move(right);
-      }
-      *out = Value::Of(true);
-      return Status::Ok();
-    }
+    case ExprKind::kCompare:
+      return EvalCompare(e, out);
     case ExprKind::kAnd:
-    case ExprKind::kOr: {
-      Value a;
-      GALE_TRY(Eval(*e.args[0], &a));
-      bool t = false;
-      GALE_TRY(Truthy(a, &t));
-      if (t == (e.kind == ExprKind::kOr)) {
-        *out = std::move(a);
-        return Status::Ok();
-      }
-      return Eval(*e.args[1], out);
-    }
-    case ExprKind::kCond: {
-      Value c;
-      GALE_TRY(Eval(*e.args[1], &c));
-      bool t = false;
-      GALE_TRY(Truthy(c, &t));
-      if (t) return Eval(*e.args[0], out);
-      if (e.args[2]) return Eval(*e.args[2], out);
-      // Jinja uses its lenient Undefined here, even under StrictUndefined: it prints as "".
-      *out = Value::Undefined(Source(e));
-      out->lenient = true;
-      return Status::Ok();
-    }
+    case ExprKind::kOr:
+      return EvalAndOr(e, out);
+    case ExprKind::kCond:
+      return EvalCond(e, out);
     case ExprKind::kList:
-    case ExprKind::kTuple: {
-      Json list = Json::array();
-      for (const auto& item : e.args) {
-        Value v;
-        GALE_TRY(Eval(*item, &v));
-        GALE_TRY(Need(v));
-        Json copy;
-        GALE_TRY(Copy(v.json(), &copy));
-        list.push_back(std::move(copy));
-      }
-      *out = Value::Of(std::move(list));
-      out->tuple = e.kind == ExprKind::kTuple;
-      return Status::Ok();
+    case ExprKind::kTuple:
+      return EvalList(e, out);
+    case ExprKind::kDict:
+      return EvalDict(e, out);
+  }
+  return Status::Ok();
+}
+
+// `in | name(args)`: an absent optional argument is passed as Absent, and the filter's error is
+// prefixed with its name.
+Status Evaluator::EvalFilter(const Expr& e, Value* out) {
+  Value in;
+  GALE_TRY(Eval(*e.args[0], &in));
+  if (!in.defined() && !e.filter->accepts_undefined) {
+    return Status::Error(UndefinedMessage(in));
+  }
+  std::vector<Value> args;
+  for (std::size_t k = 1; k < e.args.size(); ++k) {
+    if (!e.args[k]) {
+      args.push_back(Value::Absent());
+      continue;
     }
-    case ExprKind::kDict: {
-      Json dict = Json::object();
-      for (std::size_t k = 0; k + 1 < e.args.size(); k += 2) {
-        Value key, value;
-        s = Eval(*e.args[k], &key);
-        if (s.ok()) s = Eval(*e.args[k + 1], &value);
-        if (s.ok()) s = Need(key);
-        if (s.ok()) s = Need(value);
-        if (!s.ok()) return s;
-        const Json& kj = key.json();
-        std::string name;
-        if (kj.is_string()) {
-          name = kj.get<std::string>();
-        } else if (kj.is_number() || kj.is_boolean() || kj.is_null()) {
-          name = py::Str(kj);  // JSON object keys are strings
-        } else {
-          return TypeError(std::string("unhashable type: '") + py::TypeName(kj) + "'");
-        }
-        GALE_TRY(Copy(value.json(), &dict[name]));
-      }
-      *out = Value::Of(std::move(dict));
-      return Status::Ok();
+    Value v;
+    GALE_TRY(Eval(*e.args[k], &v));
+    args.push_back(std::move(v));
+  }
+  Status s = e.filter->fn(*this, in, args, out);
+  if (!s.ok()) return Status::Error(e.name + ": " + s.message());
+  return Status::Ok();
+}
+
+// `in is [not] name(args)`.
+Status Evaluator::EvalTest(const Expr& e, Value* out) {
+  Value in;
+  GALE_TRY(Eval(*e.args[0], &in));
+  if (!in.defined() && !e.test->accepts_undefined) return Status::Error(UndefinedMessage(in));
+  std::vector<Value> args;
+  for (std::size_t k = 1; k < e.args.size(); ++k) {
+    Value v;
+    GALE_TRY(Eval(*e.args[k], &v));
+    args.push_back(std::move(v));
+  }
+  bool r = false;
+  GALE_TRY(e.test->fn(*this, in, args, &r));
+  *out = Value::Of(e.negated ? !r : r);
+  return Status::Ok();
+}
+
+// Unary - and +.
+Status Evaluator::EvalSign(const Expr& e, Value* out) {
+  Value v;
+  GALE_TRY(Eval(*e.args[0], &v));
+  const Json* j = nullptr;
+  GALE_TRY(JsonOf(v, &j));
+  Num n;
+  if (!ToNum(*j, &n)) {
+    return TypeError(std::string("bad operand type for unary ") +
+                     (e.kind == ExprKind::kNeg ? "-" : "+") + ": '" + py::TypeName(*j) + "'");
+  }
+  if (e.kind == ExprKind::kNeg) {
+    if (n.is_int) {
+      if (n.i == std::numeric_limits<long long>::min()) return Overflow();
+      n.i = -n.i;
+    } else {
+      n.d = -n.d;
     }
   }
+  *out = Value::Of(FromNum(n));
+  return Status::Ok();
+}
+
+// `a < b < c` is `a < b and b < c`, each operand evaluated once and only as far as needed.
+Status Evaluator::EvalCompare(const Expr& e, Value* out) {
+  Value left;
+  GALE_TRY(Eval(*e.args[0], &left));
+  for (std::size_t k = 0; k < e.cmp_ops.size(); ++k) {
+    Value right;
+    GALE_TRY(Eval(*e.args[k + 1], &right));
+    bool r = false;
+    GALE_TRY(Compare(e.cmp_ops[k], left, right, &r));
+    if (!r) {
+      *out = Value::Of(false);
+      return Status::Ok();
+    }
+    left = std::move(right);
+  }
+  *out = Value::Of(true);
+  return Status::Ok();
+}
+
+// Python's `and`/`or` yield an operand, not a boolean.
+Status Evaluator::EvalAndOr(const Expr& e, Value* out) {
+  Value a;
+  GALE_TRY(Eval(*e.args[0], &a));
+  bool t = false;
+  GALE_TRY(Truthy(a, &t));
+  if (t == (e.kind == ExprKind::kOr)) {
+    *out = std::move(a);
+    return Status::Ok();
+  }
+  return Eval(*e.args[1], out);
+}
+
+// `args[0] if args[1] else args[2]`, the else part optional.
+Status Evaluator::EvalCond(const Expr& e, Value* out) {
+  Value c;
+  GALE_TRY(Eval(*e.args[1], &c));
+  bool t = false;
+  GALE_TRY(Truthy(c, &t));
+  if (t) return Eval(*e.args[0], out);
+  if (e.args[2]) return Eval(*e.args[2], out);
+  // Jinja uses its lenient Undefined here, even under StrictUndefined: it prints as "".
+  *out = Value::Undefined(Source(e));
+  out->lenient = true;
+  return Status::Ok();
+}
+
+// List and tuple literals: a tuple is a JSON array that prints in parentheses.
+Status Evaluator::EvalList(const Expr& e, Value* out) {
+  Json list = Json::array();
+  for (const auto& item : e.args) {
+    Value v;
+    GALE_TRY(Eval(*item, &v));
+    GALE_TRY(Need(v));
+    Json copy;
+    GALE_TRY(Copy(v.json(), &copy));
+    list.push_back(std::move(copy));
+  }
+  *out = Value::Of(std::move(list));
+  out->tuple = e.kind == ExprKind::kTuple;
+  return Status::Ok();
+}
+
+// Dict literals: args alternate keys and values.
+Status Evaluator::EvalDict(const Expr& e, Value* out) {
+  Json dict = Json::object();
+  for (std::size_t k = 0; k + 1 < e.args.size(); k += 2) {
+    Value key, value;
+    Status s = Eval(*e.args[k], &key);
+    if (s.ok()) s = Eval(*e.args[k + 1], &value);
+    if (s.ok()) s = Need(key);
+    if (s.ok()) s = Need(value);
+    if (!s.ok()) return s;
+    const Json& kj = key.json();
+    std::string name;
+    if (kj.is_string()) {
+      name = kj.get<std::string>();
+    } else if (kj.is_number() || kj.is_boolean() || kj.is_null()) {
+      name = py::Str(kj);  // JSON object keys are strings
+    } else {
+      return TypeError(std::string("unhashable type: '") + py::TypeName(kj) + "'");
+    }
+    GALE_TRY(Copy(value.json(), &dict[name]));
+  }
+  *out = Value::Of(std::move(dict));
   return Status::Ok();
 }
 

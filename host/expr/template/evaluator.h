@@ -45,6 +45,15 @@ class Evaluator {
 
  private:
   Status Eval(const Expr& e, Value* out);
+  // Eval's larger cases, one per kind of expression.
+  Status EvalFilter(const Expr& e, Value* out);
+  Status EvalTest(const Expr& e, Value* out);
+  Status EvalSign(const Expr& e, Value* out);
+  Status EvalCompare(const Expr& e, Value* out);
+  Status EvalAndOr(const Expr& e, Value* out);
+  Status EvalCond(const Expr& e, Value* out);
+  Status EvalList(const Expr& e, Value* out);
+  Status EvalDict(const Expr& e, Value* out);
   Status RenderNodes(const std::vector<Node>& nodes, std::string* out);
   Status RenderFor(const Node& n, std::string* out);
   Status Step();
