@@ -895,149 +895,183 @@ Status Evaluator::Compare(CmpOp op, Value& a, Value& b, bool* out) {
   return Status::Ok();
 }
 
-Status Evaluator::Binary(BinOp op, Value& a, Value& b, Value* out) {
-  if (op == BinOp::kConcat) {
-    std::string l, r;
-    Status s = StrOf(a, &l);
-    if (s.ok()) s = StrOf(b, &r);
-    if (!s.ok()) return s;
-    GALE_TRY(CheckSize(l.size() + r.size()));
-    *out = Value::Of(l + r);
-    return Status::Ok();
+namespace {
+
+// + - * on numbers: int if both are (overflow is an error, as Gale's ints are 64-bit), else float.
+Status AddSubMul(BinOp op, const Num& p, const Num& q, Num* r) {
+  if (p.is_int && q.is_int) {
+    long long v = 0;
+    bool of = op == BinOp::kAdd   ? __builtin_add_overflow(p.i, q.i, &v)
+              : op == BinOp::kSub ? __builtin_sub_overflow(p.i, q.i, &v)
+                                  : __builtin_mul_overflow(p.i, q.i, &v);
+    if (of) return Overflow();
+    *r = {true, v, 0};
+  } else {
+    double u = p.AsDouble(), w = q.AsDouble();
+    *r = {false, 0, op == BinOp::kAdd ? u + w : op == BinOp::kSub ? u - w : u * w};
   }
+  return Status::Ok();
+}
+
+// // and %: Python's floor division, so the remainder takes the divisor's sign.
+Status FloorDivMod(BinOp op, const Num& p, const Num& q, Num* r) {
+  if (q.AsDouble() == 0) {
+    return Status::Error(p.is_int && q.is_int ? "integer division or modulo by zero"
+                                              : "float modulo");
+  }
+  if (p.is_int && q.is_int) {
+    if (p.i == std::numeric_limits<long long>::min() && q.i == -1) {
+      if (op == BinOp::kFloorDiv) return Overflow();
+      *r = {true, 0, 0};
+      return Status::Ok();
+    }
+    long long quo = p.i / q.i, rem = p.i % q.i;
+    if (rem != 0 && ((rem < 0) != (q.i < 0))) {
+      --quo;
+      rem += q.i;
+    }
+    *r = {true, op == BinOp::kFloorDiv ? quo : rem, 0};
+  } else {
+    double u = p.AsDouble(), w = q.AsDouble();
+    double rem = std::fmod(u, w);
+    if (rem != 0 && ((rem < 0) != (w < 0))) rem += w;
+    *r = {false, 0, op == BinOp::kFloorDiv ? std::floor(u / w) : rem};
+  }
+  return Status::Ok();
+}
+
+// **: exact for an int to a non-negative int power (by squaring, checking overflow), else float.
+Status Power(const Num& p, const Num& q, Num* r) {
+  if (p.is_int && q.is_int && q.i >= 0) {
+    long long base = p.i, result = 1, e = q.i;
+    while (e > 0) {
+      if (e & 1) {
+        if (__builtin_mul_overflow(result, base, &result)) return Overflow();
+      }
+      e >>= 1;
+      if (e > 0 && __builtin_mul_overflow(base, base, &base)) return Overflow();
+    }
+    *r = {true, result, 0};
+  } else {
+    double u = p.AsDouble(), w = q.AsDouble();
+    if (u == 0 && w < 0) return Status::Error("0.0 cannot be raised to a negative power");
+    if (u < 0 && w != std::floor(w)) {
+      return Status::Error("a negative number raised to a fractional power is complex");
+    }
+    *r = {false, 0, std::pow(u, w)};
+  }
+  return Status::Ok();
+}
+
+Status Arithmetic(BinOp op, const Num& p, const Num& q, Num* r) {
+  switch (op) {
+    case BinOp::kAdd:
+    case BinOp::kSub:
+    case BinOp::kMul:
+      return AddSubMul(op, p, q, r);
+    case BinOp::kDiv:
+      if (q.AsDouble() == 0) return Status::Error("division by zero");
+      *r = {false, 0, p.AsDouble() / q.AsDouble()};
+      return Status::Ok();
+    case BinOp::kFloorDiv:
+    case BinOp::kMod:
+      return FloorDivMod(op, p, q, r);
+    case BinOp::kPow:
+      return Power(p, q, r);
+    case BinOp::kConcat:
+      break;  // not arithmetic: Binary handles it first
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Evaluator::Binary(BinOp op, Value& a, Value& b, Value* out) {
+  if (op == BinOp::kConcat) return Concat(a, b, out);
   const Json* x = nullptr;
   const Json* y = nullptr;
   Status s = JsonOf(a, &x);
   if (s.ok()) s = JsonOf(b, &y);
   if (!s.ok()) return s;
-  static const char* kSym[] = {"+", "-", "*", "/", "//", "%", "** or pow()", "~"};
-  const char* sym = kSym[static_cast<int>(op)];
   Num p, q;
   bool numeric = ToNum(*x, &p) && ToNum(*y, &q);
-  if (!numeric) {
-    if (op == BinOp::kAdd && x->is_string() && y->is_string()) {
-      GALE_TRY(CheckSize(x->get_ref<const std::string&>().size() +
-                         y->get_ref<const std::string&>().size()));
-      *out = Value::Of(x->get<std::string>() + y->get<std::string>());
-      return Status::Ok();
-    }
-    if (op == BinOp::kAdd && x->is_array() && y->is_array()) {
-      Json r;
-      GALE_TRY(Copy(*x, &r));
-      Json tail;
-      GALE_TRY(Copy(*y, &tail));
-      for (auto& item : tail) r.push_back(std::move(item));
-      *out = Value::Of(std::move(r));
-      return Status::Ok();
-    }
-    if (op == BinOp::kMul) {
-      const Json* seq = (x->is_string() || x->is_array()) ? x : y;
-      const Json* times = seq == x ? y : x;
-      Num t;
-      if ((seq->is_string() || seq->is_array()) && ToNum(*times, &t) && t.is_int) {
-        long long count = std::max(0LL, t.i);
-        std::size_t unit =
-            seq->is_string() ? seq->get_ref<const std::string&>().size() : seq->dump().size();
-        if (count > 0 && unit > 0 &&
-            (static_cast<unsigned long long>(count) > ctx_.limits.max_output_bytes ||
-             unit * static_cast<std::size_t>(count) > ctx_.limits.max_output_bytes)) {
-          return TooBig();
-        }
-        if (!py::DepthAtMost(*seq, py::kMaxDepth)) return Status::Error("value nested too deeply");
-        if (seq->is_string()) {
-          const std::size_t total = unit * static_cast<std::size_t>(count);
-          std::string r = count > 0 ? seq->get<std::string>() : std::string();
-          r.reserve(total);
-          while (r.size() > 0 && r.size() * 2 <= total) r += r;  // doubling
-          if (r.size() < total) r.append(r, 0, total - r.size());
-          *out = Value::Of(std::move(r));
-        } else {
-          if (seq->empty()) count = 0;
-          if (count > 0 && seq->size() * static_cast<std::size_t>(count) > kMaxRange) {
-            return Status::Error("list repetition too large");
-          }
-          Json r = Json::array();
-          for (long long k = 0; k < count; ++k) {
-            for (const auto& item : *seq) r.push_back(item);
-          }
-          *out = Value::Of(std::move(r));
-        }
-        return Status::Ok();
-      }
-    }
-    if (op == BinOp::kMod && x->is_string()) return Format(x->get<std::string>(), b, out);
-    return TypeError(OperandError(sym, *x, *y));
-  }
+  if (!numeric) return NonNumeric(op, *x, *y, b, out);
   Num r;
-  switch (op) {
-    case BinOp::kAdd:
-    case BinOp::kSub:
-    case BinOp::kMul:
-      if (p.is_int && q.is_int) {
-        long long v = 0;
-        bool of = op == BinOp::kAdd   ? __builtin_add_overflow(p.i, q.i, &v)
-                  : op == BinOp::kSub ? __builtin_sub_overflow(p.i, q.i, &v)
-                                      : __builtin_mul_overflow(p.i, q.i, &v);
-        if (of) return Overflow();
-        r = {true, v, 0};
-      } else {
-        double u = p.AsDouble(), w = q.AsDouble();
-        r = {false, 0, op == BinOp::kAdd ? u + w : op == BinOp::kSub ? u - w : u * w};
-      }
-      break;
-    case BinOp::kDiv:
-      if (q.AsDouble() == 0) return Status::Error("division by zero");
-      r = {false, 0, p.AsDouble() / q.AsDouble()};
-      break;
-    case BinOp::kFloorDiv:
-    case BinOp::kMod:
-      if (q.AsDouble() == 0) {
-        return Status::Error(p.is_int && q.is_int ? "integer division or modulo by zero"
-                                                  : "float modulo");
-      }
-      if (p.is_int && q.is_int) {
-        if (p.i == std::numeric_limits<long long>::min() && q.i == -1) {
-          if (op == BinOp::kFloorDiv) return Overflow();
-          r = {true, 0, 0};
-          break;
-        }
-        long long quo = p.i / q.i, rem = p.i % q.i;
-        if (rem != 0 && ((rem < 0) != (q.i < 0))) {
-          --quo;
-          rem += q.i;
-        }
-        r = {true, op == BinOp::kFloorDiv ? quo : rem, 0};
-      } else {
-        double u = p.AsDouble(), w = q.AsDouble();
-        double rem = std::fmod(u, w);
-        if (rem != 0 && ((rem < 0) != (w < 0))) rem += w;
-        r = {false, 0, op == BinOp::kFloorDiv ? std::floor(u / w) : rem};
-      }
-      break;
-    case BinOp::kPow:
-      if (p.is_int && q.is_int && q.i >= 0) {
-        long long base = p.i, result = 1, e = q.i;
-        while (e > 0) {
-          if (e & 1) {
-            if (__builtin_mul_overflow(result, base, &result)) return Overflow();
-          }
-          e >>= 1;
-          if (e > 0 && __builtin_mul_overflow(base, base, &base)) return Overflow();
-        }
-        r = {true, result, 0};
-      } else {
-        double u = p.AsDouble(), w = q.AsDouble();
-        if (u == 0 && w < 0) return Status::Error("0.0 cannot be raised to a negative power");
-        if (u < 0 && w != std::floor(w)) {
-          return Status::Error("a negative number raised to a fractional power is complex");
-        }
-        r = {false, 0, std::pow(u, w)};
-      }
-      break;
-    case BinOp::kConcat:
-      break;
-  }
+  GALE_TRY(Arithmetic(op, p, q, &r));
   *out = Value::Of(FromNum(r));
+  return Status::Ok();
+}
+
+// `~` joins the operands' str(), whatever their types.
+Status Evaluator::Concat(Value& a, Value& b, Value* out) {
+  std::string l, r;
+  Status s = StrOf(a, &l);
+  if (s.ok()) s = StrOf(b, &r);
+  if (!s.ok()) return s;
+  GALE_TRY(CheckSize(l.size() + r.size()));
+  *out = Value::Of(l + r);
+  return Status::Ok();
+}
+
+// An operator with a non-number operand: str and list concatenation, repetition, `str % args`;
+// anything else is Python's TypeError. `b` is y's Value, for a tuple of format arguments.
+Status Evaluator::NonNumeric(BinOp op, const Json& x, const Json& y, Value& b, Value* out) {
+  if (op == BinOp::kAdd && x.is_string() && y.is_string()) {
+    GALE_TRY(
+        CheckSize(x.get_ref<const std::string&>().size() + y.get_ref<const std::string&>().size()));
+    *out = Value::Of(x.get<std::string>() + y.get<std::string>());
+    return Status::Ok();
+  }
+  if (op == BinOp::kAdd && x.is_array() && y.is_array()) {
+    Json r;
+    GALE_TRY(Copy(x, &r));
+    Json tail;
+    GALE_TRY(Copy(y, &tail));
+    for (auto& item : tail) r.push_back(std::move(item));
+    *out = Value::Of(std::move(r));
+    return Status::Ok();
+  }
+  if (op == BinOp::kMul) {
+    const Json* seq = (x.is_string() || x.is_array()) ? &x : &y;
+    const Json* times = seq == &x ? &y : &x;
+    Num t;
+    if ((seq->is_string() || seq->is_array()) && ToNum(*times, &t) && t.is_int) {
+      return Repeat(*seq, t.i, out);
+    }
+  }
+  if (op == BinOp::kMod && x.is_string()) return Format(x.get<std::string>(), b, out);
+  static const char* kSym[] = {"+", "-", "*", "/", "//", "%", "** or pow()", "~"};
+  return TypeError(OperandError(kSym[static_cast<int>(op)], x, y));
+}
+
+// `seq * times` for a str or a list, refused before building anything too big.
+Status Evaluator::Repeat(const Json& seq, long long times, Value* out) {
+  long long count = std::max(0LL, times);
+  std::size_t unit = seq.is_string() ? seq.get_ref<const std::string&>().size() : seq.dump().size();
+  if (count > 0 && unit > 0 &&
+      (static_cast<unsigned long long>(count) > ctx_.limits.max_output_bytes ||
+       unit * static_cast<std::size_t>(count) > ctx_.limits.max_output_bytes)) {
+    return TooBig();
+  }
+  if (!py::DepthAtMost(seq, py::kMaxDepth)) return Status::Error("value nested too deeply");
+  if (seq.is_string()) {
+    const std::size_t total = unit * static_cast<std::size_t>(count);
+    std::string r = count > 0 ? seq.get<std::string>() : std::string();
+    r.reserve(total);
+    while (r.size() > 0 && r.size() * 2 <= total) r += r;  // doubling
+    if (r.size() < total) r.append(r, 0, total - r.size());
+    *out = Value::Of(std::move(r));
+    return Status::Ok();
+  }
+  if (seq.empty()) count = 0;
+  if (count > 0 && seq.size() * static_cast<std::size_t>(count) > kMaxRange) {
+    return Status::Error("list repetition too large");
+  }
+  Json r = Json::array();
+  for (long long k = 0; k < count; ++k) {
+    for (const auto& item : seq) r.push_back(item);
+  }
+  *out = Value::Of(std::move(r));
   return Status::Ok();
 }
 
