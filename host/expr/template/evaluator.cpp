@@ -1075,11 +1075,147 @@ Status Evaluator::Repeat(const Json& seq, long long times, Value* out) {
   return Status::Ok();
 }
 
+namespace {
+
+// `%(key)` at fmt[*i] == '(': the mapping's value under key; leaves *i just after the ')'.
+Status MappingKey(const std::string& fmt, const Json* mapping, std::size_t* i, const Json** v) {
+  std::size_t close = fmt.find(')', *i);
+  if (close == std::string::npos) return Status::Error("incomplete format key");
+  if (!mapping) return TypeError("format requires a mapping");
+  std::string key = fmt.substr(*i + 1, close - *i - 1);
+  auto it = mapping->find(key);
+  if (it == mapping->end()) return Status::Error("KeyError: '" + key + "'");
+  *v = &*it;
+  *i = close + 1;
+  return Status::Ok();
+}
+
+// Appends a conversion's flags, width and precision from fmt[*i] on to `spec`, skipping a length
+// modifier (Python ignores it); leaves *i on the conversion character.
+Status ReadSpec(const std::string& fmt, std::size_t* i, std::string* spec) {
+  std::size_t& k = *i;
+  while (k < fmt.size() && std::string_view("-+ #0").find(fmt[k]) != std::string_view::npos) {
+    spec->push_back(fmt[k++]);
+  }
+  while (k < fmt.size() && fmt[k] >= '0' && fmt[k] <= '9') spec->push_back(fmt[k++]);
+  if (k < fmt.size() && fmt[k] == '.') {
+    spec->push_back(fmt[k++]);
+    while (k < fmt.size() && fmt[k] >= '0' && fmt[k] <= '9') spec->push_back(fmt[k++]);
+  }
+  while (k < fmt.size() && (fmt[k] == 'h' || fmt[k] == 'l' || fmt[k] == 'L')) ++k;
+  if (k >= fmt.size()) return Status::Error("incomplete format");
+  return Status::Ok();
+}
+
+// %s, %r and %a: str() or repr() of the value. Width and precision count code points, which
+// printf would count in bytes.
+Status FormatText(const Evaluator& ev, char conv, const std::string& spec, const Json& v,
+                  std::string* r) {
+  const std::size_t limit = ev.ctx().limits.max_output_bytes;
+  std::string text;
+  if (conv == 's' && v.is_string()) {
+    text = v.get<std::string>();
+  } else if (!(conv == 's' ? py::AppendStr(text, v, limit) : py::AppendRepr(text, v, limit))) {
+    return ev.TooBig();
+  }
+  std::size_t dot = spec.find('.');
+  if (dot != std::string::npos) {
+    std::size_t prec = static_cast<std::size_t>(std::atoi(spec.c_str() + dot + 1));
+    auto cps = CodePoints(text);
+    if (cps.size() > prec) {
+      text.clear();
+      for (std::size_t k = 0; k < prec; ++k) text += cps[k];
+    }
+  }
+  std::size_t wpos = spec.find_first_not_of("%-+ #0");
+  std::size_t width = (wpos != std::string::npos && spec[wpos] != '.')
+                          ? static_cast<std::size_t>(std::atoi(spec.c_str() + wpos))
+                          : 0;
+  std::size_t len = py::CodePointCount(text);
+  if (width > limit) return ev.TooBig();
+  if (len < width) {
+    if (spec.find('-') != std::string::npos) {
+      text.append(width - len, ' ');
+    } else {
+      text.insert(0, width - len, ' ');
+    }
+  }
+  *r += text;
+  return Status::Ok();
+}
+
+// %d %i %u %x %X %o through printf (a float is truncated, as Python does), %c as a code point.
+Status FormatInt(char conv, const std::string& spec, const Json& v, std::string* r) {
+  Num n;
+  if (!ToNum(v, &n)) {
+    return TypeError(std::string("%") + conv + " format: a number is required, not " +
+                     py::TypeName(v));
+  }
+  long long iv = n.is_int ? n.i : static_cast<long long>(n.d);
+  if (!n.is_int && (std::isnan(n.d) || std::isinf(n.d))) {
+    return Status::Error("cannot convert float to integer");
+  }
+  if (conv == 'c') {
+    if (iv < 0 || iv > 0x10ffff) return Status::Error("%c arg not in range(0x110000)");
+    py::AppendUtf8(*r, static_cast<char32_t>(iv));
+    return Status::Ok();
+  }
+  char buf[512];
+  std::string f = spec + "ll" + (conv == 'i' || conv == 'u' ? 'd' : conv);
+  std::snprintf(buf, sizeof(buf), f.c_str(), iv);
+  *r += buf;
+  return Status::Ok();
+}
+
+// %f %F %e %E %g %G through printf.
+Status FormatFloat(char conv, const std::string& spec, const Json& v, std::string* r) {
+  Num n;
+  if (!ToNum(v, &n)) {
+    return TypeError(std::string("must be real number, not ") + py::TypeName(v));
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof(buf), (spec + conv).c_str(), n.AsDouble());
+  *r += buf;
+  return Status::Ok();
+}
+
+// Appends one converted value to `r`.
+Status Convert(const Evaluator& ev, char conv, const std::string& spec, const Json& v,
+               std::string* r) {
+  switch (conv) {
+    case 's':
+    case 'r':
+    case 'a':
+      return FormatText(ev, conv, spec, v, r);
+    case 'd':
+    case 'i':
+    case 'u':
+    case 'x':
+    case 'X':
+    case 'o':
+    case 'c':
+      return FormatInt(conv, spec, v, r);
+    case 'f':
+    case 'F':
+    case 'e':
+    case 'E':
+    case 'g':
+    case 'G':
+      return FormatFloat(conv, spec, v, r);
+    default:
+      return Status::Error(std::string("unsupported format character '") + conv + "'");
+  }
+}
+
+}  // namespace
+
 // Python's printf-style `str % args`.
 Status Evaluator::Format(const std::string& fmt, Value& arg, Value* out) {
   const Json* a = nullptr;
   Status s = JsonOf(arg, &a);
   if (!s.ok()) return s;
+  // A tuple supplies one value per conversion; a dict serves %(key) conversions; anything else
+  // is the single value.
   std::vector<const Json*> items;
   const Json* mapping = nullptr;
   if (arg.tuple && a->is_array()) {
@@ -1098,27 +1234,9 @@ Status Evaluator::Format(const std::string& fmt, Value& arg, Value* out) {
     }
     if (++i >= fmt.size()) return Status::Error("incomplete format");
     const Json* v = nullptr;
-    if (fmt[i] == '(') {
-      std::size_t close = fmt.find(')', i);
-      if (close == std::string::npos) return Status::Error("incomplete format key");
-      if (!mapping) return TypeError("format requires a mapping");
-      std::string key = fmt.substr(i + 1, close - i - 1);
-      auto it = mapping->find(key);
-      if (it == mapping->end()) return Status::Error("KeyError: '" + key + "'");
-      v = &*it;
-      i = close + 1;
-    }
+    if (fmt[i] == '(') GALE_TRY(MappingKey(fmt, mapping, &i, &v));
     std::string spec = "%";
-    while (i < fmt.size() && std::string_view("-+ #0").find(fmt[i]) != std::string_view::npos) {
-      spec.push_back(fmt[i++]);
-    }
-    while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') spec.push_back(fmt[i++]);
-    if (i < fmt.size() && fmt[i] == '.') {
-      spec.push_back(fmt[i++]);
-      while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') spec.push_back(fmt[i++]);
-    }
-    while (i < fmt.size() && (fmt[i] == 'h' || fmt[i] == 'l' || fmt[i] == 'L')) ++i;
-    if (i >= fmt.size()) return Status::Error("incomplete format");
+    GALE_TRY(ReadSpec(fmt, &i, &spec));
     char conv = fmt[i];
     if (conv == '%') {
       r.push_back('%');
@@ -1130,87 +1248,7 @@ Status Evaluator::Format(const std::string& fmt, Value& arg, Value* out) {
       v = items[next++];
     }
     if (spec.size() > 24) return Status::Error("format specification too long");
-    char buf[512];
-    switch (conv) {
-      case 's':
-      case 'r':
-      case 'a': {
-        std::string text;
-        if (conv == 's' && v->is_string()) {
-          text = v->get<std::string>();
-        } else if (!(conv == 's' ? py::AppendStr(text, *v, ctx_.limits.max_output_bytes)
-                                 : py::AppendRepr(text, *v, ctx_.limits.max_output_bytes))) {
-          return TooBig();
-        }
-        // Width and precision count code points.
-        std::size_t dot = spec.find('.');
-        if (dot != std::string::npos) {
-          std::size_t prec = static_cast<std::size_t>(std::atoi(spec.c_str() + dot + 1));
-          auto cps = CodePoints(text);
-          if (cps.size() > prec) {
-            text.clear();
-            for (std::size_t k = 0; k < prec; ++k) text += cps[k];
-          }
-        }
-        std::size_t wpos = spec.find_first_not_of("%-+ #0");
-        std::size_t width = (wpos != std::string::npos && spec[wpos] != '.')
-                                ? static_cast<std::size_t>(std::atoi(spec.c_str() + wpos))
-                                : 0;
-        std::size_t len = py::CodePointCount(text);
-        if (width > ctx_.limits.max_output_bytes) return TooBig();
-        if (len < width) {
-          if (spec.find('-') != std::string::npos) {
-            text.append(width - len, ' ');
-          } else {
-            text.insert(0, width - len, ' ');
-          }
-        }
-        r += text;
-        break;
-      }
-      case 'd':
-      case 'i':
-      case 'u':
-      case 'x':
-      case 'X':
-      case 'o':
-      case 'c': {
-        Num n;
-        if (!ToNum(*v, &n)) {
-          return TypeError(std::string("%") + conv + " format: a number is required, not " +
-                           py::TypeName(*v));
-        }
-        long long iv = n.is_int ? n.i : static_cast<long long>(n.d);
-        if (!n.is_int && (std::isnan(n.d) || std::isinf(n.d))) {
-          return Status::Error("cannot convert float to integer");
-        }
-        if (conv == 'c') {
-          if (iv < 0 || iv > 0x10ffff) return Status::Error("%c arg not in range(0x110000)");
-          py::AppendUtf8(r, static_cast<char32_t>(iv));
-          break;
-        }
-        std::string f = spec + "ll" + (conv == 'i' || conv == 'u' ? 'd' : conv);
-        std::snprintf(buf, sizeof(buf), f.c_str(), iv);
-        r += buf;
-        break;
-      }
-      case 'f':
-      case 'F':
-      case 'e':
-      case 'E':
-      case 'g':
-      case 'G': {
-        Num n;
-        if (!ToNum(*v, &n)) {
-          return TypeError(std::string("must be real number, not ") + py::TypeName(*v));
-        }
-        std::snprintf(buf, sizeof(buf), (spec + conv).c_str(), n.AsDouble());
-        r += buf;
-        break;
-      }
-      default:
-        return Status::Error(std::string("unsupported format character '") + conv + "'");
-    }
+    GALE_TRY(Convert(*this, conv, spec, *v, &r));
     GALE_TRY(CheckSize(r.size()));
   }
   if (!mapping && next < items.size()) {
