@@ -64,6 +64,7 @@ class Compiler {
                    int depth, int* out);
   Status CompileKeywords(int index, int doc, const std::string& pointer, const Json& s,
                          std::string base, int depth, Node& n);  // keywords.cpp
+  class KeywordReader;  // keywords.cpp: one schema object's keywords, by group
   Status ResolvePending();
   Status CheckLoops() const;
 

@@ -45,6 +45,15 @@ class Evaluator {
 
  private:
   Status Eval(const Expr& e, Value* out);
+  // Eval's larger cases, one per kind of expression.
+  Status EvalFilter(const Expr& e, Value* out);
+  Status EvalTest(const Expr& e, Value* out);
+  Status EvalSign(const Expr& e, Value* out);
+  Status EvalCompare(const Expr& e, Value* out);
+  Status EvalAndOr(const Expr& e, Value* out);
+  Status EvalCond(const Expr& e, Value* out);
+  Status EvalList(const Expr& e, Value* out);
+  Status EvalDict(const Expr& e, Value* out);
   Status RenderNodes(const std::vector<Node>& nodes, std::string* out);
   Status RenderFor(const Node& n, std::string* out);
   Status Step();
@@ -55,6 +64,10 @@ class Evaluator {
   Status CallExpr(const Expr& e, Value* out);
   Status Method(Value& receiver, const std::string& name, std::vector<Value>& args, Value* out);
   Status Binary(BinOp op, Value& a, Value& b, Value* out);
+  // Binary's non-arithmetic cases: `~`, and operators on strs, lists and other non-numbers.
+  Status Concat(Value& a, Value& b, Value* out);
+  Status NonNumeric(BinOp op, const Json& x, const Json& y, Value& b, Value* out);
+  Status Repeat(const Json& seq, long long times, Value* out);
   Status Format(const std::string& fmt, Value& arg, Value* out);
 
   const Program& prog_;
