@@ -283,6 +283,16 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
   // --- Spawn (caller's thread, before any handler exists) ---
   void Launch();
   bool Prepare();
+  // Prepare's steps, in its order.
+  bool CheckCommand();
+  bool LoadSeccompProfile();
+  bool ResolveUser();
+  bool ResolveGroup(gid_t& gid);
+  std::map<std::string, std::string> PlanEnvironment();
+  void PlanExec(const std::map<std::string, std::string>& env);
+  void PlanResourceLimits();
+  bool CreateCgroup();
+  void PlanConfinement();
   void FailBeforeSpawn(const std::string& stage, int error, const std::string& detail);
 
   // --- On the strand ---
@@ -365,78 +375,95 @@ void Process::Impl::FailBeforeSpawn(const std::string& stage, int error,
   });
 }
 
-bool Process::Impl::Prepare() {
-  const Limits& limits = settings.limits;
+// The settings the rest of preparation takes for granted.
+bool Process::Impl::CheckCommand() {
   if (command.argv.empty() || command.argv[0].empty()) {
     FailBeforeSpawn("settings", EINVAL, "empty command");
     return false;
   }
+  const Limits& limits = settings.limits;
   if (limits.open_files && *limits.open_files < 16) {
     FailBeforeSpawn("settings", EINVAL, "open_files must be at least 16");
     return false;
   }
+  return true;
+}
 
+bool Process::Impl::LoadSeccompProfile() {
   auto compiled = GetCompiledProfile(settings.profile, settings.on_violation);
   if (!compiled) {
     FailBeforeSpawn("seccomp", 0, compiled.message());
     return false;
   }
   profile = *compiled;
+  return true;
+}
 
-  // User and group, resolved here: the child cannot use NSS.
-  if (!settings.user.empty()) {
-    uid_t uid = 0;
-    gid_t gid = 0;
-    bool have_gid = false;
-    if (AllDigits(settings.user)) {
-      uid = static_cast<uid_t>(std::stoul(settings.user));
-    } else {
-      passwd pw{};
-      passwd* found = nullptr;
-      std::vector<char> buf(16384);
-      int rc = getpwnam_r(settings.user.c_str(), &pw, buf.data(), buf.size(), &found);
-      if (found == nullptr) {
-        FailBeforeSpawn("resolve_user", rc, "unknown user '" + settings.user + "'");
-        return false;
-      }
-      uid = pw.pw_uid;
-      gid = pw.pw_gid;
-      have_gid = true;
-    }
-    if (!settings.group.empty()) {
-      if (AllDigits(settings.group)) {
-        gid = static_cast<gid_t>(std::stoul(settings.group));
-      } else {
-        group gr{};
-        group* found = nullptr;
-        std::vector<char> buf(16384);
-        int rc = getgrnam_r(settings.group.c_str(), &gr, buf.data(), buf.size(), &found);
-        if (found == nullptr) {
-          FailBeforeSpawn("resolve_user", rc, "unknown group '" + settings.group + "'");
-          return false;
-        }
-        gid = gr.gr_gid;
-      }
-      have_gid = true;
-    }
-    if (!have_gid) {
-      FailBeforeSpawn("resolve_user", EINVAL,
-                      "numeric user " + settings.user + " needs an explicit group");
-      return false;
-    }
-    user_description = settings.user;
-    if (geteuid() == 0) {
-      plan.drop_privileges = true;
-      plan.uid = uid;
-      plan.gid = gid;
-    } else if (uid != getuid() || gid != getgid()) {
-      FailBeforeSpawn("drop_privileges", EPERM,
-                      "to user '" + settings.user + "' (the node does not run as root)");
-      return false;
-    }
+// A group name or number; false (after failing the spawn) when there is no such group.
+bool Process::Impl::ResolveGroup(gid_t& gid) {
+  if (AllDigits(settings.group)) {
+    gid = static_cast<gid_t>(std::stoul(settings.group));
+    return true;
   }
+  group gr{};
+  group* found = nullptr;
+  std::vector<char> buf(16384);
+  int rc = getgrnam_r(settings.group.c_str(), &gr, buf.data(), buf.size(), &found);
+  if (found == nullptr) {
+    FailBeforeSpawn("resolve_user", rc, "unknown group '" + settings.group + "'");
+    return false;
+  }
+  gid = gr.gr_gid;
+  return true;
+}
 
-  // Environment: allowed inherited variables, then explicit ones.
+// User and group, resolved here: the child cannot use NSS. Root drops to them in the child; any
+// other node can only run as itself.
+bool Process::Impl::ResolveUser() {
+  if (settings.user.empty()) return true;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool have_gid = false;
+  if (AllDigits(settings.user)) {
+    uid = static_cast<uid_t>(std::stoul(settings.user));
+  } else {
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    int rc = getpwnam_r(settings.user.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (found == nullptr) {
+      FailBeforeSpawn("resolve_user", rc, "unknown user '" + settings.user + "'");
+      return false;
+    }
+    uid = pw.pw_uid;
+    gid = pw.pw_gid;
+    have_gid = true;
+  }
+  if (!settings.group.empty()) {
+    if (!ResolveGroup(gid)) return false;
+    have_gid = true;
+  }
+  if (!have_gid) {
+    FailBeforeSpawn("resolve_user", EINVAL,
+                    "numeric user " + settings.user + " needs an explicit group");
+    return false;
+  }
+  user_description = settings.user;
+  if (geteuid() == 0) {
+    plan.drop_privileges = true;
+    plan.uid = uid;
+    plan.gid = gid;
+  } else if (uid != getuid() || gid != getgid()) {
+    FailBeforeSpawn("drop_privileges", EPERM,
+                    "to user '" + settings.user + "' (the node does not run as root)");
+    return false;
+  }
+  return true;
+}
+
+// Environment: allowed inherited variables, then explicit ones. Returns it as a map (for PATH)
+// and keeps the child's envp and argv.
+std::map<std::string, std::string> Process::Impl::PlanEnvironment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string entry(*e);
@@ -451,8 +478,13 @@ bool Process::Impl::Prepare() {
   envp_ptrs.push_back(nullptr);
   for (auto& a : command.argv) argv_ptrs.push_back(a.data());
   argv_ptrs.push_back(nullptr);
+  plan.argv = argv_ptrs.data();
+  plan.envp = envp_ptrs.data();
+  return env;
+}
 
-  // Program candidates, like execvp but decided here.
+// Program candidates, like execvp but decided here; and where the child starts.
+void Process::Impl::PlanExec(const std::map<std::string, std::string>& env) {
   const std::string& program = command.argv[0];
   if (program.find('/') != std::string::npos) {
     exec_paths.push_back(program);
@@ -469,11 +501,12 @@ bool Process::Impl::Prepare() {
     }
   }
   for (const auto& p : exec_paths) plan.exec_paths.push_back(p.c_str());
-  plan.argv = argv_ptrs.data();
-  plan.envp = envp_ptrs.data();
   plan.working_dir = settings.working_dir.empty() ? nullptr : settings.working_dir.c_str();
+}
 
-  // Resource limits; without root they cannot exceed the node's hard limits.
+// Resource limits; without root they cannot exceed the node's hard limits.
+void Process::Impl::PlanResourceLimits() {
+  const Limits& limits = settings.limits;
   auto add_limit = [&](int resource, std::optional<std::uint64_t> value, std::uint64_t extra) {
     if (!value) return;
     rlimit current{};
@@ -502,14 +535,21 @@ bool Process::Impl::Prepare() {
   }
   add_limit(RLIMIT_NPROC, nproc, 0);
   add_limit(RLIMIT_FSIZE, limits.file_size_bytes, 0);
+}
 
+bool Process::Impl::CreateCgroup() {
   auto cg = ExecutionCgroup::Create(settings);
   if (!cg) {
     FailBeforeSpawn("cgroup", 0, cg.message());
     return false;
   }
   cgroup = std::move(*cg);
+  return true;
+}
 
+// The seccomp programs the child loads (its last setup step, child.h) and the namespaces the
+// keeper is created in.
+void Process::Impl::PlanConfinement() {
   plan.notify_program = profile->notify.empty() ? sock_fprog{0, nullptr} : profile->notify.fprog();
   plan.fallback_program =
       profile->fallback.empty() ? sock_fprog{0, nullptr} : profile->fallback.fprog();
@@ -517,6 +557,16 @@ bool Process::Impl::Prepare() {
   plan.notif_resp_size = profile->notif_resp_size;
   plan.kill_on_violation = settings.on_violation == ViolationAction::kKill;
   plan.namespaces = NamespaceFlags(settings);
+}
+
+// Everything the children need, decided here before the keeper starts (they cannot use NSS;
+// child.h has the order they apply it in). False once FailBeforeSpawn has reported why not.
+bool Process::Impl::Prepare() {
+  if (!CheckCommand() || !LoadSeccompProfile() || !ResolveUser()) return false;
+  PlanExec(PlanEnvironment());
+  PlanResourceLimits();
+  if (!CreateCgroup()) return false;
+  PlanConfinement();
   return true;
 }
 

@@ -7,6 +7,7 @@
 #include "host/packs/core_triggers.h"
 #include "host/packs/library.h"
 #include "host/packs/metadata_reader.h"
+#include "host/packs/runner_types.h"
 
 namespace gale::packs {
 namespace fs = std::filesystem;
@@ -23,10 +24,15 @@ std::string At(const Origin& o) {
   return o.line > 0 ? o.file + ":" + std::to_string(o.line) : o.file;
 }
 
+// Whether the action's entry_point is a symbol of the pack's library (native actions).
+bool RunsLibraryExport(const ActionMeta& a) {
+  const RunnerType* runner = FindRunnerType(a.runner_type);
+  return runner && runner->entry_point == EntryPoint::kLibraryExport;
+}
+
 bool NeedsLibrary(const Pack& pack) {
   return !pack.sensors.empty() ||
-         std::any_of(pack.actions.begin(), pack.actions.end(),
-                     [](const ActionMeta& a) { return a.runner_type == "native"; });
+         std::any_of(pack.actions.begin(), pack.actions.end(), RunsLibraryExport);
 }
 
 // Opens the pack's library and checks that it exports every sensor class and native action the
@@ -56,7 +62,7 @@ void InspectLibrary(Pack& pack) {
     }
   }
   for (const auto& a : pack.actions) {
-    if (a.runner_type != "native" || a.entry_point.empty()) continue;
+    if (!RunsLibraryExport(a) || a.entry_point.empty()) continue;
     if (std::find(info.actions.begin(), info.actions.end(), a.entry_point) == info.actions.end()) {
       pack.errors.push_back(At(a.origin) + ": entry_point '" + a.entry_point +
                             "' is not exported by " + so + " (it exports " + Names(info.actions) +

@@ -182,16 +182,17 @@ void ReadAction(const std::string& file, Pack& pack) {
   a.sandbox = Obj(j, "sandbox");
   a.origin = {file, doc->LineOf("")};
 
-  if (!IsKnownRunnerType(a.runner_type)) {
+  const RunnerType* runner = FindRunnerType(a.runner_type);
+  const EntryPoint entry_point = runner ? runner->entry_point : EntryPoint::kUnused;
+  if (!runner) {
     pack.errors.push_back(At(*doc, file, "/runner_type") + ": unknown runner_type '" +
                           a.runner_type + "' (known: " + KnownRunnerTypes() + ")");
   }
-  if ((a.runner_type == "native" || a.runner_type == "local-shell-script") &&
-      a.entry_point.empty()) {
+  if (entry_point != EntryPoint::kUnused && a.entry_point.empty()) {
     pack.errors.push_back(At(*doc, file, "") + ": missing entry_point (runner_type " +
                           a.runner_type + " runs it)");
   }
-  if (a.runner_type == "local-shell-script" && !a.entry_point.empty()) {
+  if (entry_point == EntryPoint::kScript && !a.entry_point.empty()) {
     // StackStorm resolves script entry points relative to the pack's actions/ folder.
     fs::path script = fs::path(pack.dir) / "actions" / a.entry_point;
     if (!fs::is_regular_file(script)) {

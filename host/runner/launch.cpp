@@ -3,25 +3,22 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <string_view>
 
 #include "host/common/sanitizers.h"
+#include "host/packs/runner_types.h"
 #include "host/runner/env_policy.h"
 
 namespace gale::runner {
 namespace fs = std::filesystem;
 namespace {
-
-// StackStorm's runner parameters of the local runners: never passed to a script as arguments.
-bool IsRunnerParameter(const std::string& name) {
-  return name == "cmd" || name == "cwd" || name == "env" || name == "timeout" || name == "sudo" ||
-         name == "kwarg_op";
-}
 
 // Strings as they are, everything else as JSON (Python's str() would differ only in quoting).
 std::string AsText(const Json& v) {
@@ -119,7 +116,9 @@ Status ApplyCommon(const RunnableAction& action, const Json& params, const Launc
   s.env["GALE_EXECUTION_ID"] = ctx.execution_id;
   if (!shell) return Status::Ok();
   for (const auto& [name, value] : params.items()) {
-    if (!IsRunnerParameter(name) && !value.is_null()) s.env[EnvName(name)] = AsText(value);
+    if (!packs::IsRunnerParameter(action.meta.runner_type, name) && !value.is_null()) {
+      s.env[EnvName(name)] = AsText(value);
+    }
   }
   if (params.contains("env") && !params["env"].is_null()) {
     GALE_TRY(ApplyEnv(params["env"], s));
@@ -176,6 +175,88 @@ Result<Launch> GaleExec(const RunnableAction& action, const Json& params, const 
   return launch;
 }
 
+Result<Launch> Noop(const RunnableAction&, const Json&, const LaunchContext&) {
+  Launch launch;
+  launch.noop = true;
+  return launch;
+}
+
+Result<Launch> Native(const RunnableAction& action, const Json& params, const LaunchContext& ctx) {
+  const std::string library = action.pack_dir + "/lib" + action.meta.pack + ".so";
+  const std::string entry =
+      action.meta.entry_point.empty() ? action.meta.name : action.meta.entry_point;
+  Json input = {{"parameters", params},
+                {"config", action.pack_config},
+                {"action", action.meta.ref},
+                {"execution_id", ctx.execution_id}};
+  return GaleExec(action, params, ctx, {"native", library, entry}, std::move(input));
+}
+
+Result<Launch> HttpRequest(const RunnableAction& action, const Json& params,
+                           const LaunchContext& ctx) {
+  auto launch = GaleExec(action, params, ctx, {"http"}, params);
+  // The client enforces the request's own timeout and reports it, so the sandbox's limit
+  // (set from the same parameter, unless the action's sandbox block set one) comes later.
+  // The slack must not take the sandbox past the node's ceiling either.
+  if (launch.ok() && params.contains("timeout") && !action.sandbox_timeout) {
+    auto& s = launch->settings;
+    s.timeout = std::min(s.timeout + std::chrono::seconds(5), s.max_timeout);
+  }
+  return launch;
+}
+
+// How each runner type of packs::kRunnerTypes runs. That table (names, entry points, runner
+// parameters) is in host/packs, which may not depend on this component, so the launchers are
+// keyed by its names and the static_asserts below keep the two tables in step at compile time.
+using Launcher = Result<Launch> (*)(const RunnableAction&, const Json&, const LaunchContext&);
+
+struct LauncherRow {
+  std::string_view runner_type;
+  Launcher launch;
+};
+
+constexpr std::array kLaunchers = {
+    LauncherRow{"http-request", HttpRequest},
+    LauncherRow{"local-shell-cmd", ShellCommand},
+    LauncherRow{"local-shell-script", ShellScript},
+    LauncherRow{"native", Native},
+    LauncherRow{"noop", Noop},
+};
+
+constexpr std::size_t LaunchersOf(std::string_view runner_type) {
+  std::size_t n = 0;
+  for (const auto& row : kLaunchers) n += row.runner_type == runner_type ? 1 : 0;
+  return n;
+}
+
+constexpr bool EveryRunnerTypeHasOneLauncher() {
+  for (const auto& type : packs::kRunnerTypes) {
+    if (LaunchersOf(type.name) != 1) return false;
+  }
+  return true;
+}
+
+constexpr bool EveryLauncherHasARunnerType() {
+  for (const auto& row : kLaunchers) {
+    bool known = false;
+    for (const auto& type : packs::kRunnerTypes) known = known || type.name == row.runner_type;
+    if (!known) return false;
+  }
+  return true;
+}
+
+static_assert(EveryRunnerTypeHasOneLauncher(),
+              "a runner type of packs::kRunnerTypes has no launcher in kLaunchers, or two");
+static_assert(EveryLauncherHasARunnerType(),
+              "kLaunchers names a runner type that packs::kRunnerTypes does not list");
+
+Launcher FindLauncher(std::string_view runner_type) {
+  for (const auto& row : kLaunchers) {
+    if (row.runner_type == runner_type) return row.launch;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::vector<std::string> ScriptArguments(const Json& declared, const Json& parameters,
@@ -183,7 +264,8 @@ std::vector<std::string> ScriptArguments(const Json& declared, const Json& param
   std::vector<std::string> named;
   std::multimap<int64_t, std::string> positional;
   for (const auto& [name, value] : parameters.items()) {
-    if (IsRunnerParameter(name)) continue;
+    // These are local-shell-script's arguments: what its runner reads itself is none of them.
+    if (packs::IsRunnerParameter("local-shell-script", name)) continue;
     // A secret in argv is readable by every local user (/proc/PID/cmdline, ps); the script
     // still gets it as PARAM_<NAME>, whose environment only its own uid can read.
     const bool secret = secrets.count(name) > 0;
@@ -210,37 +292,12 @@ std::vector<std::string> ScriptArguments(const Json& declared, const Json& param
 Result<Launch> PlanLaunch(const RunnableAction& action, const Json& parameters,
                           const LaunchContext& ctx) {
   if (!action.settings_error.empty()) return Status::Error(action.settings_error);
-  const Json params = parameters.is_object() ? parameters : Json::object();
   const std::string& type = action.meta.runner_type;
-  if (type == "noop") {
-    Launch launch;
-    launch.noop = true;
-    return launch;
-  }
-  if (type == "local-shell-cmd") return ShellCommand(action, params, ctx);
-  if (type == "local-shell-script") return ShellScript(action, params, ctx);
-  if (type == "native") {
-    const std::string library = action.pack_dir + "/lib" + action.meta.pack + ".so";
-    const std::string entry =
-        action.meta.entry_point.empty() ? action.meta.name : action.meta.entry_point;
-    Json input = {{"parameters", params},
-                  {"config", action.pack_config},
-                  {"action", action.meta.ref},
-                  {"execution_id", ctx.execution_id}};
-    return GaleExec(action, params, ctx, {"native", library, entry}, std::move(input));
-  }
-  if (type == "http-request") {
-    auto launch = GaleExec(action, params, ctx, {"http"}, params);
-    // The client enforces the request's own timeout and reports it, so the sandbox's limit
-    // (set from the same parameter, unless the action's sandbox block set one) comes later.
-    // The slack must not take the sandbox past the node's ceiling either.
-    if (launch.ok() && params.contains("timeout") && !action.sandbox_timeout) {
-      auto& s = launch->settings;
-      s.timeout = std::min(s.timeout + std::chrono::seconds(5), s.max_timeout);
-    }
-    return launch;
-  }
-  return Status::Error("runner type '" + type + "' cannot run here");
+  const Launcher launcher = FindLauncher(type);
+  if (launcher == nullptr) return Status::Error("runner type '" + type + "' cannot run here");
+  const Json params =
+      packs::WithRunnerDefaults(type, parameters.is_object() ? parameters : Json::object());
+  return launcher(action, params, ctx);
 }
 
 }  // namespace gale::runner

@@ -1,6 +1,8 @@
 // What each runner type turns an execution into (DESIGN.md, "Runners"): a sandboxed command, or
 // nothing at all for `noop`. Pure functions of the action, its parameters and the node; the
 // runner service spawns the result.
+// The runner types and their runner parameters are the rows of packs::kRunnerTypes
+// (host/packs/runner_types.h); launch.cpp pairs each with its launcher.
 //
 //   local-shell-cmd     /bin/sh -c <cmd>; parameters cmd, cwd, env (object), timeout (seconds).
 //   local-shell-script  <pack>/actions/<entry_point>, executed directly (its #! line decides the
