@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "host/bus/consumer_role.h"
 #include "host/bus/messages.h"
 #include "host/runner/launch.h"
 #include "host/store/secret_parameters.h"
@@ -31,9 +32,7 @@ struct RunnerService::Running {
 
 namespace {
 
-std::string Where(const bus::Message& m) {
-  return m.topic + "[" + std::to_string(m.partition) + "]@" + std::to_string(m.offset);
-}
+using bus::Where;
 
 }  // namespace
 
@@ -74,23 +73,36 @@ Status RunnerService::Start() {
   if (started_) return Status::Error("runner: already started");
   // Without its supervisor no action can start: say so now, not once per execution.
   if (auto keeper = sandbox::FindKeeper(); !keeper.ok()) return keeper.status();
-  bus::Consumer::Options copts;
+  bus::ConsumerRole::Options ropts;
+  ropts.name = "runner";
+  bus::Consumer::Options& copts = ropts.consumer;
   copts.group_id = bus::Group(options_.bus, bus::kRunnersGroup);
   attempts_.emplace(options_.store, copts.group_id);
   copts.topics = {bus::Topic(options_.bus, bus::kExecutions)};
   copts.from_beginning = true;
-  // Inside Poll() on the consumer thread: claims made on partitions being given away are
-  // committed now, so their next owner does not even see them again.
-  // A request held back for a free slot on a revoked partition is dropped: its next owner
-  // starts at the committed offset and handles it.
+  // Inside Poll() on the consumer thread, after the claims made on partitions being given away
+  // are committed (so their next owner does not even see them again): a request held back for
+  // a free slot on a revoked partition is dropped; its next owner starts at the committed
+  // offset and handles it.
   copts.on_revoked = [this](const std::vector<bus::TopicPartition>& revoked) {
-    CommitDone();
     if (!pending_) return;
     for (const auto& tp : revoked) {
       if (tp.topic == pending_->topic && tp.partition == pending_->partition) pending_.reset();
     }
   };
-  auto consumer = bus::Consumer::Create(options_.bus, std::move(copts));
+  // Claims are committed in batches: at most `commit_every` of them, or one idle poll later.
+  ropts.commit_every = options_.commit_every;
+  ropts.poll_timeout = options_.poll_timeout;
+  ropts.on_commit = [this](const bus::ConsumerRole::Commit& c) {
+    if (!c.status.ok()) {
+      // The claims are in the store: a redelivery of these requests is skipped, never rerun.
+      spdlog::warn("runner: commit of {} partition offset(s) failed: {}", c.partitions,
+                   c.status.message());
+    } else {
+      counters_->commits++;
+    }
+  };
+  auto consumer = bus::ConsumerRole::Create(options_.bus, std::move(ropts));
   if (!consumer.ok()) return consumer.status().WithContext("runner: consumer");
   consumer_ = std::move(consumer).value();
   started_ = true;
@@ -163,7 +175,6 @@ RunnerStats RunnerService::stats() const {
 
 void RunnerService::ConsumeLoop() {
   auto backoff = std::chrono::milliseconds(100);
-  auto last_poll_error = std::chrono::steady_clock::time_point{};
   while (!stopping_) {
     if (busy_.load() >= options_.max_concurrency) {
       // Short executions free a slot within moments: wait a little before pausing, so that a
@@ -171,44 +182,20 @@ void RunnerService::ConsumeLoop() {
       if (WaitForSlot(std::chrono::milliseconds(20))) continue;
       // Backpressure: nothing more is fetched, nothing unclaimed is acknowledged. Polling goes
       // on (it serves rebalances) between waits for a freed slot.
-      if (!consumer_->paused()) {
-        CommitDone();
-        if (consumer_->Pause().ok()) counters_->pauses++;
-      }
-      auto none = consumer_->Poll(std::chrono::milliseconds(0));
-      if (none.ok() && none->has_value()) {
-        spdlog::error("runner: {} returned while paused; it will be redelivered", Where(**none));
-      }
+      if (consumer_->Pause()) counters_->pauses++;
+      consumer_->PollWhilePaused();
       WaitForSlot(options_.poll_timeout);
       continue;
     }
-    if (consumer_->paused()) {
-      // Until it succeeds nothing is fetched: retry (and say so) rather than poll stopped
-      // partitions forever.
-      if (Status resumed = consumer_->Resume(); !resumed.ok()) {
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_poll_error > std::chrono::seconds(10)) {
-          spdlog::warn("runner: {} (retrying)", resumed.message());
-          last_poll_error = now;
-        }
-        (void)consumer_->Poll(std::chrono::milliseconds(0));  // serves rebalances meanwhile
-        std::this_thread::sleep_for(options_.poll_timeout);
-        continue;
-      }
-    }
+    if (!consumer_->Resume()) continue;
     if (!pending_) {
       auto next = consumer_->Poll(options_.poll_timeout);
       if (!next.ok()) {
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_poll_error > std::chrono::seconds(10)) {
-          spdlog::warn("runner: poll: {}", next.message());
-          last_poll_error = now;
-        }
-        std::this_thread::sleep_for(options_.poll_timeout);
+        consumer_->PollFailed(next.status());
         continue;
       }
       if (!next->has_value()) {
-        CommitDone();
+        consumer_->CommitDone();
         continue;
       }
       pending_ = std::move(**next);
@@ -229,10 +216,7 @@ void RunnerService::ConsumeLoop() {
     if (!s.ok() && s.retryable()) {
       spdlog::warn("runner: {} not claimed yet, retrying in {} ms: {}", Where(*pending_),
                    backoff.count(), s.message());
-      auto until = std::chrono::steady_clock::now() + backoff;
-      while (!stopping_ && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
+      bus::WaitUnlessStopping(backoff, stopping_);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
       continue;
     }
@@ -245,38 +229,16 @@ void RunnerService::ConsumeLoop() {
       if (!sent.ok()) spdlog::error("runner: dead letter not sent: {}", sent.message());
     }
     backoff = std::chrono::milliseconds(100);
-    MarkDone(*pending_);
+    consumer_->Done(*pending_);  // the claim is in the store; commits every commit_every
     pending_.reset();
   }
-  CommitDone();
+  consumer_->CommitDone();
 }
 
 bool RunnerService::WaitForSlot(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(running_mu_);
   return slot_freed_.wait_for(lock, timeout,
                               [&] { return stopping_ || busy_.load() < options_.max_concurrency; });
-}
-
-void RunnerService::MarkDone(const bus::Message& m) {
-  auto& next = done_[{m.topic, m.partition}];
-  next = std::max(next, m.offset + 1);
-  if (++done_since_commit_ >= options_.commit_every) CommitDone();
-}
-
-void RunnerService::CommitDone() {
-  if (done_.empty() || !consumer_) return;
-  std::vector<bus::TopicPartition> offsets;
-  for (const auto& [tp, offset] : done_) offsets.push_back({tp.first, tp.second, offset});
-  Status s = consumer_->CommitOffsets(offsets);
-  if (!s.ok()) {
-    // The claims are in the store: a redelivery of these requests is skipped, never rerun.
-    spdlog::warn("runner: commit of {} partition offset(s) failed: {}", offsets.size(),
-                 s.message());
-  } else {
-    counters_->commits++;
-  }
-  done_.clear();
-  done_since_commit_ = 0;
 }
 
 Status RunnerService::Handle(const bus::Message& m) {

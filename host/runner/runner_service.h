@@ -41,6 +41,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "host/bus/bus.h"
+#include "host/bus/consumer_role.h"
 #include "host/common/result.h"
 #include "host/runner/action_index.h"
 #include "host/runner/finish.h"
@@ -127,14 +128,13 @@ class RunnerService {
   void PublishEvent(const std::string& id, store::ExecStatus status, const Json* result);
   // True once a slot is free (or the runner is stopping), false after `timeout`.
   bool WaitForSlot(std::chrono::milliseconds timeout);
-  void MarkDone(const bus::Message& m);
-  void CommitDone();
 
   RunnerOptions options_;
   std::unique_ptr<bus::Producer> producer_;
   std::optional<store::MessageAttempts> attempts_;
   std::optional<int> begun_;  // the crash-loop guard's count of pending_, once taken
-  std::unique_ptr<bus::Consumer> consumer_;
+  // The consumer and its offset bookkeeping: requests taken and done, commits, pause/resume.
+  std::unique_ptr<bus::ConsumerRole> consumer_;
   std::string events_topic_;
   std::string dead_letters_topic_;
 
@@ -153,10 +153,8 @@ class RunnerService {
   std::atomic<int> busy_{0};
 
   // Consumer thread only: the request returned by Poll() and not yet claimed (held while no
-  // slot is free); next offset to commit per partition, and claims since the last commit.
+  // slot is free).
   std::optional<bus::Message> pending_;
-  std::map<std::pair<std::string, int32_t>, int64_t> done_;
-  size_t done_since_commit_ = 0;
 
   std::unique_ptr<Counters> counters_;
   std::atomic<bool> stopping_{false};

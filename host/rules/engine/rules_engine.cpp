@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "host/bus/consumer_role.h"
 #include "host/bus/messages.h"
 #include "host/common/failpoint.h"
 #include "host/common/uuid.h"
@@ -33,9 +34,7 @@ struct RulesEngine::Counters {
 
 namespace {
 
-std::string Where(const bus::Message& m) {
-  return m.topic + "[" + std::to_string(m.partition) + "]@" + std::to_string(m.offset);
-}
+using bus::Where;
 
 // Forces `s` retryable: used for errors that concern the batch, not one message.
 Status AsRetryable(const Status& s, const std::string& context) {
@@ -91,7 +90,9 @@ RulesEngine::~RulesEngine() {
 
 Status RulesEngine::Start() {
   if (started_) return Status::Error("rules engine: already started");
-  bus::Consumer::Options copts;
+  bus::ConsumerRole::Options ropts;
+  ropts.name = "rules engine";
+  bus::Consumer::Options& copts = ropts.consumer;
   copts.group_id = bus::Group(options_.bus, bus::kRulesGroup);
   attempts_.emplace(options_.store, copts.group_id);
   copts.topics = {bus::Topic(options_.bus, bus::kTriggers)};
@@ -105,7 +106,20 @@ Status RulesEngine::Start() {
       return gone.count({m.topic, m.partition}) > 0;
     });
   };
-  auto consumer = bus::Consumer::Create(options_.bus, std::move(copts));
+  // A batch (or, in the crash-loop guard's careful mode, one message) is committed as a whole
+  // once flushed; a commit the broker cannot take now is worth a few quick tries.
+  ropts.commit_attempts = 3;
+  ropts.poll_timeout = options_.poll_timeout;
+  ropts.on_commit = [this](const bus::ConsumerRole::Commit& c) {
+    if (c.status.ok()) {
+      counters_->batches_committed++;
+    } else {
+      // Everything is recorded and produced: a redelivery of the batch is harmless.
+      spdlog::warn("rules engine: commit of {} messages failed (they may be redelivered): {}",
+                   c.messages, c.status.message());
+    }
+  };
+  auto consumer = bus::ConsumerRole::Create(options_.bus, std::move(ropts));
   if (!consumer.ok()) return consumer.status().WithContext("rules engine: consumer");
   consumer_ = std::move(consumer).value();
   started_ = true;
@@ -159,16 +173,10 @@ RulesEngineStats RulesEngine::stats() const {
 }
 
 void RulesEngine::Run() {
-  auto last_poll_error = std::chrono::steady_clock::time_point{};
   while (!stopping_) {
     auto first = consumer_->Poll(options_.poll_timeout);
     if (!first.ok()) {
-      auto now = std::chrono::steady_clock::now();
-      if (now - last_poll_error > std::chrono::seconds(10)) {
-        spdlog::warn("rules engine: poll: {}", first.message());
-        last_poll_error = now;
-      }
-      std::this_thread::sleep_for(options_.poll_timeout);
+      consumer_->PollFailed(first.status());
       continue;
     }
     if (!first->has_value()) continue;
@@ -194,10 +202,7 @@ void RulesEngine::Run() {
       spdlog::warn("rules engine: batch of {} from {} not committed, retrying in {} ms: {}",
                    batch.size(), Where(batch.front()), backoff.count(), s.message());
       // Stopping leaves the batch uncommitted: the next member of the group redoes it.
-      auto until = std::chrono::steady_clock::now() + backoff;
-      while (!stopping_ && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
+      bus::WaitUnlessStopping(backoff, stopping_);
       if (stopping_) break;
       backoff = std::min(backoff * 2, options_.retry_max);
     }
@@ -277,25 +282,8 @@ Status RulesEngine::ProcessGuarded(std::vector<bus::Message>& batch) {
 }
 
 void RulesEngine::CommitBatch(const std::vector<bus::Message>& batch) {
-  std::map<std::pair<std::string, int32_t>, int64_t> next;
-  for (const auto& m : batch) {
-    auto& offset = next[{m.topic, m.partition}];
-    offset = std::max(offset, m.offset + 1);
-  }
-  std::vector<bus::TopicPartition> offsets;
-  for (const auto& [tp, offset] : next) offsets.push_back({tp.first, tp.second, offset});
-  Status s = Status::Ok();
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    s = consumer_->CommitOffsets(offsets);
-    if (s.ok() || !s.retryable()) break;
-  }
-  if (s.ok()) {
-    counters_->batches_committed++;
-  } else {
-    // Everything is recorded and produced: a redelivery of the batch is harmless.
-    spdlog::warn("rules engine: commit of {} messages failed (they may be redelivered): {}",
-                 batch.size(), s.message());
-  }
+  for (const auto& m : batch) consumer_->Done(m);
+  consumer_->CommitDone();  // counted or logged by on_commit
 }
 
 Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) {

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "host/bus/bus.h"
+#include "host/bus/consumer_role.h"
 #include "host/common/result.h"
 #include "host/expr/template/context.h"
 #include "host/rules/engine/rule_set.h"
@@ -130,6 +131,8 @@ class RulesEngine {
   // Sends `m` to gale.dead-letters with `reason`; its trigger instance is not fired again.
   Status DeadLetter(const bus::Message& m, const std::string& reason);
   Status ProcessMessage(const bus::Message& message, const RuleSet& rules);
+  // Marks `batch` done and commits it (every message of it is taken, so all of it is the done
+  // prefix of its partitions).
   void CommitBatch(const std::vector<bus::Message>& batch);
 
   RulesEngineOptions options_;
@@ -142,7 +145,7 @@ class RulesEngine {
     std::map<std::pair<std::string, int32_t>, int> first;  // counts not yet used
     std::optional<int> front;                              // the count of batch.front()
   } guard_;
-  std::unique_ptr<bus::Consumer> consumer_;  // owned by the worker once started
+  std::unique_ptr<bus::ConsumerRole> consumer_;  // owned by the worker once started
   std::string executions_topic_;
   std::string dead_letters_topic_;
 
