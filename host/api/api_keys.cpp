@@ -85,10 +85,10 @@ Result<NewApiKey> CreateApiKey(store::Store& store, const std::string& name, Api
 }
 
 Result<std::vector<ApiKeyInfo>> ListApiKeys(store::Store& store) {
-  auto all = store.ListKeys(store::KeyScope::kGale, "", kPrefix, store::NowMs());
-  if (!all.ok()) return all.status();
+  GALE_ASSIGN_OR_RETURN(auto all,
+                        store.ListKeys(store::KeyScope::kGale, "", kPrefix, store::NowMs()));
   std::vector<ApiKeyInfo> out;
-  for (const auto& kv : *all) {
+  for (const auto& kv : all) {
     Json j = Json::parse(kv.value, nullptr, false);
     if (!j.is_object()) continue;
     out.push_back(
@@ -99,19 +99,18 @@ Result<std::vector<ApiKeyInfo>> ListApiKeys(store::Store& store) {
 
 Result<bool> DeleteApiKey(store::Store& store, const std::string& id) {
   if (id.size() < 6) return Status::Error("API key id '" + id + "' is too short");
-  auto all = store.ListKeys(store::KeyScope::kGale, "", std::string(kPrefix) + id, store::NowMs());
-  if (!all.ok()) return all.status();
-  if (all->empty()) return false;
-  if (all->size() > 1) return Status::Error("API key id '" + id + "' is ambiguous");
-  return store.DeleteKey({(*all)[0].name, store::KeyScope::kGale, ""});
+  GALE_ASSIGN_OR_RETURN(auto all, store.ListKeys(store::KeyScope::kGale, "",
+                                                 std::string(kPrefix) + id, store::NowMs()));
+  if (all.empty()) return false;
+  if (all.size() > 1) return Status::Error("API key id '" + id + "' is ambiguous");
+  return store.DeleteKey({all[0].name, store::KeyScope::kGale, ""});
 }
 
 Result<std::optional<ApiScope>> VerifyApiKey(store::Store& store, const std::string& key) {
   if (key.empty() || key.size() > 256) return std::optional<ApiScope>();
-  auto got = store.GetKey(RefOf(Sha256Hex(key)), store::NowMs());
-  if (!got.ok()) return got.status();
-  if (!got->has_value()) return std::optional<ApiScope>();
-  Json j = Json::parse((*got)->value, nullptr, false);
+  GALE_ASSIGN_OR_RETURN(auto got, store.GetKey(RefOf(Sha256Hex(key)), store::NowMs()));
+  if (!got.has_value()) return std::optional<ApiScope>();
+  Json j = Json::parse(got->value, nullptr, false);
   return std::optional<ApiScope>(j.is_object() ? ScopeOf(j) : ApiScope::kRun);
 }
 

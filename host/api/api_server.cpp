@@ -87,9 +87,8 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiHooks
                                                     const packs::Catalog& catalog) {
   if (options.store == nullptr) return Status::Error("api: no store");
   auto state = std::make_shared<State>();
-  auto cipher = store::KeyCipher::LoadOrCreate(options.key_file);
-  if (!cipher.ok()) return cipher.status();
-  state->cipher = std::move(cipher).value();
+  GALE_ASSIGN_OR_RETURN(auto cipher, store::KeyCipher::LoadOrCreate(options.key_file));
+  state->cipher = std::move(cipher);
   auto producer = bus::Producer::Create(options.bus);
   if (!producer.ok()) return producer.status().WithContext("api: producer");
   state->producer = std::move(producer).value();

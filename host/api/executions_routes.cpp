@@ -64,10 +64,9 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
 }
 
 Result<store::Execution> Find(State& state, const std::string& id) {
-  auto got = state.store().GetExecution(id);
-  if (!got.ok()) return got.status();
-  if (!got->has_value()) return Status::Error("execution '" + id + "' not found");
-  return std::move(**got);
+  GALE_ASSIGN_OR_RETURN(auto got, state.store().GetExecution(id));
+  if (!got.has_value()) return Status::Error("execution '" + id + "' not found");
+  return std::move(*got);
 }
 
 // A lookup failure as a response: 404 for an unknown id, the store error otherwise.

@@ -378,8 +378,7 @@ HttpServer::~HttpServer() {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& options,
                                                       Handler handler) {
-  auto endpoint = ParseListen(options.listen);
-  if (!endpoint.ok()) return endpoint.status();
+  GALE_ASSIGN_OR_RETURN(auto endpoint, ParseListen(options.listen));
   auto impl = std::make_shared<Impl>();
   impl->options = options;
   if (impl->options.max_connections == 0) impl->options.max_connections = DefaultMaxConnections();
@@ -388,9 +387,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& optio
                impl->options.max_streams_per_client);
   impl->handler = std::move(handler);
   boost::system::error_code ec;
-  impl->acceptor.open(endpoint->protocol(), ec);
+  impl->acceptor.open(endpoint.protocol(), ec);
   if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(*endpoint, ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
   if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) return Status::Error("cannot listen on " + options.listen + ": " + ec.message());
   impl->Accept();

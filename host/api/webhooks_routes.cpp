@@ -37,14 +37,12 @@ Result<std::string> ReadSecret(State& state, const packs::WebhookSecret& secret)
     while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   } else {
     const store::KeyRef ref{secret.where, store::KeyScope::kSystem, ""};
-    auto got = state.store().GetKey(ref, store::NowMs());
-    if (!got.ok()) return got.status();
-    if (!got->has_value()) return Status::Error("no such key");
-    value = (*got)->value;
-    if ((*got)->secret) {
-      auto plain = state.cipher->Decrypt(ref, value);
-      if (!plain.ok()) return plain.status();
-      value = std::move(plain).value();
+    GALE_ASSIGN_OR_RETURN(auto got, state.store().GetKey(ref, store::NowMs()));
+    if (!got.has_value()) return Status::Error("no such key");
+    value = got->value;
+    if (got->secret) {
+      GALE_ASSIGN_OR_RETURN(auto plain, state.cipher->Decrypt(ref, value));
+      value = std::move(plain);
     }
   }
   // Anyone can sign with an empty key: that is no secret.

@@ -231,19 +231,19 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const BusConfig& config, Opti
   if (options.topics.empty()) return Status::Error("bus: consumer needs at least one topic");
   auto impl = std::make_unique<Impl>(config.brokers, std::move(options));
   impl->signing_key = config.signing_key;
-  auto conf = internal::MakeConf(config, internal::Role::kConsumer, impl.get());
-  if (!conf.ok()) return conf.status();
+  GALE_ASSIGN_OR_RETURN(auto conf,
+                        internal::MakeConf(config, internal::Role::kConsumer, impl.get()));
   const Options& o = impl->options;
-  GALE_TRY(internal::Set(conf->get(), "group.id", o.group_id));
+  GALE_TRY(internal::Set(conf.get(), "group.id", o.group_id));
   if (Status s =
-          internal::Set(conf->get(), "auto.offset.reset", o.from_beginning ? "earliest" : "latest");
+          internal::Set(conf.get(), "auto.offset.reset", o.from_beginning ? "earliest" : "latest");
       !s.ok()) {
     return s;
   }
-  rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::OnRebalance);
-  auto rk = internal::NewHandle(RD_KAFKA_CONSUMER, std::move(*conf), config.brokers);
-  if (!rk.ok()) return rk.status();
-  impl->rk = std::move(*rk);
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::OnRebalance);
+  GALE_ASSIGN_OR_RETURN(auto rk,
+                        internal::NewHandle(RD_KAFKA_CONSUMER, std::move(conf), config.brokers));
+  impl->rk = std::move(rk);
   // Error callbacks are served by Poll().
   rd_kafka_poll_set_consumer(impl->rk.get());
 

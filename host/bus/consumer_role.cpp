@@ -16,9 +16,8 @@ Result<std::unique_ptr<ConsumerRole>> ConsumerRole::Create(const BusConfig& conf
   copts.on_revoked = [r = role.get()](const std::vector<TopicPartition>& revoked) {
     r->OnRevoked(revoked);
   };
-  auto consumer = Consumer::Create(config, std::move(copts));
-  if (!consumer.ok()) return consumer.status();
-  role->consumer_ = std::move(consumer).value();
+  GALE_ASSIGN_OR_RETURN(auto consumer, Consumer::Create(config, std::move(copts)));
+  role->consumer_ = std::move(consumer);
   return role;
 }
 

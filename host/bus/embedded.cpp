@@ -66,10 +66,10 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(int brokers) {
   rd_kafka_conf_set_opaque(conf.get(), &impl->log);
   GALE_TRY(internal::Set(conf.get(), "client.id", "gale-embedded-bus"));
   GALE_TRY(internal::Set(conf.get(), "debug", "mock"));
-  auto rk = internal::NewHandle(RD_KAFKA_PRODUCER, std::move(conf), "embedded");
-  if (!rk.ok()) return rk.status();
+  GALE_ASSIGN_OR_RETURN(auto rk,
+                        internal::NewHandle(RD_KAFKA_PRODUCER, std::move(conf), "embedded"));
 
-  impl->rk = std::move(*rk);
+  impl->rk = std::move(rk);
   impl->brokers = brokers;
   impl->cluster = rd_kafka_mock_cluster_new(impl->rk.get(), brokers);
   if (impl->cluster == nullptr) {

@@ -20,14 +20,14 @@ struct Client {
 // joining it (nothing is ever subscribed).
 Result<std::unique_ptr<Client>> NewClient(const BusConfig& config, const std::string& group_id) {
   auto client = std::make_unique<Client>(config.brokers);
-  auto conf = internal::MakeConf(config, internal::Role::kConsumer, &client->context);
-  if (!conf.ok()) return conf.status();
+  GALE_ASSIGN_OR_RETURN(auto conf,
+                        internal::MakeConf(config, internal::Role::kConsumer, &client->context));
   if (!group_id.empty()) {
-    GALE_TRY(internal::Set(conf->get(), "group.id", group_id));
+    GALE_TRY(internal::Set(conf.get(), "group.id", group_id));
   }
-  auto rk = internal::NewHandle(RD_KAFKA_CONSUMER, std::move(*conf), config.brokers);
-  if (!rk.ok()) return rk.status();
-  client->rk = std::move(*rk);
+  GALE_ASSIGN_OR_RETURN(auto rk,
+                        internal::NewHandle(RD_KAFKA_CONSUMER, std::move(conf), config.brokers));
+  client->rk = std::move(rk);
   return client;
 }
 
@@ -104,17 +104,15 @@ Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& grou
                                 std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   if (group.empty()) return Status::Error("bus: DescribeGroup needs a group id");
-  auto client = NewClient(config, group);
-  if (!client.ok()) return client.status();
-  rd_kafka_t* rk = (*client)->rk.get();
+  GALE_ASSIGN_OR_RETURN(auto client, NewClient(config, group));
+  rd_kafka_t* rk = client->rk.get();
 
   GroupInfo info{group, "", -1, {}};
   if (!topics.empty()) {
-    auto md = internal::Metadata(rk, config.brokers, topics, deadline);
-    if (!md.ok()) return md.status();
-    GALE_TRY(internal::Watermarks(rk, config.brokers, *md, deadline));
+    GALE_ASSIGN_OR_RETURN(auto md, internal::Metadata(rk, config.brokers, topics, deadline));
+    GALE_TRY(internal::Watermarks(rk, config.brokers, md, deadline));
     internal::ListPtr list(rd_kafka_topic_partition_list_new(8));
-    for (const TopicInfo& t : *md) {
+    for (const TopicInfo& t : md) {
       for (const PartitionInfo& p : t.partitions) {
         rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), p.id);
       }
@@ -126,10 +124,10 @@ Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& grou
         rd_kafka_poll(rk, 0);  // serves the error callback, for LastErrorSuffix()
         Status s =
             internal::Error(config.brokers, "group " + group + ": cannot fetch offsets", err);
-        return Status::Error(s.message() + (*client)->context.LastErrorSuffix(), s.retryable());
+        return Status::Error(s.message() + client->context.LastErrorSuffix(), s.retryable());
       }
     }
-    for (const TopicInfo& t : *md) {
+    for (const TopicInfo& t : md) {
       for (const PartitionInfo& p : t.partitions) {
         const rd_kafka_topic_partition_t* e =
             rd_kafka_topic_partition_list_find(list.get(), t.name.c_str(), p.id);
@@ -185,11 +183,10 @@ Result<std::vector<std::string>> ListGroups(const BusConfig& config,
     return Status::Error("bus " + config.brokers +
                          ": the embedded broker cannot list consumer groups");
   }
-  auto client = NewClient(config, "");
-  if (!client.ok()) return client.status();
-  auto groups = ListGroupsOn((*client)->rk.get(), config.brokers, deadline);
+  GALE_ASSIGN_OR_RETURN(auto client, NewClient(config, ""));
+  auto groups = ListGroupsOn(client->rk.get(), config.brokers, deadline);
   if (!groups.ok() && groups.status().retryable()) {
-    return Status::Error(groups.message() + (*client)->context.LastErrorSuffix(), true);
+    return Status::Error(groups.message() + client->context.LastErrorSuffix(), true);
   }
   return groups;
 }
@@ -210,20 +207,19 @@ Result<std::unique_ptr<Tailer>> Tailer::Create(const BusConfig& config, const st
                                                std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   // librdkafka needs a group id to assign partitions; this one is never joined or committed.
-  auto client = NewClient(config, config.topic_prefix + "tail-" + RandomHex());
-  if (!client.ok()) return client.status();
-  rd_kafka_t* rk = (*client)->rk.get();
-  auto md = internal::Metadata(rk, config.brokers, {topic}, deadline);
-  if (!md.ok()) return md.status();
-  if (md->empty()) {
+  GALE_ASSIGN_OR_RETURN(auto client,
+                        NewClient(config, config.topic_prefix + "tail-" + RandomHex()));
+  rd_kafka_t* rk = client->rk.get();
+  GALE_ASSIGN_OR_RETURN(auto md, internal::Metadata(rk, config.brokers, {topic}, deadline));
+  if (md.empty()) {
     return Status::Error("bus " + config.brokers + ": topic " + topic + " does not exist");
   }
   if (!from_beginning) {
     // Resolve "now" up front so that a message produced right after Create() is seen.
-    GALE_TRY(internal::Watermarks(rk, config.brokers, *md, deadline));
+    GALE_TRY(internal::Watermarks(rk, config.brokers, md, deadline));
   }
   internal::ListPtr list(rd_kafka_topic_partition_list_new(8));
-  for (const PartitionInfo& p : md->front().partitions) {
+  for (const PartitionInfo& p : md.front().partitions) {
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p.id)->offset =
         from_beginning ? RD_KAFKA_OFFSET_BEGINNING : p.high;
   }
@@ -232,7 +228,7 @@ Result<std::unique_ptr<Tailer>> Tailer::Create(const BusConfig& config, const st
   }
   rd_kafka_poll_set_consumer(rk);  // Next() serves the error callback
   auto impl = std::make_unique<Impl>();
-  impl->client = std::move(*client);
+  impl->client = std::move(client);
   impl->topic = topic;
   impl->signing_key = config.signing_key;
   return std::unique_ptr<Tailer>(new Tailer(std::move(impl)));

@@ -57,9 +57,8 @@ std::string OptionalString(const Json& doc, const char* name) {
 }  // namespace
 
 Status ValidateDocument(std::string_view schema_name, const Json& document) {
-  auto validator = CompiledSchema(schema_name);
-  if (!validator.ok()) return validator.status();
-  std::vector<schema::Violation> violations = validator->Validate(document);
+  GALE_ASSIGN_OR_RETURN(auto validator, CompiledSchema(schema_name));
+  std::vector<schema::Violation> violations = validator.Validate(document);
   if (violations.empty()) return Status::Ok();
   std::string text;
   for (const schema::Violation& v : violations) {
@@ -118,18 +117,17 @@ std::string Encode(const TriggerInstanceMessage& m) {
 }
 
 Result<TriggerInstanceMessage> DecodeTriggerInstance(std::string_view text) {
-  auto doc = Parse(kTriggerInstanceSchema, text, "a trigger instance");
-  if (!doc.ok()) return doc.status();
+  GALE_ASSIGN_OR_RETURN(auto doc, Parse(kTriggerInstanceSchema, text, "a trigger instance"));
   TriggerInstanceMessage m;
-  m.id = (*doc)["id"].get<std::string>();
-  m.trigger = (*doc)["trigger"].get<std::string>();
-  m.payload = std::move((*doc)["payload"]);
-  m.occurred_at = (*doc)["occurred_at"].get<int64_t>();
-  m.dedupe_key = OptionalString(*doc, "dedupe_key");
-  m.sensor = (*doc)["sensor"].get<std::string>();
-  m.node = (*doc)["node"].get<std::string>();
-  m.trace_id = (*doc)["trace_id"].get<std::string>();
-  if (auto it = doc->find("trigger_parameters"); it != doc->end()) {
+  m.id = doc["id"].get<std::string>();
+  m.trigger = doc["trigger"].get<std::string>();
+  m.payload = std::move(doc["payload"]);
+  m.occurred_at = doc["occurred_at"].get<int64_t>();
+  m.dedupe_key = OptionalString(doc, "dedupe_key");
+  m.sensor = doc["sensor"].get<std::string>();
+  m.node = doc["node"].get<std::string>();
+  m.trace_id = doc["trace_id"].get<std::string>();
+  if (auto it = doc.find("trigger_parameters"); it != doc.end()) {
     m.trigger_parameters = std::move(*it);
   }
   return m;
@@ -153,16 +151,15 @@ std::string Encode(const ExecutionRequestMessage& m) {
 }
 
 Result<ExecutionRequestMessage> DecodeExecutionRequest(std::string_view text) {
-  auto doc = Parse(kExecutionRequestSchema, text, "an execution request");
-  if (!doc.ok()) return doc.status();
+  GALE_ASSIGN_OR_RETURN(auto doc, Parse(kExecutionRequestSchema, text, "an execution request"));
   ExecutionRequestMessage m;
-  m.id = (*doc)["id"].get<std::string>();
-  m.action = (*doc)["action"].get<std::string>();
-  m.parameters = std::move((*doc)["parameters"]);
-  m.rule = OptionalString(*doc, "rule");
-  m.trigger_instance = OptionalString(*doc, "trigger_instance");
-  m.trace_id = (*doc)["trace_id"].get<std::string>();
-  m.requested_at = (*doc)["requested_at"].get<int64_t>();
+  m.id = doc["id"].get<std::string>();
+  m.action = doc["action"].get<std::string>();
+  m.parameters = std::move(doc["parameters"]);
+  m.rule = OptionalString(doc, "rule");
+  m.trigger_instance = OptionalString(doc, "trigger_instance");
+  m.trace_id = doc["trace_id"].get<std::string>();
+  m.requested_at = doc["requested_at"].get<int64_t>();
   return m;
 }
 
@@ -179,14 +176,13 @@ std::string Encode(const ExecutionEventMessage& m) {
 }
 
 Result<ExecutionEventMessage> DecodeExecutionEvent(std::string_view text) {
-  auto doc = Parse(kExecutionEventSchema, text, "an execution event");
-  if (!doc.ok()) return doc.status();
+  GALE_ASSIGN_OR_RETURN(auto doc, Parse(kExecutionEventSchema, text, "an execution event"));
   ExecutionEventMessage m;
-  m.id = (*doc)["id"].get<std::string>();
-  m.status = (*doc)["status"].get<std::string>();
-  m.at = (*doc)["at"].get<int64_t>();
-  m.node = (*doc)["node"].get<std::string>();
-  if (auto it = doc->find("result"); it != doc->end()) m.result = std::move(*it);
+  m.id = doc["id"].get<std::string>();
+  m.status = doc["status"].get<std::string>();
+  m.at = doc["at"].get<int64_t>();
+  m.node = doc["node"].get<std::string>();
+  if (auto it = doc.find("result"); it != doc.end()) m.result = std::move(*it);
   return m;
 }
 
@@ -204,17 +200,16 @@ std::string Encode(const DeadLetterMessage& m) {
 }
 
 Result<DeadLetterMessage> DecodeDeadLetter(std::string_view text) {
-  auto doc = Parse(kDeadLetterSchema, text, "a dead letter");
-  if (!doc.ok()) return doc.status();
+  GALE_ASSIGN_OR_RETURN(auto doc, Parse(kDeadLetterSchema, text, "a dead letter"));
   DeadLetterMessage m;
-  m.topic = (*doc)["topic"].get<std::string>();
-  m.partition = (*doc)["partition"].get<int32_t>();
-  m.offset = (*doc)["offset"].get<int64_t>();
-  m.key = (*doc)["key"].get<std::string>();
-  m.value = (*doc)["value"].get<std::string>();
-  m.reason = (*doc)["reason"].get<std::string>();
-  m.node = (*doc)["node"].get<std::string>();
-  m.at = (*doc)["at"].get<int64_t>();
+  m.topic = doc["topic"].get<std::string>();
+  m.partition = doc["partition"].get<int32_t>();
+  m.offset = doc["offset"].get<int64_t>();
+  m.key = doc["key"].get<std::string>();
+  m.value = doc["value"].get<std::string>();
+  m.reason = doc["reason"].get<std::string>();
+  m.node = doc["node"].get<std::string>();
+  m.at = doc["at"].get<int64_t>();
   return m;
 }
 

@@ -131,12 +131,12 @@ Producer::~Producer() = default;
 Result<std::unique_ptr<Producer>> Producer::Create(const BusConfig& config) {
   auto impl = std::make_unique<Impl>(config.brokers);
   impl->signing_key = config.signing_key;
-  auto conf = internal::MakeConf(config, internal::Role::kProducer, impl.get());
-  if (!conf.ok()) return conf.status();
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::OnDelivery);
-  auto rk = internal::NewHandle(RD_KAFKA_PRODUCER, std::move(*conf), config.brokers);
-  if (!rk.ok()) return rk.status();
-  impl->rk = std::move(*rk);
+  GALE_ASSIGN_OR_RETURN(auto conf,
+                        internal::MakeConf(config, internal::Role::kProducer, impl.get()));
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &Impl::OnDelivery);
+  GALE_ASSIGN_OR_RETURN(auto rk,
+                        internal::NewHandle(RD_KAFKA_PRODUCER, std::move(conf), config.brokers));
+  impl->rk = std::move(rk);
   Impl* raw = impl.get();
   impl->poller = std::thread([raw] {
     while (!raw->stop) rd_kafka_poll(raw->rk.get(), 50);

@@ -18,11 +18,9 @@ struct Admin {
 Result<std::unique_ptr<Admin>> NewAdmin(const BusConfig& config, internal::Role role,
                                         rd_kafka_type_t type) {
   auto admin = std::make_unique<Admin>(config.brokers);
-  auto conf = internal::MakeConf(config, role, &admin->context);
-  if (!conf.ok()) return conf.status();
-  auto rk = internal::NewHandle(type, std::move(*conf), config.brokers);
-  if (!rk.ok()) return rk.status();
-  admin->rk = std::move(*rk);
+  GALE_ASSIGN_OR_RETURN(auto conf, internal::MakeConf(config, role, &admin->context));
+  GALE_ASSIGN_OR_RETURN(auto rk, internal::NewHandle(type, std::move(conf), config.brokers));
+  admin->rk = std::move(rk);
   return admin;
 }
 
@@ -101,8 +99,7 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
       {Topic(c, kSensorOwners), sensor_owner_slots},
       {Topic(c, kDeadLetters), 1},
   };
-  auto admin = NewAdmin(c, internal::Role::kAdmin, RD_KAFKA_PRODUCER);
-  if (!admin.ok()) return admin.status();
+  GALE_ASSIGN_OR_RETURN(auto admin, NewAdmin(c, internal::Role::kAdmin, RD_KAFKA_PRODUCER));
   if (embedded != nullptr) {
     // Together: each CreateTopic waits for the mock cluster's thread to place its partitions.
     std::vector<Status> created(wanted.size(), Status::Ok());
@@ -122,7 +119,7 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
     std::vector<std::string> names;
     for (const auto& w : wanted) names.push_back(w.first);
     auto md = internal::Metadata(
-        (*admin)->rk.get(), c.brokers, names,
+        admin->rk.get(), c.brokers, names,
         std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(5)));
     if (md.ok()) {
       std::erase_if(missing, [&](const auto& w) {
@@ -132,7 +129,7 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
       });
     }
     if (!missing.empty()) {
-      GALE_TRY(CreateTopics(**admin, missing, c.replication_factor, deadline));
+      GALE_TRY(CreateTopics(*admin, missing, c.replication_factor, deadline));
     }
   }
 
@@ -142,7 +139,7 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
   for (const auto& w : wanted) names.push_back(w.first);
   Status last = Status::Ok();
   for (;;) {
-    auto md = internal::Metadata((*admin)->rk.get(), c.brokers, names, deadline);
+    auto md = internal::Metadata(admin->rk.get(), c.brokers, names, deadline);
     if (md.ok()) {
       std::string missing;
       for (const auto& [name, partitions] : wanted) {
@@ -176,11 +173,10 @@ Status EnsureTopics(const BusConfig& config, EmbeddedBroker* embedded, int senso
 Result<std::vector<TopicInfo>> ListTopics(const BusConfig& config,
                                           std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto admin = NewAdmin(config, internal::Role::kAdmin, RD_KAFKA_PRODUCER);
-  if (!admin.ok()) return admin.status();
-  auto topics = internal::Metadata((*admin)->rk.get(), config.brokers, {}, deadline);
-  if (!topics.ok()) return topics.status();
-  GALE_TRY(internal::Watermarks((*admin)->rk.get(), config.brokers, *topics, deadline));
+  GALE_ASSIGN_OR_RETURN(auto admin, NewAdmin(config, internal::Role::kAdmin, RD_KAFKA_PRODUCER));
+  GALE_ASSIGN_OR_RETURN(auto topics,
+                        internal::Metadata(admin->rk.get(), config.brokers, {}, deadline));
+  GALE_TRY(internal::Watermarks(admin->rk.get(), config.brokers, topics, deadline));
   return topics;
 }
 

@@ -116,8 +116,7 @@ Result<beast::tcp_stream> Connect(net::io_context& io, const std::string& url,
 Result<ApiReply> ApiClient::Call(const std::string& method, const std::string& target,
                                  const Json* body) {
   net::io_context io;
-  auto stream = Connect(io, url_, host_, port_);
-  if (!stream.ok()) return stream.status();
+  GALE_ASSIGN_OR_RETURN(auto stream, Connect(io, url_, host_, port_));
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   req.set(http::field::host, authority_);
   req.set(http::field::user_agent, "gale-cli");
@@ -128,11 +127,11 @@ Result<ApiReply> ApiClient::Call(const std::string& method, const std::string& t
   req.prepare_payload();
   beast::error_code ec;
   // A socket call without a deadline: tcp_stream's timeouts apply to async operations only.
-  http::write(stream->socket(), req, ec);
+  http::write(stream.socket(), req, ec);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(256u << 20);
-  if (!ec) http::read(stream->socket(), buffer, parser, ec);
+  if (!ec) http::read(stream.socket(), buffer, parser, ec);
   if (ec) return Status::Error("Gale API at " + url_ + ": " + ec.message());
   ApiReply reply;
   reply.status = static_cast<int>(parser.get().result_int());
@@ -143,18 +142,17 @@ Result<ApiReply> ApiClient::Call(const std::string& method, const std::string& t
 Result<int> ApiClient::Stream(const std::string& target,
                               const std::function<bool(const std::string&)>& on_data) {
   net::io_context io;
-  auto stream = Connect(io, url_, host_, port_);
-  if (!stream.ok()) return stream.status();
+  GALE_ASSIGN_OR_RETURN(auto stream, Connect(io, url_, host_, port_));
   http::request<http::empty_body> req(http::verb::get, target, 11);
   req.set(http::field::host, authority_);
   if (!key_.empty()) req.set("St2-Api-Key", key_);
   beast::error_code ec;
-  http::write(stream->socket(), req, ec);
+  http::write(stream.socket(), req, ec);
   if (ec) return Status::Error("Gale API at " + url_ + ": " + ec.message());
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);
-  http::read_header(stream->socket(), buffer, parser, ec);
+  http::read_header(stream.socket(), buffer, parser, ec);
   if (ec) return Status::Error("Gale API at " + url_ + ": " + ec.message());
   const int status = static_cast<int>(parser.get().result_int());
   char chunk[8192];
@@ -162,7 +160,7 @@ Result<int> ApiClient::Stream(const std::string& target,
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
     // read_some: hand over each piece as it arrives (read() would wait to fill the buffer).
-    http::read_some(stream->socket(), buffer, parser, ec);
+    http::read_some(stream.socket(), buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) break;
     const size_t n = sizeof chunk - parser.get().body().size;

@@ -87,11 +87,10 @@ Result<Key256> LoadOrCreateKeyFile(const std::string& path, const std::string& w
     GALE_TRY(CreateKeyFile(path, key, what));
     // Read back: another process may have created it first.
   }
-  auto fd = OpenKeyFile(path, what, setting);
-  if (!fd.ok()) return fd.status();
+  GALE_ASSIGN_OR_RETURN(auto fd, OpenKeyFile(path, what, setting));
   char buf[130];
-  const ssize_t n = ::read(*fd, buf, sizeof buf);
-  ::close(*fd);
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
   std::string_view text(buf, n > 0 ? static_cast<size_t>(n) : 0);
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
   std::string raw;

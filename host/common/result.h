@@ -16,6 +16,18 @@
     }                                                    \
   } while (false)
 
+// Evaluates `expr` (a Result<T>): when it holds an error, returns that Status from the enclosing
+// function; otherwise moves its value into `lhs`, a declaration (`auto user`) or an lvalue.
+//   GALE_ASSIGN_OR_RETURN(auto user, ResolveUser(name));
+#define GALE_ASSIGN_OR_RETURN(lhs, expr) \
+  GALE_ASSIGN_OR_RETURN_IMPL_(GALE_RESULT_CONCAT_(gale_result_, __LINE__), lhs, expr)
+#define GALE_ASSIGN_OR_RETURN_IMPL_(result, lhs, expr) \
+  auto result = (expr);                                \
+  if (!result.ok()) return result.status();            \
+  lhs = std::move(result).value()
+#define GALE_RESULT_CONCAT_(a, b) GALE_RESULT_CONCAT_INNER_(a, b)
+#define GALE_RESULT_CONCAT_INNER_(a, b) a##b
+
 namespace gale {
 
 namespace result_internal {

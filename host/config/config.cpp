@@ -121,11 +121,10 @@ Result<std::map<std::string, std::string>> SecurityProperties(const YamlDocument
     if (security.contains("password_file") == security.contains("password_env")) {
       return at("protocol", "exactly one of password_file and password_env is required");
     }
-    auto password = ReadBusPassword(doc, file, security, base);
-    if (!password.ok()) return password.status();
+    GALE_ASSIGN_OR_RETURN(auto password, ReadBusPassword(doc, file, security, base));
     props["sasl.mechanism"] = security["sasl_mechanism"];
     props["sasl.username"] = security["username"];
-    props["sasl.password"] = *password;
+    props["sasl.password"] = password;
   }
   static const std::map<std::string, std::string> kFiles = {
       {"ca_file", "ssl.ca.location"},
@@ -171,9 +170,8 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
     c.bus_properties = bus["properties"].get<std::map<std::string, std::string>>();
   }
   if (bus.contains("security")) {
-    auto security = SecurityProperties(doc, file, bus["security"], base);
-    if (!security.ok()) return security.status();
-    for (const auto& [key, value] : *security) {
+    GALE_ASSIGN_OR_RETURN(auto security, SecurityProperties(doc, file, bus["security"], base));
+    for (const auto& [key, value] : security) {
       if (c.bus_properties.contains(key)) {
         return ErrorAt(doc, file, "/bus/properties/" + key, "set by bus.security; remove it here");
       }
@@ -246,10 +244,9 @@ Result<Config> Load(const Overrides& o) {
     file = (fs::path(c.home) / "gale.yaml").string();
   }
   if (!file.empty()) {
-    auto doc = LoadYamlFile(file);
-    if (!doc.ok()) return doc.status();
-    if (!doc->json.is_null()) {
-      GALE_TRY(Apply(*doc, file, c));
+    GALE_ASSIGN_OR_RETURN(auto doc, LoadYamlFile(file));
+    if (!doc.json.is_null()) {
+      GALE_TRY(Apply(doc, file, c));
     }
   }
   if (!Env("GALE_KAFKA_BROKERS").empty()) c.brokers = Env("GALE_KAFKA_BROKERS");

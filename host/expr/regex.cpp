@@ -169,8 +169,7 @@ class Parser {
 
   Status Parse(Regex::Program& prog, int* root) {
     prog_ = &prog;
-    Status s = GlobalFlags();
-    if (!s.ok()) return s;
+    GALE_TRY(GlobalFlags());
     int node = -1;
     GALE_TRY(ParseAlt(&node, 0));
     if (pos_ < cps_.size()) return Err("unbalanced parenthesis");
@@ -292,8 +291,7 @@ class Parser {
       if (AtEnd() || PeekIs('|') || PeekIs(')')) break;
       int atom = -1;
       bool quantifiable = true;
-      Status s = ParseAtom(&atom, &quantifiable, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(ParseAtom(&atom, &quantifiable, depth));
       if (atom < 0) continue;  // a comment
       GALE_TRY(ParseQuantifiers(&atom, quantifiable));
       items.push_back(atom);
@@ -545,8 +543,7 @@ class Parser {
     }
     char32_t cp = 0;
     bool handled = false;
-    Status s = CodePointEscape(&cp, &handled, false);
-    if (!s.ok()) return s;
+    GALE_TRY(CodePointEscape(&cp, &handled, false));
     if (!handled) return ErrAt("bad escape \\" + std::string(1, static_cast<char>(c)), at);
     *out = Char(cp);
     return Status::Ok();

@@ -264,13 +264,11 @@ Status Node::PrepareMachine() {
   SayWhatIsolationIsMissing(isolation);
   sandbox_ = NodeSandbox(config_);
   sandbox_.namespaces = sandbox_.namespaces && isolation.namespaces;
-  auto user = ResolveActionUser(sandbox_);
-  if (!user.ok()) return user.status();
-  action_user_ = *user;
+  GALE_ASSIGN_OR_RETURN(auto user, ResolveActionUser(sandbox_));
+  action_user_ = user;
   gale_for_actions_ = GaleForActions(gale_binary_, action_user_);
-  auto lock = HomeLock::Take(config_.home);
-  if (!lock.ok()) return lock.status();
-  lock_ = std::move(lock).value();
+  GALE_ASSIGN_OR_RETURN(auto lock, HomeLock::Take(config_.home));
+  lock_ = std::move(lock);
   return Status::Ok();
 }
 
@@ -299,10 +297,10 @@ Status Node::StartBus() {
   bus_.properties = config_.bus_properties;
   // Every message this node produces is signed, and none it reads is acted on unless signed:
   // without the key, any client that reaches the brokers could fire triggers.
-  auto key = LoadOrCreateKeyFile(config_.bus_signing_key_file, "the bus signing key",
-                                 "bus.signing_key_file");
-  if (!key.ok()) return key.status();
-  bus_.signing_key.assign(reinterpret_cast<const char*>(key->data()), key->size());
+  GALE_ASSIGN_OR_RETURN(auto key,
+                        LoadOrCreateKeyFile(config_.bus_signing_key_file, "the bus signing key",
+                                            "bus.signing_key_file"));
+  bus_.signing_key.assign(reinterpret_cast<const char*>(key.data()), key.size());
   if (bus_.brokers.empty()) {
     // One broker per Gale topic (EmbeddedBroker::CreateTopic places them in turn), so that the
     // retention guard holds the producers of one topic only.

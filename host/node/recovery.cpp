@@ -17,11 +17,10 @@ Result<std::vector<T>> AllOldestFirst(Query q, List list) {
   std::vector<T> all;
   q.limit = store::kMaxPageSize;
   while (true) {
-    auto page = list(q);
-    if (!page.ok()) return page.status();
-    for (auto& item : page->items) all.push_back(std::move(item));
-    if (page->next_cursor.empty()) break;
-    q.cursor = page->next_cursor;
+    GALE_ASSIGN_OR_RETURN(auto page, list(q));
+    for (auto& item : page.items) all.push_back(std::move(item));
+    if (page.next_cursor.empty()) break;
+    q.cursor = page.next_cursor;
   }
   std::reverse(all.begin(), all.end());
   return all;
@@ -43,23 +42,21 @@ Result<Replayed> ReplayPending(store::Store& store, const bus::BusConfig& bus) {
 
   Replayed replayed;
   if (triggers->empty() && executions->empty()) return replayed;
-  auto producer = bus::Producer::Create(bus);
-  if (!producer.ok()) return producer.status();
+  GALE_ASSIGN_OR_RETURN(auto producer, bus::Producer::Create(bus));
   const std::string triggers_topic = bus::Topic(bus, bus::kTriggers);
   for (const auto& t : *triggers) {
-    Status s =
-        (*producer)->Produce(triggers_topic, t.id, bus::Encode(requests::TriggerMessageOf(t)));
+    Status s = producer->Produce(triggers_topic, t.id, bus::Encode(requests::TriggerMessageOf(t)));
     if (!s.ok()) return s.WithContext("trigger instance " + t.id);
     replayed.triggers++;
   }
   const std::string executions_topic = bus::Topic(bus, bus::kExecutions);
   for (const auto& e : *executions) {
     Status s =
-        (*producer)->Produce(executions_topic, e.id, bus::Encode(requests::ExecutionRequestOf(e)));
+        producer->Produce(executions_topic, e.id, bus::Encode(requests::ExecutionRequestOf(e)));
     if (!s.ok()) return s.WithContext("execution " + e.id);
     replayed.executions++;
   }
-  GALE_TRY((*producer)->Flush(std::chrono::seconds(30)));
+  GALE_TRY(producer->Flush(std::chrono::seconds(30)));
   return replayed;
 }
 

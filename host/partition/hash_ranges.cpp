@@ -80,12 +80,10 @@ Result<std::vector<HashRange>> ParseHashRanges(std::string_view text) {
       return Status::Error("hash range '" + range +
                            "': expected START..END (e.g. 0..1024|2048..max)");
     }
-    auto lo = Bound(Trim(std::string_view(range).substr(0, dots)), range);
-    if (!lo.ok()) return lo.status();
-    auto hi = Bound(Trim(std::string_view(range).substr(dots + 2)), range);
-    if (!hi.ok()) return hi.status();
-    if (*lo > *hi) return Status::Error("hash range '" + range + "': start is after end");
-    ranges.push_back({*lo, *hi});
+    GALE_ASSIGN_OR_RETURN(auto lo, Bound(Trim(std::string_view(range).substr(0, dots)), range));
+    GALE_ASSIGN_OR_RETURN(auto hi, Bound(Trim(std::string_view(range).substr(dots + 2)), range));
+    if (lo > hi) return Status::Error("hash range '" + range + "': start is after end");
+    ranges.push_back({lo, hi});
     if (bar == std::string_view::npos) break;
     start = bar + 1;
   }

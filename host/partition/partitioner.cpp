@@ -18,7 +18,7 @@ class DefaultPartitioner : public Partitioner {
   bool Owns(const std::string&) const override { return true; }
 };
 
-// A fixed set of refs, read once (file) or re-read on Refresh (kvstore).
+// A fixed set of refs, read once (file) or re-read on Refresh kvstore.
 class ListPartitioner : public Partitioner {
  public:
   ListPartitioner(std::string_view provider, std::set<std::string> refs)
@@ -156,10 +156,10 @@ Result<std::unique_ptr<Partitioner>> MakePartitioner(PartitionerOptions options)
     return std::unique_ptr<Partitioner>(new HashPartitioner(std::move(ranges).value()));
   }
   if (p == "auto") {
-    auto owner = SlotOwner::Start(options.bus, options.slots, std::move(options.on_change),
-                                  c.sensor_node_name);
-    if (!owner.ok()) return owner.status();
-    return std::unique_ptr<Partitioner>(std::move(owner).value());
+    GALE_ASSIGN_OR_RETURN(auto owner,
+                          SlotOwner::Start(options.bus, options.slots, std::move(options.on_change),
+                                           c.sensor_node_name));
+    return std::unique_ptr<Partitioner>(std::move(owner));
   }
   return Status::Error("sensors.partition_provider: unknown provider '" + p +
                        "' (default, file, kvstore, hash, auto)");

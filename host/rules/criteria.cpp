@@ -371,18 +371,16 @@ class Matcher {
       ctx.trigger = &root;
     }
     if (c.complex) {
-      auto text = c.complex->Render(ctx);
-      if (!text.ok()) return text.status();
-      Json decoded = CheckJsonText(text.value()).ok() ? Json::parse(text.value(), nullptr, false)
-                                                      : Json(Json::value_t::discarded);
+      GALE_ASSIGN_OR_RETURN(auto text, c.complex->Render(ctx));
+      Json decoded = CheckJsonText(text).ok() ? Json::parse(text, nullptr, false)
+                                              : Json(Json::value_t::discarded);
       if (!decoded.is_discarded()) {
         *out = std::move(decoded);
         return Status::Ok();
       }
     }
-    auto text = c.plain->Render(ctx);
-    if (!text.ok()) return text.status();
-    *out = std::move(text).value();
+    GALE_ASSIGN_OR_RETURN(auto text, c.plain->Render(ctx));
+    *out = std::move(text);
     return Status::Ok();
   }
 

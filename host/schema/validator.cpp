@@ -64,9 +64,8 @@ Result<Validator> Validator::Compile(const Json& schema) {
 }
 
 Result<Validator> Validator::Compile(const Json& schema, const DocumentMap& documents) {
-  auto compiled = detail::CompileSchema(schema, documents);
-  if (!compiled.ok()) return compiled.status();
-  return Validator(std::move(compiled).value());
+  GALE_ASSIGN_OR_RETURN(auto compiled, detail::CompileSchema(schema, documents));
+  return Validator(std::move(compiled));
 }
 
 std::vector<Violation> Validator::Validate(const Json& instance) const {

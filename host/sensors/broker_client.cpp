@@ -99,9 +99,8 @@ Result<Json> BrokerClient::Call(Json request, std::chrono::milliseconds timeout)
 }
 
 Result<std::optional<std::string>> BrokerClient::Get(const std::string& name) {
-  auto value = Call({{"op", "get"}, {"name", name}}, call_timeout);
-  if (!value.ok()) return value.status();
-  if (value->is_string()) return std::optional<std::string>(value->get<std::string>());
+  GALE_ASSIGN_OR_RETURN(auto value, Call({{"op", "get"}, {"name", name}}, call_timeout));
+  if (value.is_string()) return std::optional<std::string>(value.get<std::string>());
   return std::optional<std::string>();
 }
 

@@ -165,9 +165,8 @@ Status SensorHost::Load() {
   // so does every thread started later (librdkafka's, the sensors').
   GALE_TRY(sandbox::LoadSensorHostFilter());
   if (options_.broker_fd >= 0) {
-    auto adopted = BrokerClient::Adopt(options_.broker_fd);
-    if (!adopted.ok()) return adopted.status();
-    broker_ = std::move(adopted).value();
+    GALE_ASSIGN_OR_RETURN(auto adopted, BrokerClient::Adopt(options_.broker_fd));
+    broker_ = std::move(adopted);
   }
   pack_ = packs::ReadPackMetadata(options_.pack_dir);
   if (!pack_.ok()) {
@@ -175,9 +174,8 @@ Status SensorHost::Load() {
     return Status::Error(pack_.errors.empty() ? "pack refused" : pack_.errors.back());
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] [sensor-host " + pack_.ref + "] %v");
-  auto library = packs::PackLibrary::Load(pack_.LibraryPath());
-  if (!library.ok()) return library.status();
-  library_ = std::move(library).value();
+  GALE_ASSIGN_OR_RETURN(auto library, packs::PackLibrary::Load(pack_.LibraryPath()));
+  library_ = std::move(library);
   GALE_TRY(ConnectBus());
   if (!broker_) spdlog::warn("datastore unavailable to sensors: no --broker-fd");
   return Status::Ok();
@@ -188,9 +186,8 @@ Status SensorHost::ConnectBus() {
   bus_.topic_prefix = options_.topic_prefix;
   bus_.client_id = "gale-sensor-host-" + pack_.ref;
   GALE_TRY(ReadBusProperties(options_, bus_.properties));
-  auto signing_key = ReadBusSigningKey();
-  if (!signing_key.ok()) return signing_key.status();
-  bus_.signing_key = std::move(signing_key).value();
+  GALE_ASSIGN_OR_RETURN(auto signing_key, ReadBusSigningKey());
+  bus_.signing_key = std::move(signing_key);
   auto producer = bus::Producer::Create(bus_);
   if (!producer.ok()) {
     return Status::Error("cannot create the trigger producer: " + producer.message());

@@ -102,11 +102,10 @@ Result<pid_t> Supervisor::SpawnHost(const std::string& pack, const std::vector<s
       spawn.drop_to = *user;
     }
   }
-  auto host_end = broker_.Connect(pack);
-  if (!host_end.ok()) return host_end.status();
-  spawn.keep_fds = {*host_end};  // becomes kBrokerFd
+  GALE_ASSIGN_OR_RETURN(auto host_end, broker_.Connect(pack));
+  spawn.keep_fds = {host_end};  // becomes kBrokerFd
   auto pid = Spawn(argv, spawn);
-  close(*host_end);
+  close(host_end);
   if (!pid.ok()) broker_.Disconnect(pack);
   return pid;
 }

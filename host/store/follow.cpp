@@ -11,18 +11,16 @@ Result<int64_t> FollowOutput(Store& store, const std::string& execution_id, int6
   while (true) {
     // Look at the status before reading: output appended before the execution finished is then
     // always read by the final drain below.
-    Result<std::optional<Execution>> execution = store.GetExecution(execution_id);
-    if (!execution.ok()) return execution.status();
-    if (!*execution) return Status::Error("no execution " + execution_id);
-    bool finished = IsFinal((*execution)->status);
+    GALE_ASSIGN_OR_RETURN(std::optional<Execution> execution, store.GetExecution(execution_id));
+    if (!execution) return Status::Error("no execution " + execution_id);
+    bool finished = IsFinal(execution->status);
     while (true) {
-      Result<std::vector<OutputChunk>> chunks = store.ReadOutput(execution_id, last);
-      if (!chunks.ok()) return chunks.status();
-      for (const OutputChunk& chunk : *chunks) {
+      GALE_ASSIGN_OR_RETURN(std::vector<OutputChunk> chunks, store.ReadOutput(execution_id, last));
+      for (const OutputChunk& chunk : chunks) {
         last = chunk.seq;
         if (!on_chunk(chunk)) return last;
       }
-      if (chunks->empty()) break;
+      if (chunks.empty()) break;
     }
     if (finished) return last;
     if (options.stop && options.stop()) return last;

@@ -29,13 +29,11 @@ void GarbageCollector::Stop() {
 
 Result<std::optional<GcCounts>> GarbageCollector::RunOnce() {
   TimeMs now = options_.clock();
-  Result<bool> held = store_.TryAcquireLease(options_.lease_name, options_.holder,
-                                             3 * options_.interval.count(), now);
-  if (!held.ok()) return held.status();
-  if (!*held) return std::optional<GcCounts>();
-  Result<GcCounts> counts = store_.CollectGarbage(options_.policy, now);
-  if (!counts.ok()) return counts.status();
-  return std::optional<GcCounts>(*counts);
+  GALE_ASSIGN_OR_RETURN(bool held, store_.TryAcquireLease(options_.lease_name, options_.holder,
+                                                          3 * options_.interval.count(), now));
+  if (!held) return std::optional<GcCounts>();
+  GALE_ASSIGN_OR_RETURN(GcCounts counts, store_.CollectGarbage(options_.policy, now));
+  return std::optional<GcCounts>(counts);
 }
 
 void GarbageCollector::Loop() {

@@ -131,17 +131,16 @@ std::string KeyCipher::Describe(const KeyRef& key) {
 }
 
 Result<KeyCipher> KeyCipher::LoadOrCreate(const std::string& path) {
-  auto key = LoadOrCreateKeyFile(path, "the datastore key", "datastore.encryption_key_path");
-  if (!key.ok()) return key.status();
+  GALE_ASSIGN_OR_RETURN(
+      auto key, LoadOrCreateKeyFile(path, "the datastore key", "datastore.encryption_key_path"));
   KeyCipher cipher;
-  cipher.key_ = *key;
+  cipher.key_ = key;
   return cipher;
 }
 
 Result<std::string> KeyCipher::Encrypt(const KeyRef& key, std::string_view plain) const {
-  auto aad = BindingOf(key);
-  if (!aad.ok()) return aad.status();
-  auto sealed = Seal(key_, *aad, plain);
+  GALE_ASSIGN_OR_RETURN(auto aad, BindingOf(key));
+  auto sealed = Seal(key_, aad, plain);
   if (!sealed.ok()) return sealed.status().WithContext("sealing " + Describe(key));
   return sealed;
 }
@@ -154,9 +153,8 @@ Result<std::string> KeyCipher::Decrypt(const KeyRef& key, std::string_view seale
   }
   std::string aad;
   if (format == Format::kBound) {
-    auto bound = BindingOf(key);
-    if (!bound.ok()) return bound.status();
-    aad = std::move(bound).value();
+    GALE_ASSIGN_OR_RETURN(auto bound, BindingOf(key));
+    aad = std::move(bound);
   }
   bool refused = false;
   auto plain = Open(key_, aad, raw, &refused);

@@ -8,10 +8,10 @@ constexpr std::string_view kRulePrefix = "rule:";
 }  // namespace
 
 Result<std::map<std::string, bool>> ReadRuleOverrides(Store& store) {
-  auto keys = store.ListKeys(KeyScope::kGale, "", std::string(kRulePrefix), NowMs());
-  if (!keys.ok()) return keys.status();
+  GALE_ASSIGN_OR_RETURN(auto keys,
+                        store.ListKeys(KeyScope::kGale, "", std::string(kRulePrefix), NowMs()));
   std::map<std::string, bool> out;
-  for (const auto& kv : *keys) out[kv.name.substr(kRulePrefix.size())] = kv.value == "true";
+  for (const auto& kv : keys) out[kv.name.substr(kRulePrefix.size())] = kv.value == "true";
   return out;
 }
 

@@ -280,9 +280,8 @@ Result<std::unique_ptr<Schedule>> MakeCron(const Json& p, const date::time_zone*
   }
   std::array<CronField, kFields> fields;
   for (int f = 0; f < kFields; ++f) {
-    auto parsed = ParseField(static_cast<Field>(f), exprs[f]);
-    if (!parsed.ok()) return parsed.status();
-    fields[f] = std::move(parsed).value();
+    GALE_ASSIGN_OR_RETURN(auto parsed, ParseField(static_cast<Field>(f), exprs[f]));
+    fields[f] = std::move(parsed);
   }
   return std::unique_ptr<Schedule>(new CronSchedule(std::move(fields), zone));
 }
@@ -295,8 +294,7 @@ bool IsTimerTrigger(std::string_view trigger_type) {
 
 Result<std::unique_ptr<Schedule>> MakeSchedule(std::string_view type, const Json& p) {
   if (!p.is_object()) return Status::Error(std::string(type) + ": parameters must be a mapping");
-  auto zone = Zone(type, p);
-  if (!zone.ok()) return zone.status();
+  GALE_ASSIGN_OR_RETURN(auto zone, Zone(type, p));
   if (type == kInterval) {
     static const std::array<std::pair<const char*, TimeMs>, 5> units = {
         {{"weeks", 7 * 86'400'000LL},
@@ -317,7 +315,7 @@ Result<std::unique_ptr<Schedule>> MakeSchedule(std::string_view type, const Json
     return Status::Error(std::string(type) + " unit: '" + unit +
                          "' (weeks, days, hours, minutes or seconds)");
   }
-  if (type == kCron) return MakeCron(p, *zone);
+  if (type == kCron) return MakeCron(p, zone);
   if (type == kDate) {
     const std::string date = p.value("date", "");
     auto at = expr::ParseIsoDateTime(date);
@@ -329,7 +327,7 @@ Result<std::unique_ptr<Schedule>> MakeSchedule(std::string_view type, const Json
         std::chrono::duration_cast<std::chrono::milliseconds>(at->time_since_epoch()).count();
     // A date without an offset is a wall time of the timer's zone.
     const bool has_offset = date.size() > 10 && date.find_first_of("Zz+-", 10) != std::string::npos;
-    if (*zone != nullptr && !has_offset) ms = ToSys(*zone, ms / 1000) * 1000 + ms % 1000;
+    if (zone != nullptr && !has_offset) ms = ToSys(zone, ms / 1000) * 1000 + ms % 1000;
     return std::unique_ptr<Schedule>(new DateSchedule(ms));
   }
   return Status::Error("'" + std::string(type) + "' is not a timer trigger type");

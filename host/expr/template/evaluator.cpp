@@ -869,10 +869,9 @@ Status Evaluator::Compare(CmpOp op, Value& a, Value& b, bool* out) {
       static const char* kSym[] = {"", "", "<", "<=", ">", ">="};
       const char* sym = kSym[static_cast<int>(op)];
       bool swap = op == CmpOp::kGt || op == CmpOp::kLe;
-      auto r = swap ? order(*y, *x, sym) : order(*x, *y, sym);
-      if (!r.ok()) return r.status();
+      GALE_ASSIGN_OR_RETURN(auto r, swap ? order(*y, *x, sym) : order(*x, *y, sym));
       // a <= b is not (b < a); a >= b is not (a < b) (NaN aside, as Python for these types).
-      *out = (op == CmpOp::kLe || op == CmpOp::kGe) ? !*r : *r;
+      *out = (op == CmpOp::kLe || op == CmpOp::kGe) ? !r : r;
       return Status::Ok();
     }
     case CmpOp::kIn:
@@ -1212,8 +1211,7 @@ Status Convert(const Evaluator& ev, char conv, const std::string& spec, const Js
 // Python's printf-style `str % args`.
 Status Evaluator::Format(const std::string& fmt, Value& arg, Value* out) {
   const Json* a = nullptr;
-  Status s = JsonOf(arg, &a);
-  if (!s.ok()) return s;
+  GALE_TRY(JsonOf(arg, &a));
   // A tuple supplies one value per conversion; a dict serves %(key) conversions; anything else
   // is the single value.
   std::vector<const Json*> items;

@@ -900,9 +900,8 @@ Status DecryptKv(Evaluator& ev, Value& in, std::vector<Value>&, Value* out) {
                          "\" doesn't exist or it contains an empty string");
   }
   if (!ev.ctx().decrypt) return Status::Error("no datastore decryption is configured");
-  auto plain = ev.ctx().decrypt(from, cipher);
-  if (!plain.ok()) return plain.status();
-  *out = Value::Of(std::move(plain).value());
+  GALE_ASSIGN_OR_RETURN(auto plain, ev.ctx().decrypt(from, cipher));
+  *out = Value::Of(std::move(plain));
   return Status::Ok();
 }
 
@@ -916,12 +915,11 @@ Status JsonpathQuery(Evaluator& ev, Value& in, std::vector<Value>& args, Value* 
     return Status::Ok();
   }
   if (query.rfind("$.", 0) == 0) query = query.substr(2);
-  auto path = ParseKeyPath(query);
-  if (!path.ok()) return path.status();
+  GALE_ASSIGN_OR_RETURN(auto path, ParseKeyPath(query));
   KeyPath full;
-  full.steps.push_back({PathStep::Kind::kField, path->root, 0});
-  if (path->root == "*") full.steps.back().kind = PathStep::Kind::kAnyField;
-  for (auto& step : path->steps) full.steps.push_back(step);
+  full.steps.push_back({PathStep::Kind::kField, path.root, 0});
+  if (path.root == "*") full.steps.back().kind = PathStep::Kind::kAnyField;
+  for (auto& step : path.steps) full.steps.push_back(step);
   auto all = LookupAll(*j, full, 100000);
   *out = all.empty() ? Value::Of(nullptr) : Value::Of(Json(std::move(all)));
   return Status::Ok();

@@ -239,8 +239,7 @@ class Lexer {
         continue;
       }
       if (c == '\'' || c == '"') {
-        Status s = String(&p);
-        if (!s.ok()) return s;
+        GALE_TRY(String(&p));
         continue;
       }
       static const char* kOps[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*",
@@ -1054,8 +1053,7 @@ class Parser {
   // Positional and keyword arguments of a call: "(a, b, name=c)".
   Status Arguments(std::vector<ExprPtr>* args, std::vector<std::pair<std::string, ExprPtr>>* kwargs,
                    int depth) {
-    Status s = Expect("(");
-    if (!s.ok()) return s;
+    GALE_TRY(Expect("("));
     while (!IsOp(")")) {
       if (!args->empty() || !kwargs->empty()) {
         GALE_TRY(Expect(","));
@@ -1124,8 +1122,7 @@ class Parser {
     std::vector<ExprPtr> args;
     std::vector<std::pair<std::string, ExprPtr>> kwargs;
     if (IsOp("(")) {
-      Status s = Arguments(&args, &kwargs, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Arguments(&args, &kwargs, depth));
     }
     const std::size_t n = spec->params.size();
     if (args.size() > n) {
@@ -1193,8 +1190,7 @@ class Parser {
       if (IsName("is")) return Err("cannot chain multiple tests with 'is'", Cur().pos);
       std::size_t arg_begin = Cur().pos;
       ExprPtr arg;
-      Status s = Primary(&arg, depth);
-      if (!s.ok()) return s;
+      GALE_TRY(Primary(&arg, depth));
       GALE_TRY(Postfix(&arg, depth, arg_begin));
       args.push_back(std::move(arg));
     }

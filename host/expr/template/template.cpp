@@ -75,9 +75,8 @@ struct Walker {
 
 Result<Template> Template::Parse(std::string_view source) {
   try {
-    auto p = tmpl::ParseProgram(source);
-    if (!p.ok()) return p.status();
-    return Template(std::move(p).value());
+    GALE_ASSIGN_OR_RETURN(auto p, tmpl::ParseProgram(source));
+    return Template(std::move(p));
   } catch (const std::exception& e) {
     return Internal(e);
   }

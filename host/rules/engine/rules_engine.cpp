@@ -146,9 +146,8 @@ void RulesEngine::UpdateRules(std::shared_ptr<const RuleSet> rules) {
 
 Status RulesEngine::SetRuleEnabled(const std::string& ref, bool enabled) {
   std::lock_guard<std::mutex> lock(rules_mu_);
-  auto updated = rules_->SetEnabled(ref, enabled);
-  if (!updated.ok()) return updated.status();
-  rules_ = std::move(updated).value();
+  GALE_ASSIGN_OR_RETURN(auto updated, rules_->SetEnabled(ref, enabled));
+  rules_ = std::move(updated);
   overrides_[ref] = enabled;
   return Status::Ok();
 }

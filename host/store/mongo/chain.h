@@ -52,25 +52,23 @@ template <class State, class FromView>
 Result<std::optional<Loaded<State>>> LoadChain(Database& db, const std::string& collection,
                                                const std::string& key, FromView from_view,
                                                const std::string& op) {
-  auto head = db.FindById(collection, key, op);
-  if (!head.ok()) return head.status();
+  GALE_ASSIGN_OR_RETURN(auto head, db.FindById(collection, key, op));
   Loaded<State> loaded;
-  if (*head) {
-    View v((*head)->get());
+  if (head) {
+    View v(head->get());
     loaded.exists = true;
     loaded.rev = v.Int("rev");
     loaded.state = from_view(v);
-    loaded.head = std::move(*head);
+    loaded.head = std::move(head);
   }
   const int64_t head_rev = loaded.rev;
   int64_t written_at = 0;
   auto read_rev = [&](int64_t rev, bool* found) -> Status {
-    auto doc = db.FindById(collection + "_revs", RevId(key, rev), op);
-    if (!doc.ok()) return doc.status();
-    *found = doc->has_value();
+    GALE_ASSIGN_OR_RETURN(auto doc, db.FindById(collection + "_revs", RevId(key, rev), op));
+    *found = doc.has_value();
     if (!*found) return Status::Ok();
     bson_iter_t it;
-    if (bson_iter_init_find(&it, (*doc)->get(), "state") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+    if (bson_iter_init_find(&it, doc->get(), "state") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
       uint32_t len = 0;
       const uint8_t* data = nullptr;
       bson_iter_document(&it, &len, &data);
@@ -79,7 +77,7 @@ Result<std::optional<Loaded<State>>> LoadChain(Database& db, const std::string& 
         loaded.state = from_view(View(&state));
       }
     }
-    written_at = View((*doc)->get()).Int("written_at");
+    written_at = View(doc->get()).Int("written_at");
     return Status::Ok();
   };
   if (head_rev > 0) {
@@ -109,19 +107,17 @@ template <class State, class FromView, class Decide>
 Result<bool> CasChain(Database& db, const std::string& collection, const std::string& key,
                       FromView from_view, bool upsert_head, const std::string& op, Decide decide) {
   for (int round = 0; round < kMaxCasRounds; ++round) {
-    auto loaded = LoadChain<State>(db, collection, key, from_view, op);
-    if (!loaded.ok()) return loaded.status();
-    bool exists = loaded->has_value();
-    if (!upsert_head && (!exists || !(*loaded)->head)) return false;  // no such record
-    State state = exists ? (*loaded)->state : State{};
-    int64_t rev = exists ? (*loaded)->rev : 0;
+    GALE_ASSIGN_OR_RETURN(auto loaded, LoadChain<State>(db, collection, key, from_view, op));
+    bool exists = loaded.has_value();
+    if (!upsert_head && (!exists || !loaded->head)) return false;  // no such record
+    State state = exists ? loaded->state : State{};
+    int64_t rev = exists ? loaded->rev : 0;
     if (!decide(exists, state)) return false;
     Doc d;
     d.Str("_id", RevId(key, rev + 1)).Str("key", key).Int("rev", rev + 1);
     d.Time("written_at", NowMs()).Sub("state", ToDoc(state));
-    auto inserted = db.Insert(collection + "_revs", d, op);
-    if (!inserted.ok()) return inserted.status();
-    if (*inserted) {
+    GALE_ASSIGN_OR_RETURN(auto inserted, db.Insert(collection + "_revs", d, op));
+    if (inserted) {
       WriteHead(db, collection, key, rev + 1, ToDoc(state), upsert_head);
       return true;
     }

@@ -47,10 +47,10 @@ class MongoStore final : public Store {
   }
 
   Result<std::optional<TriggerInstance>> GetTriggerInstance(const std::string& id) override {
-    auto doc = db_->FindById("trigger_instances", id, "get trigger instance " + id);
-    if (!doc.ok()) return doc.status();
-    if (!*doc) return std::optional<TriggerInstance>();
-    return std::optional<TriggerInstance>(TriggerFrom(View((*doc)->get())));
+    GALE_ASSIGN_OR_RETURN(auto doc,
+                          db_->FindById("trigger_instances", id, "get trigger instance " + id));
+    if (!doc) return std::optional<TriggerInstance>();
+    return std::optional<TriggerInstance>(TriggerFrom(View(doc->get())));
   }
 
   Result<bool> SetTriggerInstanceStatus(const std::string& id, TriggerStatus status) override {
@@ -58,10 +58,9 @@ class MongoStore final : public Store {
     filter.Str("_id", id);
     set.Str("status", ToString(status));
     update.Sub("$set", set);
-    auto r = db_->Update("trigger_instances", filter, update, false,
-                         "set status of trigger instance " + id);
-    if (!r.ok()) return r.status();
-    return r->matched > 0;
+    GALE_ASSIGN_OR_RETURN(auto r, db_->Update("trigger_instances", filter, update, false,
+                                              "set status of trigger instance " + id));
+    return r.matched > 0;
   }
 
   Result<Page<TriggerInstance>> ListTriggerInstances(const TriggerInstanceQuery& q) override {
@@ -150,12 +149,12 @@ class MongoStore final : public Store {
     filter.Sub("status", StatusIn(internal::LeasedStatuses())).Sub("lease_expires_at", lease);
     projection.Int32("_id", 1);
     opts.Sub("projection", projection).Int("limit", static_cast<int64_t>(limit));
-    auto ids = db_->Find<std::string>(
-        "executions", filter, opts, [](const View& v) { return v.Str("_id"); },
-        "find expired leases");
-    if (!ids.ok()) return ids.status();
+    GALE_ASSIGN_OR_RETURN(
+        auto ids, db_->Find<std::string>(
+                      "executions", filter, opts, [](const View& v) { return v.Str("_id"); },
+                      "find expired leases"));
     std::vector<Execution> changed;
-    for (const std::string& id : *ids) {
+    for (const std::string& id : ids) {
       auto r = CasExecution(id, "mark execution " + id + " abandoned", [&](ExecState& s) {
         if (s.status != ExecStatus::kRunning && s.status != ExecStatus::kCanceling) return false;
         if (s.lease_expires_at <= 0 || s.lease_expires_at >= now) return false;
@@ -166,9 +165,8 @@ class MongoStore final : public Store {
       });
       if (!r.ok()) return r.status();
       if (!*r) continue;
-      auto e = GetExecution(id);
-      if (!e.ok()) return e.status();
-      if (*e) changed.push_back(std::move(**e));
+      GALE_ASSIGN_OR_RETURN(auto e, GetExecution(id));
+      if (e) changed.push_back(std::move(*e));
     }
     return changed;
   }
@@ -213,10 +211,10 @@ class MongoStore final : public Store {
       filter.Str("execution_id", execution_id);
       sort.Int32("seq", -1);
       opts.Sub("sort", sort).Int("limit", 1);
-      auto last = db_->Find<int64_t>(
-          "execution_output", filter, opts, [](const View& v) { return v.Int("seq"); }, op);
-      if (!last.ok()) return last.status();
-      seq = last->empty() ? 1 : last->front() + 1;
+      GALE_ASSIGN_OR_RETURN(auto last, db_->Find<int64_t>(
+                                           "execution_output", filter, opts,
+                                           [](const View& v) { return v.Int("seq"); }, op));
+      seq = last.empty() ? 1 : last.front() + 1;
     }
     // A duplicate means another writer took that number (and its chunk is stored): take the
     // next one. So a number is only used once the one before it is visible: no gaps for readers.
@@ -224,9 +222,8 @@ class MongoStore final : public Store {
       Doc d;
       d.Str("_id", RevId(execution_id, seq)).Str("execution_id", execution_id).Int("seq", seq);
       d.Str("stream", stream).Bin("data", data).Time("at", at);
-      auto inserted = db_->Insert("execution_output", d, op);
-      if (!inserted.ok()) return inserted.status();
-      if (*inserted) {
+      GALE_ASSIGN_OR_RETURN(auto inserted, db_->Insert("execution_output", d, op));
+      if (inserted) {
         std::lock_guard lock(seq_mu_);
         if (next_seq_.size() > 10000) next_seq_.clear();
         int64_t& next = next_seq_[execution_id];
@@ -257,10 +254,10 @@ class MongoStore final : public Store {
   // ---- datastore
 
   Result<std::optional<KeyValue>> GetKey(const KeyRef& ref, TimeMs now) override {
-    auto doc = db_->FindById("kv", KeyId(ref.scope, ref.user, ref.name), "get datastore key");
-    if (!doc.ok()) return doc.status();
-    if (!*doc) return std::optional<KeyValue>();
-    KeyValue kv = KeyFrom(View((*doc)->get()));
+    GALE_ASSIGN_OR_RETURN(
+        auto doc, db_->FindById("kv", KeyId(ref.scope, ref.user, ref.name), "get datastore key"));
+    if (!doc) return std::optional<KeyValue>();
+    KeyValue kv = KeyFrom(View(doc->get()));
     if (!Live(kv, now)) return std::optional<KeyValue>();
     return std::optional<KeyValue>(std::move(kv));
   }
@@ -286,9 +283,8 @@ class MongoStore final : public Store {
   Result<bool> DeleteKey(const KeyRef& ref) override {
     Doc filter;
     filter.Str("_id", KeyId(ref.scope, ref.user, ref.name));
-    auto n = db_->Delete("kv", filter, "delete datastore key");
-    if (!n.ok()) return n.status();
-    return *n > 0;
+    GALE_ASSIGN_OR_RETURN(auto n, db_->Delete("kv", filter, "delete datastore key"));
+    return n > 0;
   }
 
   Result<std::vector<KeyValue>> ListKeys(KeyScope scope, const std::string& user,
@@ -300,10 +296,10 @@ class MongoStore final : public Store {
     filter.Sub("name_hex", range);
     sort.Int32("name_hex", 1);
     opts.Sub("sort", sort);
-    auto all = db_->Find<KeyValue>("kv", filter, opts, KeyFrom, "list datastore keys");
-    if (!all.ok()) return all.status();
+    GALE_ASSIGN_OR_RETURN(auto all,
+                          db_->Find<KeyValue>("kv", filter, opts, KeyFrom, "list datastore keys"));
     std::vector<KeyValue> live;
-    for (KeyValue& kv : *all) {
+    for (KeyValue& kv : all) {
       if (Live(kv, now)) live.push_back(std::move(kv));
     }
     return live;
@@ -339,10 +335,9 @@ class MongoStore final : public Store {
   }
 
   Result<std::optional<NodeInfo>> GetNode(const std::string& name) override {
-    auto doc = db_->FindById("nodes", name, "get node " + name);
-    if (!doc.ok()) return doc.status();
-    if (!*doc) return std::optional<NodeInfo>();
-    return std::optional<NodeInfo>(NodeFrom(View((*doc)->get())));
+    GALE_ASSIGN_OR_RETURN(auto doc, db_->FindById("nodes", name, "get node " + name));
+    if (!doc) return std::optional<NodeInfo>();
+    return std::optional<NodeInfo>(NodeFrom(View(doc->get())));
   }
 
   Result<std::vector<NodeInfo>> ListNodes() override {
@@ -363,10 +358,9 @@ class MongoStore final : public Store {
   }
 
   Result<std::optional<SensorStatus>> GetSensorStatus(const std::string& ref) override {
-    auto doc = db_->FindById("sensors", ref, "get status of sensor " + ref);
-    if (!doc.ok()) return doc.status();
-    if (!*doc) return std::optional<SensorStatus>();
-    return std::optional<SensorStatus>(SensorFrom(View((*doc)->get())));
+    GALE_ASSIGN_OR_RETURN(auto doc, db_->FindById("sensors", ref, "get status of sensor " + ref));
+    if (!doc) return std::optional<SensorStatus>();
+    return std::optional<SensorStatus>(SensorFrom(View(doc->get())));
   }
 
   Result<std::vector<SensorStatus>> ListSensorStatus(const std::string& node) override {
@@ -415,26 +409,24 @@ class MongoStore final : public Store {
       projection.Int32("_id", 1);
       opts.Sub("projection", projection).Int("limit", 500);
       while (true) {
-        auto ids = db_->Find<std::string>(
-            "executions", filter, opts, [](const View& v) { return v.Str("_id"); },
-            "collect executions");
-        if (!ids.ok()) return ids.status();
-        if (ids->empty()) break;
+        GALE_ASSIGN_OR_RETURN(
+            auto ids, db_->Find<std::string>(
+                          "executions", filter, opts, [](const View& v) { return v.Str("_id"); },
+                          "collect executions"));
+        if (ids.empty()) break;
         Doc in_ids;
-        in_ids.Arr("$in", StrArray(*ids));
+        in_ids.Arr("$in", StrArray(ids));
         Doc by_execution, by_key, by_id;
         by_execution.Sub("execution_id", in_ids);
         by_key.Sub("key", in_ids);
         by_id.Sub("_id", in_ids);
-        auto output = db_->Delete("execution_output", by_execution, "collect output");
-        if (!output.ok()) return output.status();
-        counts.output_chunks += *output;
-        auto revs = db_->Delete("executions_revs", by_key, "collect execution revisions");
-        if (!revs.ok()) return revs.status();
-        auto heads = db_->Delete("executions", by_id, "collect executions");
-        if (!heads.ok()) return heads.status();
-        counts.executions += *heads;
-        if (ids->size() < 500) break;
+        GALE_ASSIGN_OR_RETURN(auto output,
+                              db_->Delete("execution_output", by_execution, "collect output"));
+        counts.output_chunks += output;
+        GALE_TRY(db_->Delete("executions_revs", by_key, "collect execution revisions").status());
+        GALE_ASSIGN_OR_RETURN(auto heads, db_->Delete("executions", by_id, "collect executions"));
+        counts.executions += heads;
+        if (ids.size() < 500) break;
       }
     }
     auto delete_older = [&](const char* collection, const char* field, TimeMs bound,
@@ -442,9 +434,9 @@ class MongoStore final : public Store {
       Doc lt, filter;
       lt.Time("$lt", bound);
       filter.Sub(field, lt);
-      auto n = db_->Delete(collection, filter, std::string("collect ") + collection);
-      if (!n.ok()) return n.status();
-      count += *n;
+      GALE_ASSIGN_OR_RETURN(auto n,
+                            db_->Delete(collection, filter, std::string("collect ") + collection));
+      count += n;
       return Status::Ok();
     };
     if (policy.output_ttl > 0) {
@@ -459,13 +451,11 @@ class MongoStore final : public Store {
       Doc expired, filter;
       expired.Time("$gt", 0).Time("$lte", now);
       filter.Sub("expire_at", expired);
-      auto n = db_->Delete("kv", filter, "collect expired datastore keys");
-      if (!n.ok()) return n.status();
-      counts.keys += *n;
+      GALE_ASSIGN_OR_RETURN(auto n, db_->Delete("kv", filter, "collect expired datastore keys"));
+      counts.keys += n;
     }
-    auto dedupe = CollectDedupeKeys(now);
-    if (!dedupe.ok()) return dedupe.status();
-    counts.dedupe_keys = *dedupe;
+    GALE_ASSIGN_OR_RETURN(auto dedupe, CollectDedupeKeys(now));
+    counts.dedupe_keys = dedupe;
     GALE_TRY(PruneLeaseRevisions());
     return counts;
   }
@@ -506,10 +496,9 @@ class MongoStore final : public Store {
     sort.Int32(time_field, -1).Int32("_id", -1);
     opts.Sub("sort", sort).Int("limit", static_cast<int64_t>(limit + 1));
     if (offset > 0) opts.Int("skip", static_cast<int64_t>(offset));
-    auto items = db_->Find<T>(collection, filter, opts, from_view, op);
-    if (!items.ok()) return items.status();
+    GALE_ASSIGN_OR_RETURN(auto items, db_->Find<T>(collection, filter, opts, from_view, op));
     Page<T> page;
-    page.items = std::move(*items);
+    page.items = std::move(items);
     if (page.items.size() > limit) {
       page.items.resize(limit);
       const T& last = page.items.back();
@@ -530,11 +519,11 @@ class MongoStore final : public Store {
     projection.Int32("_id", 1);
     opts.Sub("projection", projection).Int("limit", 1000);
     int64_t count = 0;
-    auto keys = db_->Find<std::string>(
-        "dedupe_keys", filter, opts, [](const View& v) { return v.Str("_id"); },
-        "collect dedupe keys");
-    if (!keys.ok()) return keys.status();
-    for (const std::string& key : *keys) {
+    GALE_ASSIGN_OR_RETURN(
+        auto keys, db_->Find<std::string>(
+                       "dedupe_keys", filter, opts, [](const View& v) { return v.Str("_id"); },
+                       "collect dedupe keys"));
+    for (const std::string& key : keys) {
       // The head may lag: only a chain whose latest revision is old enough goes.
       auto loaded =
           LoadChain<DedupeState>(*db_, "dedupe_keys", key, DedupeStateFrom, "collect dedupe keys");
@@ -543,11 +532,9 @@ class MongoStore final : public Store {
       Doc by_key, by_id;
       by_key.Str("key", key);
       by_id.Str("_id", key);
-      auto revs = db_->Delete("dedupe_keys_revs", by_key, "collect dedupe keys");
-      if (!revs.ok()) return revs.status();
-      auto heads = db_->Delete("dedupe_keys", by_id, "collect dedupe keys");
-      if (!heads.ok()) return heads.status();
-      count += *heads;
+      GALE_TRY(db_->Delete("dedupe_keys_revs", by_key, "collect dedupe keys").status());
+      GALE_ASSIGN_OR_RETURN(auto heads, db_->Delete("dedupe_keys", by_id, "collect dedupe keys"));
+      count += heads;
     }
     return count;
   }
@@ -555,17 +542,18 @@ class MongoStore final : public Store {
   // Lease chains grow by one revision per renewal; keep the last few of each.
   Status PruneLeaseRevisions() {
     Doc filter, opts;
-    auto heads = db_->Find<std::pair<std::string, int64_t>>(
-        "leases", filter, opts,
-        [](const View& v) { return std::make_pair(v.Str("_id"), v.Int("rev")); }, "prune leases");
-    if (!heads.ok()) return heads.status();
-    for (const auto& [name, rev] : *heads) {
+    // Parenthesised: the template argument's comma would split the macro's arguments.
+    GALE_ASSIGN_OR_RETURN(
+        auto heads, (db_->Find<std::pair<std::string, int64_t>>(
+                        "leases", filter, opts,
+                        [](const View& v) { return std::make_pair(v.Str("_id"), v.Int("rev")); },
+                        "prune leases")));
+    for (const auto& [name, rev] : heads) {
       if (rev <= 4) continue;
       Doc lt, old;
       lt.Int("$lt", rev - 3);
       old.Str("key", name).Sub("rev", lt);
-      auto n = db_->Delete("leases_revs", old, "prune leases");
-      if (!n.ok()) return n.status();
+      GALE_TRY(db_->Delete("leases_revs", old, "prune leases").status());
     }
     return Status::Ok();
   }
@@ -578,14 +566,13 @@ class MongoStore final : public Store {
 }  // namespace
 
 Result<StorePtr> OpenMongoStore(const std::string& url, const StoreOptions& options) {
-  auto db = Database::Connect(url, options);
-  if (!db.ok()) return db.status();
-  if (!(*db)->is_mongodb() && options.log) {
-    options.log("store " + (*db)->url() +
+  GALE_ASSIGN_OR_RETURN(auto db, Database::Connect(url, options));
+  if (!db->is_mongodb() && options.log) {
+    options.log("store " + db->url() +
                 " is a MongoDB-protocol server other than MongoDB: lists may show a record's "
                 "previous status for a moment after a change (compare-and-set stays exact)");
   }
-  return StorePtr(std::make_unique<MongoStore>(std::move(*db)));
+  return StorePtr(std::make_unique<MongoStore>(std::move(db)));
 }
 
 }  // namespace gale::store

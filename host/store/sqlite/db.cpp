@@ -63,9 +63,8 @@ Result<bool> Stmt::Step() {
 
 Status Stmt::Run() {
   while (true) {
-    Result<bool> row = Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return Status::Ok();
+    GALE_ASSIGN_OR_RETURN(bool row, Step());
+    if (!row) return Status::Ok();
   }
 }
 

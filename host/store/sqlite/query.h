@@ -66,17 +66,15 @@ Result<Page<T>> ListNewestFirst(Conn& conn, const std::string& select_from, Wher
   std::string sql = select_from + where.sql() + " ORDER BY " + time_column + " DESC, id DESC" +
                     " LIMIT ?" + std::to_string(limit_index) + " OFFSET ?" +
                     std::to_string(offset_index);
-  Result<Stmt> stmt = conn.Prepare(sql, false);
-  if (!stmt.ok()) return stmt.status();
-  where.BindAll(*stmt);
-  stmt->Bind(limit_index, static_cast<int64_t>(limit + 1));
-  stmt->Bind(offset_index, static_cast<int64_t>(offset));
+  GALE_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql, false));
+  where.BindAll(stmt);
+  stmt.Bind(limit_index, static_cast<int64_t>(limit + 1));
+  stmt.Bind(offset_index, static_cast<int64_t>(offset));
   Page<T> page;
   while (true) {
-    Result<bool> row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    page.items.push_back(read_row(*stmt));
+    GALE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    page.items.push_back(read_row(stmt));
   }
   if (page.items.size() > limit) {
     page.items.resize(limit);

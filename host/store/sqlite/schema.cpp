@@ -132,22 +132,20 @@ Result<Identity> ReadIdentity(Conn& conn) {
   Identity id;
   for (auto [pragma, out] : {std::pair{"PRAGMA application_id", &id.application_id},
                              std::pair{"PRAGMA user_version", &id.version}}) {
-    Result<Stmt> stmt = conn.Prepare(pragma, false);
-    if (!stmt.ok()) return stmt.status();
-    Result<bool> row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (*row) *out = stmt->Int(0);
+    GALE_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(pragma, false));
+    GALE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (row) *out = stmt.Int(0);
   }
-  Result<Stmt> tables = conn.Prepare(
-      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-      "ORDER BY name",
-      false);
-  if (!tables.ok()) return tables.status();
+  GALE_ASSIGN_OR_RETURN(
+      Stmt tables,
+      conn.Prepare(
+          "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+          "ORDER BY name",
+          false));
   while (true) {
-    Result<bool> row = tables->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    id.tables.push_back(tables->Text(0));
+    GALE_ASSIGN_OR_RETURN(bool row, tables.Step());
+    if (!row) break;
+    id.tables.push_back(tables.Text(0));
   }
   return id;
 }

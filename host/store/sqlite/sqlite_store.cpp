@@ -45,15 +45,16 @@ class SqliteStore final : public Store {
     GALE_TRY(internal::CheckTriggerInstance(t));
     bool inserted = false;
     GALE_TRY(Write("insert trigger instance " + t.id, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(
-          std::string("INSERT INTO trigger_instances (") + kTriggerColumns +
-          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING");
-      if (!s.ok()) return s.status();
-      s->BindText(1, t.id).BindText(2, t.trigger).BindText(3, DumpJson(t.payload));
-      s->Bind(4, t.occurred_at).BindText(5, t.dedupe_key).BindText(6, t.sensor);
-      s->BindText(7, t.node).BindText(8, t.trace_id).BindText(9, ToString(t.status));
-      s->BindText(10, DumpJson(t.trigger_parameters));
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare(
+              std::string("INSERT INTO trigger_instances (") + kTriggerColumns +
+              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING"));
+      s.BindText(1, t.id).BindText(2, t.trigger).BindText(3, DumpJson(t.payload));
+      s.Bind(4, t.occurred_at).BindText(5, t.dedupe_key).BindText(6, t.sensor);
+      s.BindText(7, t.node).BindText(8, t.trace_id).BindText(9, ToString(t.status));
+      s.BindText(10, DumpJson(t.trigger_parameters));
+      GALE_TRY(s.Run());
       inserted = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -63,13 +64,11 @@ class SqliteStore final : public Store {
   Result<std::optional<TriggerInstance>> GetTriggerInstance(const std::string& id) override {
     std::optional<TriggerInstance> found;
     GALE_TRY(Read("get trigger instance " + id, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(std::string("SELECT ") + kTriggerColumns +
-                                 " FROM trigger_instances WHERE id = ?1");
-      if (!s.ok()) return s.status();
-      s->BindText(1, id);
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      if (*row) found = ReadTrigger(*s);
+      GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare(std::string("SELECT ") + kTriggerColumns +
+                                              " FROM trigger_instances WHERE id = ?1"));
+      s.BindText(1, id);
+      GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) found = ReadTrigger(s);
       return Status::Ok();
     }));
     return found;
@@ -78,10 +77,10 @@ class SqliteStore final : public Store {
   Result<bool> SetTriggerInstanceStatus(const std::string& id, TriggerStatus status) override {
     bool changed = false;
     GALE_TRY(Write("set status of trigger instance " + id, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare("UPDATE trigger_instances SET status = ?2 WHERE id = ?1");
-      if (!s.ok()) return s.status();
-      s->BindText(1, id).BindText(2, ToString(status));
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(Stmt s,
+                            c.Prepare("UPDATE trigger_instances SET status = ?2 WHERE id = ?1"));
+      s.BindText(1, id).BindText(2, ToString(status));
+      GALE_TRY(s.Run());
       changed = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -96,13 +95,13 @@ class SqliteStore final : public Store {
     if (q.until != 0) where.And("occurred_at < ?", int64_t{q.until});
     std::optional<Page<TriggerInstance>> page;
     GALE_TRY(Read("list trigger instances", [&](Conn& c) -> Status {
-      auto result = ListNewestFirst<TriggerInstance>(
-          c, std::string("SELECT ") + kTriggerColumns + " FROM trigger_instances", where,
-          "occurred_at", q.cursor, q.limit, q.offset, ReadTrigger,
-          +[](const TriggerInstance& t) { return t.occurred_at; },
-          +[](const TriggerInstance& t) -> const std::string& { return t.id; });
-      if (!result.ok()) return result.status();
-      page = std::move(*result);
+      GALE_ASSIGN_OR_RETURN(
+          auto result, ListNewestFirst<TriggerInstance>(
+                           c, std::string("SELECT ") + kTriggerColumns + " FROM trigger_instances",
+                           where, "occurred_at", q.cursor, q.limit, q.offset, ReadTrigger,
+                           +[](const TriggerInstance& t) { return t.occurred_at; },
+                           +[](const TriggerInstance& t) -> const std::string& { return t.id; }));
+      page = std::move(result);
       return Status::Ok();
     }));
     return std::move(*page);
@@ -116,17 +115,17 @@ class SqliteStore final : public Store {
     if (log.empty()) log.push_back({e.status, e.requested_at, e.node});
     bool inserted = false;
     GALE_TRY(Write("create execution " + e.id, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(std::string("INSERT INTO executions (") + kExecutionColumns +
-                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                                 "?13, ?14, ?15, ?16) ON CONFLICT (id) DO NOTHING");
-      if (!s.ok()) return s.status();
-      s->BindText(1, e.id).BindText(2, e.action).BindText(3, DumpJson(e.parameters));
-      s->BindText(4, e.rule).BindText(5, e.trigger_instance).BindText(6, e.trace_id);
-      s->BindText(7, ToString(e.status)).BindText(8, e.node).Bind(9, e.lease_expires_at);
-      s->Bind(10, e.requested_at).Bind(11, e.started_at).Bind(12, e.finished_at);
-      s->BindText(13, DumpJson(e.result)).Bind(14, e.attempt).BindText(15, DumpLog(log));
-      s->BindText(16, DumpJson(e.secret_parameters));
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare(std::string("INSERT INTO executions (") + kExecutionColumns +
+                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                            "?13, ?14, ?15, ?16) ON CONFLICT (id) DO NOTHING"));
+      s.BindText(1, e.id).BindText(2, e.action).BindText(3, DumpJson(e.parameters));
+      s.BindText(4, e.rule).BindText(5, e.trigger_instance).BindText(6, e.trace_id);
+      s.BindText(7, ToString(e.status)).BindText(8, e.node).Bind(9, e.lease_expires_at);
+      s.Bind(10, e.requested_at).Bind(11, e.started_at).Bind(12, e.finished_at);
+      s.BindText(13, DumpJson(e.result)).Bind(14, e.attempt).BindText(15, DumpLog(log));
+      s.BindText(16, DumpJson(e.secret_parameters));
+      GALE_TRY(s.Run());
       inserted = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -140,9 +139,8 @@ class SqliteStore final : public Store {
           c.Prepare(std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?1");
       if (!s.ok()) return s.status();
       s->BindText(1, id);
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      if (*row) found = ReadExecution(*s);
+      GALE_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (row) found = ReadExecution(*s);
       return Status::Ok();
     }));
     return found;
@@ -157,10 +155,9 @@ class SqliteStore final : public Store {
         InList(internal::ClaimableStatuses());
     bool claimed = false;
     GALE_TRY(Write("claim execution " + id, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(kSql);
-      if (!s.ok()) return s.status();
-      s->BindText(1, id).BindText(2, node).Bind(3, lease_expires_at).Bind(4, now);
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare(kSql));
+      s.BindText(1, id).BindText(2, node).Bind(3, lease_expires_at).Bind(4, now);
+      GALE_TRY(s.Run());
       claimed = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -174,10 +171,9 @@ class SqliteStore final : public Store {
         InList(internal::LeasedStatuses());
     bool renewed = false;
     GALE_TRY(Write("renew lease of execution " + id, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(kSql);
-      if (!s.ok()) return s.status();
-      s->BindText(1, id).BindText(2, node).Bind(3, lease_expires_at);
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare(kSql));
+      s.BindText(1, id).BindText(2, node).Bind(3, lease_expires_at);
+      GALE_TRY(s.Run());
       renewed = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -195,12 +191,11 @@ class SqliteStore final : public Store {
     bool changed = false;
     GALE_TRY(Write("set status of execution " + t.id + " to " + std::string(ToString(t.to)),
                    [&](Conn& c) -> Status {
-                     Result<Stmt> s = c.Prepare(sql);
-                     if (!s.ok()) return s.status();
-                     s->BindText(1, t.id).BindText(2, ToString(t.to)).Bind(3, t.at);
-                     s->BindText(4, t.node.value_or(""));
-                     if (t.result) s->BindText(5, DumpJson(*t.result));
-                     GALE_TRY(s->Run());
+                     GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+                     s.BindText(1, t.id).BindText(2, ToString(t.to)).Bind(3, t.at);
+                     s.BindText(4, t.node.value_or(""));
+                     if (t.result) s.BindText(5, DumpJson(*t.result));
+                     GALE_TRY(s.Run());
                      changed = c.Changes() == 1;
                      return Status::Ok();
                    }));
@@ -218,14 +213,12 @@ class SqliteStore final : public Store {
     std::vector<Execution> changed;
     GALE_TRY(Write("mark abandoned executions", [&](Conn& c) -> Status {
       changed.clear();
-      Result<Stmt> s = c.Prepare(kSql);
-      if (!s.ok()) return s.status();
-      s->Bind(1, now).Bind(2, static_cast<int64_t>(limit == 0 ? 1000 : limit));
+      GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare(kSql));
+      s.Bind(1, now).Bind(2, static_cast<int64_t>(limit == 0 ? 1000 : limit));
       while (true) {
-        Result<bool> row = s->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        changed.push_back(ReadExecution(*s));
+        GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        changed.push_back(ReadExecution(s));
       }
       return Status::Ok();
     }));
@@ -236,12 +229,10 @@ class SqliteStore final : public Store {
     Where where = ExecutionWhere(q);
     int64_t count = 0;
     GALE_TRY(Read("count executions", [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare("SELECT COUNT(*) FROM executions" + where.sql());
-      if (!s.ok()) return s.status();
-      where.BindAll(*s);
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      count = *row ? s->Int(0) : 0;
+      GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT COUNT(*) FROM executions" + where.sql()));
+      where.BindAll(s);
+      GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+      count = row ? s.Int(0) : 0;
       return Status::Ok();
     }));
     return count;
@@ -251,13 +242,13 @@ class SqliteStore final : public Store {
     Where where = ExecutionWhere(q);
     std::optional<Page<Execution>> page;
     GALE_TRY(Read("list executions", [&](Conn& c) -> Status {
-      auto result = ListNewestFirst<Execution>(
-          c, std::string("SELECT ") + kExecutionColumns + " FROM executions", where, "requested_at",
-          q.cursor, q.limit, q.offset, ReadExecution,
-          +[](const Execution& e) { return e.requested_at; },
-          +[](const Execution& e) -> const std::string& { return e.id; });
-      if (!result.ok()) return result.status();
-      page = std::move(*result);
+      GALE_ASSIGN_OR_RETURN(auto result,
+                            ListNewestFirst<Execution>(
+                                c, std::string("SELECT ") + kExecutionColumns + " FROM executions",
+                                where, "requested_at", q.cursor, q.limit, q.offset, ReadExecution,
+                                +[](const Execution& e) { return e.requested_at; },
+                                +[](const Execution& e) -> const std::string& { return e.id; }));
+      page = std::move(result);
       return Status::Ok();
     }));
     return std::move(*page);
@@ -275,16 +266,15 @@ class SqliteStore final : public Store {
     }
     int64_t seq = 0;
     GALE_TRY(Write("append output of execution " + execution_id, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(
-          "INSERT INTO execution_output (execution_id, seq, stream, data, at) "
-          "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM execution_output "
-          "WHERE execution_id = ?1 RETURNING seq");
-      if (!s.ok()) return s.status();
-      s->BindText(1, execution_id).BindText(2, stream).BindBlob(3, data).Bind(4, at);
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      if (*row) seq = s->Int(0);
-      return s->Run();
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare("INSERT INTO execution_output (execution_id, seq, stream, data, at) "
+                    "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM execution_output "
+                    "WHERE execution_id = ?1 RETURNING seq"));
+      s.BindText(1, execution_id).BindText(2, stream).BindBlob(3, data).Bind(4, at);
+      GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) seq = s.Int(0);
+      return s.Run();
     }));
     return seq;
   }
@@ -293,17 +283,16 @@ class SqliteStore final : public Store {
                                               size_t limit) override {
     std::vector<OutputChunk> chunks;
     GALE_TRY(Read("read output of execution " + execution_id, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(
-          "SELECT seq, stream, data, at FROM execution_output WHERE execution_id = ?1 "
-          "AND seq > ?2 ORDER BY seq LIMIT ?3");
-      if (!s.ok()) return s.status();
-      s->BindText(1, execution_id).Bind(2, after_seq);
-      s->Bind(3, static_cast<int64_t>(limit == 0 ? 1000 : limit));
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare("SELECT seq, stream, data, at FROM execution_output WHERE execution_id = ?1 "
+                    "AND seq > ?2 ORDER BY seq LIMIT ?3"));
+      s.BindText(1, execution_id).Bind(2, after_seq);
+      s.Bind(3, static_cast<int64_t>(limit == 0 ? 1000 : limit));
       while (true) {
-        Result<bool> row = s->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        chunks.push_back({execution_id, s->Int(0), s->Text(1), s->Text(2), s->Int(3)});
+        GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        chunks.push_back({execution_id, s.Int(0), s.Text(1), s.Text(2), s.Int(3)});
       }
       return Status::Ok();
     }));
@@ -315,15 +304,14 @@ class SqliteStore final : public Store {
   Result<std::optional<KeyValue>> GetKey(const KeyRef& ref, TimeMs now) override {
     std::optional<KeyValue> found;
     GALE_TRY(Read("get datastore key", [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(std::string("SELECT ") + kKeyColumns +
-                                 " FROM kv WHERE scope = ?1 AND user = ?2 AND name = ?3 "
-                                 "AND (expire_at = 0 OR expire_at > ?4)");
-      if (!s.ok()) return s.status();
-      s->BindText(1, ToString(ref.scope)).BindText(2, internal::KeyUser(ref.scope, ref.user));
-      s->BindBlob(3, ref.name).Bind(4, now);
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      if (*row) found = ReadKey(*s);
+      GALE_ASSIGN_OR_RETURN(Stmt s,
+                            c.Prepare(std::string("SELECT ") + kKeyColumns +
+                                      " FROM kv WHERE scope = ?1 AND user = ?2 AND name = ?3 "
+                                      "AND (expire_at = 0 OR expire_at > ?4)"));
+      s.BindText(1, ToString(ref.scope)).BindText(2, internal::KeyUser(ref.scope, ref.user));
+      s.BindBlob(3, ref.name).Bind(4, now);
+      GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) found = ReadKey(s);
       return Status::Ok();
     }));
     return found;
@@ -332,27 +320,28 @@ class SqliteStore final : public Store {
   Status SetKey(const KeyValue& kv, TimeMs now) override {
     GALE_TRY(internal::CheckKeyValue(kv));
     return Write("set datastore key", [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(
-          "INSERT INTO kv (scope, user, name, value, secret, expire_at, updated_at) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (scope, user, name) DO UPDATE SET "
-          "value = excluded.value, secret = excluded.secret, expire_at = excluded.expire_at, "
-          "updated_at = excluded.updated_at");
-      if (!s.ok()) return s.status();
-      s->BindText(1, ToString(kv.scope)).BindText(2, internal::KeyUser(kv.scope, kv.user));
-      s->BindBlob(3, kv.name).BindBlob(4, kv.value).Bind(5, kv.secret ? 1 : 0);
-      s->Bind(6, kv.expire_at).Bind(7, now);
-      return s->Run();
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare(
+              "INSERT INTO kv (scope, user, name, value, secret, expire_at, updated_at) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (scope, user, name) DO UPDATE SET "
+              "value = excluded.value, secret = excluded.secret, expire_at = excluded.expire_at, "
+              "updated_at = excluded.updated_at"));
+      s.BindText(1, ToString(kv.scope)).BindText(2, internal::KeyUser(kv.scope, kv.user));
+      s.BindBlob(3, kv.name).BindBlob(4, kv.value).Bind(5, kv.secret ? 1 : 0);
+      s.Bind(6, kv.expire_at).Bind(7, now);
+      return s.Run();
     });
   }
 
   Result<bool> DeleteKey(const KeyRef& ref) override {
     bool deleted = false;
     GALE_TRY(Write("delete datastore key", [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare("DELETE FROM kv WHERE scope = ?1 AND user = ?2 AND name = ?3");
-      if (!s.ok()) return s.status();
-      s->BindText(1, ToString(ref.scope)).BindText(2, internal::KeyUser(ref.scope, ref.user));
-      s->BindBlob(3, ref.name);
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare("DELETE FROM kv WHERE scope = ?1 AND user = ?2 AND name = ?3"));
+      s.BindText(1, ToString(ref.scope)).BindText(2, internal::KeyUser(ref.scope, ref.user));
+      s.BindBlob(3, ref.name);
+      GALE_TRY(s.Run());
       deleted = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -364,19 +353,18 @@ class SqliteStore final : public Store {
     std::optional<std::string> upper = internal::PrefixUpperBound(prefix);
     std::vector<KeyValue> keys;
     GALE_TRY(Read("list datastore keys", [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(std::string("SELECT ") + kKeyColumns +
-                                 " FROM kv WHERE scope = ?1 AND user = ?2 AND name >= ?3" +
-                                 (upper ? " AND name < ?5" : "") +
-                                 " AND (expire_at = 0 OR expire_at > ?4) ORDER BY name");
-      if (!s.ok()) return s.status();
-      s->BindText(1, ToString(scope)).BindText(2, internal::KeyUser(scope, user));
-      s->BindBlob(3, prefix).Bind(4, now);
-      if (upper) s->BindBlob(5, *upper);
+      GALE_ASSIGN_OR_RETURN(Stmt s,
+                            c.Prepare(std::string("SELECT ") + kKeyColumns +
+                                      " FROM kv WHERE scope = ?1 AND user = ?2 AND name >= ?3" +
+                                      (upper ? " AND name < ?5" : "") +
+                                      " AND (expire_at = 0 OR expire_at > ?4) ORDER BY name"));
+      s.BindText(1, ToString(scope)).BindText(2, internal::KeyUser(scope, user));
+      s.BindBlob(3, prefix).Bind(4, now);
+      if (upper) s.BindBlob(5, *upper);
       while (true) {
-        Result<bool> row = s->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        keys.push_back(ReadKey(*s));
+        GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        keys.push_back(ReadKey(s));
       }
       return Status::Ok();
     }));
@@ -391,13 +379,14 @@ class SqliteStore final : public Store {
     if (window <= 0) return Status::Error("dedupe window must be positive");
     bool inserted = false;
     GALE_TRY(Write("insert dedupe key", [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(
-          "INSERT INTO dedupe_keys (key, expires_at, owner) VALUES (?1, ?2, ?4) ON CONFLICT (key) "
-          "DO UPDATE SET expires_at = excluded.expires_at, owner = excluded.owner "
-          "WHERE dedupe_keys.expires_at <= ?3 OR dedupe_keys.owner = excluded.owner");
-      if (!s.ok()) return s.status();
-      s->BindBlob(1, key).Bind(2, now + window).Bind(3, now).BindText(4, owner);
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare("INSERT INTO dedupe_keys (key, expires_at, owner) VALUES (?1, ?2, ?4) ON "
+                    "CONFLICT (key) "
+                    "DO UPDATE SET expires_at = excluded.expires_at, owner = excluded.owner "
+                    "WHERE dedupe_keys.expires_at <= ?3 OR dedupe_keys.owner = excluded.owner"));
+      s.BindBlob(1, key).Bind(2, now + window).Bind(3, now).BindText(4, owner);
+      GALE_TRY(s.Run());
       inserted = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -411,14 +400,14 @@ class SqliteStore final : public Store {
     Json roles = Json::array();
     for (const std::string& r : node.roles) roles.push_back(r);
     return Write("heartbeat of node " + node.name, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(std::string("INSERT INTO nodes (") + kNodeColumns +
-                                 ") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET "
-                                 "roles = excluded.roles, started_at = excluded.started_at, "
-                                 "heartbeat_at = excluded.heartbeat_at, info = excluded.info");
-      if (!s.ok()) return s.status();
-      s->BindText(1, node.name).BindText(2, DumpJson(roles)).Bind(3, node.started_at);
-      s->Bind(4, node.heartbeat_at).BindText(5, DumpJson(node.info));
-      return s->Run();
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare(std::string("INSERT INTO nodes (") + kNodeColumns +
+                            ") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET "
+                            "roles = excluded.roles, started_at = excluded.started_at, "
+                            "heartbeat_at = excluded.heartbeat_at, info = excluded.info"));
+      s.BindText(1, node.name).BindText(2, DumpJson(roles)).Bind(3, node.started_at);
+      s.Bind(4, node.heartbeat_at).BindText(5, DumpJson(node.info));
+      return s.Run();
     });
   }
 
@@ -429,9 +418,8 @@ class SqliteStore final : public Store {
           c.Prepare(std::string("SELECT ") + kNodeColumns + " FROM nodes WHERE name = ?1");
       if (!s.ok()) return s.status();
       s->BindText(1, name);
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      if (*row) found = ReadNode(*s);
+      GALE_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (row) found = ReadNode(*s);
       return Status::Ok();
     }));
     return found;
@@ -444,9 +432,8 @@ class SqliteStore final : public Store {
           c.Prepare(std::string("SELECT ") + kNodeColumns + " FROM nodes ORDER BY name");
       if (!s.ok()) return s.status();
       while (true) {
-        Result<bool> row = s->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
+        GALE_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
         nodes.push_back(ReadNode(*s));
       }
       return Status::Ok();
@@ -457,15 +444,15 @@ class SqliteStore final : public Store {
   Status PutSensorStatus(const SensorStatus& st) override {
     GALE_TRY(internal::CheckId("sensor ref", st.ref));
     return Write("put status of sensor " + st.ref, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(std::string("INSERT INTO sensors (") + kSensorColumns +
-                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (ref) DO UPDATE "
-                                 "SET node = excluded.node, state = excluded.state, "
-                                 "restarts = excluded.restarts, last_error = excluded.last_error, "
-                                 "updated_at = excluded.updated_at");
-      if (!s.ok()) return s.status();
-      s->BindText(1, st.ref).BindText(2, st.node).BindText(3, st.state).Bind(4, st.restarts);
-      s->BindText(5, st.last_error).Bind(6, st.updated_at);
-      return s->Run();
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare(std::string("INSERT INTO sensors (") + kSensorColumns +
+                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (ref) DO UPDATE "
+                            "SET node = excluded.node, state = excluded.state, "
+                            "restarts = excluded.restarts, last_error = excluded.last_error, "
+                            "updated_at = excluded.updated_at"));
+      s.BindText(1, st.ref).BindText(2, st.node).BindText(3, st.state).Bind(4, st.restarts);
+      s.BindText(5, st.last_error).Bind(6, st.updated_at);
+      return s.Run();
     });
   }
 
@@ -476,9 +463,8 @@ class SqliteStore final : public Store {
           c.Prepare(std::string("SELECT ") + kSensorColumns + " FROM sensors WHERE ref = ?1");
       if (!s.ok()) return s.status();
       s->BindText(1, ref);
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      if (*row) found = ReadSensor(*s);
+      GALE_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (row) found = ReadSensor(*s);
       return Status::Ok();
     }));
     return found;
@@ -487,15 +473,14 @@ class SqliteStore final : public Store {
   Result<std::vector<SensorStatus>> ListSensorStatus(const std::string& node) override {
     std::vector<SensorStatus> sensors;
     GALE_TRY(Read("list sensors", [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(std::string("SELECT ") + kSensorColumns + " FROM sensors" +
-                                 (node.empty() ? "" : " WHERE node = ?1") + " ORDER BY ref");
-      if (!s.ok()) return s.status();
-      if (!node.empty()) s->BindText(1, node);
+      GALE_ASSIGN_OR_RETURN(Stmt s,
+                            c.Prepare(std::string("SELECT ") + kSensorColumns + " FROM sensors" +
+                                      (node.empty() ? "" : " WHERE node = ?1") + " ORDER BY ref"));
+      if (!node.empty()) s.BindText(1, node);
       while (true) {
-        Result<bool> row = s->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        sensors.push_back(ReadSensor(*s));
+        GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        sensors.push_back(ReadSensor(s));
       }
       return Status::Ok();
     }));
@@ -511,13 +496,14 @@ class SqliteStore final : public Store {
     if (ttl <= 0) return Status::Error("lease ttl must be positive");
     bool acquired = false;
     GALE_TRY(Write("acquire lease " + name, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare(
-          "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) "
-          "DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
-          "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4");
-      if (!s.ok()) return s.status();
-      s->BindText(1, name).BindText(2, holder).Bind(3, now + ttl).Bind(4, now);
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s,
+          c.Prepare("INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT "
+                    "(name) "
+                    "DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+                    "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4"));
+      s.BindText(1, name).BindText(2, holder).Bind(3, now + ttl).Bind(4, now);
+      GALE_TRY(s.Run());
       acquired = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -527,10 +513,10 @@ class SqliteStore final : public Store {
   Result<bool> ReleaseLease(const std::string& name, const std::string& holder) override {
     bool released = false;
     GALE_TRY(Write("release lease " + name, [&](Conn& c) -> Status {
-      Result<Stmt> s = c.Prepare("DELETE FROM leases WHERE name = ?1 AND holder = ?2");
-      if (!s.ok()) return s.status();
-      s->BindText(1, name).BindText(2, holder);
-      GALE_TRY(s->Run());
+      GALE_ASSIGN_OR_RETURN(Stmt s,
+                            c.Prepare("DELETE FROM leases WHERE name = ?1 AND holder = ?2"));
+      s.BindText(1, name).BindText(2, holder);
+      GALE_TRY(s.Run());
       released = c.Changes() == 1;
       return Status::Ok();
     }));
@@ -550,26 +536,23 @@ class SqliteStore final : public Store {
         GALE_TRY(Write("collect executions", [&](Conn& c) -> Status {
           std::vector<std::string> ids;
           {
-            Result<Stmt> s = c.Prepare(kSelect);
-            if (!s.ok()) return s.status();
-            s->Bind(1, cutoff);
+            GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare(kSelect));
+            s.Bind(1, cutoff);
             while (true) {
-              Result<bool> row = s->Step();
-              if (!row.ok()) return row.status();
-              if (!*row) break;
-              ids.push_back(s->Text(0));
+              GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+              if (!row) break;
+              ids.push_back(s.Text(0));
             }
           }
           for (const std::string& id : ids) {
-            Result<Stmt> out = c.Prepare("DELETE FROM execution_output WHERE execution_id = ?1");
-            if (!out.ok()) return out.status();
-            out->BindText(1, id);
-            GALE_TRY(out->Run());
+            GALE_ASSIGN_OR_RETURN(
+                Stmt out, c.Prepare("DELETE FROM execution_output WHERE execution_id = ?1"));
+            out.BindText(1, id);
+            GALE_TRY(out.Run());
             counts.output_chunks += c.Changes();
-            Result<Stmt> ex = c.Prepare("DELETE FROM executions WHERE id = ?1");
-            if (!ex.ok()) return ex.status();
-            ex->BindText(1, id);
-            GALE_TRY(ex->Run());
+            GALE_ASSIGN_OR_RETURN(Stmt ex, c.Prepare("DELETE FROM executions WHERE id = ?1"));
+            ex.BindText(1, id);
+            GALE_TRY(ex.Run());
             counts.executions += c.Changes();
           }
           batch = ids.size();
@@ -581,10 +564,9 @@ class SqliteStore final : public Store {
                               int64_t& count) -> Status {
       for (int64_t n = 2000; n == 2000;) {
         GALE_TRY(Write(std::string("collect ") + what, [&](Conn& c) -> Status {
-          Result<Stmt> s = c.Prepare(sql);
-          if (!s.ok()) return s.status();
-          s->Bind(1, bound);
-          GALE_TRY(s->Run());
+          GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+          s.Bind(1, bound);
+          GALE_TRY(s.Run());
           n = c.Changes();
           count += n;
           return Status::Ok();
@@ -662,10 +644,9 @@ class SqliteStore final : public Store {
   }
 
   Result<std::unique_ptr<Conn>> OpenReader() const {
-    Result<std::unique_ptr<Conn>> conn = Conn::Open(path_, SQLITE_OPEN_READWRITE);
-    if (!conn.ok()) return conn.status();
-    sqlite3_busy_timeout((*conn)->db(), static_cast<int>(options_.busy_timeout.count()));
-    GALE_TRY((*conn)->Exec("PRAGMA query_only = 1"));
+    GALE_ASSIGN_OR_RETURN(std::unique_ptr<Conn> conn, Conn::Open(path_, SQLITE_OPEN_READWRITE));
+    sqlite3_busy_timeout(conn->db(), static_cast<int>(options_.busy_timeout.count()));
+    GALE_TRY(conn->Exec("PRAGMA query_only = 1"));
     return conn;
   }
 
