@@ -35,10 +35,9 @@ Result<std::uint64_t> Count(const Json& v, const std::string& key, std::uint64_t
 }
 
 Result<std::uint64_t> Scaled(const Json& v, const std::string& key, std::uint64_t unit) {
-  auto n = Count(v, key, 1);
-  if (!n) return n.status();
-  if (*n > std::numeric_limits<std::uint64_t>::max() / unit) return KeyError(key, "too large");
-  return *n * unit;
+  GALE_ASSIGN_OR_RETURN(auto n, Count(v, key, 1));
+  if (n > std::numeric_limits<std::uint64_t>::max() / unit) return KeyError(key, "too large");
+  return n * unit;
 }
 
 Result<std::string> String(const Json& v, const std::string& key) {
@@ -62,10 +61,9 @@ Result<SeccompProfile> Profile(const Json& v) {
 }
 
 Status ApplyMemory(const Json& v, Settings& s) {
-  auto bytes = Scaled(v, "memory", 1ULL << 20);
-  if (!bytes) return bytes.status();
-  s.limits.address_space_bytes = *bytes;
-  s.limits.memory_bytes = *bytes;
+  GALE_ASSIGN_OR_RETURN(auto bytes, Scaled(v, "memory", 1ULL << 20));
+  s.limits.address_space_bytes = bytes;
+  s.limits.memory_bytes = bytes;
   return Status::Ok();
 }
 
@@ -136,53 +134,43 @@ Result<Settings> SettingsFromNodeConfig(const Json& section, const Settings& bas
   for (const auto& [key, v] : section.items()) {
     Status st = Status::Ok();
     if (key == "profile") {
-      auto p = Profile(v);
-      if (!p) return p.status();
-      s.profile = *p;
+      GALE_ASSIGN_OR_RETURN(auto p, Profile(v));
+      s.profile = p;
     } else if (key == "on_violation") {
-      auto a = String(v, key);
-      if (!a) return a.status();
-      if (*a == "errno") {
+      GALE_ASSIGN_OR_RETURN(auto a, String(v, key));
+      if (a == "errno") {
         s.on_violation = ViolationAction::kErrno;
-      } else if (*a == "kill") {
+      } else if (a == "kill") {
         s.on_violation = ViolationAction::kKill;
       } else {
         return KeyError(key, "must be errno or kill");
       }
     } else if (key == "timeout") {
-      auto t = Seconds(v, key, /*allow_zero=*/true);
-      if (!t) return t.status();
-      s.timeout = *t;
+      GALE_ASSIGN_OR_RETURN(auto t, Seconds(v, key, /*allow_zero=*/true));
+      s.timeout = t;
     } else if (key == "max_timeout") {
-      auto t = Seconds(v, key, /*allow_zero=*/false);
-      if (!t) return t.status();
-      s.max_timeout = *t;
+      GALE_ASSIGN_OR_RETURN(auto t, Seconds(v, key, /*allow_zero=*/false));
+      s.max_timeout = t;
     } else if (key == "kill_grace") {
-      auto t = Seconds(v, key, /*allow_zero=*/true);
-      if (!t) return t.status();
-      s.kill_grace = *t;
+      GALE_ASSIGN_OR_RETURN(auto t, Seconds(v, key, /*allow_zero=*/true));
+      s.kill_grace = t;
     } else if (key == "memory") {
       st = ApplyMemory(v, s);
     } else if (key == "cpu") {
-      auto c = CpuSeconds(v, key);
-      if (!c) return c.status();
-      s.limits.cpu_seconds = *c;
+      GALE_ASSIGN_OR_RETURN(auto c, CpuSeconds(v, key));
+      s.limits.cpu_seconds = c;
     } else if (key == "open_files") {
-      auto n = Count(v, key, 16);
-      if (!n) return n.status();
-      s.limits.open_files = *n;
+      GALE_ASSIGN_OR_RETURN(auto n, Count(v, key, 16));
+      s.limits.open_files = n;
     } else if (key == "processes") {
-      auto n = Count(v, key, 1);
-      if (!n) return n.status();
-      s.limits.processes = *n;
+      GALE_ASSIGN_OR_RETURN(auto n, Count(v, key, 1));
+      s.limits.processes = n;
     } else if (key == "file_size_mb") {
-      auto n = Scaled(v, key, 1ULL << 20);
-      if (!n) return n.status();
-      s.limits.file_size_bytes = *n;
+      GALE_ASSIGN_OR_RETURN(auto n, Scaled(v, key, 1ULL << 20));
+      s.limits.file_size_bytes = n;
     } else if (key == "output_cap_kb") {
-      auto n = Scaled(v, key, 1ULL << 10);
-      if (!n) return n.status();
-      s.output_cap_bytes = *n;
+      GALE_ASSIGN_OR_RETURN(auto n, Scaled(v, key, 1ULL << 10));
+      s.output_cap_bytes = n;
     } else if (key == "env_allow") {
       if (!v.is_array()) return KeyError(key, "must be a list of variable names");
       s.env_allow.clear();
@@ -193,20 +181,18 @@ Result<Settings> SettingsFromNodeConfig(const Json& section, const Settings& bas
         s.env_allow.push_back(e.get<std::string>());
       }
     } else if (key == "user" || key == "group" || key == "cgroup_parent" || key == "working_dir") {
-      auto str = String(v, key);
-      if (!str) return str.status();
-      if (key == "user") s.user = *str;
-      if (key == "group") s.group = *str;
-      if (key == "cgroup_parent") s.cgroup_parent = *str;
-      if (key == "working_dir") s.working_dir = *str;
+      GALE_ASSIGN_OR_RETURN(auto str, String(v, key));
+      if (key == "user") s.user = str;
+      if (key == "group") s.group = str;
+      if (key == "cgroup_parent") s.cgroup_parent = str;
+      if (key == "working_dir") s.working_dir = str;
     } else if (key == "cgroup") {
-      auto m = String(v, key);
-      if (!m) return m.status();
-      if (*m == "auto") {
+      GALE_ASSIGN_OR_RETURN(auto m, String(v, key));
+      if (m == "auto") {
         s.cgroup = CgroupMode::kAuto;
-      } else if (*m == "off") {
+      } else if (m == "off") {
         s.cgroup = CgroupMode::kOff;
-      } else if (*m == "require") {
+      } else if (m == "require") {
         s.cgroup = CgroupMode::kRequire;
       } else {
         return KeyError(key, "must be auto, off or require");
@@ -229,22 +215,18 @@ Result<Settings> SettingsFromSandboxBlock(const Json& block, const Settings& nod
   std::optional<bool> network;
   for (const auto& [key, v] : block.items()) {
     if (key == "profile") {
-      auto p = Profile(v);
-      if (!p) return p.status();
-      profile = *p;
+      GALE_ASSIGN_OR_RETURN(auto p, Profile(v));
+      profile = p;
     } else if (key == "timeout") {
-      auto t = Seconds(v, key, /*allow_zero=*/false);
-      if (!t) return t.status();
-      s.timeout = std::min(*t, s.max_timeout);
+      GALE_ASSIGN_OR_RETURN(auto t, Seconds(v, key, /*allow_zero=*/false));
+      s.timeout = std::min(t, s.max_timeout);
     } else if (key == "memory") {
-      auto bytes = Scaled(v, key, 1ULL << 20);
-      if (!bytes) return bytes.status();
-      s.limits.address_space_bytes = Narrowed(s.limits.address_space_bytes, *bytes);
-      s.limits.memory_bytes = Narrowed(s.limits.memory_bytes, *bytes);
+      GALE_ASSIGN_OR_RETURN(auto bytes, Scaled(v, key, 1ULL << 20));
+      s.limits.address_space_bytes = Narrowed(s.limits.address_space_bytes, bytes);
+      s.limits.memory_bytes = Narrowed(s.limits.memory_bytes, bytes);
     } else if (key == "cpu") {
-      auto c = CpuSeconds(v, key);
-      if (!c) return c.status();
-      s.limits.cpu_seconds = Narrowed(s.limits.cpu_seconds, *c);
+      GALE_ASSIGN_OR_RETURN(auto c, CpuSeconds(v, key));
+      s.limits.cpu_seconds = Narrowed(s.limits.cpu_seconds, c);
     } else if (key == "network") {
       if (!v.is_boolean()) return KeyError(key, "must be true or false");
       network = v.get<bool>();

@@ -102,9 +102,8 @@ Status ApplyCommon(const RunnableAction& action, const Json& params, const Launc
   sandbox::Settings& s = launch.settings;
   s = action.settings;
   if (params.contains("timeout") && !action.sandbox_timeout) {
-    auto t = TimeoutParameter(params["timeout"], s.max_timeout);
-    if (!t) return t.status();
-    s.timeout = *t;
+    GALE_ASSIGN_OR_RETURN(auto t, TimeoutParameter(params["timeout"], s.max_timeout));
+    s.timeout = t;
   }
   if (params.contains("cwd") && !params["cwd"].is_null()) {
     GALE_TRY(ApplyCwd(params["cwd"], s));
