@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "host/common/hex.h"
-
+#include "host/store/checked_store.h"
 #include "host/store/mongo/mongo_store.h"
 #include "host/store/sqlite/sqlite_store.h"
 
@@ -76,13 +76,22 @@ std::string DefaultStoreUrl(const std::string& gale_home) {
   return "sqlite://" + home + "/gale.db";
 }
 
-Result<StorePtr> OpenStore(const std::string& url, const StoreOptions& options) {
+namespace {
+
+Result<StorePtr> OpenBackend(const std::string& url, const StoreOptions& options) {
   if (url.rfind("sqlite://", 0) == 0) return OpenSqliteStore(url.substr(9), options);
   if (url.rfind("mongodb://", 0) == 0 || url.rfind("mongodb+srv://", 0) == 0) {
     return OpenMongoStore(url, options);
   }
   return Status::Error("store URL '" + RedactUrl(url) +
                        "' has an unknown scheme; use sqlite://PATH or mongodb://HOST/DB");
+}
+
+}  // namespace
+
+Result<StorePtr> OpenStore(const std::string& url, const StoreOptions& options) {
+  GALE_ASSIGN_OR_RETURN(StorePtr backend, OpenBackend(url, options));
+  return WithInputChecks(std::move(backend));
 }
 
 Result<StorePtr> OpenStoreWithRetry(const std::string& url, const StoreOptions& options,

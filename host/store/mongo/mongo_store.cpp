@@ -37,7 +37,6 @@ class MongoStore final : public Store {
   // ---- trigger instances
 
   Result<bool> InsertTriggerInstance(const TriggerInstance& t) override {
-    GALE_TRY(internal::CheckTriggerInstance(t));
     Doc d;
     d.Str("_id", t.id).Str("trigger", t.trigger).Str("payload", DumpJson(t.payload));
     d.Time("occurred_at", t.occurred_at).Str("dedupe_key", t.dedupe_key).Str("sensor", t.sensor);
@@ -75,7 +74,6 @@ class MongoStore final : public Store {
   // ---- executions
 
   Result<bool> CreateExecution(const Execution& e) override {
-    GALE_TRY(internal::CheckExecution(e));
     ExecState s;
     s.status = e.status;
     s.node = e.node;
@@ -126,7 +124,6 @@ class MongoStore final : public Store {
   }
 
   Result<bool> TransitionExecution(const Transition& t) override {
-    GALE_TRY(internal::CheckTransition(t));
     return CasExecution(t.id,
                         "set status of execution " + t.id + " to " + std::string(ToString(t.to)),
                         [&](ExecState& s) {
@@ -193,12 +190,6 @@ class MongoStore final : public Store {
 
   Result<int64_t> AppendOutput(const std::string& execution_id, const std::string& stream,
                                const std::string& data, TimeMs at) override {
-    GALE_TRY(internal::CheckId("execution id", execution_id));
-    if (data.size() > kMaxOutputChunkBytes) {
-      return Status::Error("output chunk of " + std::to_string(data.size()) +
-                           " bytes is more than the " + std::to_string(kMaxOutputChunkBytes) +
-                           " allowed; split it");
-    }
     const std::string op = "append output of execution " + execution_id;
     int64_t seq = 0;
     {
@@ -263,7 +254,6 @@ class MongoStore final : public Store {
   }
 
   Status SetKey(const KeyValue& kv, TimeMs now) override {
-    GALE_TRY(internal::CheckKeyValue(kv));
     std::string user = internal::KeyUser(kv.scope, kv.user);
     Doc filter, set, update;
     filter.Str("_id", KeyId(kv.scope, user, kv.name));
@@ -309,8 +299,6 @@ class MongoStore final : public Store {
 
   Result<bool> InsertDedupeKey(const std::string& key, const std::string& owner, TimeMs window,
                                TimeMs now) override {
-    if (key.empty()) return Status::Error("dedupe key is empty");
-    if (window <= 0) return Status::Error("dedupe window must be positive");
     return CasChain<DedupeState>(*db_, "dedupe_keys", internal::Hex(key), DedupeStateFrom, true,
                                  "insert dedupe key", [&](bool exists, DedupeState& s) {
                                    if (exists && s.expires_at > now && s.owner != owner) {
@@ -325,7 +313,6 @@ class MongoStore final : public Store {
   // ---- nodes and sensors
 
   Status Heartbeat(const NodeInfo& node) override {
-    GALE_TRY(internal::CheckId("node name", node.name));
     Doc filter, set, update;
     filter.Str("_id", node.name);
     set.Arr("roles", StrArray(node.roles)).Time("started_at", node.started_at);
@@ -348,7 +335,6 @@ class MongoStore final : public Store {
   }
 
   Status PutSensorStatus(const SensorStatus& st) override {
-    GALE_TRY(internal::CheckId("sensor ref", st.ref));
     Doc filter, set, update;
     filter.Str("_id", st.ref);
     set.Str("node", st.node).Str("state", st.state).Int32("restarts", st.restarts);
@@ -375,9 +361,6 @@ class MongoStore final : public Store {
 
   Result<bool> TryAcquireLease(const std::string& name, const std::string& holder, TimeMs ttl,
                                TimeMs now) override {
-    GALE_TRY(internal::CheckId("lease name", name));
-    GALE_TRY(internal::CheckId("lease holder", holder));
-    if (ttl <= 0) return Status::Error("lease ttl must be positive");
     return CasChain<LeaseState>(*db_, "leases", name, LeaseStateFrom, true, "acquire lease " + name,
                                 [&](bool exists, LeaseState& s) {
                                   if (exists && s.holder != holder && s.expires_at > now)

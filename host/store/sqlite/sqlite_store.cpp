@@ -42,7 +42,6 @@ class SqliteStore final : public Store {
   // ---- trigger instances
 
   Result<bool> InsertTriggerInstance(const TriggerInstance& t) override {
-    GALE_TRY(internal::CheckTriggerInstance(t));
     bool inserted = false;
     GALE_TRY(Write("insert trigger instance " + t.id, [&](Conn& c) -> Status {
       GALE_ASSIGN_OR_RETURN(
@@ -110,7 +109,6 @@ class SqliteStore final : public Store {
   // ---- executions
 
   Result<bool> CreateExecution(const Execution& e) override {
-    GALE_TRY(internal::CheckExecution(e));
     std::vector<StatusChange> log = e.log;
     if (log.empty()) log.push_back({e.status, e.requested_at, e.node});
     bool inserted = false;
@@ -181,7 +179,6 @@ class SqliteStore final : public Store {
   }
 
   Result<bool> TransitionExecution(const Transition& t) override {
-    GALE_TRY(internal::CheckTransition(t));
     std::string sql = "UPDATE executions SET status = ?2, " + LogAppend("?2", "?3", "?4");
     if (IsFinal(t.to)) sql += ", finished_at = ?3";
     if (t.to == ExecStatus::kRunning) sql += ", started_at = ?3";
@@ -258,12 +255,6 @@ class SqliteStore final : public Store {
 
   Result<int64_t> AppendOutput(const std::string& execution_id, const std::string& stream,
                                const std::string& data, TimeMs at) override {
-    GALE_TRY(internal::CheckId("execution id", execution_id));
-    if (data.size() > kMaxOutputChunkBytes) {
-      return Status::Error("output chunk of " + std::to_string(data.size()) +
-                           " bytes is more than the " + std::to_string(kMaxOutputChunkBytes) +
-                           " allowed; split it");
-    }
     int64_t seq = 0;
     GALE_TRY(Write("append output of execution " + execution_id, [&](Conn& c) -> Status {
       GALE_ASSIGN_OR_RETURN(
@@ -318,7 +309,6 @@ class SqliteStore final : public Store {
   }
 
   Status SetKey(const KeyValue& kv, TimeMs now) override {
-    GALE_TRY(internal::CheckKeyValue(kv));
     return Write("set datastore key", [&](Conn& c) -> Status {
       GALE_ASSIGN_OR_RETURN(
           Stmt s,
@@ -375,8 +365,6 @@ class SqliteStore final : public Store {
 
   Result<bool> InsertDedupeKey(const std::string& key, const std::string& owner, TimeMs window,
                                TimeMs now) override {
-    if (key.empty()) return Status::Error("dedupe key is empty");
-    if (window <= 0) return Status::Error("dedupe window must be positive");
     bool inserted = false;
     GALE_TRY(Write("insert dedupe key", [&](Conn& c) -> Status {
       GALE_ASSIGN_OR_RETURN(
@@ -396,7 +384,6 @@ class SqliteStore final : public Store {
   // ---- nodes and sensors
 
   Status Heartbeat(const NodeInfo& node) override {
-    GALE_TRY(internal::CheckId("node name", node.name));
     Json roles = Json::array();
     for (const std::string& r : node.roles) roles.push_back(r);
     return Write("heartbeat of node " + node.name, [&](Conn& c) -> Status {
@@ -442,7 +429,6 @@ class SqliteStore final : public Store {
   }
 
   Status PutSensorStatus(const SensorStatus& st) override {
-    GALE_TRY(internal::CheckId("sensor ref", st.ref));
     return Write("put status of sensor " + st.ref, [&](Conn& c) -> Status {
       GALE_ASSIGN_OR_RETURN(
           Stmt s, c.Prepare(std::string("INSERT INTO sensors (") + kSensorColumns +
@@ -491,9 +477,6 @@ class SqliteStore final : public Store {
 
   Result<bool> TryAcquireLease(const std::string& name, const std::string& holder, TimeMs ttl,
                                TimeMs now) override {
-    GALE_TRY(internal::CheckId("lease name", name));
-    GALE_TRY(internal::CheckId("lease holder", holder));
-    if (ttl <= 0) return Status::Error("lease ttl must be positive");
     bool acquired = false;
     GALE_TRY(Write("acquire lease " + name, [&](Conn& c) -> Status {
       GALE_ASSIGN_OR_RETURN(
