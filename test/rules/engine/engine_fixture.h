@@ -67,7 +67,8 @@ class EngineTest : public gale::testing::BusStoreTest {
   // Polls `done` every 20 ms until it is true or `timeout` passes; returns its last value.
   static bool WaitFor(const std::function<bool()>& done,
                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
-  // Waits until the engine has processed (or skipped) `n` trigger messages and committed.
+  // Waits until the engine has recorded (or skipped) `n` trigger messages: their executions
+  // may still be being written.
   static bool WaitProcessed(const RulesEngine& engine, uint64_t n,
                             std::chrono::milliseconds timeout = std::chrono::seconds(60));
 };

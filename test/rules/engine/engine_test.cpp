@@ -160,7 +160,9 @@ TEST_P(EngineTest, RulesAreEnabledDisabledAndReloadedAtRunTime) {
   ASSERT_TRUE(engine->SetRuleEnabled("enginetest.disabled_rule", true).ok());
   EXPECT_FALSE(engine->SetRuleEnabled("enginetest.nope", true).ok());
   Send({Trigger("ti-1", body)});
+  // An instance counts as processed once recorded, before its executions are: wait for those.
   ASSERT_TRUE(WaitProcessed(*engine, 1));
+  ASSERT_TRUE(WaitFor([&] { return !AllExecutions().empty(); }));
   {
     auto all = ById(AllExecutions());
     ASSERT_EQ(all.size(), 1u);
@@ -175,6 +177,7 @@ TEST_P(EngineTest, RulesAreEnabledDisabledAndReloadedAtRunTime) {
   }));
   Send({Trigger("ti-2", body)});
   ASSERT_TRUE(WaitProcessed(*engine, 2));
+  ASSERT_TRUE(WaitFor([&] { return AllExecutions().size() >= 3; }));
   auto all = ById(AllExecutions());
   EXPECT_EQ(all.size(), 3u);
   EXPECT_TRUE(all.count(ExecId("ti-2", "enginetest.disabled_rule")));
