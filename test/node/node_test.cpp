@@ -18,20 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Whether a live process has `needle` on its command line (the node's sensor hosts carry its
-// topic prefix there).
-bool AnyProcessWith(const std::string& needle) {
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::stringstream ss;
-    ss << in.rdbuf();  // empty when the process has just gone
-    if (ss.str().find(needle) != std::string::npos) return true;
-  }
-  return false;
-}
-
 // A pack directory whose sensor host starts on any node (the examples pack, watching a
 // directory of its own).
 struct SensorPack {

@@ -20,6 +20,7 @@
 #include "host/runner/runner_service.h"
 #include "host/store/store.h"
 #include "test/support/bus_store_test.h"
+#include "test/support/node_harness.h"
 
 namespace gale::runner::test {
 
@@ -66,7 +67,9 @@ class RunnerTest : public gale::testing::BusStoreTest {
 
   // Whether a live process has `needle` in its command line (executions run in PID namespaces
   // of their own, so a pid an action reports is not a pid of this namespace).
-  static bool AnyProcessWith(const std::string& needle);
+  static bool AnyProcessWith(const std::string& needle) {
+    return gale::testing::AnyProcessWith(needle);
+  }
   static bool WaitFor(const std::function<bool()>& done,
                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 

@@ -31,6 +31,28 @@ size_t Count(const std::string& text, const std::string& needle) {
   return n;
 }
 
+bool AnyProcessWith(const std::string& needle) {
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    // Through operator<<, which turns a read error into failbit: a process that exits while its
+    // cmdline is read makes read() fail with ESRCH, which an istreambuf_iterator throws.
+    std::ifstream in(it->path() / "cmdline", std::ios::binary);
+    std::stringstream read;
+    read << in.rdbuf();
+    const std::string cmdline = read.str();
+    std::ifstream stat(it->path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    const bool zombie =
+        paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+    if (!zombie && cmdline.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {
   const auto end = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < end) {

@@ -102,4 +102,7 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds d
 // How many times `needle` occurs in `text` (a log line, a file's lines), overlaps counted.
 size_t Count(const std::string& text, const std::string& needle);
 
+// Whether a live (not zombie) process has `needle` on its command line.
+bool AnyProcessWith(const std::string& needle);
+
 }  // namespace gale::testing
