@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "host/node/pack_snapshots.h"
+
 namespace gale::node {
 namespace fs = std::filesystem;
 namespace {
@@ -127,6 +129,46 @@ std::string GaleForActions(const std::string& gale_binary, const ActionUser& use
                    gale_binary, copy.string(), ec.message());
       return gale_binary;
     }
+  }
+  return copy.string();
+}
+
+std::string PythonShimForActions(const std::string& gale_binary) {
+  std::error_code ec;
+  const fs::path shim = fs::weakly_canonical(
+      fs::path(gale_binary).parent_path() / ".." / "share" / "gale" / "python", ec);
+  if (ec || !fs::is_directory(shim / "gale_shim", ec)) {
+    spdlog::warn("no Python shim at {} (python-script actions and Python sensors cannot run)",
+                 shim.string());
+    return "";
+  }
+  if (geteuid() != 0) return shim.string();
+  // A root node's checkout is usually out of the action user's reach (/root, 0700): the copy
+  // is world-readable, like the shim in any installed Python, and named by its content so that
+  // nodes of different versions never share one.
+  const fs::path copy =
+      fs::path(kSnapshotBase).parent_path() / "python" / TreeDigest(shim.string());
+  if (!fs::exists(copy / "gale_shim", ec)) {
+    const fs::path tmp = copy.string() + ".tmp" + std::to_string(getpid());
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp.parent_path(), ec);
+    for (const fs::path& dir : {copy.parent_path().parent_path(), copy.parent_path()}) {
+      chmod(dir.c_str(), 0711);
+    }
+    fs::copy(shim, tmp, fs::copy_options::recursive, ec);
+    if (!ec) {
+      chmod(tmp.c_str(), 0755);
+      for (fs::recursive_directory_iterator it(tmp, ec), end; !ec && it != end; it.increment(ec)) {
+        chmod(it->path().c_str(), it->is_directory() ? 0755 : 0644);
+      }
+    }
+    if (!ec) fs::rename(tmp, copy, ec);
+    if (ec && !fs::exists(copy / "gale_shim")) {
+      spdlog::warn("cannot copy the Python shim to {}: {}", copy.string(), ec.message());
+      fs::remove_all(tmp, ec);
+      return shim.string();
+    }
+    fs::remove_all(tmp, ec);
   }
   return copy.string();
 }

@@ -35,6 +35,13 @@ Result<ActionUser> ResolveActionUser(const sandbox::Settings& sandbox);
 // in /var/lib/gale/bin when the checkout is out of that user's reach.
 std::string GaleForActions(const std::string& gale_binary, const ActionUser& user);
 
+// The directory holding the Python shim (gale_shim, st2common, st2reactor) that Python actions
+// and sensor hosts put on their sys.path: <dir of gale_binary>/../share/gale/python, or, when
+// the node runs as root, a copy of it in /var/lib/gale/python/<digest> that the action user can
+// read. Empty (with a warning) when there is none: python-script actions and Python sensors then
+// fail with that reason.
+std::string PythonShimForActions(const std::string& gale_binary);
+
 // Where the pack copies that actions and sensor hosts read live.
 std::string SnapshotRoot(const config::Config& config);
 

@@ -194,6 +194,8 @@ class Node {
   sandbox::Settings sandbox_;
   ActionUser action_user_{};
   std::string gale_for_actions_;
+  // The Python shim's directory for Python actions and sensor hosts ("" when missing).
+  std::string python_shim_;
   std::optional<store::KeyCipher> cipher_;
   bus::BusConfig bus_;
   store::NodeInfo self_;
@@ -267,6 +269,7 @@ Status Node::PrepareMachine() {
   GALE_ASSIGN_OR_RETURN(auto user, ResolveActionUser(sandbox_));
   action_user_ = user;
   gale_for_actions_ = GaleForActions(gale_binary_, action_user_);
+  python_shim_ = PythonShimForActions(gale_binary_);
   GALE_ASSIGN_OR_RETURN(auto lock, HomeLock::Take(config_.home));
   lock_ = std::move(lock);
   return Status::Ok();
