@@ -35,9 +35,15 @@ TEST(CliPackTest, ListJsonShowsBrokenPackErrorsAndOthers) {
   Json out = Json::parse(r.output);
   ASSERT_EQ(out["packs"].size(), 2u);
   EXPECT_EQ(out["packs"][0]["ref"], "broken");
-  EXPECT_EQ(out["packs"][0]["status"], "invalid");
-  ASSERT_EQ(out["packs"][0]["errors"].size(), 1u);
-  EXPECT_NE(out["packs"][0]["errors"][0].get<std::string>().find("unknown runner_type 'shel'"),
+  // The action is refused; the pack (with nothing else in it) loads.
+  EXPECT_EQ(out["packs"][0]["status"], "loaded");
+  EXPECT_TRUE(out["packs"][0]["actions"].empty());
+  ASSERT_EQ(out["packs"][0]["refused"].size(), 1u);
+  const Json& refused = out["packs"][0]["refused"][0];
+  EXPECT_EQ(refused["kind"], "action");
+  EXPECT_EQ(refused["file"], "actions/a.yaml");
+  ASSERT_EQ(refused["errors"].size(), 1u);
+  EXPECT_NE(refused["errors"][0].get<std::string>().find("unknown runner_type 'shel'"),
             std::string::npos);
   EXPECT_EQ(out["packs"][1]["ref"], "examples");
   EXPECT_EQ(out["packs"][1]["status"], "loaded");
