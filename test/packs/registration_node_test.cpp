@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include "test/support/node_harness.h"
 
@@ -121,6 +122,20 @@ TEST(RegistrationNodeTest, APackWithABrokenActionFileRunsTheRestAndListsTheBroke
       << log;
   EXPECT_NE(log.find("unknown action 'ghost.act'"), std::string::npos) << log;
   EXPECT_TRUE(Finished(*node, "part.broken").empty());
+  // The API lists them with the pack.
+  auto api = RunCommand("curl -sf -H 'St2-Api-Key: " + node->api_token() + "' " + node->api_url() +
+                        "/v1/packs");
+  ASSERT_EQ(api.exit_code, 0) << api.output;
+  Json refused;
+  for (const auto& p : Json::parse(api.output)) {
+    if (p["ref"] == "part") refused = p["refused"];
+  }
+  ASSERT_EQ(refused.size(), 3u) << api.output;
+  std::set<std::string> kinds;
+  for (const auto& r : refused)
+    kinds.insert(r["kind"].get<std::string>() + " " + r["ref"].get<std::string>());
+  EXPECT_EQ(kinds,
+            (std::set<std::string>{"action ", "rule part.to_missing", "rule part.to_other_pack"}));
   EXPECT_EQ(node->Stop(), 0) << node->Log();
 }
 
