@@ -100,6 +100,14 @@ std::string ForUser(std::string text, const std::string& staging, const std::str
   return text;
 }
 
+// Whether two files hold the same bytes (both readable).
+bool SameContents(const fs::path& a, const fs::path& b) {
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  if (!fa || !fb) return false;
+  return std::string(std::istreambuf_iterator<char>(fa), {}) ==
+         std::string(std::istreambuf_iterator<char>(fb), {});
+}
+
 // The running version's resource (action, rule, sensor) read from `file` (relative to the pack),
 // as its description lists it; null when it had none.
 const Json* PreviousResource(const Json& description, const std::string& file) {
@@ -275,23 +283,38 @@ RefreshResult PackSnapshots::Activate(Staged& staged, Result<Json> validated, st
   // A resource file refused in the new copy that the running version had: its previous file is
   // carried into the new copy (the running one is never touched), which is validated again.
   if (validated.ok() && current) {
-    bool carried = false;
+    struct Carried {
+      std::string file, what, error;
+    };
+    std::vector<Carried> carried;
     for (const auto& r : (*validated)["refused"]) {
       const std::string file = r.value("file", "");
       const Json* previous = PreviousResource(current->description, file);
-      if (file.empty() || !previous) continue;
+      // An unchanged file refused for another reason (a rule whose action went) gains nothing.
+      if (file.empty() || !previous ||
+          SameContents(fs::path(current->dir) / file, staging / file)) {
+        continue;
+      }
       fs::copy_file(fs::path(current->dir) / file, staging / file,
                     fs::copy_options::overwrite_existing, ec);
       if (ec) continue;
-      carried = true;
       const Json& errors = r["errors"];
-      spdlog::warn("pack {}: {}/{} is refused ({}); the previous version of {} {} keeps running",
-                   current->ref, source_dir, file,
-                   ForUser(errors.empty() ? "invalid" : errors[0].get<std::string>(),
-                           staging.string(), source_dir),
-                   r.value("kind", "resource"), previous->value("ref", file));
+      carried.push_back({file, r.value("kind", "resource") + " " + previous->value("ref", file),
+                         ForUser(errors.empty() ? "invalid" : errors[0].get<std::string>(),
+                                 staging.string(), source_dir)});
     }
-    if (carried) validated = loads(std::move(Validate({staging.string()})[0]));
+    if (!carried.empty()) {
+      validated = loads(std::move(Validate({staging.string()})[0]));
+      for (const auto& c : carried) {
+        bool still_refused = !validated.ok();
+        for (const auto& r : validated.ok() ? (*validated)["refused"] : Json::array()) {
+          still_refused = still_refused || r.value("file", "") == c.file;
+        }
+        if (still_refused) continue;
+        spdlog::warn("pack {}: {}/{} is refused ({}); the previous version of {} keeps running",
+                     current->ref, source_dir, c.file, c.error, c.what);
+      }
+    }
   }
   if (!validated.ok()) {
     fs::remove_all(staging_parent, ec);
