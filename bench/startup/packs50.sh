@@ -36,7 +36,6 @@ for run in $(seq 1 "$RUNS"); do
   done
   end=$(date +%s%N)
   active=$(grep -o '[0-9]* pack(s) active' "$home/node.log" | head -1)
-  grep -m3 refused "$home/node.log" || true
   [ -n "${KEEP_LOG:-}" ] && cp "$home/node.log" "$KEEP_LOG"
   kill -TERM $pid; wait $pid || true
   awk -v s="$start" -v e="$end" -v a="$active" -v n="$N" \
