@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 constexpr const char* kPython = "/usr/bin/python3";
 
 // Where the node keeps its pack copies (host/node/machine.cpp SnapshotRoot): under its home when
-// unprivileged, else under /var/lib/gale/snapshots/<digest>/, whose `home` file names the node's home.
+// unprivileged, else under /var/lib/gale/snapshots/<digest>/, whose `home` file names the node's
+// home.
 fs::path SnapshotRootOf(const std::string& home) {
   if (geteuid() != 0) return fs::path(home) / "run" / "packs";
   std::error_code ec;
@@ -127,7 +128,7 @@ TEST(PythonEnvTest, APackWithoutRequirementsSharesTheEmptyVenvWithNoSystemPackag
   }
 }
 
-TEST(PythonEnvTest, RequirementsAreInstalledReadOnlyAndReusedWhileUnchanged) {
+TEST(PythonEnvTest, RequirementsAreInstalledReadOnlyReusedWhileUnchangedAndRemovedWhenUnused) {
   TempDir packs;
   const fs::path pack = packs.path() / "withwheel";
   WriteFiles(pack, {{"pack.yaml", PackYaml("withwheel")},
@@ -183,6 +184,30 @@ TEST(PythonEnvTest, RequirementsAreInstalledReadOnlyAndReusedWhileUnchanged) {
   const fs::path reloaded = VersionDir(*node, "withwheel");
   EXPECT_EQ(fs::read_symlink(reloaded / "virtualenv"), first_target);
   EXPECT_EQ(Count(node->Log(), "pack withwheel: virtualenv"), 1u) << node->Log();
+
+  // New requirements: a new venv. The old one stays while the previous copy does (its
+  // executions may still be running), and goes once no copy links to it.
+  WriteFiles(pack, {{"requirements.txt", "--no-index\n--find-links ./wheels\ngaletestpkg==1.0\n"}});
+  RunGale(node->home(), "pack reload", &code);
+  ASSERT_TRUE(
+      WaitFor([&] { return VersionDir(*node, "withwheel") != reloaded; }, std::chrono::seconds(60)))
+      << node->Log();
+  const fs::path second_target = fs::read_symlink(VersionDir(*node, "withwheel") / "virtualenv");
+  EXPECT_NE(second_target, first_target);
+  EXPECT_EQ(Count(node->Log(), "pack withwheel: virtualenv"), 2u) << node->Log();
+  EXPECT_TRUE(fs::exists(first_target));
+  const fs::path third = VersionDir(*node, "withwheel");
+  WriteFiles(pack, {{"actions/third.yaml", "---\nname: third\nrunner_type: noop\n"}});
+  RunGale(node->home(), "pack reload", &code);
+  ASSERT_TRUE(
+      WaitFor([&] { return VersionDir(*node, "withwheel") != third; }, std::chrono::seconds(60)))
+      << node->Log();
+  EXPECT_FALSE(fs::exists(first_target)) << node->Log();
+  EXPECT_TRUE(fs::exists(second_target / "bin" / "python"));
+  auto again =
+      AsActionUser((VersionDir(*node, "withwheel") / "virtualenv" / "bin" / "python").string() +
+                   " -c 'import galetestpkg'");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
 }
 
 TEST(PythonEnvTest, AFailedPipRefusesThePackWithPipsLastLineAndKeepsThePreviousVersion) {
