@@ -246,11 +246,23 @@ Status PythonEnvs::Attach(const std::string& ref, const fs::path& version_dir,
   const fs::path env = fs::path(cache_dir_) / key;
   std::error_code ec;
   if (!fs::exists(env / kCompleteMarker, ec)) {
+    const bool needs_pip = !RequirementLines(pack_dir / "requirements.txt").empty();
+    if (access(options_.python.c_str(), X_OK) != 0) {
+      if (needs_pip) {
+        return Status::Error("pack " + ref + ": virtualenv: " + options_.python +
+                             " is not installed (requirements.txt needs it)");
+      }
+      // A pack with nothing to install loads without Python (its Python content cannot run).
+      return Status::Ok();
+    }
     const auto started = std::chrono::steady_clock::now();
     if (Status built = Build(pack_dir, env); !built.ok()) {
       std::string message = "pack " + ref + ": virtualenv: " + built.message();
       ReplaceAll(message, pack_dir.string(), shown_dir.empty() ? pack_dir.string() : shown_dir);
-      return Status::Error(message);
+      if (needs_pip) return Status::Error(message);
+      // The empty venv: a broken Python installation must not keep YAML- and .so-only packs out.
+      spdlog::warn("{} (the pack loads without one: its Python content cannot run)", message);
+      return Status::Ok();
     }
     spdlog::info("pack {}: virtualenv {} built in {} ms", ref, env.string(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(

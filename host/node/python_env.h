@@ -56,7 +56,9 @@ class PythonEnvs {
   // Gives `version_dir` (<snapshot root>/<ref>@<digest>, holding the pack copy <ref>/) its
   // `virtualenv` link, building the venv for <ref>/requirements.txt first when the cache has
   // none. `shown_dir` replaces the copy's path in messages (the pack as its author knows it).
-  // Error: "pack <ref>: virtualenv: pip: <pip's last line>" (or what else failed).
+  // Error: "pack <ref>: virtualenv: pip: <pip's last line>" (or what else failed). A pack
+  // without requirements is never refused: when the interpreter is missing or the empty venv
+  // cannot be made, it gets no link (and a warning).
   Status Attach(const std::string& ref, const std::filesystem::path& version_dir,
                 const std::string& shown_dir = "");
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "host/node/python_env.h"
 #include "test/support/api_fixture.h"
 #include "test/support/node_harness.h"
 #include "test/support/pack_dir.h"
@@ -257,6 +258,42 @@ TEST(PythonEnvTest, ABrokenRequirementKeepsANewPackOut) {
   const std::string ran = RunGale(node->home(), "run neverloads.hello", &code);
   EXPECT_NE(code, 0) << ran;
   EXPECT_NE(ran.find("action 'neverloads.hello' not found"), std::string::npos) << ran;
+}
+
+// What a venv is made of decides its cache entry: comments and blank lines do not, the content
+// of a wheel shipped in the pack does, and so does the interpreter.
+TEST(PythonEnvsTest, TheCacheKeyFollowsWhatTheVenvIsMadeOf) {
+  TempDir pack;
+  const std::string py = "/usr/bin/python3.11:1:2";
+  const std::string none = node::RequirementsKey(pack.path(), py);
+  WriteFiles(pack.path(), {{"requirements.txt", "# nothing yet\n\n"}});
+  EXPECT_EQ(node::RequirementsKey(pack.path(), py), none);
+  WriteFiles(pack.path(), {{"requirements.txt", "./wheels/x-1.0-py3-none-any.whl  # ours\n"},
+                           {"wheels/x-1.0-py3-none-any.whl", "first"}});
+  const std::string first = node::RequirementsKey(pack.path(), py);
+  EXPECT_NE(first, none);
+  WriteFiles(pack.path(), {{"wheels/x-1.0-py3-none-any.whl", "second"}});
+  const std::string second = node::RequirementsKey(pack.path(), py);
+  EXPECT_NE(second, first);
+  EXPECT_NE(node::RequirementsKey(pack.path(), "/usr/bin/python3.12:1:2"), second);
+}
+
+// A machine without the interpreter still loads packs that need no Python packages.
+TEST(PythonEnvsTest, WithoutAnInterpreterOnlyPacksWithRequirementsAreRefused) {
+  TempDir root;
+  const fs::path packs = root.path() / "packs";
+  WriteFiles(packs / "plain@1" / "plain", {{"pack.yaml", PackYaml("plain")}});
+  WriteFiles(packs / "needy@1" / "needy",
+             {{"pack.yaml", PackYaml("needy")}, {"requirements.txt", "six==1.16.0\n"}});
+  node::PythonEnvOptions options;
+  options.python = "/nonexistent/python3";
+  node::PythonEnvs envs((root.path() / "venvs").string(), packs.string(), options);
+  EXPECT_TRUE(envs.Attach("plain", packs / "plain@1").ok());
+  EXPECT_FALSE(fs::exists(packs / "plain@1" / "virtualenv"));
+  Status refused = envs.Attach("needy", packs / "needy@1");
+  EXPECT_EQ(refused.message(),
+            "pack needy: virtualenv: /nonexistent/python3 is not installed (requirements.txt "
+            "needs it)");
 }
 
 }  // namespace
