@@ -4,6 +4,7 @@
 // the same, and a failed pip refuses the pack with pip's last line.
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -294,6 +295,45 @@ TEST(PythonEnvsTest, WithoutAnInterpreterOnlyPacksWithRequirementsAreRefused) {
   EXPECT_EQ(refused.message(),
             "pack needy: virtualenv: /nonexistent/python3 is not installed (requirements.txt "
             "needs it)");
+}
+
+// On a root node pip (and whatever setup.py it runs) is the action user's, and what it built is
+// then root's. The interpreter here is a stand-in that records who ran it and with what.
+TEST(PythonEnvsTest, ARootNodeRunsPipAsTheActionUserAndKeepsTheResult) {
+  passwd* action = getpwnam("gale-action");
+  if (geteuid() != 0 || action == nullptr) GTEST_SKIP() << "needs root and the gale-action user";
+  TempDir root;
+  ShareWithActions(root.path());
+  const fs::path calls = root.path() / "calls";
+  WriteFiles(root.path(), {{"python", "#!/bin/sh\necho \"$(id -u) $*\" >> " + calls.string() +
+                                          "\n[ \"$2\" = venv ] && mkdir -p \"$4/bin\"\nexit 0\n"}});
+  fs::permissions(root.path() / "python", fs::perms::all, fs::perm_options::add);
+  const fs::path packs = root.path() / "packs";
+  WriteFiles(packs / "needy@1" / "needy",
+             {{"pack.yaml", PackYaml("needy")}, {"requirements.txt", "six==1.16.0\n"}});
+  node::PythonEnvOptions options;
+  options.python = (root.path() / "python").string();
+  options.build_as = Credentials{action->pw_uid, action->pw_gid};
+  options.share_gid = action->pw_gid;
+  node::PythonEnvs envs((root.path() / "venvs").string(), packs.string(), options);
+  ASSERT_TRUE(envs.Attach("needy", packs / "needy@1").ok());
+
+  const fs::path env = fs::read_symlink(packs / "needy@1" / "virtualenv");
+  const std::string uid = std::to_string(action->pw_uid);
+  std::ifstream in(calls);
+  std::string venv_call, pip_call;
+  std::getline(in, venv_call);
+  std::getline(in, pip_call);
+  EXPECT_EQ(venv_call, uid + " -m venv --without-pip " + env.string());
+  EXPECT_EQ(pip_call, uid + " -m pip --python " + (env / "bin" / "python").string() +
+                          " install --no-input --disable-pip-version-check --no-cache-dir "
+                          "--no-warn-script-location -r " +
+                          (packs / "needy@1" / "needy" / "requirements.txt").string());
+  struct stat st {};
+  ASSERT_EQ(stat((env / "bin").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_gid, action->pw_gid);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
 }
 
 }  // namespace
