@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "host/common/subprocess.h"
+#include "host/node/python_env.h"
 
 namespace gale::node {
 namespace fs = std::filesystem;
@@ -170,6 +171,14 @@ RefreshResult PackSnapshots::Refresh(const std::string& source_dir, std::string*
   }
   fs::remove_all(staging_parent, ec);
   if (share_gid_) ShareWithGroup(version_dir, *share_gid_);
+  // After sharing: on a root node pip runs as the action user and reads the copy.
+  if (Status env =
+          python_envs_ ? python_envs_->Attach(active.ref, version_dir, source_dir) : Status::Ok();
+      !env.ok()) {
+    fs::remove_all(version_dir, ec);
+    if (why) *why = env.message();
+    return RefreshResult::kRefused;
+  }
   active.dir = (version_dir / active.ref).string();
   // The previous copy stays on disk: its host may still be stopping. Older ones go.
   for (const auto& entry : fs::directory_iterator(root_, ec)) {

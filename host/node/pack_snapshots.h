@@ -17,6 +17,8 @@
 
 namespace gale::node {
 
+class PythonEnvs;
+
 struct ActivePack {
   std::string ref;
   std::string source;                // the directory under packs.paths
@@ -44,12 +46,17 @@ class PackSnapshots {
 
   std::vector<ActivePack> Active() const;
 
+  // Each version activated from now on gets its Python virtualenv from `envs` (not owned; must
+  // outlive this), at <root>/<ref>@<digest>/virtualenv; a failed build refuses the version.
+  void UsePythonEnvs(PythonEnvs* envs) { python_envs_ = envs; }
+
  private:
   std::string root_;
   std::string gale_binary_;
   std::vector<std::string> context_paths_;
   std::optional<gid_t> share_gid_;
   std::map<std::string, ActivePack> by_source_;
+  PythonEnvs* python_envs_ = nullptr;
 };
 
 // Digest of a directory tree (names and contents), hex.
