@@ -23,7 +23,7 @@ std::shared_ptr<const ApiCatalog> BuildCatalog(const packs::Catalog& catalog) {
     if (!pack.ok()) continue;
     for (const auto& t : pack.trigger_types) add_type(t);
     for (const auto& a : pack.actions) {
-      out->actions.emplace(a.ref, requests::CompileAction(a));
+      out->actions.emplace(a.ref, requests::CompileAction(a, pack.config));
     }
     for (const auto& r : pack.rules) {
       if (r.trigger_type == "core.st2.webhook" && r.trigger_parameters.contains("url") &&

@@ -4,6 +4,7 @@
 #include "host/api/api_state.h"
 #include "host/bus/messages.h"
 #include "host/common/uuid.h"
+#include "host/requests/action_context.h"
 #include "host/store/follow.h"
 #include "host/store/secret_parameters.h"
 
@@ -25,6 +26,10 @@ HttpResponse RequestExecution(State& state, const std::string& action_ref, const
   expr::TemplateContext ctx;
   ctx.kv = requests::DatastoreLookup(state.store(), state.options.system_user, now, nullptr);
   ctx.decrypt = requests::DatastoreDecrypt(*state.cipher, state.options.system_user);
+  // action_context of a request made by hand (config_context is added for every caller).
+  const Json vars = requests::TemplateVars({.user = state.options.system_user, .pack = action.pack},
+                                           action.pack_config);
+  ctx.vars = &vars;
   Json params;
   std::string error = requests::BuildActionParameters(action, given, ctx, "the caller", &params);
   if (!error.empty()) return HttpResponse::Error(400, error);

@@ -22,6 +22,7 @@
 #include "host/node/machine.h"
 #include "host/node/pack_snapshots.h"
 #include "host/node/pack_watcher.h"
+#include "host/node/python_env.h"
 #include "host/node/recovery.h"
 #include "host/packs/catalog.h"
 #include "host/partition/partitioner.h"
@@ -236,6 +237,7 @@ class Node {
   std::unique_ptr<bus::EmbeddedBroker> embedded_;
   PublishedFile bus_addr_;
   std::unique_ptr<bus::RetentionGuard> retention_guard_;
+  std::optional<PythonEnvs> python_envs_;  // used by snapshots_, so it outlives them
   std::optional<PackSnapshots> snapshots_;
   // Held by whoever changes what runs here: the pack watcher, the API's reload, sensor
   // ownership changes (auto partitioning) and the heartbeat.
@@ -387,9 +389,20 @@ Status Node::GuardRetention() {
 }
 
 void Node::LoadPacks() {
-  snapshots_.emplace(SnapshotRoot(config_), gale_binary_, config_.packs_configs_path,
-                     geteuid() == 0 ? std::optional<gid_t>(action_user_.gid) : std::nullopt);
+  const std::string root = SnapshotRoot(config_);
+  const bool root_node = geteuid() == 0;
+  snapshots_.emplace(root, gale_binary_, config_.packs_configs_path,
+                     root_node ? std::optional<gid_t>(action_user_.gid) : std::nullopt);
+  // Beside the snapshot root, which is emptied at every start: venvs outlast a restart.
+  PythonEnvOptions venv_options;
+  if (root_node) {
+    venv_options.build_as = action_user_;
+    venv_options.share_gid = action_user_.gid;
+  }
+  python_envs_.emplace((fs::path(root).parent_path() / "venvs").string(), root, venv_options);
+  snapshots_->UsePythonEnvs(&*python_envs_);
   Refresh(*snapshots_, PackDirs(config_.packs_paths));
+  python_envs_->CollectUnused();
 }
 
 Status Node::StartSensors() {
@@ -568,6 +581,7 @@ void Node::AnnounceUp() {
 void Node::Reload(const std::set<std::string>& changed) {
   std::lock_guard lock(reload_mu_);
   Refresh(*snapshots_, changed);
+  python_envs_->CollectUnused();
   if (sensors_.supervisor) sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));
   if (!rules_engine_ && !runner_ && !api_ && !timers_) return;
   auto reloaded = ActiveCatalog(*snapshots_, config_.packs_configs_path);

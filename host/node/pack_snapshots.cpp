@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "host/common/subprocess.h"
+#include "host/node/python_env.h"
 
 namespace gale::node {
 namespace fs = std::filesystem;
@@ -355,6 +356,15 @@ RefreshResult PackSnapshots::Activate(Staged& staged, Result<Json> validated, st
   }
   fs::remove_all(staging_parent, ec);
   if (share_gid_) ShareWithGroup(version_dir, *share_gid_);
+  // After sharing: on a root node pip runs as the action user and reads the copy. Under mu_:
+  // activations run side by side at start-up, and the venvs share one cache.
+  if (Status env =
+          python_envs_ ? python_envs_->Attach(active.ref, version_dir, source_dir) : Status::Ok();
+      !env.ok()) {
+    fs::remove_all(version_dir, ec);
+    if (why) *why = env.message();
+    return RefreshResult::kRefused;
+  }
   active.dir = (version_dir / active.ref).string();
   // The previous copy stays on disk: its host may still be stopping. Older ones go (not those
   // another source of the same ref runs).

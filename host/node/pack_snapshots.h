@@ -19,6 +19,8 @@
 
 namespace gale::node {
 
+class PythonEnvs;
+
 struct ActivePack {
   std::string ref;
   std::string source;                // the directory under packs.paths
@@ -56,6 +58,10 @@ class PackSnapshots {
 
   std::vector<ActivePack> Active() const;
 
+  // Each version activated from now on gets its Python virtualenv from `envs` (not owned; must
+  // outlive this), at <root>/<ref>@<digest>/virtualenv; a failed build refuses the version.
+  void UsePythonEnvs(PythonEnvs* envs) { python_envs_ = envs; }
+
  private:
   // A source copied to its staging folder, not yet validated.
   struct Staged {
@@ -83,6 +89,7 @@ class PackSnapshots {
   mutable std::mutex mu_;  // guards by_source_ and the version folders under root_
   std::map<std::string, ActivePack> by_source_;
   int next_staging_ = 0;  // under mu_: each Refresh stages in its own folder
+  PythonEnvs* python_envs_ = nullptr;
 };
 
 // Digest of a directory tree (names and contents), hex.

@@ -20,8 +20,11 @@ Status RenderTemplateDefaults(const Json& declared, const Json& given,
   // another template default succeeds in a later pass. No progress in a pass means a cycle or a
   // real error, reported for the first parameter left.
   while (!pending.empty()) {
-    Json vars = *params;
-    for (const auto& [name, source] : pending) vars.erase(name);
+    // The caller's names (action_context, config_context), then the parameters over them.
+    Json vars = base.vars && base.vars->is_object() ? *base.vars : Json::object();
+    for (const auto& [name, value] : params->items()) {
+      if (!pending.count(name)) vars[name] = value;
+    }
     expr::TemplateContext ctx = base;
     ctx.trigger = nullptr;
     ctx.vars = &vars;

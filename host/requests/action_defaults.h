@@ -16,7 +16,8 @@ namespace gale::requests {
 // (rule or API); `params` the same with defaults applied. Every string default that looks like a
 // template and was not given is rendered with the other parameters as top-level names; defaults
 // may refer to each other (rendered in dependency order). `base` supplies the datastore lookup,
-// clock and limits (its trigger is not used). Errors name the parameter:
+// clock, limits and further names in `vars` (action_context, config_context), which parameters
+// of the same name hide; its trigger is not used. Errors name the parameter:
 // "default of parameter 'cmd': 'message' is undefined".
 Status RenderTemplateDefaults(const Json& declared, const Json& given,
                               const expr::TemplateContext& base, Json* params);

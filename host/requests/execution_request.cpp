@@ -5,9 +5,12 @@
 
 namespace gale::requests {
 
-std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& meta) {
+std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& meta,
+                                                    const Json& pack_config) {
   auto action = std::make_shared<CompiledAction>();
   action->ref = meta.ref;
+  action->pack = meta.pack;
+  if (pack_config.is_object()) action->pack_config = pack_config;
   action->runner_type = meta.runner_type;
   action->parameters = meta.parameters;
   if (meta.parameters.is_object()) {
@@ -42,7 +45,12 @@ std::string BuildActionParameters(const CompiledAction& action, const Json& give
     return "parameters schema of action '" + action.ref + "': " + action.schema_error;
   }
   params = action.validator->ApplyDefaults(params);
-  if (Status s = RenderTemplateDefaults(action.parameters, given, ctx, &params); !s.ok()) {
+  // config_context is the action's own pack config, whoever asks.
+  Json vars = ctx.vars && ctx.vars->is_object() ? *ctx.vars : Json::object();
+  if (!vars.contains("config_context")) vars["config_context"] = action.pack_config;
+  expr::TemplateContext with_vars = ctx;
+  with_vars.vars = &vars;
+  if (Status s = RenderTemplateDefaults(action.parameters, given, with_vars, &params); !s.ok()) {
     return s.message();
   }
   auto violations = action.validator->Validate(params);

@@ -21,7 +21,10 @@ namespace gale::requests {
 // The action a rule or a caller requests, as needed to build and check parameters.
 struct CompiledAction {
   std::string ref;
+  std::string pack;
   std::string runner_type;
+  // The pack's config: `config_context` of its parameter templates.
+  Json pack_config = Json::object();
   Json parameters = Json::object();            // StackStorm's parameter map, as written
   std::optional<schema::Validator> validator;  // of ActionMeta::parameters_schema
   std::string schema_error;                    // why `validator` is empty
@@ -30,13 +33,17 @@ struct CompiledAction {
 };
 
 // An action's metadata compiled for building requests (parameter schema, immutable and secret
-// parameters). Never fails: a schema that does not compile is kept in schema_error.
-std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& meta);
+// parameters), with its pack's config. Never fails: a schema that does not compile is kept in
+// schema_error.
+std::shared_ptr<const CompiledAction> CompileAction(const packs::ActionMeta& meta,
+                                                    const Json& pack_config = Json::object());
 
 // The parameters of one execution of `action`: `given` (already rendered) must not set an
 // immutable parameter (`who` names the caller in that error: "rule 'x.y'"); the action's
 // defaults are applied, template defaults rendered with `ctx`, and the result validated against
-// the parameter schema. Returns the reason on failure, "" on success (then *out is set).
+// the parameter schema. Template defaults also see `config_context` (the action's pack config)
+// and whatever ctx.vars holds (`action_context`, requests/action_context.h). Returns the reason
+// on failure, "" on success (then *out is set).
 std::string BuildActionParameters(const CompiledAction& action, const Json& given,
                                   const expr::TemplateContext& ctx, const std::string& who,
                                   Json* out);

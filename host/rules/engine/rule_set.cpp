@@ -10,19 +10,26 @@ namespace gale::rules::engine {
 std::shared_ptr<const RuleSet> RuleSet::FromCatalog(const packs::Catalog& catalog) {
   std::vector<packs::RuleMeta> rules;
   std::vector<packs::ActionMeta> actions;
+  std::map<std::string, Json> configs;
   for (const auto& pack : catalog.packs()) {
     if (!pack.ok()) continue;
     rules.insert(rules.end(), pack.rules.begin(), pack.rules.end());
     actions.insert(actions.end(), pack.actions.begin(), pack.actions.end());
+    configs.emplace(pack.ref, pack.config);
   }
-  return FromMetadata(rules, actions);
+  return FromMetadata(rules, actions, configs);
 }
 
 std::shared_ptr<const RuleSet> RuleSet::FromMetadata(
-    const std::vector<packs::RuleMeta>& rules, const std::vector<packs::ActionMeta>& actions) {
+    const std::vector<packs::RuleMeta>& rules, const std::vector<packs::ActionMeta>& actions,
+    const std::map<std::string, Json>& pack_configs) {
   std::unordered_map<std::string, std::shared_ptr<const requests::CompiledAction>> compiled_actions;
   for (const auto& a : actions) {
-    if (!compiled_actions.count(a.ref)) compiled_actions.emplace(a.ref, requests::CompileAction(a));
+    if (compiled_actions.count(a.ref)) continue;
+    auto config = pack_configs.find(a.pack);
+    compiled_actions.emplace(
+        a.ref,
+        requests::CompileAction(a, config != pack_configs.end() ? config->second : Json::object()));
   }
   auto compiled = std::make_shared<std::vector<CompiledRule>>();
   auto by_trigger = std::make_shared<std::unordered_map<std::string, std::vector<size_t>>>();
@@ -35,6 +42,7 @@ std::shared_ptr<const RuleSet> RuleSet::FromMetadata(
     }
     CompiledRule r;
     r.ref = meta.ref;
+    r.name = meta.name;
     r.trigger_type = meta.trigger_type;
     r.action_ref = meta.action_ref;
     r.enabled = meta.enabled;

@@ -24,6 +24,7 @@ namespace gale::rules::engine {
 
 struct CompiledRule {
   std::string ref;
+  std::string name;  // action_context.rule.name
   std::string trigger_type;
   std::string action_ref;
   bool enabled = true;  // as loaded from the rule file
@@ -44,9 +45,11 @@ class RuleSet {
   // catalog. Rules whose criteria do not compile are kept (and never match) and reported in
   // warnings(), like criteria warnings (regexes that can never match, ...).
   static std::shared_ptr<const RuleSet> FromCatalog(const packs::Catalog& catalog);
-  // The same from explicit metadata (tests, tools); `actions` are looked up by ref.
-  static std::shared_ptr<const RuleSet> FromMetadata(const std::vector<packs::RuleMeta>& rules,
-                                                     const std::vector<packs::ActionMeta>& actions);
+  // The same from explicit metadata (tests, tools); `actions` are looked up by ref, and
+  // `pack_configs` (pack ref -> config) give their templates' config_context.
+  static std::shared_ptr<const RuleSet> FromMetadata(
+      const std::vector<packs::RuleMeta>& rules, const std::vector<packs::ActionMeta>& actions,
+      const std::map<std::string, Json>& pack_configs = {});
 
   // The rules of `trigger_type` that are enabled now (file setting overridden by SetEnabled),
   // in load order. The pointers live as long as this RuleSet.

@@ -14,6 +14,7 @@
 #include "host/common/uuid.h"
 #include "host/expr/template/template.h"
 #include "host/packs/secrets.h"
+#include "host/requests/action_context.h"
 #include "host/requests/execution_request.h"
 #include "host/requests/trigger_record.h"
 #include "host/store/secret_parameters.h"
@@ -41,10 +42,22 @@ Status AsRetryable(const Status& s, const std::string& context) {
   return Status::Error(context + ": " + s.message(), true);
 }
 
-// The action parameters of one execution of `rule`: its parameters rendered with the trigger,
+// The action parameters of one execution of `rule` for trigger instance `instance`: its
+// parameters rendered with the trigger, action_context and config_context (StackStorm's names),
 // then completed and checked for its action. Returns the reason on failure, "" on success.
-std::string BuildParameters(const CompiledRule& rule, const expr::TemplateContext& ctx, Json* out) {
+std::string BuildParameters(const CompiledRule& rule, const std::string& instance,
+                            const std::string& user, const expr::TemplateContext& trigger_ctx,
+                            Json* out) {
   if (!rule.action) return "action '" + rule.action_ref + "' not found";
+  requests::ActionContext context;
+  context.user = user;
+  context.pack = rule.action->pack;
+  context.rule_ref = rule.ref;
+  context.rule_name = rule.name;
+  context.trigger_instance = instance;
+  const Json vars = requests::TemplateVars(context, rule.action->pack_config);
+  expr::TemplateContext ctx = trigger_ctx;
+  ctx.vars = &vars;
   auto rendered = expr::RenderParameters(rule.action_parameters, ctx);
   if (!rendered.ok()) return rendered.message();
   return requests::BuildActionParameters(*rule.action, *rendered, ctx, "rule '" + rule.ref + "'",
@@ -346,7 +359,7 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
     e.trace_id = ti.trace_id;
     e.requested_at = now;
     Json parameters = Json::object();
-    std::string error = BuildParameters(*rule, ctx, &parameters);
+    std::string error = BuildParameters(*rule, ti.id, options_.system_user, ctx, &parameters);
     if (!kv_error.ok() && kv_error.retryable()) return kv_error;
     if (error.empty() && rule->action) {
       // Secrets are sealed into the record, which is what the runner runs; the request only
