@@ -19,8 +19,9 @@ namespace {
 // A resource's file as the validate output names it: relative to the pack directory (a node
 // matches a refused file with the previous version's resource by it), else as read.
 std::string PackFile(const packs::Pack& p, const std::string& file) {
-  const std::string prefix = p.dir + "/";
-  return file.rfind(prefix, 0) == 0 ? file.substr(prefix.size()) : file;
+  const std::filesystem::path rel =
+      std::filesystem::path(file).lexically_relative(std::filesystem::path(p.dir));
+  return rel.empty() || *rel.begin() == ".." ? file : rel.string();
 }
 
 // With `strict` (pack authors' CI), every refused resource is an error of the pack.
