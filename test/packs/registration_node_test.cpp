@@ -83,6 +83,36 @@ TEST(RegistrationNodeTest, ADottedActionNameRunsFromARuleAndFromGaleRun) {
   EXPECT_EQ(node->Stop(), 0) << node->Log();
 }
 
+// The config an action sees: <packs.configs_path>/<ref>.yaml over the pack's config.yaml, with
+// config.schema.yaml's defaults filled in (config_context in the action's default).
+TEST(RegistrationNodeTest, TheConfigsDirConfigWinsAndSchemaDefaultsAreFilled) {
+  TempDir packs, configs;
+  WriteFiles(packs.path() / "cfg",
+             {{"pack.yaml", "---\nname: cfg\nversion: 1.0.0\n"},
+              {"config.schema.yaml",
+               "---\ngreeting: {type: string, required: true}\n"
+               "region: {type: string, default: eu-west-1}\n"},
+              {"config.yaml", "---\ngreeting: from-pack\n"},
+              {"actions/show.yaml",
+               "---\nname: show\nrunner_type: local-shell-cmd\nparameters:\n  cmd:\n"
+               "    type: string\n    default: \"echo {{ config_context.greeting }} "
+               "{{ config_context.region }}\"\n"}});
+  WriteFiles(configs.path(), {{"cfg.yaml", "---\ngreeting: from-configs-dir\n"}});
+  NodeOptions options;
+  options.packs_paths = {kShippedPacks, packs.str()};
+  // Appended right after packs.paths' items: a further key of the packs: mapping.
+  options.extra_yaml = "  configs_path: " + configs.str() + "\n";
+  auto node = NodeProcess::Start(options);
+  auto run = RunCommand("GALE_HOME=" + node->home() + " " + kGale + " run cfg.show --json");
+  ASSERT_EQ(run.exit_code, 0) << run.output << node->Log();
+  EXPECT_NE(run.output.find("from-configs-dir eu-west-1"), std::string::npos) << run.output;
+  EXPECT_NE(
+      node->Log().find("cfg/config.yaml: not read: " + configs.str() + "/cfg.yaml is the config"),
+      std::string::npos)
+      << node->Log();
+  EXPECT_EQ(node->Stop(), 0) << node->Log();
+}
+
 TEST(RegistrationNodeTest, APackWithABrokenActionFileRunsTheRestAndListsTheBroken) {
   TempDir packs;
   const fs::path part = packs.path() / "part";
