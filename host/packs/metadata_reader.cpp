@@ -349,10 +349,13 @@ void ReadConfig(const ReadOptions& options, Pack& pack) {
                             {schema_file.string() + ": " + compiled.message()}});
     return;
   }
+  // Only a config that exists is checked, as StackStorm's configs registrar checks the files it
+  // finds: a pack not configured yet loads with its defaults (a required key is then missing
+  // at run time, not at registration).
   std::vector<std::string> errors;
-  for (const auto& v : compiled->Validate(filled)) {
+  for (const auto& v : config ? compiled->Validate(filled) : std::vector<schema::Violation>{}) {
     const std::string field = Dotted(v.path);
-    errors.push_back((config ? At(*config, file.string(), v.path) : file.string()) + ": " +
+    errors.push_back(At(*config, file.string(), v.path) + ": " +
                      (field.empty() ? "" : field + ": ") + v.message + " (config.schema.yaml)");
   }
   if (!errors.empty()) {

@@ -176,6 +176,14 @@ TEST_F(LeniencyTest, ConfigSchemaFillsDefaultsAndReportsViolationsWithTheLine) {
   // It runs with the schema's defaults alone, as StackStorm's would with no registered config.
   EXPECT_EQ(bad.config["retries"], 3);
   EXPECT_FALSE(bad.config.contains("token"));
+
+  // No config at all (not configured yet): defaults, and nothing refused, as StackStorm checks
+  // only the config files it finds.
+  TempDir none;
+  WriteFiles(none.path() / "lenient", {{"pack.yaml", kPack}, {"config.schema.yaml", schema}});
+  Pack unconfigured = ReadPackMetadata((none.path() / "lenient").string());
+  EXPECT_TRUE(unconfigured.refused.empty()) << Refusals(unconfigured);
+  EXPECT_EQ(unconfigured.config["region"], "us-east-1");
 }
 
 TEST_F(LeniencyTest, AConfigInTheConfigsDirWinsOverThePacksOwn) {
