@@ -25,6 +25,12 @@ HttpResponse Packs(State& state) {
               {"actions", p.actions.size()},
               {"rules", p.rules.size()},
               {"trigger_types", p.trigger_types.size()}};
+    // Resources left out of a pack that loads (partial registration), each with its errors.
+    j["refused"] = Json::array();
+    for (const auto& r : p.refused) {
+      j["refused"].push_back(
+          {{"kind", r.kind}, {"ref", r.ref}, {"file", r.file}, {"errors", r.errors}});
+    }
     out.push_back(j);
   }
   return HttpResponse::Json(200, out);

@@ -16,7 +16,24 @@
 namespace gale::cli {
 namespace {
 
-Json PackToJson(const packs::Pack& p) {
+// A resource's file as the validate output names it: relative to the pack directory (a node
+// matches a refused file with the previous version's resource by it), else as read.
+std::string PackFile(const packs::Pack& p, const std::string& file) {
+  const std::filesystem::path rel =
+      std::filesystem::path(file).lexically_relative(std::filesystem::path(p.dir));
+  return rel.empty() || *rel.begin() == ".." ? file : rel.string();
+}
+
+// With `strict` (pack authors' CI), every refused resource is an error of the pack.
+std::vector<std::string> Errors(const packs::Pack& p, bool strict) {
+  std::vector<std::string> errors = p.errors;
+  if (strict) {
+    for (const auto& r : p.refused) errors.insert(errors.end(), r.errors.begin(), r.errors.end());
+  }
+  return errors;
+}
+
+Json PackToJson(const packs::Pack& p, bool strict = false) {
   Json sensors = Json::array(), triggers = Json::array(), actions = Json::array(),
        rules = Json::array();
   for (const auto& s : p.sensors) {
@@ -24,7 +41,8 @@ Json PackToJson(const packs::Pack& p) {
                        {"class_name", s.class_name},
                        {"poll_interval", s.poll_interval},
                        {"enabled", s.enabled},
-                       {"trigger_types", s.trigger_types}});
+                       {"trigger_types", s.trigger_types},
+                       {"file", PackFile(p, s.origin.file)}});
   }
   for (const auto& t : p.trigger_types) {
     triggers.push_back({{"ref", t.ref}, {"payload_schema", t.payload_schema}});
@@ -33,26 +51,36 @@ Json PackToJson(const packs::Pack& p) {
     actions.push_back({{"ref", a.ref},
                        {"runner_type", a.runner_type},
                        {"entry_point", a.entry_point},
-                       {"enabled", a.enabled}});
+                       {"enabled", a.enabled},
+                       {"file", PackFile(p, a.origin.file)}});
   }
   for (const auto& r : p.rules) {
     rules.push_back({{"ref", r.ref},
                      {"trigger", r.trigger_type},
                      {"action", r.action_ref},
-                     {"enabled", r.enabled}});
+                     {"enabled", r.enabled},
+                     {"file", PackFile(p, r.origin.file)}});
   }
+  Json refused = Json::array();
+  for (const auto& r : p.refused) {
+    refused.push_back(
+        {{"kind", r.kind}, {"ref", r.ref}, {"file", PackFile(p, r.file)}, {"errors", r.errors}});
+  }
+  const std::vector<std::string> errors = Errors(p, strict);
   Json out = {{"ref", p.ref},
               {"name", p.name},
               {"version", p.version},
               {"description", p.description},
               {"author", p.author},
               {"dir", p.dir},
-              {"status", p.ok() ? "loaded" : "invalid"},
+              {"status", errors.empty() ? "loaded" : "invalid"},
               {"sensors", sensors},
               {"trigger_types", triggers},
               {"actions", actions},
               {"rules", rules},
-              {"errors", p.errors}};
+              {"refused", refused},
+              {"notes", p.notes},
+              {"errors", errors}};
   if (p.library) {
     out["library"] = {{"path", p.library->path}, {"abi_version", p.library->abi_version}};
   }
@@ -96,9 +124,19 @@ std::string PackState(const packs::Pack& p,
   return state;
 }
 
-int ListPacks(const std::vector<std::string>& paths, bool json,
+// One line per refused resource and its errors, then the notes.
+void PrintRefused(const packs::Pack& p) {
+  for (const auto& r : p.refused) {
+    std::cout << "refused: " << r.kind << ' ' << (r.ref.empty() ? r.file : r.ref)
+              << " (the pack loads without it)\n";
+    for (const auto& e : r.errors) std::cout << "  " << e << '\n';
+  }
+  for (const auto& n : p.notes) std::cout << "note: " << n << '\n';
+}
+
+int ListPacks(const std::vector<std::string>& paths, const std::string& configs_dir, bool json,
               const config::Overrides& overrides) {
-  auto catalog = packs::Catalog::Load(paths);
+  auto catalog = packs::Catalog::Load(paths, {.configs_dir = configs_dir});
   auto states = SensorStates(overrides);
   if (json) {
     Json out = {{"packs", Json::array()}, {"errors", catalog.errors()}};
@@ -130,6 +168,7 @@ int ListPacks(const std::vector<std::string>& paths, bool json,
   for (const auto& e : catalog.errors()) std::cout << Red("error: ") << e << '\n';
   for (const auto& p : catalog.packs()) {
     for (const auto& e : p.errors) std::cout << Red("error: ") << e << '\n';
+    PrintRefused(p);
   }
   if (catalog.packs().empty()) {
     std::cout << "no packs found in";
@@ -165,29 +204,55 @@ void AddPackCommands(CLI::App& app, std::shared_ptr<ApiFlags> api_flags) {
       std::cerr << "gale pack list: " << config.message() << '\n';
       throw CLI::RuntimeError(2);
     }
-    throw CLI::RuntimeError(ListPacks(config->packs_paths, *json, *overrides));
+    throw CLI::RuntimeError(
+        ListPacks(config->packs_paths, config->packs_configs_path, *json, *overrides));
   });
 
   auto* validate = pack->add_subcommand(
-      "validate", "Check one pack directory (metadata, library, rules); exit 1 when invalid");
-  auto vdir = std::make_shared<std::string>();
+      "validate", "Check pack directories (metadata, library, rules); exit 1 when one is invalid");
+  auto vdirs = std::make_shared<std::vector<std::string>>();
   auto vcontext = std::make_shared<std::vector<std::string>>();
   auto vjson = std::make_shared<bool>(false);
-  validate->add_option("DIR", *vdir, "The pack directory")->required();
+  auto vstrict = std::make_shared<bool>(false);
+  auto vconfigs = std::make_shared<std::string>();
+  validate->add_option("DIR", *vdirs, "The pack directory (several: JSON {\"packs\": [...]})")
+      ->required();
   validate->add_option("--packs", *vcontext,
-                       "Packs paths whose packs the rules may refer to (repeatable)");
+                       "Packs paths whose packs the rules may refer to (repeatable; without it, "
+                       "only the pack's references into itself are checked)");
+  validate->add_option("--configs", *vconfigs,
+                       "Directory of pack configs (<ref>.yaml wins over the pack's config.yaml)");
   validate->add_flag("--json", *vjson, "Print JSON");
-  validate->callback([vdir, vcontext, vjson] {
-    auto catalog = packs::Catalog::LoadOne(*vdir, *vcontext);
-    const packs::Pack& p = catalog.packs().front();
-    if (*vjson) {
-      std::cout << PackToJson(p).dump(2) << '\n';
-    } else if (p.ok()) {
-      std::cout << "pack " << p.ref << " " << p.version << ": " << Green("valid") << '\n';
-    } else {
-      for (const auto& e : p.errors) std::cout << Red("error: ") << e << '\n';
+  validate->add_flag("--strict", *vstrict,
+                     "Refuse the whole pack on any error, a broken resource file included (for "
+                     "pack authors' CI)");
+  validate->callback([vdirs, vcontext, vjson, vstrict, vconfigs] {
+    bool all_valid = true;
+    Json described = Json::array();
+    for (const auto& dir : *vdirs) {
+      auto catalog = packs::Catalog::LoadOne(dir, *vcontext, {.configs_dir = *vconfigs});
+      const packs::Pack& p = catalog.packs().front();
+      const std::vector<std::string> errors = Errors(p, *vstrict);
+      all_valid = all_valid && errors.empty();
+      if (*vjson) {
+        described.push_back(PackToJson(p, *vstrict));
+      } else if (errors.empty()) {
+        std::cout << "pack " << p.ref << " " << p.version << ": " << Green("valid")
+                  << (p.refused.empty() ? ""
+                                        : " (without " + std::to_string(p.refused.size()) +
+                                              " refused resource(s))")
+                  << '\n';
+        PrintRefused(p);
+      } else {
+        for (const auto& e : errors) std::cout << Red("error: ") << e << '\n';
+        if (!*vstrict) PrintRefused(p);
+      }
     }
-    throw CLI::RuntimeError(p.ok() ? 0 : 1);
+    if (*vjson) {
+      std::cout << (described.size() == 1 ? described[0] : Json{{"packs", described}}).dump(2)
+                << '\n';
+    }
+    throw CLI::RuntimeError(all_valid ? 0 : 1);
   });
 
   auto* reload = pack->add_subcommand(

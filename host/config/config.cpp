@@ -183,6 +183,7 @@ Status Apply(const YamlDocument& doc, const std::string& file, Config& c) {
   if (packs.contains("paths")) {
     for (const auto& p : packs["paths"]) c.packs_paths.push_back(Resolve(p, base));
   }
+  if (packs.contains("configs_path")) c.packs_configs_path = Resolve(packs["configs_path"], base);
   c.max_concurrency = runner.value("max_concurrency", c.max_concurrency);
   c.default_timeout = runner.value("default_timeout", c.default_timeout);
   c.lease_timeout = runner.value("lease_timeout", c.lease_timeout);
@@ -255,6 +256,9 @@ Result<Config> Load(const Overrides& o) {
   if (!o.packs_paths.empty()) c.packs_paths = o.packs_paths;
   if (c.packs_paths.empty() && !o.default_packs_dir.empty()) {
     c.packs_paths.push_back(o.default_packs_dir);
+  }
+  if (c.packs_configs_path.empty()) {
+    c.packs_configs_path = (fs::path(c.home) / "configs").string();
   }
   if (c.store_url.empty()) c.store_url = "sqlite://" + (fs::path(c.home) / "gale.db").string();
   if (c.sensors.sensor_node_name.empty()) c.sensors.sensor_node_name = c.node_name;

@@ -48,6 +48,9 @@ struct Config {
   std::string store_url;  // resolved: sqlite://<home>/gale.db when not configured
   std::string write_concern = "majority";
   std::vector<std::string> packs_paths;  // resolved: <gale binary dir>/../packs when empty
+  // packs.configs_path: StackStorm's /opt/stackstorm/configs; <dir>/<pack ref>.yaml is that pack's
+  // config, in place of the pack's own config.yaml. Resolved: <home>/configs when not configured.
+  std::string packs_configs_path;
   int max_concurrency = 60;
   double default_timeout = 600;  // seconds; an action's own timeout wins
   // Seconds a claimed execution's lease lasts without renewal (renewed every third of it); a

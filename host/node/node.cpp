@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "host/api/api_keys.h"
 #include "host/api/api_server.h"
@@ -58,13 +60,32 @@ std::vector<std::string> SensorsOf(const std::vector<sensors::PackSpec>& specs) 
   return owned;
 }
 
-// The active pack copies (already validated; libraries not reopened).
-packs::Catalog ActiveCatalog(const PackSnapshots& snapshots) {
+// The active pack copies (already validated; libraries not reopened). Rules are checked here
+// across all of them (a validation child checks its own pack only): a rule whose trigger type or
+// action no active pack has is refused and logged, and the rest of its pack stays.
+packs::Catalog ActiveCatalog(const PackSnapshots& snapshots, const std::string& configs_dir) {
   std::vector<std::string> paths;
-  for (const auto& p : snapshots.Active()) {
-    paths.push_back(fs::path(p.dir).parent_path().string());
+  const std::vector<ActivePack> active = snapshots.Active();
+  for (const auto& p : active) paths.push_back(fs::path(p.dir).parent_path().string());
+  packs::Catalog catalog =
+      packs::Catalog::Load(paths, {.inspect_libraries = false, .configs_dir = configs_dir});
+  for (const auto& pack : catalog.packs()) {
+    auto it = std::find_if(active.begin(), active.end(),
+                           [&](const ActivePack& a) { return a.ref == pack.ref; });
+    if (it == active.end()) continue;
+    for (const auto& r : pack.refused) {
+      // Those the validation refused were logged when the pack was activated.
+      const std::string file = fs::path(r.file).lexically_relative(pack.dir).string();
+      bool logged = false;
+      for (const auto& v : it->description.value("refused", Json::array())) {
+        logged = logged || v.value("file", "") == file;
+      }
+      if (logged) continue;
+      spdlog::warn("pack {}: {} {} refused (the pack loads without it): {}", pack.ref, r.kind,
+                   r.ref, r.errors.empty() ? "invalid" : r.errors[0]);
+    }
   }
-  return packs::Catalog::Load(paths, {.inspect_libraries = false});
+  return catalog;
 }
 
 std::set<std::string> PackDirs(const std::vector<std::string>& paths) {
@@ -80,15 +101,25 @@ std::set<std::string> PackDirs(const std::vector<std::string>& paths) {
   return dirs;
 }
 
+// Validation children run this many at a time: each is mostly one process start and a little
+// YAML, so one or two per core keep start-up with many packs short without swamping the machine.
+size_t RefreshParallelism() {
+  return std::max(2u, std::thread::hardware_concurrency());
+}
+
 void Refresh(PackSnapshots& snapshots, const std::set<std::string>& dirs) {
-  for (const auto& dir : dirs) {
-    std::string why;
-    switch (snapshots.Refresh(dir, &why)) {
+  const std::vector<std::string> list(dirs.begin(), dirs.end());
+  std::vector<std::string> whys;
+  const std::vector<RefreshResult> results =
+      snapshots.RefreshMany(list, &whys, RefreshParallelism());
+  for (size_t i = 0; i < list.size(); ++i) {
+    switch (results[i]) {
       case RefreshResult::kActivated:
-        spdlog::info("pack {}: loaded", dir);
+        spdlog::info("pack {}: loaded", list[i]);
         break;
       case RefreshResult::kRefused:
-        spdlog::error("pack {}: refused: {}; the running version (if any) keeps running", dir, why);
+        spdlog::error("pack {}: refused: {}; the running version (if any) keeps running", list[i],
+                      whys[i]);
         break;
       case RefreshResult::kRemoved:
       case RefreshResult::kUnchanged:
@@ -236,12 +267,16 @@ class Node {
 
 Status Node::Start() {
   GALE_TRY(PrepareMachine());
+  // Packs are staged and validated (child processes) while the store and the bus start: neither
+  // needs the other, and with many packs each takes about as long. A failed start waits for it
+  // (the future's destructor) before the members go.
+  auto packs_loaded = std::async(std::launch::async, [this] { LoadPacks(); });
   GALE_TRY(OpenStore());
   GALE_TRY(StartBus());
   GALE_TRY(GuardRetention());
-  LoadPacks();
+  packs_loaded.get();
   // Rules and actions of the active packs, read once for every role.
-  const packs::Catalog catalog = ActiveCatalog(*snapshots_);
+  const packs::Catalog catalog = ActiveCatalog(*snapshots_, config_.packs_configs_path);
   if (config_.HasRole("sensors")) {
     GALE_TRY(StartSensors());
     GALE_TRY(StartTimers(catalog));
@@ -356,7 +391,7 @@ Status Node::GuardRetention() {
 void Node::LoadPacks() {
   const std::string root = SnapshotRoot(config_);
   const bool root_node = geteuid() == 0;
-  snapshots_.emplace(root, gale_binary_, config_.packs_paths,
+  snapshots_.emplace(root, gale_binary_, config_.packs_configs_path,
                      root_node ? std::optional<gid_t>(action_user_.gid) : std::nullopt);
   // Beside the snapshot root, which is emptied at every start: venvs outlast a restart.
   PythonEnvOptions venv_options;
@@ -549,7 +584,7 @@ void Node::Reload(const std::set<std::string>& changed) {
   python_envs_->CollectUnused();
   if (sensors_.supervisor) sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));
   if (!rules_engine_ && !runner_ && !api_ && !timers_) return;
-  auto reloaded = ActiveCatalog(*snapshots_);
+  auto reloaded = ActiveCatalog(*snapshots_, config_.packs_configs_path);
   if (timers_) timers_->Update(timers::TimersOf(reloaded));
   if (rules_engine_) rules_engine_->UpdateRules(rules::engine::RuleSet::FromCatalog(reloaded));
   if (runner_) runner_->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, sandbox_));

@@ -7,7 +7,9 @@
 
 #include <sys/types.h>
 
+#include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,17 +34,27 @@ enum class RefreshResult { kActivated, kUnchanged, kRefused, kRemoved };
 
 class PackSnapshots {
  public:
-  // Copies live under <root>/<ref>@<digest>/<ref>; `gale_binary` runs the validation.
-  // `context_paths` are the packs paths a pack's rules may refer into. With `share_gid`, active
-  // copies belong to that group (the action user's) and are readable by it, by nobody else;
-  // staging copies stay the node's alone.
-  PackSnapshots(std::string root, std::string gale_binary, std::vector<std::string> context_paths,
+  // Copies live under <root>/<ref>@<digest>/<ref>; `gale_binary` runs the validation, which
+  // checks the pack alone (its rules' references into other packs are the node's to check,
+  // across all active packs at once). `configs_dir` is packs.configs_path. With `share_gid`,
+  // active copies belong to that group (the action user's) and are readable by it, by nobody
+  // else; staging copies stay the node's alone.
+  PackSnapshots(std::string root, std::string gale_binary, std::string configs_dir,
                 std::optional<gid_t> share_gid = std::nullopt);
 
   // Stages and validates `source_dir`; on success it becomes the active version of its pack.
-  // When the directory is gone (or no longer a pack) its active version is dropped.
-  // `why` receives the one-line reason when the result is kRefused.
+  // A resource file the validation refuses (the pack loads without it) that the running version
+  // had keeps its previous file in the new copy, which is validated again: live reload never
+  // loses a working action, rule or sensor to a broken save. When the directory is gone (or no
+  // longer a pack) its active version is dropped. `why` receives the one-line reason when the
+  // result is kRefused. Safe to call for different sources from several threads at once.
   RefreshResult Refresh(const std::string& source_dir, std::string* why = nullptr);
+
+  // Refresh for many sources at once (a node's start): YAML-only packs are validated several to
+  // a child, in up to `parallelism` children at a time; a pack with a library gets a child of
+  // its own. `whys`, when set, receives one reason per source (empty unless kRefused).
+  std::vector<RefreshResult> RefreshMany(const std::vector<std::string>& source_dirs,
+                                         std::vector<std::string>* whys, size_t parallelism);
 
   std::vector<ActivePack> Active() const;
 
@@ -51,11 +63,32 @@ class PackSnapshots {
   void UsePythonEnvs(PythonEnvs* envs) { python_envs_ = envs; }
 
  private:
+  // A source copied to its staging folder, not yet validated.
+  struct Staged {
+    std::string source;
+    std::filesystem::path parent;  // <root>/.staging/<n>, removed once done
+    std::filesystem::path dir;     // parent/<name>: what is validated, then activated
+    std::string digest;
+    bool has_library = false;
+    std::optional<ActivePack> current;  // the running version, if any
+  };
+  // Copies the source; a result when there is nothing to validate (unchanged, removed, or the
+  // copy failed), else nullopt and `staged` is ready.
+  std::optional<RefreshResult> Stage(const std::string& source_dir, Staged& staged,
+                                     std::string* why);
+  // `gale pack validate DIR... --json` in one bounded child: one description per directory (or
+  // the child's failure; a batch that fails is validated again one directory per child).
+  std::vector<Result<Json>> Validate(const std::vector<std::string>& stagings) const;
+  // Makes a validated copy the active version (carrying previous files of refused resources).
+  RefreshResult Activate(Staged& staged, Result<Json> validated, std::string* why);
+
   std::string root_;
   std::string gale_binary_;
-  std::vector<std::string> context_paths_;
+  std::string configs_dir_;
   std::optional<gid_t> share_gid_;
+  mutable std::mutex mu_;  // guards by_source_ and the version folders under root_
   std::map<std::string, ActivePack> by_source_;
+  int next_staging_ = 0;  // under mu_: each Refresh stages in its own folder
   PythonEnvs* python_envs_ = nullptr;
 };
 

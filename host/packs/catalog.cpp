@@ -96,7 +96,7 @@ void Catalog::Read(const std::vector<std::string>& packs_paths, const CatalogOpt
     }
     std::sort(dirs.begin(), dirs.end());
     for (const auto& dir : dirs) {
-      Pack pack = ReadPackMetadata(dir.string());
+      Pack pack = ReadPackMetadata(dir.string(), {.configs_dir = options.configs_dir});
       if (skip.contains(pack.ref)) continue;
       if (seen.contains(pack.ref)) {
         catalog.errors_.push_back(dir.string() + ": pack '" + pack.ref +
@@ -110,34 +110,46 @@ void Catalog::Read(const std::vector<std::string>& packs_paths, const CatalogOpt
   }
 }
 
-Catalog Catalog::LoadOne(const std::string& pack_dir,
-                         const std::vector<std::string>& context_paths) {
+Catalog Catalog::LoadOne(const std::string& pack_dir, const std::vector<std::string>& context_paths,
+                         const CatalogOptions& options) {
   Catalog catalog;
-  Pack pack = ReadPackMetadata(pack_dir);
-  if (pack.ok() && NeedsLibrary(pack)) InspectLibrary(pack);
+  Pack pack = ReadPackMetadata(pack_dir, {.configs_dir = options.configs_dir});
+  if (pack.ok() && options.inspect_libraries && NeedsLibrary(pack)) InspectLibrary(pack);
   const std::string ref = pack.ref;
   catalog.packs_.push_back(std::move(pack));
-  catalog.Read(context_paths, {.inspect_libraries = false}, {ref});
-  catalog.CheckRules();
+  catalog.Read(context_paths, {.inspect_libraries = false, .configs_dir = options.configs_dir},
+               {ref});
+  catalog.CheckRules(context_paths.empty());
   return catalog;
 }
 
 // Rules may name trigger types and actions of any pack, so they are checked once all packs are
-// read. A rule pointing into a broken pack is itself an error.
-void Catalog::CheckRules() {
+// read. A rule pointing into a broken pack, or at a refused resource, is itself refused (the
+// rest of its pack loads), as StackStorm's rules registrar skips it.
+void Catalog::CheckRules(bool own_refs_only) {
   for (auto& pack : packs_) {
-    std::vector<std::string> errors;
-    for (const auto& rule : pack.rules) {
-      if (!FindTriggerType(rule.trigger_type)) {
+    // A reference is checked unless it points outside this pack and only own refs are checked.
+    auto checked = [&](const std::string& ref) {
+      return !own_refs_only || ref.rfind(pack.ref + ".", 0) == 0 || ref.rfind("core.st2.", 0) == 0;
+    };
+    std::vector<RuleMeta> kept;
+    for (auto& rule : pack.rules) {
+      std::vector<std::string> errors;
+      if (checked(rule.trigger_type) && !FindTriggerType(rule.trigger_type)) {
         errors.push_back(At(rule.origin) + ": rule '" + rule.name + "': unknown trigger type '" +
                          rule.trigger_type + "'");
       }
-      if (!FindAction(rule.action_ref)) {
+      if (checked(rule.action_ref) && !FindAction(rule.action_ref)) {
         errors.push_back(At(rule.origin) + ": rule '" + rule.name + "': unknown action '" +
                          rule.action_ref + "'");
       }
+      if (errors.empty()) {
+        kept.push_back(std::move(rule));
+      } else {
+        pack.refused.push_back({"rule", rule.ref, rule.origin.file, std::move(errors)});
+      }
     }
-    pack.errors.insert(pack.errors.end(), errors.begin(), errors.end());
+    pack.rules = std::move(kept);
   }
 }
 

@@ -14,6 +14,8 @@ struct CatalogOptions {
   // Open each pack library to check its ABI version and exports. Turned off only by callers
   // that want metadata alone.
   bool inspect_libraries = true;
+  // Where StackStorm-style pack configs live (ReadOptions::configs_dir); "" for none.
+  std::string configs_dir;
 };
 
 class Catalog {
@@ -25,9 +27,11 @@ class Catalog {
 
   // Checks one pack directory: its metadata, its library, and its rules against the packs found
   // in `context_paths` (read as metadata only; a pack there with the same ref is ignored).
-  // The result's packs() holds the checked pack first.
-  static Catalog LoadOne(const std::string& pack_dir,
-                         const std::vector<std::string>& context_paths);
+  // With no context paths, only references into the pack itself (and core trigger types) are
+  // checked: a node checks the others once, across all its active packs (Load). The result's
+  // packs() holds the checked pack first.
+  static Catalog LoadOne(const std::string& pack_dir, const std::vector<std::string>& context_paths,
+                         const CatalogOptions& options = {});
 
   const std::vector<Pack>& packs() const { return packs_; }
   // Problems that belong to no single pack (a packs path that does not exist).
@@ -41,7 +45,9 @@ class Catalog {
  private:
   void Read(const std::vector<std::string>& packs_paths, const CatalogOptions& options,
             const std::set<std::string>& skip);
-  void CheckRules();
+  // Refuses (Pack::refused) each rule whose trigger type or action is missing. With
+  // `own_refs_only`, a reference into another pack is taken on trust.
+  void CheckRules(bool own_refs_only = false);
 
   std::vector<Pack> packs_;
   std::vector<std::string> errors_;

@@ -74,6 +74,15 @@ struct LibraryInfo {
   std::vector<std::string> actions;
 };
 
+// A resource left out of a pack that otherwise loads (StackStorm's registrar skips a broken file
+// the same way): its kind, the file it came from, and why.
+struct RefusedResource {
+  std::string kind;  // "action", "rule", "sensor", "config"
+  std::string ref;   // "<pack>.<name>"; "" when the file could not be read far enough to name it
+  std::string file;  // the metadata file
+  std::vector<std::string> errors;  // "file:line: message"
+};
+
 struct Pack {
   std::string ref;
   std::string name;
@@ -87,9 +96,13 @@ struct Pack {
   std::vector<ActionMeta> actions;
   std::vector<RuleMeta> rules;
   std::optional<LibraryInfo> library;
-  // One line each; a pack with any error is not activated (its sensors, actions and rules stay
-  // out), and the other packs load as usual.
+  // Pack-level problems (pack.yaml, its ref, its library), one line each; a pack with any error
+  // is not activated (its sensors, actions and rules stay out), and the other packs load as usual.
   std::vector<std::string> errors;
+  // Resources refused on their own: the pack loads without them (unless validated with --strict).
+  std::vector<RefusedResource> refused;
+  // Things ignored on purpose (an aliases/ folder, an unknown folder), one line each; never errors.
+  std::vector<std::string> notes;
 
   bool ok() const { return errors.empty(); }
   // The .so that native code comes from: lib<ref>.so in the pack directory.

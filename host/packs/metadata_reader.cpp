@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <set>
 
 #include "host/common/yaml_json.h"
 #include "host/packs/runner_types.h"
@@ -178,6 +181,7 @@ void ReadAction(const std::string& file, Pack& pack) {
   a.description = Str(j, "description");
   a.enabled = Bool(j, "enabled", true);
   a.parameters = Obj(j, "parameters");
+  schema::CastParameterDefaults(a.parameters);
   a.parameters_schema = schema::ParametersToSchema(a.parameters);
   a.sandbox = Obj(j, "sandbox");
   a.origin = {file, doc->LineOf("")};
@@ -250,9 +254,140 @@ void ReadRule(const std::string& file, Pack& pack) {
   pack.rules.push_back(std::move(r));
 }
 
+// Reads one resource file with `read`; whatever it reports refuses that resource alone: its
+// records (and a sensor's trigger types) are taken back out and the errors listed under
+// Pack::refused, as StackStorm's registrar skips a file it cannot register.
+void ReadResource(const std::string& file, const char* kind,
+                  void (*read)(const std::string&, Pack&), Pack& pack) {
+  const size_t errors = pack.errors.size(), sensors = pack.sensors.size(),
+               triggers = pack.trigger_types.size(), actions = pack.actions.size(),
+               rules = pack.rules.size();
+  read(file, pack);
+  if (pack.errors.size() == errors) return;
+  RefusedResource refused{kind, "", file, {}};
+  refused.errors.assign(std::make_move_iterator(pack.errors.begin() + errors),
+                        std::make_move_iterator(pack.errors.end()));
+  pack.errors.resize(errors);
+  if (pack.sensors.size() > sensors) refused.ref = pack.sensors.back().ref;
+  if (pack.actions.size() > actions) refused.ref = pack.actions.back().ref;
+  if (pack.rules.size() > rules) refused.ref = pack.rules.back().ref;
+  pack.sensors.resize(sensors);
+  pack.trigger_types.resize(triggers);
+  pack.actions.resize(actions);
+  pack.rules.resize(rules);
+  pack.refused.push_back(std::move(refused));
+}
+
+// StackStorm's config loader: a key the config lacks takes the schema's default, and an object
+// whose schema lists properties is created empty first so that its own defaults are filled too.
+void FillConfigDefaults(const Json& properties, Json& config) {
+  if (!properties.is_object() || !config.is_object()) return;
+  for (const auto& [key, item] : properties.items()) {
+    if (!item.is_object()) continue;
+    if (!config.contains(key) && item.contains("default")) config[key] = item["default"];
+    if (item.value("type", Json()) == "object" && item.contains("properties")) {
+      if (!config.contains(key) || config[key].is_null()) config[key] = Json::object();
+      FillConfigDefaults(item["properties"], config[key]);
+    }
+  }
+}
+
+// The pack's config: <configs dir>/<ref>.yaml when there is one (StackStorm reads only
+// /opt/stackstorm/configs/<pack>.yaml), else the pack's own config.yaml. Defaults come from
+// config.schema.yaml and the result is validated against it; a config that breaks its schema is
+// refused (listed with file:line) and the pack runs with the schema's defaults alone, as
+// StackStorm's would with no registered config.
+void ReadConfig(const ReadOptions& options, Pack& pack) {
+  const fs::path own = fs::path(pack.dir) / "config.yaml";
+  fs::path file = own;
+  if (!options.configs_dir.empty()) {
+    const fs::path shared = fs::path(options.configs_dir) / (pack.ref + ".yaml");
+    if (fs::exists(shared)) {
+      if (fs::exists(own)) {
+        pack.notes.push_back(own.string() + ": not read: " + shared.string() + " is the config");
+      }
+      file = shared;
+    }
+  }
+  auto refuse = [&](std::vector<std::string> errors) {
+    pack.refused.push_back({"config", pack.ref, file.string(), std::move(errors)});
+  };
+  std::optional<YamlDocument> config;
+  if (fs::exists(file)) {
+    auto loaded = LoadYamlFile(file.string());
+    if (!loaded.ok()) {
+      refuse({loaded.message()});
+    } else if (loaded->json.is_object()) {
+      config = std::move(loaded).value();
+    } else if (!loaded->json.is_null()) {
+      refuse({file.string() + ": expected a YAML mapping at the top level"});
+    }
+  }
+  if (config) pack.config = config->json;
+  const fs::path schema_file = fs::path(pack.dir) / "config.schema.yaml";
+  if (!fs::exists(schema_file)) return;
+  auto schema_doc = LoadYamlFile(schema_file.string());
+  if (!schema_doc.ok() || !schema_doc->json.is_object()) {
+    pack.refused.push_back(
+        {"config",
+         pack.ref,
+         schema_file.string(),
+         {schema_doc.ok() ? schema_file.string() + ": expected a mapping of config keys"
+                          : schema_doc.message()}});
+    pack.config = Json::object();
+    return;
+  }
+  Json properties = schema_doc->json;
+  Json filled = pack.config;
+  FillConfigDefaults(properties, filled);
+  const Json schema = schema::ParametersToSchema(properties);
+  auto compiled = schema::Validator::Compile(schema);
+  if (!compiled.ok()) {
+    pack.refused.push_back({"config",
+                            pack.ref,
+                            schema_file.string(),
+                            {schema_file.string() + ": " + compiled.message()}});
+    return;
+  }
+  // Only a config that exists is checked, as StackStorm's configs registrar checks the files it
+  // finds: a pack not configured yet loads with its defaults (a required key is then missing
+  // at run time, not at registration).
+  std::vector<std::string> errors;
+  for (const auto& v : config ? compiled->Validate(filled) : std::vector<schema::Violation>{}) {
+    const std::string field = Dotted(v.path);
+    errors.push_back(At(*config, file.string(), v.path) + ": " +
+                     (field.empty() ? "" : field + ": ") + v.message + " (config.schema.yaml)");
+  }
+  if (!errors.empty()) {
+    refuse(std::move(errors));
+    filled = Json::object();
+    FillConfigDefaults(properties, filled);
+  }
+  pack.config = std::move(filled);
+}
+
+// Folders a pack may hold that Gale does not read; each gets a note, never an error.
+void NoteIgnoredFolders(Pack& pack) {
+  static const std::set<std::string> kRead = {"actions", "sensors", "rules"};
+  std::vector<std::string> notes;
+  std::error_code ec;
+  for (fs::directory_iterator it(pack.dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!it->is_directory(ec) || name.empty() || name[0] == '.' || kRead.contains(name)) continue;
+    if (name == "aliases") {
+      notes.push_back(it->path().string() +
+                      ": action aliases (ChatOps) are not supported; ignored");
+    } else {
+      notes.push_back(it->path().string() + ": not a folder Gale reads; ignored");
+    }
+  }
+  std::sort(notes.begin(), notes.end());
+  pack.notes.insert(pack.notes.end(), notes.begin(), notes.end());
+}
+
 }  // namespace
 
-Pack ReadPackMetadata(const std::string& dir) {
+Pack ReadPackMetadata(const std::string& dir, const ReadOptions& options) {
   Pack pack;
   pack.dir = dir;
   pack.ref = fs::path(dir).filename().string();
@@ -280,20 +415,15 @@ Pack ReadPackMetadata(const std::string& dir) {
     return pack;
   }
 
-  const fs::path config_file = fs::path(dir) / "config.yaml";
-  if (fs::exists(config_file)) {
-    auto config = LoadYamlFile(config_file.string());
-    if (!config.ok()) {
-      pack.errors.push_back(config.message());
-    } else if (config->json.is_object()) {
-      pack.config = config->json;
-    } else if (!config->json.is_null()) {
-      pack.errors.push_back(config_file.string() + ": expected a YAML mapping at the top level");
-    }
+  ReadConfig(options, pack);
+  for (const auto& f : YamlFiles(fs::path(dir) / "sensors")) {
+    ReadResource(f, "sensor", ReadSensor, pack);
   }
-  for (const auto& f : YamlFiles(fs::path(dir) / "sensors")) ReadSensor(f, pack);
-  for (const auto& f : YamlFiles(fs::path(dir) / "actions")) ReadAction(f, pack);
-  for (const auto& f : YamlFiles(fs::path(dir) / "rules")) ReadRule(f, pack);
+  for (const auto& f : YamlFiles(fs::path(dir) / "actions")) {
+    ReadResource(f, "action", ReadAction, pack);
+  }
+  for (const auto& f : YamlFiles(fs::path(dir) / "rules")) ReadResource(f, "rule", ReadRule, pack);
+  NoteIgnoredFolders(pack);
   return pack;
 }
 

@@ -39,15 +39,23 @@ class CatalogTest : public ::testing::Test {
 
   std::string Path(const std::string& rel) const { return (root_.path() / rel).string(); }
 
-  // The single error of pack "bad"; also checks that pack "good" still loaded.
+  // The single error of pack "bad": of the pack itself (then it is refused), or of the one
+  // resource refused (then the pack loads without it). Also checks that "good" still loaded.
   static std::string OnlyError(const Catalog& catalog) {
     const Pack* good = catalog.FindPack("good");
     EXPECT_TRUE(good && good->ok()) << (good && !good->ok() ? good->errors[0] : "no good pack");
     const Pack* bad = catalog.FindPack("bad");
     if (bad == nullptr) return "<pack bad not listed>";
-    EXPECT_FALSE(bad->ok());
-    EXPECT_EQ(bad->errors.size(), 1u) << ::testing::PrintToString(bad->errors);
-    return bad->errors.empty() ? "<no error>" : bad->errors.front();
+    std::vector<std::string> all = bad->errors;
+    for (const auto& r : bad->refused) all.insert(all.end(), r.errors.begin(), r.errors.end());
+    EXPECT_EQ(all.size(), 1u) << ::testing::PrintToString(all);
+    if (bad->errors.empty()) {
+      EXPECT_TRUE(bad->ok()) << "a broken resource file refuses that resource, not the pack";
+      EXPECT_EQ(bad->refused.size(), 1u);
+    } else {
+      EXPECT_FALSE(bad->ok());
+    }
+    return all.empty() ? "<no error>" : all.front();
   }
 
   TempDir root_;
@@ -236,8 +244,9 @@ TEST_F(CatalogTest, PackYamlProblems) {
                                 "underscores (set `ref:`)");
 }
 
-TEST_F(CatalogTest, RuleIntoBrokenPackIsAnError) {
-  // good's rule names good.hello; when good itself is broken the rule in "other" fails too.
+TEST_F(CatalogTest, RuleIntoARefusedActionIsRefused) {
+  // bad.x is refused (unknown runner type), so the rule in "other" naming it is refused too;
+  // "other" itself still loads.
   WriteFiles(root_.path() / "other",
              {{"pack.yaml", "---\nname: other\nversion: 0.1.0\n"},
               {"rules/r.yaml",
@@ -245,8 +254,13 @@ TEST_F(CatalogTest, RuleIntoBrokenPackIsAnError) {
   auto catalog = LoadBad({{"actions/x.yaml", "---\nname: x\nrunner_type: shel\n"}});
   const Pack* other = catalog.FindPack("other");
   ASSERT_NE(other, nullptr);
-  ASSERT_EQ(other->errors.size(), 1u);
-  EXPECT_NE(other->errors[0].find("unknown action 'bad.x'"), std::string::npos);
+  EXPECT_TRUE(other->ok());
+  EXPECT_TRUE(other->rules.empty());
+  ASSERT_EQ(other->refused.size(), 1u);
+  EXPECT_EQ(other->refused[0].kind, "rule");
+  EXPECT_EQ(other->refused[0].ref, "other.r");
+  ASSERT_EQ(other->refused[0].errors.size(), 1u);
+  EXPECT_NE(other->refused[0].errors[0].find("unknown action 'bad.x'"), std::string::npos);
 }
 
 TEST_F(CatalogTest, MissingPacksPathIsReported) {
@@ -260,7 +274,8 @@ TEST_F(CatalogTest, EveryErrorOfAFileIsReported) {
   auto catalog = LoadBad({{"actions/x.yaml", "---\nname: 'bad name'\nrunner_type: 5\n"}});
   const Pack* bad = catalog.FindPack("bad");
   ASSERT_NE(bad, nullptr);
-  EXPECT_EQ(bad->errors.size(), 2u) << ::testing::PrintToString(bad->errors);
+  ASSERT_EQ(bad->refused.size(), 1u);
+  EXPECT_EQ(bad->refused[0].errors.size(), 2u) << ::testing::PrintToString(bad->refused[0].errors);
 }
 
 }  // namespace

@@ -36,9 +36,15 @@ TEST(CliPackTest, ListJsonShowsBrokenPackErrorsAndOthers) {
   Json out = Json::parse(r.output);
   ASSERT_EQ(out["packs"].size(), 2u);
   EXPECT_EQ(out["packs"][0]["ref"], "broken");
-  EXPECT_EQ(out["packs"][0]["status"], "invalid");
-  ASSERT_EQ(out["packs"][0]["errors"].size(), 1u);
-  EXPECT_NE(out["packs"][0]["errors"][0].get<std::string>().find("unknown runner_type 'shel'"),
+  // The action is refused; the pack (with nothing else in it) loads.
+  EXPECT_EQ(out["packs"][0]["status"], "loaded");
+  EXPECT_TRUE(out["packs"][0]["actions"].empty());
+  ASSERT_EQ(out["packs"][0]["refused"].size(), 1u);
+  const Json& refused = out["packs"][0]["refused"][0];
+  EXPECT_EQ(refused["kind"], "action");
+  EXPECT_EQ(refused["file"], "actions/a.yaml");
+  ASSERT_EQ(refused["errors"].size(), 1u);
+  EXPECT_NE(refused["errors"][0].get<std::string>().find("unknown runner_type 'shel'"),
             std::string::npos);
   EXPECT_EQ(out["packs"][1]["ref"], "examples");
   EXPECT_EQ(out["packs"][1]["status"], "loaded");
@@ -84,6 +90,82 @@ TEST(CliPackTest, InitScaffoldsAPackThatBuildsAndLoadsWithNoEdits) {
   EXPECT_EQ(p["actions"][0]["ref"], "mypack.write_line");
   EXPECT_EQ(p["rules"][0]["ref"], "mypack.on_tick");
   EXPECT_EQ(p["library"]["abi_version"], gale::plugin::kAbiVersion);
+}
+
+}  // namespace
+
+namespace {
+
+// A pack with one good action, one broken action file, a rule naming a missing action and an
+// aliases/ folder: `gale pack validate` passes it without the broken parts and lists them;
+// --strict refuses it whole, as before partial registration (pack authors' CI).
+TEST(CliPackTest, ValidateListsRefusedResourcesAndStrictRefusesThePack) {
+  TempDir dir;
+  const std::string pack = (dir.path() / "part").string();
+  WriteFiles(dir.path() / "part",
+             {{"pack.yaml", "---\nname: part\nversion: 1.0.0\n"},
+              {"actions/good.yaml", "---\nname: good\nrunner_type: noop\n"},
+              {"actions/broken.yaml", "---\nname: broken\nrunner_type: noop\nparameters: [\n"},
+              {"rules/missing.yaml",
+               "---\nname: missing\ntrigger: {type: core.st2.webhook, parameters: {url: m}}\n"
+               "action: {ref: part.nothing}\n"},
+              {"aliases/a.yaml", "---\n"}});
+  auto r = RunCommand(kGale + " pack validate --json " + pack);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  Json out = Json::parse(r.output);
+  EXPECT_EQ(out["status"], "loaded");
+  ASSERT_EQ(out["actions"].size(), 1u);
+  EXPECT_EQ(out["actions"][0]["ref"], "part.good");
+  EXPECT_EQ(out["actions"][0]["file"], "actions/good.yaml");
+  ASSERT_EQ(out["refused"].size(), 2u) << out.dump(2);
+  EXPECT_EQ(out["refused"][0]["kind"], "action");
+  EXPECT_EQ(out["refused"][0]["file"], "actions/broken.yaml");
+  EXPECT_EQ(
+      out["refused"][0]["errors"][0].get<std::string>().rfind(pack + "/actions/broken.yaml:5: ", 0),
+      0u)
+      << out["refused"][0];
+  EXPECT_EQ(out["refused"][1]["kind"], "rule");
+  EXPECT_EQ(out["refused"][1]["ref"], "part.missing");
+  EXPECT_EQ(out["refused"][1]["errors"][0],
+            pack + "/rules/missing.yaml:2: rule 'missing': unknown action 'part.nothing'");
+  ASSERT_EQ(out["notes"].size(), 1u);
+  EXPECT_NE(out["notes"][0].get<std::string>().find("aliases"), std::string::npos);
+
+  r = RunCommand(kGale + " pack validate " + pack);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("valid (without 2 refused resource(s))"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("refused: action " + pack + "/actions/broken.yaml"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("refused: rule part.missing"), std::string::npos) << r.output;
+
+  r = RunCommand(kGale + " pack validate --strict " + pack);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("error: " + pack + "/actions/broken.yaml:5: "), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("error: " + pack + "/rules/missing.yaml:2: "), std::string::npos)
+      << r.output;
+  r = RunCommand(kGale + " pack validate --strict --json " + pack);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(Json::parse(r.output)["status"], "invalid");
+
+  // `gale pack list` shows them too.
+  r = RunCommand(kGale + " pack list --json --packs " + dir.str());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Json::parse(r.output)["packs"][0]["refused"].size(), 2u) << r.output;
+}
+
+// Several directories: one JSON document listing each (how a node validates many packs in one
+// child); the exit code says whether all are valid.
+TEST(CliPackTest, ValidateSeveralDirectories) {
+  TempDir dir;
+  WriteFiles(dir.path() / "a", {{"pack.yaml", "---\nname: a\nversion: 1.0.0\n"}});
+  WriteFiles(dir.path() / "b", {{"pack.yaml", "---\nname: [\n"}});
+  auto r = RunCommand(kGale + " pack validate --json " + dir.str() + "/a " + dir.str() + "/b");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  Json out = Json::parse(r.output);
+  ASSERT_EQ(out["packs"].size(), 2u);
+  EXPECT_EQ(out["packs"][0]["status"], "loaded");
+  EXPECT_EQ(out["packs"][1]["status"], "invalid");
 }
 
 }  // namespace
