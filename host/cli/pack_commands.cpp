@@ -23,6 +23,7 @@ Json PackToJson(const packs::Pack& p) {
     sensors.push_back({{"ref", s.ref},
                        {"class_name", s.class_name},
                        {"poll_interval", s.poll_interval},
+                       {"runtime", s.python ? "python" : "native"},
                        {"enabled", s.enabled},
                        {"trigger_types", s.trigger_types}});
   }

@@ -43,7 +43,13 @@ std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots,
   std::vector<sensors::PackSpec> specs;
   for (const auto& p : snapshots.Active()) {
     std::vector<std::string> owned = owner.Select(p.sensors);
-    specs.push_back({p.ref, p.dir, owned, fmt::format("{}|{}", p.version, fmt::join(owned, ","))});
+    bool python = false;  // whether an owned sensor is a Python one (its host starts Python)
+    for (const auto& s : p.description.value("sensors", Json::array())) {
+      python = python || (s.value("runtime", "") == "python" &&
+                          std::find(owned.begin(), owned.end(), s.value("ref", "")) != owned.end());
+    }
+    specs.push_back(
+        {p.ref, p.dir, owned, fmt::format("{}|{}", p.version, fmt::join(owned, ",")), python});
   }
   return specs;
 }
@@ -376,6 +382,7 @@ Status Node::StartSensors() {
   options.node = config_.node_name;
   options.policy = config_.sensors;
   options.user = sandbox_.user;  // sensor hosts run pack code too
+  options.python_shim = python_shim_;
   sensors_.mu = &reload_mu_;
   sensors_.supervisor = std::make_unique<sensors::Supervisor>(options, store_.get());
   sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));

@@ -27,6 +27,7 @@ struct PackSpec {
   std::string dir;                   // the pack directory the host loads
   std::vector<std::string> sensors;  // refs
   std::string version;
+  bool python = false;  // some of `sensors` are Python ones: the host starts its Python child
 };
 
 struct HostState {
@@ -51,6 +52,9 @@ struct SupervisorOptions {
   // The unprivileged user (name or uid) hosts run as when the node runs as root; empty: the
   // node's user. As root, hosts also get new PID, mount and IPC namespaces and no capabilities.
   std::string user;
+  // The StackStorm shim's directory (Node's python_shim_), for hosts of packs with Python
+  // sensors; their interpreter is the pack's virtualenv's, else /usr/bin/python3.
+  std::string python_shim;
 };
 
 class Supervisor {
