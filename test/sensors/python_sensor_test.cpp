@@ -5,9 +5,11 @@
 // crashing Python sensor crash-loops to `failed` beside a healthy .so sensor, and no Python
 // process outlives its node.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "test/support/node_harness.h"
 
@@ -77,7 +79,8 @@ class Ticker(PollingSensor):
 )";
 
 // A Sensor whose run() dispatches: twice, with what happened when it tried to start a program
-// (the host's filter denies exec), then waits to be stopped. Its add_trigger() records the rule
+// (the host's filter denies exec) and its confinement as /proc/self/status says it, then waits
+// to be stopped. Its add_trigger() records the rule
 // triggers it was given.
 constexpr const char* kPusherYaml = R"(---
 class_name: Pusher
@@ -91,6 +94,7 @@ trigger_types:
         n: {type: integer}
         exec: {type: string}
         triggers: {type: array}
+        status: {type: object}
       required: [n]
 )";
 
@@ -115,9 +119,15 @@ class Pusher(Sensor):
             outcome = "ran"
         except Exception as e:
             outcome = type(e).__name__
+        status = {}
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("Uid", "NoNewPrivs", "Seccomp"):
+                    status[key] = value.split()[0]
         for n in (1, 2):
-            self.sensor_service.dispatch("pysens.pushed",
-                                         {"n": n, "exec": outcome, "triggers": self._triggers})
+            self.sensor_service.dispatch("pysens.pushed", {"n": n, "exec": outcome,
+                                         "triggers": self._triggers, "status": status})
         while not self._stop:
             time.sleep(0.1)
 
@@ -189,6 +199,48 @@ std::optional<std::string> PyKeyValueOf(store::Store& store, const std::string& 
   return (*got)->value;
 }
 
+// The first live Python sensor process and its parent (the sensor host), as this namespace
+// numbers them; {0, 0} when there is none.
+std::pair<pid_t, pid_t> PythonChildAndParent() {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const pid_t pid = static_cast<pid_t>(atoi(e.path().filename().c_str()));
+    if (pid <= 0) continue;
+    std::ifstream cmdline(e.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (args.find("gale_shim/sensor_wrapper.py") == std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos || paren + 4 >= line.size() || line[paren + 2] == 'Z') continue;
+    return {pid, static_cast<pid_t>(atoi(line.c_str() + paren + 4))};
+  }
+  return {0, 0};
+}
+
+// The real uid of `pid`, as /proc/<pid>/status gives it.
+std::string UidOf(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("Uid:", 0) == 0) {
+      std::istringstream fields(line.substr(4));
+      std::string uid;
+      fields >> uid;
+      return uid;
+    }
+  }
+  return "";
+}
+
+// Whether `pid` is a live process (a zombie counts as gone).
+bool Alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z';
+}
+
 TEST(PythonSensorTest, DispatchesFireRulesAndReachTheDatastore) {
   TempDir packs;
   NodeOptions options;
@@ -217,6 +269,13 @@ TEST(PythonSensorTest, DispatchesFireRulesAndReachTheDatastore) {
   EXPECT_EQ(pushed[0]["payload"]["exec"], "PermissionError") << pushed[0].dump();
   EXPECT_EQ(pushed[0]["payload"]["triggers"], Json::array({"pysens.pushed"}));
   EXPECT_EQ(pushed[0]["sensor"], "pysens.Pusher");
+  // The host's confinement: its user, no_new_privs, a seccomp filter (mode 2).
+  const Json& status = pushed[0]["payload"]["status"];
+  EXPECT_EQ(status.value("NoNewPrivs", ""), "1") << status.dump();
+  EXPECT_EQ(status.value("Seccomp", ""), "2") << status.dump();
+  const auto [child, host] = PythonChildAndParent();
+  ASSERT_GT(host, 0);
+  EXPECT_EQ(status.value("Uid", ""), UidOf(host)) << "the Python child runs as another user";
 
   // sensor_service.set_value/get_value, local (scoped to the class) and not local.
   EXPECT_EQ(PyKeyValueOf(*store, "pysens.Ticker:seen"), "yes");
@@ -241,6 +300,15 @@ TEST(PythonSensorTest, DispatchesFireRulesAndReachTheDatastore) {
   for (const auto& t : PyTriggersOf(*node, "pysens.tick", 3)) {
     EXPECT_TRUE(t["payload"]["count"].is_number_integer()) << t.dump();
   }
+
+  // The child dies with its host: SIGKILL the host (no chance to stop it), the child goes too.
+  ASSERT_GT(child, 0) << "no Python sensor process";
+  ASSERT_EQ(kill(host, SIGKILL), 0);
+  EXPECT_TRUE(WaitFor([&] { return !Alive(child); }, std::chrono::seconds(10)))
+      << "the Python child outlived its killed host";
+  // The supervisor restarts the host, with a new child.
+  EXPECT_TRUE(WaitFor([&] { return PythonChildAndParent().first > 0; }, std::chrono::seconds(30)))
+      << node->Log();
 
   // SIGTERM: the sensors' cleanup() runs and no Python process is left.
   EXPECT_TRUE(AnyProcessWith("gale_shim/sensor_wrapper.py"));
