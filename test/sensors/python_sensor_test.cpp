@@ -125,6 +125,10 @@ class Pusher(Sensor):
                 key, _, value = line.partition(":")
                 if key in ("Uid", "NoNewPrivs", "Seccomp"):
                     status[key] = value.split()[0]
+        with open("/proc/self/limits") as f:
+            for line in f:
+                if line.startswith("Max data size"):
+                    status["MaxData"] = line.split()[3]
         for n in (1, 2):
             self.sensor_service.dispatch("pysens.pushed", {"n": n, "exec": outcome,
                                          "triggers": self._triggers, "status": status})
@@ -232,6 +236,20 @@ std::string UidOf(pid_t pid) {
   return "";
 }
 
+// The soft RLIMIT_DATA of `pid` as /proc/<pid>/limits shows it ("unlimited" or bytes).
+std::string MaxDataOf(pid_t pid) {
+  std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+  for (std::string line; std::getline(limits, line);) {
+    if (line.rfind("Max data size", 0) == 0) {
+      std::istringstream fields(line.substr(13));
+      std::string soft;
+      fields >> soft;
+      return soft;
+    }
+  }
+  return "";
+}
+
 // Whether `pid` is a live process (a zombie counts as gone).
 bool Alive(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -276,6 +294,8 @@ TEST(PythonSensorTest, DispatchesFireRulesAndReachTheDatastore) {
   const auto [child, host] = PythonChildAndParent();
   ASSERT_GT(host, 0);
   EXPECT_EQ(status.value("Uid", ""), UidOf(host)) << "the Python child runs as another user";
+  EXPECT_EQ(status.value("MaxData", ""), MaxDataOf(host)) << status.dump();
+  EXPECT_NE(status.value("MaxData", ""), "unlimited") << status.dump();
 
   // sensor_service.set_value/get_value, local (scoped to the class) and not local.
   EXPECT_EQ(PyKeyValueOf(*store, "pysens.Ticker:seen"), "yes");
@@ -363,6 +383,26 @@ TEST_P(PythonSensorFlowTest, DISABLED_PythonSensorFiresAPythonAction) {
 INSTANTIATE_TEST_SUITE_P(Backends, PythonSensorFlowTest,
                          ::testing::Values(Backend::kEmbedded, Backend::kRealKafka),
                          [](const auto& info) { return BackendName(info.param); });
+
+// Metadata: a Python entry_point must be a file under sensors/; the error names file and line.
+TEST(PythonSensorTest, AMissingOrEscapingPythonEntryPointRefusesThePack) {
+  TempDir packs;
+  WriteFiles(packs.path() / "pv",
+             {{"pack.yaml", "---\nref: pv\nname: pv\ndescription: x\nversion: 0.1.0\nauthor: t\n"},
+              {"sensors/gone.yaml", "---\nclass_name: Gone\nentry_point: gone.py\n"},
+              {"sensors/escape.yaml", "---\nclass_name: Escape\nentry_point: ../../x.py\n"}});
+  const std::string dir = (packs.path() / "pv").string();
+  auto validated = RunCommand("MONGOC_DISABLE_SHM=1 " + std::string(GALE_BINARY_DIR) +
+                              "/bin/gale pack validate " + dir + " 2>&1");
+  EXPECT_NE(validated.exit_code, 0) << validated.output;
+  EXPECT_NE(validated.output.find(dir + "/sensors/gone.yaml:3: entry_point 'gone.py' not found"),
+            std::string::npos)
+      << validated.output;
+  EXPECT_NE(validated.output.find(dir + "/sensors/escape.yaml:3: entry_point '../../x.py': must be "
+                                        "a file under the pack's sensors/ folder"),
+            std::string::npos)
+      << validated.output;
+}
 
 constexpr const char* kPythonFastRestarts = R"(sensors:
   restart_backoff_initial: 0.2

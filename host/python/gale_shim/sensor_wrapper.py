@@ -86,16 +86,22 @@ def crash(ref, what):
     os._exit(1)
 
 
+_modules = {}  # file -> module: two sensor classes in one file share one import
+
+
 def load_class(spec):
     path = spec["file"]
     directory = os.path.dirname(path)
     if directory not in sys.path:
         sys.path.insert(0, directory)  # sibling modules import as they do in StackStorm
-    name = os.path.splitext(os.path.basename(path))[0]
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules.setdefault(name, module)
-    module_spec.loader.exec_module(module)
+    module = _modules.get(path)
+    if module is None:
+        name = os.path.splitext(os.path.basename(path))[0]
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules.setdefault(name, module)
+        module_spec.loader.exec_module(module)
+        _modules[path] = module
     cls = getattr(module, spec["class_name"], None)
     if cls is None:
         raise ImportError("%s defines no class %s" % (path, spec["class_name"]))
