@@ -98,12 +98,19 @@ Status PythonSensorChild::Start(const Json& start, SensorHostContext& context,
   context_ = &context;
   services_ = std::move(services);
   const std::string message = start.dump();
+  // A child that cannot be started is ended: the host's main loop reaps it and exits, as for
+  // any death of the child.
+  auto fail = [this](const std::string& why) {
+    gone_ = true;
+    kill(pid_, SIGKILL);
+    return Status::Error("Python sensors: " + why);
+  };
   if (message.size() > kBrokerMaxMessage) {
-    return Status::Error("Python sensors: the start message is over " +
-                         std::to_string(kBrokerMaxMessage) + " bytes (a config that large?)");
+    return fail("the start message is over " + std::to_string(kBrokerMaxMessage) +
+                " bytes (a config that large?)");
   }
   if (send(fd_, message.data(), message.size(), MSG_NOSIGNAL) < 0) {
-    return Status::Error(std::string("Python sensors: cannot start the child: ") + strerror(errno));
+    return fail(std::string("cannot start the child: ") + strerror(errno));
   }
   relay_ = std::thread([this] { Relay(); });
   return Status::Ok();
@@ -222,8 +229,10 @@ void PythonSensorChild::Stop(std::chrono::milliseconds grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (got == 0) {
-      spdlog::warn("Python sensors: the child did not stop within {} ms; killing it",
-                   grace.count());
+      if (grace.count() > 0) {
+        spdlog::warn("Python sensors: the child did not stop within {} ms; killing it",
+                     grace.count());
+      }
       kill(pid_, SIGKILL);
       while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
       }

@@ -58,7 +58,8 @@ class PythonSensorChild {
   pid_t pid() const { return pid_; }
 
   // Sends the start message and relays the child's requests on a thread of its own; `services`
-  // (sensor ref -> its service) dispatch what the child dispatches.
+  // (sensor ref -> its service) dispatch what the child dispatches. On failure the child is
+  // killed (the host's main loop reaps it).
   Status Start(const Json& start, SensorHostContext& context,
                std::map<std::string, SensorService*> services);
   // Waits until the child reports every setup() returned; false at the deadline, or when the
