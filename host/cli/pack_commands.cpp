@@ -39,6 +39,7 @@ Json PackToJson(const packs::Pack& p) {
   for (const auto& r : p.rules) {
     rules.push_back({{"ref", r.ref},
                      {"trigger", r.trigger_type},
+                     {"trigger_parameters", r.trigger_parameters},
                      {"action", r.action_ref},
                      {"enabled", r.enabled}});
   }

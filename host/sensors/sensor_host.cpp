@@ -255,23 +255,47 @@ bool SensorHost::Chosen(const packs::SensorMeta& meta) const {
   return only.empty() ? meta.enabled : std::find(only.begin(), only.end(), meta.ref) != only.end();
 }
 
-// StackStorm passes a sensor the triggers of the rules that use its trigger types (add_trigger);
-// here those are the enabled rules of this pack, whose metadata the host reads.
-Json RuleTriggersOf(const packs::Pack& pack, const packs::SensorMeta& meta) {
-  Json triggers = Json::array();
+// The rules on a pack's trigger types ({rule, type, parameters}): the node's list (rules of
+// every pack) when it gave one, else this pack's own enabled rules.
+std::vector<Json> RulesOnPackTriggers(const SensorHostOptions& options, const packs::Pack& pack) {
+  std::vector<Json> rules;
+  for (const auto& text : options.rule_triggers) {
+    Json r = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (r.is_object() && r.value("rule", "") != "" && r.value("type", "") != "") {
+      rules.push_back(std::move(r));
+    } else {
+      spdlog::warn("--rule-trigger {}: not a {{rule, type, parameters}} object; ignored", text);
+    }
+  }
+  if (!options.rule_triggers.empty()) return rules;
   for (const auto& rule : pack.rules) {
-    if (!rule.enabled || std::find(meta.trigger_types.begin(), meta.trigger_types.end(),
-                                   rule.trigger_type) == meta.trigger_types.end()) {
+    if (!rule.enabled) continue;
+    rules.push_back(
+        {{"rule", rule.ref}, {"type", rule.trigger_type}, {"parameters", rule.trigger_parameters}});
+  }
+  return rules;
+}
+
+// StackStorm passes a sensor, through add_trigger(), a trigger dict for each rule using one of
+// its trigger types; these carry the same fields, one dict per rule.
+Json RuleTriggersOf(const std::vector<Json>& rules, const packs::SensorMeta& meta) {
+  Json triggers = Json::array();
+  for (const auto& rule : rules) {
+    const std::string type = rule.value("type", "");
+    if (std::find(meta.trigger_types.begin(), meta.trigger_types.end(), type) ==
+        meta.trigger_types.end()) {
       continue;
     }
-    const auto dot = rule.trigger_type.find('.');
-    triggers.push_back({{"id", rule.ref},
-                        {"ref", rule.trigger_type},
-                        {"uid", "trigger:" + rule.ref},
-                        {"name", rule.trigger_type.substr(dot + 1)},
-                        {"pack", rule.trigger_type.substr(0, dot)},
-                        {"type", rule.trigger_type},
-                        {"parameters", rule.trigger_parameters}});
+    const std::string ref = rule.value("rule", "");
+    const auto dot = type.find('.');
+    const Json parameters = rule.contains("parameters") ? rule["parameters"] : Json();
+    triggers.push_back({{"id", ref},
+                        {"ref", type},
+                        {"uid", "trigger:" + ref},
+                        {"name", type.substr(dot + 1)},
+                        {"pack", type.substr(0, dot)},
+                        {"type", type},
+                        {"parameters", parameters.is_object() ? parameters : Json::object()}});
   }
   return triggers;
 }
@@ -279,6 +303,7 @@ Json RuleTriggersOf(const packs::Pack& pack, const packs::SensorMeta& meta) {
 void SensorHost::StartPythonSensors() {
   std::map<std::string, SensorService*> services;
   Json sensors = Json::array();
+  const std::vector<Json> rules = RulesOnPackTriggers(options_, pack_);
   for (const auto& meta : pack_.sensors) {
     if (!meta.python || !Chosen(meta)) continue;
     if (!python_) {
@@ -293,7 +318,7 @@ void SensorHost::StartPythonSensors() {
                        {"file", pack_.dir + "/sensors/" + meta.entry_point},
                        {"poll_interval", meta.poll_interval},
                        {"trigger_types", meta.trigger_types},
-                       {"triggers", RuleTriggersOf(pack_, meta)}});
+                       {"triggers", RuleTriggersOf(rules, meta)}});
   }
   if (!python_) return;
   const Json start = {{"op", "start"},

@@ -36,6 +36,10 @@ struct SensorHostOptions {
   // pack's Python sensors are not run (the supervisor passes both when it gives the host one).
   std::string python;
   std::string python_shim;
+  // The enabled rules of any pack on this pack's trigger types ({rule, type, parameters} as
+  // JSON, from the node): Python sensors get them through add_trigger(). This pack's own rules
+  // are used instead when the node gives none.
+  std::vector<std::string> rule_triggers;
 };
 
 // Runs until SIGTERM/SIGINT, then stops every sensor (cleanup(), producer flushed) and returns

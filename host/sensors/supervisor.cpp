@@ -140,6 +140,10 @@ void Supervisor::StartHost(Host& host) {
   if (host.spec.python) {
     argv.insert(argv.end(),
                 {"--python", PythonForPack(host.spec.dir), "--python-shim", options_.python_shim});
+    for (const auto& trigger : host.spec.rule_triggers) {
+      argv.push_back("--rule-trigger");
+      argv.push_back(trigger.dump());
+    }
   }
   auto pid = SpawnHost(host.spec.ref, argv);
   host.started = Clock::now();

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "host/common/json.h"
 #include "host/common/result.h"
 #include "host/config/config.h"
 #include "host/sensors/datastore_broker.h"
@@ -28,6 +29,9 @@ struct PackSpec {
   std::vector<std::string> sensors;  // refs
   std::string version;
   bool python = false;  // some of `sensors` are Python ones: the host starts its Python child
+  // For Python sensors' add_trigger(): the enabled rules (of any pack) on this pack's trigger
+  // types, [{rule, type, parameters}].
+  Json rule_triggers = Json::array();
 };
 
 struct HostState {

@@ -139,7 +139,7 @@ class Pusher(Sensor):
         self._stop = True
 
     def add_trigger(self, trigger):
-        self._triggers.append(trigger["type"])
+        self._triggers.append("%s on %s" % (trigger["id"], trigger["type"]))
 
     def update_trigger(self, trigger):
         pass
@@ -168,6 +168,15 @@ std::string PysensPacks(const TempDir& dir) {
                                             "    cmd: echo tick {{ trigger.count }}\n")},
               {"rules/on_push.yaml", PyRule("on_push", "pysens.pushed", "core.local",
                                             "    cmd: echo pushed {{ trigger.n }}\n")}});
+  // A rule of another pack on a pysens trigger: the sensor's add_trigger() gets it too.
+  WriteFiles(dir.path() / "other",
+             {{"pack.yaml",
+               "---\nref: other\nname: other\ndescription: rules\nversion: 0.1.0\n"
+               "author: Gale tests\n"},
+              {"rules/also.yaml",
+               "---\nname: also\npack: other\nenabled: true\ntrigger:\n"
+               "  type: pysens.pushed\n  parameters: {channel: x}\n"
+               "action:\n  ref: core.noop\n"}});
   return dir.str();
 }
 
@@ -296,7 +305,11 @@ TEST_P(PythonSensorNodeTest, DispatchesFireRulesAndReachTheDatastore) {
   auto pushed = PyTriggersOf(*node, "pysens.pushed", 2);
   ASSERT_EQ(pushed.size(), 2u) << node->Log();
   EXPECT_EQ(pushed[0]["payload"]["exec"], "PermissionError") << pushed[0].dump();
-  EXPECT_EQ(pushed[0]["payload"]["triggers"], Json::array({"pysens.pushed"}));
+  std::set<std::string> triggers;
+  for (const auto& t : pushed[0]["payload"]["triggers"]) triggers.insert(t.get<std::string>());
+  EXPECT_EQ(triggers, (std::set<std::string>{"pysens.on_push on pysens.pushed",
+                                             "other.also on pysens.pushed"}))
+      << pushed[0].dump();
   EXPECT_EQ(pushed[0]["sensor"], "pysens.Pusher");
   // The host's confinement: its user, no_new_privs, a seccomp filter (mode 2).
   const Json& status = pushed[0]["payload"]["status"];

@@ -3,9 +3,9 @@
 A pack's sensor subclasses one of them. Gale's sensor wrapper (gale_shim/sensor_wrapper.py)
 constructs it with a sensor_service and the pack's config, calls setup(), then run() on a thread
 of its own (a Sensor), or poll() every poll_interval seconds (a PollingSensor), and cleanup() when
-the node stops it. add_trigger() is called once for each trigger of a rule that uses one of the
-sensor's trigger types, before run(); update_trigger() and remove_trigger() are not called yet
-(a changed rule restarts the pack's sensors instead).
+the node stops it. add_trigger() is called once for each enabled rule (of any pack) that uses one
+of the sensor's trigger types, after setup() and before run(); update_trigger() and
+remove_trigger() are not called (a changed rule restarts the pack's sensors instead).
 """
 
 import abc
