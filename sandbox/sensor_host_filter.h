@@ -6,6 +6,8 @@
 // Kafka.
 #pragma once
 
+#include <linux/filter.h>
+
 #include <string>
 #include <vector>
 
@@ -15,6 +17,11 @@ namespace gale::sandbox {
 
 // The calls denied on top of the `default` profile's deny-list.
 std::vector<std::string> SensorHostExtraDenied();
+
+// The filter as the classic BPF programs LoadSensorHostFilter loads, in that order: for a process
+// the host starts before loading its own filter (its Python sensor child, which must exec its
+// interpreter first), which loads them itself before it runs pack code.
+Result<std::vector<std::vector<sock_filter>>> SensorHostFilterPrograms();
 
 // Sets no_new_privs and loads the filter on every thread of this process (TSYNC), so code loaded
 // afterwards (pack libraries, their constructors, librdkafka's threads) runs under it. Irrevocable.

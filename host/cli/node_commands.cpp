@@ -56,6 +56,13 @@ void AddNodeCommands(CLI::App& app) {
       ->capture_default_str();
   host->add_option("--memory-mb", o->memory_mb, "Data-segment limit of this process (0: none)")
       ->capture_default_str();
+  host->add_option("--python", o->python,
+                   "Interpreter of the pack's Python sensors (default: they do not run)");
+  host->add_option("--python-shim", o->python_shim,
+                   "Directory of the StackStorm shim (st2reactor, gale_shim)");
+  host->add_option("--rule-trigger", o->rule_triggers,
+                   "A rule on one of the pack's trigger types, {rule, type, parameters} as JSON, "
+                   "for Python sensors' add_trigger (repeatable)");
   host->callback([o] { throw CLI::RuntimeError(sensors::RunSensorHost(*o)); });
 
   auto* exec = app.add_subcommand(

@@ -40,6 +40,7 @@ Json PackToJson(const packs::Pack& p, bool strict = false) {
     sensors.push_back({{"ref", s.ref},
                        {"class_name", s.class_name},
                        {"poll_interval", s.poll_interval},
+                       {"runtime", s.python ? "python" : "native"},
                        {"enabled", s.enabled},
                        {"trigger_types", s.trigger_types},
                        {"file", PackFile(p, s.origin.file)}});
@@ -57,6 +58,7 @@ Json PackToJson(const packs::Pack& p, bool strict = false) {
   for (const auto& r : p.rules) {
     rules.push_back({{"ref", r.ref},
                      {"trigger", r.trigger_type},
+                     {"trigger_parameters", r.trigger_parameters},
                      {"action", r.action_ref},
                      {"enabled", r.enabled},
                      {"file", PackFile(p, r.origin.file)}});

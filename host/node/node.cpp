@@ -39,14 +39,46 @@ namespace gale::node {
 namespace fs = std::filesystem;
 namespace {
 
+// The enabled rules of every active pack whose trigger is one of `pack`'s trigger types: what a
+// Python sensor's add_trigger() receives ({rule, type, parameters} each).
+Json RuleTriggersFor(const ActivePack& pack, const std::vector<ActivePack>& active) {
+  std::set<std::string> types;
+  for (const auto& t : pack.description.value("trigger_types", Json::array())) {
+    types.insert(t.value("ref", ""));
+  }
+  Json triggers = Json::array();
+  for (const auto& other : active) {
+    for (const auto& r : other.description.value("rules", Json::array())) {
+      if (!r.value("enabled", true) || !types.contains(r.value("trigger", ""))) continue;
+      triggers.push_back({{"rule", r.value("ref", "")},
+                          {"type", r.value("trigger", "")},
+                          {"parameters", r.value("trigger_parameters", Json::object())}});
+    }
+  }
+  return triggers;
+}
+
 // What this node's sensor hosts run: each active pack's sensors that the partition provider
-// gives this node. The version covers that set, so a change of ownership restarts the host.
+// gives this node. The version covers that set, so a change of ownership restarts the host (and,
+// for Python sensors, the rule triggers they are given).
 std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots,
                                      const partition::Partitioner& owner) {
   std::vector<sensors::PackSpec> specs;
-  for (const auto& p : snapshots.Active()) {
+  const std::vector<ActivePack> active = snapshots.Active();
+  for (const auto& p : active) {
     std::vector<std::string> owned = owner.Select(p.sensors);
-    specs.push_back({p.ref, p.dir, owned, fmt::format("{}|{}", p.version, fmt::join(owned, ","))});
+    bool python = false;  // whether an owned sensor is a Python one (its host starts Python)
+    for (const auto& s : p.description.value("sensors", Json::array())) {
+      python = python || (s.value("runtime", "") == "python" &&
+                          std::find(owned.begin(), owned.end(), s.value("ref", "")) != owned.end());
+    }
+    sensors::PackSpec spec{p.ref, p.dir, owned,
+                           fmt::format("{}|{}", p.version, fmt::join(owned, ",")), python};
+    if (python) {
+      spec.rule_triggers = RuleTriggersFor(p, active);
+      spec.version += "|" + spec.rule_triggers.dump();
+    }
+    specs.push_back(std::move(spec));
   }
   return specs;
 }
@@ -424,6 +456,7 @@ Status Node::StartSensors() {
   options.node = config_.node_name;
   options.policy = config_.sensors;
   options.user = sandbox_.user;  // sensor hosts run pack code too
+  options.python_shim = python_shim_;
   sensors_.mu = &reload_mu_;
   sensors_.supervisor = std::make_unique<sensors::Supervisor>(options, store_.get());
   sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));

@@ -30,8 +30,13 @@ bool RunsLibraryExport(const ActionMeta& a) {
   return runner && runner->entry_point == EntryPoint::kLibraryExport;
 }
 
+bool IsNativeSensor(const SensorMeta& s) {
+  return !s.python;
+}
+
+// Python sensors (entry_point x.py) need no library; native ones and native actions do.
 bool NeedsLibrary(const Pack& pack) {
-  return !pack.sensors.empty() ||
+  return std::any_of(pack.sensors.begin(), pack.sensors.end(), IsNativeSensor) ||
          std::any_of(pack.actions.begin(), pack.actions.end(), RunsLibraryExport);
 }
 
@@ -54,6 +59,7 @@ void InspectLibrary(Pack& pack) {
   const LibraryInfo& info = *pack.library;
   const std::string so = fs::path(path).filename().string();
   for (const auto& s : pack.sensors) {
+    if (s.python) continue;
     if (std::find(info.sensor_classes.begin(), info.sensor_classes.end(), s.class_name) ==
         info.sensor_classes.end()) {
       pack.errors.push_back(At(s.origin) + ": class_name '" + s.class_name +

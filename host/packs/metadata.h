@@ -30,7 +30,10 @@ struct TriggerType {
 struct SensorMeta {
   std::string ref;  // "<pack>.<class_name>"
   std::string class_name;
-  std::string entry_point;  // the .so holding the class (default lib<pack>.so)
+  // The .so holding the class (default lib<pack>.so), or a Python file relative to the pack's
+  // sensors/ folder (StackStorm's layout), which `python` then says.
+  std::string entry_point;
+  bool python = false;
   std::string description;
   bool enabled = true;
   double poll_interval = 60;               // seconds; StackStorm's PollingSensor default

@@ -134,9 +134,21 @@ void ReadSensor(const std::string& file, Pack& pack) {
   s.enabled = Bool(j, "enabled", true);
   if (j.contains("poll_interval")) s.poll_interval = j["poll_interval"].get<double>();
   s.origin = {file, doc->LineOf("")};
-  if (s.entry_point != "lib" + pack.ref + ".so") {
+  s.python = s.entry_point.ends_with(".py");
+  if (s.python) {
+    // StackStorm resolves a Python sensor's entry point relative to the pack's sensors/ folder.
+    const fs::path script = fs::path(pack.dir) / "sensors" / s.entry_point;
+    if (s.entry_point.find("..") != std::string::npos || s.entry_point.front() == '/') {
+      pack.errors.push_back(At(*doc, file, "/entry_point") + ": entry_point '" + s.entry_point +
+                            "': must be a file under the pack's sensors/ folder");
+    } else if (!fs::is_regular_file(script)) {
+      pack.errors.push_back(At(*doc, file, "/entry_point") + ": entry_point '" + s.entry_point +
+                            "' not found (looked for " + script.string() + ")");
+    }
+  } else if (s.entry_point != "lib" + pack.ref + ".so") {
     pack.errors.push_back(At(*doc, file, "/entry_point") + ": entry_point '" + s.entry_point +
-                          "': a pack's sensors live in its library lib" + pack.ref + ".so");
+                          "': a pack's sensors live in its library lib" + pack.ref +
+                          ".so, or in a Python file under sensors/");
   }
   if (j.contains("trigger_types")) {
     for (size_t i = 0; i < j["trigger_types"].size(); ++i) {

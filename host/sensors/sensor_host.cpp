@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "host/packs/library.h"
 #include "host/packs/metadata_reader.h"
 #include "host/sensors/broker_client.h"
+#include "host/sensors/python_sensors.h"
 #include "host/sensors/sensor_service.h"
 #include "sandbox/sensor_host_filter.h"
 
@@ -139,11 +141,15 @@ class SensorHost {
   void StartSensors();
   // Counters go to the node every few seconds, which stores them for the API's /metrics.
   void ReportCounters();
+  // Reaps ended children; true when the Python child is one of them (the host must exit).
+  bool PythonChildDied();
   // Stops the sensors, then flushes what they dispatched; false when the flush failed.
   bool Stop();
 
  private:
   Status ConnectBus();
+  bool Chosen(const packs::SensorMeta& meta) const;
+  void StartPythonSensors();
   void WaitForSetup();
   void JoinSensors();
 
@@ -157,10 +163,21 @@ class SensorHost {
   DispatchCounters counters_;
   SensorHostContext context_;
   std::vector<std::unique_ptr<RunningSensor>> running_;
+  // The Python sensors' services outlive the child whose relay dispatches through them.
+  std::vector<std::unique_ptr<SensorService>> python_services_;
+  std::unique_ptr<PythonSensorChild> python_;
   int64_t reported_ = -1;
 };
 
 Status SensorHost::Load() {
+  // The Python child is the one program this host starts, so before the filter that denies
+  // exec; it loads the same filter itself before it reads any of the pack.
+  if (!options_.python.empty()) {
+    GALE_ASSIGN_OR_RETURN(
+        auto child,
+        PythonSensorChild::Spawn(options_.python, options_.python_shim, options_.pack_dir));
+    python_ = std::move(child);
+  }
   // Before anything of the pack is read or loaded: its library's constructors run filtered, and
   // so does every thread started later (librdkafka's, the sensors').
   GALE_TRY(sandbox::LoadSensorHostFilter());
@@ -174,8 +191,12 @@ Status SensorHost::Load() {
     return Status::Error(pack_.errors.empty() ? "pack refused" : pack_.errors.back());
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] [sensor-host " + pack_.ref + "] %v");
-  GALE_ASSIGN_OR_RETURN(auto library, packs::PackLibrary::Load(pack_.LibraryPath()));
-  library_ = std::move(library);
+  // A pack whose chosen sensors are all Python ones may have no library at all.
+  if (std::any_of(pack_.sensors.begin(), pack_.sensors.end(),
+                  [&](const packs::SensorMeta& m) { return !m.python && Chosen(m); })) {
+    GALE_ASSIGN_OR_RETURN(auto library, packs::PackLibrary::Load(pack_.LibraryPath()));
+    library_ = std::move(library);
+  }
   GALE_TRY(ConnectBus());
   if (!broker_) spdlog::warn("datastore unavailable to sensors: no --broker-fd");
   return Status::Ok();
@@ -208,11 +229,8 @@ void SensorHost::StartSensors() {
     auto v = schema::Validator::Compile(t.payload_schema);
     if (v.ok()) context_.payload_validators.emplace(t.ref, std::move(v).value());
   }
-  const auto& only = options_.sensors;
   for (const auto& meta : pack_.sensors) {
-    const bool chosen =
-        only.empty() ? meta.enabled : std::find(only.begin(), only.end(), meta.ref) != only.end();
-    if (!chosen) continue;
+    if (meta.python || !Chosen(meta)) continue;
     auto s = std::make_unique<RunningSensor>();
     s->meta = &meta;
     s->service = std::make_unique<SensorService>(context_, meta);
@@ -228,7 +246,89 @@ void SensorHost::StartSensors() {
     RunningSensor* raw = s.get();
     s->thread = std::thread([raw, this] { Drive(*raw, stop_); });
   }
+  StartPythonSensors();
   WaitForSetup();
+}
+
+bool SensorHost::Chosen(const packs::SensorMeta& meta) const {
+  const auto& only = options_.sensors;
+  return only.empty() ? meta.enabled : std::find(only.begin(), only.end(), meta.ref) != only.end();
+}
+
+// The rules on a pack's trigger types ({rule, type, parameters}): the node's list (rules of
+// every pack) when it gave one, else this pack's own enabled rules.
+std::vector<Json> RulesOnPackTriggers(const SensorHostOptions& options, const packs::Pack& pack) {
+  std::vector<Json> rules;
+  for (const auto& text : options.rule_triggers) {
+    Json r = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (r.is_object() && r.value("rule", "") != "" && r.value("type", "") != "") {
+      rules.push_back(std::move(r));
+    } else {
+      spdlog::warn("--rule-trigger {}: not a {{rule, type, parameters}} object; ignored", text);
+    }
+  }
+  if (!options.rule_triggers.empty()) return rules;
+  for (const auto& rule : pack.rules) {
+    if (!rule.enabled) continue;
+    rules.push_back(
+        {{"rule", rule.ref}, {"type", rule.trigger_type}, {"parameters", rule.trigger_parameters}});
+  }
+  return rules;
+}
+
+// StackStorm passes a sensor, through add_trigger(), a trigger dict for each rule using one of
+// its trigger types; these carry the same fields, one dict per rule.
+Json RuleTriggersOf(const std::vector<Json>& rules, const packs::SensorMeta& meta) {
+  Json triggers = Json::array();
+  for (const auto& rule : rules) {
+    const std::string type = rule.value("type", "");
+    if (std::find(meta.trigger_types.begin(), meta.trigger_types.end(), type) ==
+        meta.trigger_types.end()) {
+      continue;
+    }
+    const std::string ref = rule.value("rule", "");
+    const auto dot = type.find('.');
+    const Json parameters = rule.contains("parameters") ? rule["parameters"] : Json();
+    triggers.push_back({{"id", ref},
+                        {"ref", type},
+                        {"uid", "trigger:" + ref},
+                        {"name", type.substr(dot + 1)},
+                        {"pack", type.substr(0, dot)},
+                        {"type", type},
+                        {"parameters", parameters.is_object() ? parameters : Json::object()}});
+  }
+  return triggers;
+}
+
+void SensorHost::StartPythonSensors() {
+  std::map<std::string, SensorService*> services;
+  Json sensors = Json::array();
+  const std::vector<Json> rules = RulesOnPackTriggers(options_, pack_);
+  for (const auto& meta : pack_.sensors) {
+    if (!meta.python || !Chosen(meta)) continue;
+    if (!python_) {
+      spdlog::error("{}: a Python sensor, and this host was given no interpreter (--python)",
+                    meta.ref);
+      continue;
+    }
+    python_services_.push_back(std::make_unique<SensorService>(context_, meta));
+    services[meta.ref] = python_services_.back().get();
+    sensors.push_back({{"ref", meta.ref},
+                       {"class_name", meta.class_name},
+                       {"file", pack_.dir + "/sensors/" + meta.entry_point},
+                       {"poll_interval", meta.poll_interval},
+                       {"trigger_types", meta.trigger_types},
+                       {"triggers", RuleTriggersOf(rules, meta)}});
+  }
+  if (!python_) return;
+  const Json start = {{"op", "start"},
+                      {"pack", pack_.ref},
+                      {"pack_dir", pack_.dir},
+                      {"config", pack_.config},
+                      {"sensors", sensors}};
+  if (Status s = python_->Start(start, context_, std::move(services)); !s.ok()) {
+    spdlog::error("{}", s.message());
+  }
 }
 
 void SensorHost::WaitForSetup() {
@@ -248,10 +348,24 @@ void SensorHost::WaitForSetup() {
       _exit(3);
     }
   }
+  // The interpreter's start and the pack's imports come on top of the setup() calls.
+  int python_running = 0;
+  if (python_ && !python_->WaitReady(deadline + std::chrono::seconds(5), &python_running)) {
+    // Gone: the main loop reaps it and the host exits. Still starting: as a hung setup().
+    if (!python_->gone()) {
+      spdlog::error(
+          "Python sensors: the setup() calls did not return within {}s; exiting so "
+          "the host restarts",
+          options_.setup_timeout + 5);
+      producer_->Flush(std::chrono::seconds(2)).ok();
+      _exit(3);
+    }
+  }
   // Logged only once every setup() has returned: a polling sensor takes its baseline in setup(),
   // so what changes after this line is reported (the tests and operators rely on it).
-  const auto set_up = std::count_if(running_.begin(), running_.end(),
-                                    [](const auto& s) { return s->setup_ok.load(); });
+  const auto set_up =
+      python_running + std::count_if(running_.begin(), running_.end(),
+                                     [](const auto& s) { return s->setup_ok.load(); });
   spdlog::info("running {} sensor(s) on node {}", set_up, options_.node);
 }
 
@@ -269,8 +383,25 @@ void SensorHost::JoinSensors() {
   }
 }
 
+bool SensorHost::PythonChildDied() {
+  int status = 0;
+  pid_t pid;
+  bool died = false;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    std::string how;
+    if (python_ && python_->Reaped(pid, status, &how)) {
+      spdlog::error("Python sensors: the child {}; exiting so the supervisor restarts the host",
+                    how);
+      died = true;
+    }
+  }
+  return died;
+}
+
 bool SensorHost::Stop() {
   JoinSensors();
+  // Its sensors' cleanup() runs on SIGTERM; what they dispatch meanwhile is still relayed.
+  if (python_) python_->Stop(std::chrono::seconds(3));
   Status flushed = producer_->Flush(std::chrono::seconds(30));
   if (!flushed.ok()) spdlog::error("trigger producer flush failed: {}", flushed.message());
   spdlog::info("stopped: {} dispatched, {} rejected, {} undelivered", counters_.dispatched.load(),
@@ -286,6 +417,7 @@ int RunSensorHost(const SensorHostOptions& options) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGCHLD);  // the Python child's end (the only child a host has)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   EndOnAbortAsNamespaceInit();
   LimitMemory(options.memory_mb);
@@ -298,8 +430,22 @@ int RunSensorHost(const SensorHostOptions& options) {
   host.StartSensors();
   int sig = 0;
   const timespec every{5, 0};
-  while ((sig = sigtimedwait(&signals, nullptr, &every)) < 0) host.ReportCounters();
+  bool python_died = false;
+  while (true) {
+    sig = sigtimedwait(&signals, nullptr, &every);
+    if (sig < 0) {
+      host.ReportCounters();
+    } else if (sig != SIGCHLD) {
+      break;
+    } else if ((python_died = host.PythonChildDied())) {
+      break;
+    }
+  }
   host.ReportCounters();
+  if (python_died) {
+    host.Stop();
+    return kPythonChildDied;
+  }
   spdlog::info("stopping on signal {}", sig);
   return host.Stop() ? 0 : 1;
 }

@@ -1,6 +1,8 @@
 // `gale sensor-host`: one subprocess per pack. Loads exactly one pack library, runs its sensors
 // (polling ones on host-owned timers, passive ones on their own threads) and produces what they
-// dispatch. A crash here takes down only this pack's sensors; the supervisor restarts it.
+// dispatch. A crash here takes down only this pack's sensors; the supervisor restarts it. The
+// pack's Python sensors run in one Python child of this host, which relays for them
+// (python_sensors.h).
 // The pack's code is not trusted: the host never opens the store (the node's datastore broker
 // answers for it, broker_protocol.h) and runs under a seccomp filter (sensor_host_filter.h)
 // loaded before the pack's library.
@@ -30,11 +32,19 @@ struct SensorHostOptions {
   std::vector<std::string> sensors;  // sensor refs to run; empty: every enabled sensor
   double setup_timeout = 30;         // seconds; a setup() still running then exits the host
   int memory_mb = 0;                 // RLIMIT_DATA of this process; 0: unlimited
+  // Python sensors (python_sensors.h): the interpreter and the shim directory. Empty python: the
+  // pack's Python sensors are not run (the supervisor passes both when it gives the host one).
+  std::string python;
+  std::string python_shim;
+  // The enabled rules of any pack on this pack's trigger types ({rule, type, parameters} as
+  // JSON, from the node): Python sensors get them through add_trigger(). This pack's own rules
+  // are used instead when the node gives none.
+  std::vector<std::string> rule_triggers;
 };
 
 // Runs until SIGTERM/SIGINT, then stops every sensor (cleanup(), producer flushed) and returns
 // the exit code: 0 after a clean stop, 2 when the pack cannot be loaded (or the filter, or the
-// broker descriptor is not a broker), 3 when a setup() hung.
+// broker descriptor is not a broker), 3 when a setup() hung, 4 when its Python child died.
 int RunSensorHost(const SensorHostOptions& options);
 
 }  // namespace gale::sensors

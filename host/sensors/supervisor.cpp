@@ -12,6 +12,7 @@
 #include "host/common/subprocess.h"
 #include "host/common/user.h"
 #include "host/sensors/broker_protocol.h"
+#include "host/sensors/python_sensors.h"
 #include "host/sensors/sensor_host.h"
 
 namespace gale::sensors {
@@ -135,6 +136,14 @@ void Supervisor::StartHost(Host& host) {
   for (const auto& s : host.spec.sensors) {
     argv.push_back("--sensor");
     argv.push_back(s);
+  }
+  if (host.spec.python) {
+    argv.insert(argv.end(),
+                {"--python", PythonForPack(host.spec.dir), "--python-shim", options_.python_shim});
+    for (const auto& trigger : host.spec.rule_triggers) {
+      argv.push_back("--rule-trigger");
+      argv.push_back(trigger.dump());
+    }
   }
   auto pid = SpawnHost(host.spec.ref, argv);
   host.started = Clock::now();

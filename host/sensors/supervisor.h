@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "host/common/json.h"
 #include "host/common/result.h"
 #include "host/config/config.h"
 #include "host/sensors/datastore_broker.h"
@@ -27,6 +28,10 @@ struct PackSpec {
   std::string dir;                   // the pack directory the host loads
   std::vector<std::string> sensors;  // refs
   std::string version;
+  bool python = false;  // some of `sensors` are Python ones: the host starts its Python child
+  // For Python sensors' add_trigger(): the enabled rules (of any pack) on this pack's trigger
+  // types, [{rule, type, parameters}].
+  Json rule_triggers = Json::array();
 };
 
 struct HostState {
@@ -51,6 +56,9 @@ struct SupervisorOptions {
   // The unprivileged user (name or uid) hosts run as when the node runs as root; empty: the
   // node's user. As root, hosts also get new PID, mount and IPC namespaces and no capabilities.
   std::string user;
+  // The StackStorm shim's directory (Node's python_shim_), for hosts of packs with Python
+  // sensors; their interpreter is the pack's virtualenv's, else /usr/bin/python3.
+  std::string python_shim;
 };
 
 class Supervisor {
