@@ -136,7 +136,7 @@ TEST(HostileInputPackTest, AnAliasBombPackIsRefusedUnder2GiB) {
     dup2(fd, 1);
     dup2(fd, 2);
     const std::string gale = std::string(GALE_BINARY_DIR) + "/bin/gale";
-    execl(gale.c_str(), gale.c_str(), "pack", "validate", pack.c_str(),
+    execl(gale.c_str(), gale.c_str(), "pack", "validate", "--strict", pack.c_str(),
           static_cast<char*>(nullptr));
     _exit(127);
   }
