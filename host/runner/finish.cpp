@@ -38,6 +38,66 @@ ExecStatus StatusOf(const sandbox::Outcome& o) {
   }
 }
 
+// python-script: cuts the wrapper's result block (the last DELIM ... DELIM of stdout) out of the
+// action's output. A block the action printed itself would need the delimiter, which is random
+// per execution; the last one is the wrapper's, written after the action returned.
+struct PythonOutput {
+  std::string stdout_text;  // the action's own output, block removed
+  Json block;               // discarded when there was none (or it did not parse)
+};
+
+PythonOutput SplitPythonOutput(const std::string& out, const std::string& delimiter) {
+  PythonOutput p{out, Json(Json::value_t::discarded)};
+  const size_t close = out.rfind(delimiter);
+  if (close == std::string::npos || close < delimiter.size()) return p;
+  const size_t open = out.rfind(delimiter, close - delimiter.size());
+  if (open == std::string::npos) return p;
+  const std::string body = out.substr(open + delimiter.size(), close - open - delimiter.size());
+  p.stdout_text = out.substr(0, open) + out.substr(close + delimiter.size());
+  // The action's doing: bounded before it is parsed.
+  if (CheckJsonText(body).ok()) p.block = Json::parse(body, nullptr, false);
+  return p;
+}
+
+// StackStorm's python runner result: {result, stdout, stderr, exit_code}, plus `error` and
+// `traceback` when run() raised, as StackStorm records a failed action.
+Finish PythonFinish(const Launch& launch, const sandbox::Outcome& o) {
+  Finish f;
+  f.status = StatusOf(o);
+  PythonOutput p = SplitPythonOutput(o.out.data, launch.result_delimiter);
+  const bool have_block = p.block.is_object();
+  f.result = {{"result", have_block ? p.block.value("result", Json()) : Json()},
+              {"stdout", sandbox::ValidUtf8(p.stdout_text)},
+              {"stderr", sandbox::ValidUtf8(o.err.data)}};
+  if (o.exit_code) f.result["exit_code"] = *o.exit_code;
+  std::string error;
+  if (have_block) {
+    if (p.block.contains("error") && p.block["error"].is_string()) {
+      error = p.block["error"].get<std::string>();
+    }
+    if (p.block.contains("traceback") && p.block["traceback"].is_string()) {
+      f.result["traceback"] = p.block["traceback"];
+    }
+    // (False, result): failed, with the result as given.
+    if (p.block.value("status", Json()) == Json(false) && f.status == ExecStatus::kSucceeded) {
+      f.status = ExecStatus::kFailed;
+    }
+  } else if (f.status == ExecStatus::kSucceeded) {
+    f.status = ExecStatus::kFailed;
+    error = o.out.truncated ? "the action's result was lost: its stdout passed the output cap of " +
+                                  std::to_string(o.out.data.size()) + " bytes"
+                            : "the action wrote no result (" + o.Describe() + ")";
+  }
+  const bool clean_exit = o.kind == sandbox::OutcomeKind::kExited;
+  if (!clean_exit || (!o.denied_syscalls.empty() && o.exit_code != 0)) {
+    error = error.empty() ? o.Describe() : error + " (" + o.Describe() + ")";
+  } else if (error.empty() && f.status != ExecStatus::kSucceeded && !have_block) {
+    error = o.Describe();
+  }
+  if (!error.empty()) f.result["error"] = error;
+  return f;
+}
+
 }  // namespace
 
 Finish FailedBeforeStart(const std::string& reason) {
@@ -48,7 +108,9 @@ Finish FinishFromOutcome(const Launch& launch, const sandbox::Outcome& o) {
   Finish f;
   f.status = StatusOf(o);
   const bool clean_exit = o.kind == sandbox::OutcomeKind::kExited;
-  if (!launch.result_on_stdout) {
+  if (!launch.result_delimiter.empty()) {
+    f = PythonFinish(launch, o);
+  } else if (!launch.result_on_stdout) {
     f.result = {{"stdout", sandbox::ValidUtf8(o.out.data)},
                 {"stderr", sandbox::ValidUtf8(o.err.data)}};
     if (o.exit_code) f.result["return_code"] = *o.exit_code;

@@ -4,7 +4,12 @@
 // Shell runners record StackStorm's local runner result {return_code, stdout, stderr,
 // succeeded, failed} plus `sandbox` (outcome, cpu, max RSS, wall time, truncation, denied
 // system calls). native and http-request runners record the document their `gale exec` child
-// wrote on stdout, with `stderr` and `sandbox` added. Anything but a clean run adds `error`, one
+// wrote on stdout, with `stderr` and `sandbox` added. python-script records StackStorm's python
+// runner result {result, stdout, stderr, exit_code} (+ `error` and `traceback` when run() raised),
+// the result taken from the block the wrapper wrote between two Launch::result_delimiter at the
+// end of stdout and cut out of `stdout` (launch.h); a `(False, result)` from run() fails the
+// execution, and so does a run without that block (say a stdout past the output cap, which keeps
+// the beginning). Anything but a clean run adds `error`, one
 // line ("timed out after 2000 ms (killed by SIGKILL)", "killed by SIGSEGV",
 // "not started: exec /x/run.sh: Permission denied", "exited with code 1 (denied: socket)").
 #pragma once

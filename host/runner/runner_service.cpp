@@ -308,7 +308,7 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
                                    options_.node_name));
     return;
   }
-  auto launch = PlanLaunch(*action, params, {options_.gale_binary, id});
+  auto launch = PlanLaunch(*action, params, {options_.gale_binary, id, options_.python_shim});
   if (!launch.ok()) {
     Complete(id, FailedBeforeStart(action_ref + ": " + launch.message()));
     return;
