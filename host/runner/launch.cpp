@@ -234,10 +234,11 @@ Result<Launch> GaleExec(const RunnableAction& action, const Json& params, const 
 
 // python-script: StackStorm's python_action_wrapper, as Gale's shim
 // (host/python/gale_shim/action_wrapper.py has the protocol). The parameters, the config and the
-// result delimiter go on stdin, never in argv; -I: the interpreter ignores PYTHON* variables and
-// the user's site directory, and does not put the wrapper's directory on sys.path; the wrapper
-// builds sys.path from `python_path` itself. PYTHONPATH says the same for the Python programs the
-// action may start, as StackStorm's runner does.
+// result delimiter go on stdin, never in argv. -I: the interpreter ignores PYTHON* variables and
+// the user's site directory, and does not put the wrapper's directory on sys.path (the wrapper
+// builds sys.path from `python_path` itself); -B: no .pyc written into the shared, read-only pack
+// copy and virtualenv; -u: output reaches the store as it is printed. The PYTHON* variables say
+// the same for the Python programs the action may start, as StackStorm's runner does.
 Result<Launch> PythonScript(const RunnableAction& action, const Json& params,
                             const LaunchContext& ctx) {
   if (ctx.python_shim.empty()) {
@@ -255,8 +256,8 @@ Result<Launch> PythonScript(const RunnableAction& action, const Json& params,
   for (const auto& dir : python_path) joined += (joined.empty() ? "" : ":") + dir;
   launch.settings.env["PYTHONPATH"] = joined;
   launch.settings.env["PYTHONNOUSERSITE"] = "1";
-  launch.settings.env["PYTHONDONTWRITEBYTECODE"] = "1";  // pack copies are read-only anyway
-  launch.settings.env["PYTHONUNBUFFERED"] = "1";         // output reaches the store as it comes
+  launch.settings.env["PYTHONDONTWRITEBYTECODE"] = "1";
+  launch.settings.env["PYTHONUNBUFFERED"] = "1";
   Json arguments = Json::object();
   for (const auto& [name, value] : params.items()) {
     if (!packs::IsRunnerParameter(action.meta.runner_type, name)) arguments[name] = value;
@@ -273,7 +274,7 @@ Result<Launch> PythonScript(const RunnableAction& action, const Json& params,
                 {"log_level", level},
                 {"python_path", python_path},
                 {"result_delimiter", launch.result_delimiter}};
-  launch.command.argv = {PackPython(action), "-I",
+  launch.command.argv = {PackPython(action), "-I", "-B", "-u",
                          (fs::path(ctx.python_shim) / "gale_shim" / "action_wrapper.py").string()};
   launch.command.stdin_data = input.dump();
   return launch;

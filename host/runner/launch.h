@@ -15,8 +15,8 @@
 //                       StackStorm's Python (/opt/stackstorm/st2/bin/python[3], /usr/bin/python,
 //                       `/usr/bin/env python[3]`) runs the pack's Python instead: argv is
 //                       [python, #! options..., script, arguments...].
-//   python-script       `python -I <shim>/gale_shim/action_wrapper.py`, StackStorm's Action class
-//                       (host/python/st2common). python is the pack's virtualenv
+//   python-script       `python -I -B -u <shim>/gale_shim/action_wrapper.py`, StackStorm's Action
+//                       class (host/python/st2common). python is the pack's virtualenv
 //                       (<parent of the pack copy>/virtualenv/bin/python), else /usr/bin/python3.
 //                       stdin: {"parameters" (the action's, never the runner's), "config",
 //                       "entry_point" (absolute path), "action", "pack", "execution_id",

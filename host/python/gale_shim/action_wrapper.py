@@ -2,10 +2,12 @@
 
 The runner (host/runner/launch.cpp) starts, inside the action's sandbox:
 
-    <python> -I <shim>/gale_shim/action_wrapper.py
+    <python> -I -B -u <shim>/gale_shim/action_wrapper.py
 
 with <python> the pack's virtualenv interpreter, else /usr/bin/python3. -I: PYTHON* variables,
-the user's site directory and this file's directory are not used; sys.path is built here.
+the user's site directory and this file's directory are not used, sys.path is built here; -B: no
+.pyc written (pack copies and virtualenvs are shared, read-only); -u: unbuffered output, so what
+the action prints reaches the execution's live output as it is printed.
 
 stdin (one JSON object, read whole before the action is loaded; never argv, which every local
 user can read):
