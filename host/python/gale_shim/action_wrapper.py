@@ -42,12 +42,13 @@ The rules are StackStorm's:
   - sys.exit(code) ends the execution with that exit code (non-zero: failed).
 """
 
-import importlib.util
-import inspect
+# Start-up is most of a short action's time: only what every run needs is imported here
+# (traceback, for instance, only when run() raised; importlib.util and inspect never).
+import importlib._bootstrap
+import importlib._bootstrap_external
 import json
 import os
 import sys
-import traceback
 
 EXIT_ACTION_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -65,10 +66,11 @@ def _load_module(path):
     directory = os.path.dirname(path)
     if directory not in sys.path:
         sys.path.insert(0, directory)
-    spec = importlib.util.spec_from_file_location(name, path)
+    # importlib.util's spec_from_file_location and module_from_spec, without importing it.
+    spec = importlib._bootstrap_external.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError("cannot load %s as a Python module" % path)
-    module = importlib.util.module_from_spec(spec)
+    module = importlib._bootstrap.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
@@ -79,8 +81,8 @@ def _action_class(module, path):
 
     found = [
         c
-        for _, c in inspect.getmembers(module, inspect.isclass)
-        if issubclass(c, Action) and c is not Action
+        for c in vars(module).values()
+        if isinstance(c, type) and issubclass(c, Action) and c is not Action
     ]
     own = [c for c in found if c.__module__ == module.__name__]
     candidates = own or found
@@ -110,7 +112,8 @@ def _instantiate(cls, config, action_service):
             raise
     instance = cls(config=config)
     instance.action_service = action_service
-    instance.logger = get_logger_for_python_runner_action(cls.__name__, action_service.log_level)
+    if "_logger" in vars(instance):  # made in __init__, before its level was known
+        get_logger_for_python_runner_action(cls.__name__, action_service.log_level)
     return instance
 
 
@@ -166,6 +169,8 @@ def main():
         if e.code is not None and not isinstance(e.code, int):
             sys.stderr.write("%s\n" % (e.code,))
     except BaseException as e:  # noqa: B036 (KeyboardInterrupt included: it is the action's)
+        import traceback
+
         # Without this file's frames: the traceback starts in the action's code.
         tb = e.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename == __file__:

@@ -13,26 +13,29 @@ list_values; host/python/gale_shim/datastore.py has their signatures).
 """
 
 import abc
-import logging
 import os
 import sys
 
-from st2common.log import AUDIT
-
 __all__ = ["Action", "ActionService"]
-
-_LEVELS = {"AUDIT": AUDIT}
 
 
 def _level(name):
+    import logging
+
+    from st2common.log import AUDIT
+
     name = (name or "DEBUG").upper()
     if name == "NOTSET":
         return logging.DEBUG
-    return _LEVELS.get(name) or getattr(logging, name, logging.DEBUG)
+    if name == "AUDIT":
+        return AUDIT
+    return getattr(logging, name, logging.DEBUG)
 
 
 def get_logger_for_python_runner_action(action_name, log_level="DEBUG"):
     """StackStorm's: one stderr handler per logger, "%(name)-12s: %(levelname)-8s %(message)s"."""
+    import logging  # here: an action that never logs does not pay for the import
+
     logger = logging.getLogger("actions.python.%s" % action_name)
     level = _level(log_level)
     if not getattr(logger, "_gale_configured", False):
@@ -71,7 +74,7 @@ class ActionService:
                     "datastore socket (GALE_DATASTORE_SOCKET and GALE_DATASTORE_TOKEN are unset)"
                 )
             channel = Channel.connect(path, hello={"op": "hello", "token": token})
-            logger = logging.getLogger("actions.python.%s" % self.class_name)
+            logger = get_logger_for_python_runner_action(self.class_name, self.log_level)
             self._datastore = DatastoreService(channel, self.pack, self.class_name, logger)
         return self._datastore
 
@@ -100,10 +103,23 @@ class Action(abc.ABC):
         if action_service is None:
             action_service = ActionService(class_name=self.__class__.__name__)
         self.action_service = action_service
-        self.logger = get_logger_for_python_runner_action(
-            action_name=self.__class__.__name__,
-            log_level=getattr(action_service, "log_level", "DEBUG"),
-        )
+
+    # Made on first use (logging's import is a good part of a short action's start-up); an
+    # action may also assign its own.
+    @property
+    def logger(self):
+        logger = self.__dict__.get("_logger")
+        if logger is None:
+            logger = get_logger_for_python_runner_action(
+                action_name=self.__class__.__name__,
+                log_level=getattr(self.action_service, "log_level", "DEBUG"),
+            )
+            self.__dict__["_logger"] = logger
+        return logger
+
+    @logger.setter
+    def logger(self, value):
+        self.__dict__["_logger"] = value
 
     @abc.abstractmethod
     def run(self, **kwargs):
