@@ -43,15 +43,63 @@ The rules are StackStorm's:
 """
 
 # Start-up is most of a short action's time: only what every run needs is imported here
-# (traceback, for instance, only when run() raised; importlib.util and inspect never).
+# (traceback, for instance, only when run() raised; importlib.util and inspect never). Not even
+# the json package: importing it compiles regular expressions, which costs as much CPU as the
+# interpreter's own start; its C half (_json) reads and writes the two documents alone.
 import importlib._bootstrap
 import importlib._bootstrap_external
-import json
 import os
 import sys
 
+try:
+    import _json
+except ImportError:  # an interpreter without the C accelerator
+    _json = None
+
 EXIT_ACTION_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+
+class _DecodeContext:
+    """What _json's scanner reads from a json.JSONDecoder, with json.loads' defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo = None
+
+    @staticmethod
+    def parse_constant(name):
+        return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
+
+
+def _not_json(value):
+    raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+
+
+def _loads(text):
+    if _json is None:
+        import json
+
+        return json.loads(text)
+    value, end = _json.make_scanner(_DecodeContext())(text, 0)
+    if text[end:].strip():
+        raise ValueError("extra data after the JSON document, at %d" % end)
+    return value
+
+
+def _dumps(value):
+    """json.dumps(value, allow_nan=False)."""
+    if _json is None:
+        import json
+
+        return json.dumps(value, allow_nan=False)
+    encode = _json.make_encoder(
+        {}, _not_json, _json.encode_basestring_ascii, None, ": ", ", ", False, False, False
+    )
+    return "".join(encode(value, 0))
 
 
 def _write_all(fd, data):
@@ -119,7 +167,7 @@ def _instantiate(cls, config, action_service):
 
 def _as_json(value):
     try:
-        json.dumps(value, allow_nan=False)
+        _dumps(value)
         return value
     except (TypeError, ValueError):
         return str(value)
@@ -150,11 +198,11 @@ def main():
     # Taken before any pack code runs: the result block's way out.
     result_fd = os.dup(1)
     try:
-        request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+        request = _loads(sys.stdin.buffer.read().decode("utf-8"))
         delimiter = request["result_delimiter"]
         python_path = [p for p in request.get("python_path", []) if isinstance(p, str)]
-    except (ValueError, KeyError, TypeError) as e:
-        sys.stderr.write("gale action wrapper: bad input on stdin: %s\n" % e)
+    except (ValueError, KeyError, TypeError, StopIteration) as e:
+        sys.stderr.write("gale action wrapper: bad input on stdin: %r\n" % e)
         return EXIT_BAD_INPUT
     sys.path[:0] = [p for p in python_path if p not in sys.path]
 
@@ -187,7 +235,7 @@ def main():
             stream.flush()
         except Exception:  # noqa: BLE001 (the action may have closed or replaced it)
             pass
-    data = delimiter + json.dumps(block) + delimiter
+    data = delimiter + _dumps(block) + delimiter
     try:
         _write_all(result_fd, data.encode("utf-8"))
     except OSError as e:
