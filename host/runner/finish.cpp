@@ -1,4 +1,8 @@
 #include "host/runner/finish.h"
+
+#include <algorithm>
+#include <memory>
+
 #include "host/common/input_limits.h"
 
 namespace gale::runner {
@@ -99,6 +103,46 @@ Finish PythonFinish(const Launch& launch, const sandbox::Outcome& o) {
 }
 
 }  // namespace
+
+std::string ResultBlockFilter::Feed(std::string_view chunk) {
+  if (delimiters_seen_ >= 2) return std::string(chunk);
+  std::string buf = std::move(held_);
+  held_.clear();
+  buf.append(chunk);
+  std::string shown;
+  size_t at = 0;
+  while (delimiters_seen_ < 2) {
+    const size_t found = buf.find(delimiter_, at);
+    if (found == std::string::npos) break;
+    if (delimiters_seen_ == 0) shown.append(buf, at, found - at);
+    ++delimiters_seen_;
+    at = found + delimiter_.size();
+  }
+  if (delimiters_seen_ == 1) {
+    held_ = buf.substr(at);  // the block so far
+  } else if (delimiters_seen_ == 2) {
+    shown.append(buf, at);
+  } else {
+    // Hold back the longest tail that is a start of the delimiter.
+    size_t keep = std::min(buf.size() - at, delimiter_.size() - 1);
+    while (keep > 0 && buf.compare(buf.size() - keep, keep, delimiter_, 0, keep) != 0) --keep;
+    shown.append(buf, at, buf.size() - at - keep);
+    held_ = buf.substr(buf.size() - keep);
+  }
+  return shown;
+}
+
+sandbox::Process::OutputCallback HideResultBlock(const Launch& launch,
+                                                 sandbox::Process::OutputCallback inner) {
+  if (launch.result_delimiter.empty()) return inner;
+  // Shared by the callback's copies; the process calls it on one strand, one chunk at a time.
+  auto filter = std::make_shared<ResultBlockFilter>(launch.result_delimiter);
+  return [filter, inner = std::move(inner)](sandbox::Stream stream, std::string_view chunk) {
+    if (stream != sandbox::Stream::kStdout) return inner(stream, chunk);
+    const std::string shown = filter->Feed(chunk);
+    if (!shown.empty()) inner(stream, shown);
+  };
+}
 
 Finish FailedBeforeStart(const std::string& reason) {
   return {ExecStatus::kFailed, Json{{"error", reason}}};

@@ -264,7 +264,9 @@ Result<Launch> PythonScript(const RunnableAction& action, const Json& params,
   }
   std::string level = params.value("log_level", "DEBUG");
   if (params.value("debug", false) || level == "NOTSET") level = "DEBUG";
-  launch.result_delimiter = "%%gale-result-" + UuidV4() + "%%";
+  // Starts with an ASCII record separator: the live output filter (finish.h) holds back a chunk's
+  // tail only when it could begin the delimiter.
+  launch.result_delimiter = "\x1egale-result-" + UuidV4() + "\x1e";
   Json input = {{"parameters", std::move(arguments)},
                 {"config", action.pack_config},
                 {"entry_point", script.string()},

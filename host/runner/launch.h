@@ -26,8 +26,9 @@
 //                       original stdout: DELIM {"status": true|false|null, "result": ...,
 //                       "error"?, "traceback"?} DELIM, with DELIM random per execution (a string
 //                       the action cannot print by chance); the runner cuts that block out of
-//                       stdout (Launch::result_delimiter, host/runner/finish.h). env and timeout
-//                       as above; log_level and debug set self.logger's level.
+//                       stdout and of the live output (Launch::result_delimiter,
+//                       host/runner/finish.h). env and timeout as above; log_level and debug
+//                       set self.logger's level.
 //   native              `gale exec native LIBRARY ENTRY_POINT`: the pack .so is loaded in the
 //                       sandboxed child; the parameters and the pack config arrive on stdin and
 //                       the result document leaves on stdout (see host/runner/native_exec.h).

@@ -155,6 +155,39 @@ TEST(FinishTest, PythonRunWithoutAResultBlockFails) {
   EXPECT_EQ(t.result["error"].get<std::string>().rfind("timed out", 0), 0u) << t.result.dump();
 }
 
+// The live output stream shows what the recorded stdout does, however the block is cut into
+// chunks.
+TEST(FinishTest, LiveStdoutHidesTheResultBlockAcrossChunks) {
+  const std::string d = "\x1egale-result-1234\x1e";
+  const std::string printed = "50% done \x1e not a delimiter\n";
+  const std::string stream = printed + d + R"({"status":null,"result":1})" + d + "late\n";
+  auto feed = [&](const std::vector<size_t>& cuts) {
+    ResultBlockFilter filter(d);
+    std::string shown;
+    size_t at = 0;
+    for (size_t cut : cuts) {
+      shown += filter.Feed(std::string_view(stream).substr(at, cut - at));
+      at = cut;
+    }
+    return shown + filter.Feed(std::string_view(stream).substr(at));
+  };
+  for (size_t i = 0; i <= stream.size(); ++i) {
+    EXPECT_EQ(feed({i}), printed + "late\n") << "cut at " << i;
+  }
+  std::vector<size_t> every_byte;
+  for (size_t i = 1; i < stream.size(); ++i) every_byte.push_back(i);
+  EXPECT_EQ(feed(every_byte), printed + "late\n");
+  // What could begin the delimiter waits for the next chunk, and is shown if it does not.
+  ResultBlockFilter filter(d);
+  EXPECT_EQ(filter.Feed("abc\x1egale"), "abc");
+  EXPECT_EQ(filter.Feed("-x"), "\x1egale-x");
+  // Other runners' output is not touched.
+  std::string seen;
+  auto plain = HideResultBlock(Launch{}, [&](sandbox::Stream, std::string_view c) { seen += c; });
+  plain(sandbox::Stream::kStdout, d);
+  EXPECT_EQ(seen, d);
+}
+
 TEST(FinishTest, FailureBeforeStart) {
   auto f = FailedBeforeStart("no such action");
   EXPECT_EQ(f.status, ExecStatus::kFailed);

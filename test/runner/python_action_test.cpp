@@ -68,6 +68,13 @@ TEST_F(PythonActionTest, ReturnValueIsTheResultAndPrintAndLoggerAreStdoutAndStde
             std::string::npos)
       << r["stderr"];
   EXPECT_FALSE(r.contains("error")) << r.dump();
+  // Nor in the live output stream (what `gale execution tail` shows).
+  auto api = Api();
+  auto live = api.Call("GET", "/v1/executions/" + done["id"].get<std::string>() + "/output");
+  ASSERT_TRUE(live.ok()) << live.message();
+  EXPECT_NE(live->body.find("*** ann ***\n"), std::string::npos) << live->body;
+  EXPECT_EQ(live->body.find("gale-result"), std::string::npos) << live->body;
+  EXPECT_EQ(live->body.find("HELLO ANN"), std::string::npos) << live->body;
 }
 
 TEST_F(PythonActionTest, ThePackConfigIsSelfConfig) {
