@@ -262,8 +262,15 @@ Result<Launch> PythonScript(const RunnableAction& action, const Json& params,
   for (const auto& [name, value] : params.items()) {
     if (!packs::IsRunnerParameter(action.meta.runner_type, name)) arguments[name] = value;
   }
-  std::string level = params.value("log_level", "DEBUG");
-  if (params.value("debug", false) || level == "NOTSET") level = "DEBUG";
+  // Checked by type here too: the execution's parameters may come from a client that skipped
+  // validation, and a wrong type must fail one execution, never throw in the runner.
+  std::string level = "DEBUG";
+  if (params.contains("log_level") && params["log_level"].is_string()) {
+    level = params["log_level"].get<std::string>();
+  }
+  const bool debug =
+      params.contains("debug") && params["debug"].is_boolean() && params["debug"].get<bool>();
+  if (debug || level == "NOTSET") level = "DEBUG";
   // Starts with an ASCII record separator: the live output filter (finish.h) holds back a chunk's
   // tail only when it could begin the delimiter.
   launch.result_delimiter = "\x1egale-result-" + UuidV4() + "\x1e";
@@ -278,7 +285,7 @@ Result<Launch> PythonScript(const RunnableAction& action, const Json& params,
                 {"result_delimiter", launch.result_delimiter}};
   launch.command.argv = {PackPython(action), "-I", "-B", "-u",
                          (fs::path(ctx.python_shim) / "gale_shim" / "action_wrapper.py").string()};
-  launch.command.stdin_data = input.dump();
+  launch.command.stdin_data = input.dump(-1, ' ', false, Json::error_handler_t::replace);
   return launch;
 }
 

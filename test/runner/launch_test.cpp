@@ -334,6 +334,10 @@ TEST(PlanLaunchTest, PythonScriptRunsTheWrapperWithEverythingOnStdin) {
   EXPECT_EQ(Json::parse(*info->command.stdin_data)["log_level"], "INFO");
   auto debug = PlanLaunch(a, {{"log_level", "ERROR"}, {"debug", true}}, kCtx);
   EXPECT_EQ(Json::parse(*debug->command.stdin_data)["log_level"], "DEBUG");
+  // Unvalidated types never throw in the runner.
+  auto odd = PlanLaunch(a, {{"log_level", 3}, {"debug", "yes"}}, kCtx);
+  ASSERT_TRUE(odd.ok()) << odd.message();
+  EXPECT_EQ(Json::parse(*odd->command.stdin_data)["log_level"], "DEBUG");
   // The env parameter is refused for interpreter variables, as for shell actions.
   EXPECT_EQ(PlanLaunch(a, {{"env", {{"PYTHONPATH", "/tmp"}}}}, kCtx).message(),
             "parameter 'env': variable 'PYTHONPATH' may not be set (it changes how programs are "
