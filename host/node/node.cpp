@@ -508,6 +508,7 @@ Status Node::StartRunner(const packs::Catalog& catalog) {
   options.store = store_.get();
   options.node_name = config_.node_name;
   options.gale_binary = gale_for_actions_;
+  options.python_shim = python_shim_;
   options.cipher = cipher_;
   options.max_concurrency = config_.max_concurrency;
   options.lease = Seconds(config_.lease_timeout);

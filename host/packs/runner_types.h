@@ -38,7 +38,11 @@ struct RunnerType {
 // Sorted by name, so KnownRunnerTypes() lists them in that order. The shell runners' parameters
 // are never a script's arguments nor PARAM_ variables; `sudo` and `kwarg_op` are StackStorm's,
 // accepted so its actions load, and ignored (actions run as the sandbox's user; named arguments
-// are always `--name=value`).
+// are always `--name=value`). python-script's are StackStorm's (`env`, `timeout`, `log_level`,
+// `debug`; `content_version` is accepted and ignored), and none of them reaches run(), as in
+// StackStorm; its default timeout of 600 s is not copied: the node's sandbox timeout applies
+// unless one is given. It has no `cwd` (StackStorm's has none, so an action's own `cwd` parameter
+// is the action's): its processes start in /tmp.
 inline constexpr std::array kRunnerTypes = {
     RunnerType{
         .name = "http-request",
@@ -82,6 +86,21 @@ inline constexpr std::array kRunnerTypes = {
                       "description": "seconds before the action is killed"}})json",
     },
     RunnerType{.name = "noop"},
+    RunnerType{
+        .name = "python-script",
+        .entry_point = EntryPoint::kScript,
+        .parameters = R"json({
+          "env": {"type": "object", "description": "extra environment variables"},
+          "timeout": {"type": "number", "description": "seconds before the process is killed"},
+          "log_level": {"type": "string", "default": "DEBUG",
+                        "enum": ["AUDIT", "CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG",
+                                 "NOTSET"],
+                        "description": "level of self.logger (NOTSET: DEBUG)"},
+          "debug": {"type": "boolean", "default": false,
+                    "description": "true: self.logger at DEBUG whatever log_level says"},
+          "content_version": {"type": "string",
+                              "description": "ignored (Gale runs the registered copy)"}})json",
+    },
 };
 
 // A table with two rows of one name would let the first shadow the second.

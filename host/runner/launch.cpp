@@ -9,16 +9,22 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <string_view>
 
 #include "host/common/sanitizers.h"
+#include "host/common/uuid.h"
 #include "host/packs/runner_types.h"
 #include "host/runner/env_policy.h"
 
 namespace gale::runner {
 namespace fs = std::filesystem;
 namespace {
+
+constexpr std::string_view kSystemPython = "/usr/bin/python3";
 
 // Strings as they are, everything else as JSON (Python's str() would differ only in quoting).
 std::string AsText(const Json& v) {
@@ -105,7 +111,11 @@ Status ApplyCommon(const RunnableAction& action, const Json& params, const Launc
     GALE_ASSIGN_OR_RETURN(auto t, TimeoutParameter(params["timeout"], s.max_timeout));
     s.timeout = t;
   }
-  if (params.contains("cwd") && !params["cwd"].is_null()) {
+  // Only a runner that reads `cwd` (or `env`) itself takes it: python-script has neither `cwd`
+  // (an action's own parameter of that name is the action's) nor, for native and http-request,
+  // `env`.
+  const std::string& type = action.meta.runner_type;
+  if (packs::IsRunnerParameter(type, "cwd") && params.contains("cwd") && !params["cwd"].is_null()) {
     GALE_TRY(ApplyCwd(params["cwd"], s));
   } else if (s.working_dir.empty()) {
     s.working_dir = "/tmp";
@@ -113,16 +123,72 @@ Status ApplyCommon(const RunnableAction& action, const Json& params, const Launc
   s.env["ST2_ACTION_PACK_NAME"] = action.meta.pack;
   s.env["ST2_ACTION_EXECUTION_ID"] = ctx.execution_id;
   s.env["GALE_EXECUTION_ID"] = ctx.execution_id;
-  if (!shell) return Status::Ok();
-  for (const auto& [name, value] : params.items()) {
-    if (!packs::IsRunnerParameter(action.meta.runner_type, name) && !value.is_null()) {
-      s.env[EnvName(name)] = AsText(value);
+  if (shell) {
+    for (const auto& [name, value] : params.items()) {
+      if (!packs::IsRunnerParameter(type, name) && !value.is_null()) {
+        s.env[EnvName(name)] = AsText(value);
+      }
     }
   }
-  if (params.contains("env") && !params["env"].is_null()) {
+  if (packs::IsRunnerParameter(type, "env") && params.contains("env") && !params["env"].is_null()) {
     GALE_TRY(ApplyEnv(params["env"], s));
   }
   return Status::Ok();
+}
+
+// <pack>/actions/<entry>, which must exist and stay inside the pack's actions directory.
+Result<fs::path> PackScript(const RunnableAction& action) {
+  const std::string& entry = action.meta.entry_point;
+  if (entry.empty()) return Status::Error("action has no entry_point (the script to run)");
+  const fs::path actions_dir = fs::path(action.pack_dir) / "actions";
+  const fs::path script = (actions_dir / entry).lexically_normal();
+  // The script must stay inside its pack: entry_point "../../x" is not a pack's script.
+  const std::string rel = script.lexically_relative(actions_dir).string();
+  if (rel.empty() || rel.rfind("..", 0) == 0) {
+    return Status::Error("entry_point '" + entry + "' leaves the pack's actions directory");
+  }
+  struct stat st {};
+  if (stat(script.c_str(), &st) != 0) {
+    return Status::Error("script actions/" + entry + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return Status::Error("script actions/" + entry + ": not a file");
+  return script;
+}
+
+// The pack's virtualenv interpreter (<root>/<ref>@<digest>/virtualenv beside the pack copy
+// <root>/<ref>@<digest>/<ref>, built when the pack was registered), else the system's.
+std::string PackPython(const RunnableAction& action) {
+  const fs::path venv_python =
+      fs::path(action.pack_dir).parent_path() / "virtualenv" / "bin" / "python";
+  std::error_code ec;
+  return fs::exists(venv_python, ec) ? venv_python.string() : std::string(kSystemPython);
+}
+
+// The interpreter options of a #! line naming StackStorm's Python ("#!/usr/bin/env python",
+// "#!/opt/stackstorm/st2/bin/python -u"), or nullopt for any other first line.
+std::optional<std::vector<std::string>> StackStormPythonShebang(const fs::path& script) {
+  // The kernel reads at most 256 bytes of a #! line; so does this.
+  std::ifstream in(script, std::ios::binary);
+  std::string line(256, '\0');
+  in.read(line.data(), static_cast<std::streamsize>(line.size()));
+  line.resize(static_cast<size_t>(in.gcount()));
+  line = line.substr(0, line.find('\n'));
+  if (line.rfind("#!", 0) != 0) return std::nullopt;
+  std::istringstream words(line.substr(2));
+  std::vector<std::string> argv;
+  for (std::string w; words >> w;) argv.push_back(w);  // '\r' of a CRLF script included
+  if (argv.empty()) return std::nullopt;
+  bool named = false;
+  if (argv[0] == "/usr/bin/env") {
+    argv.erase(argv.begin());
+    named = !argv.empty() && (argv[0] == "python" || argv[0] == "python3");
+  } else {
+    named = argv[0] == "/opt/stackstorm/st2/bin/python" ||
+            argv[0] == "/opt/stackstorm/st2/bin/python3" || argv[0] == "/usr/bin/python";
+  }
+  if (!named) return std::nullopt;
+  argv.erase(argv.begin());
+  return argv;
 }
 
 Result<Launch> ShellCommand(const RunnableAction& action, const Json& params,
@@ -138,23 +204,15 @@ Result<Launch> ShellCommand(const RunnableAction& action, const Json& params,
 
 Result<Launch> ShellScript(const RunnableAction& action, const Json& params,
                            const LaunchContext& ctx) {
-  const std::string& entry = action.meta.entry_point;
-  if (entry.empty()) return Status::Error("action has no entry_point (the script to run)");
-  const fs::path actions_dir = fs::path(action.pack_dir) / "actions";
-  const fs::path script = (actions_dir / entry).lexically_normal();
-  // The script must stay inside its pack: entry_point "../../x" is not a pack's script.
-  const std::string rel = script.lexically_relative(actions_dir).string();
-  if (rel.empty() || rel.rfind("..", 0) == 0) {
-    return Status::Error("entry_point '" + entry + "' leaves the pack's actions directory");
-  }
-  struct stat st {};
-  if (stat(script.c_str(), &st) != 0) {
-    return Status::Error("script actions/" + entry + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) return Status::Error("script actions/" + entry + ": not a file");
+  GALE_ASSIGN_OR_RETURN(const fs::path script, PackScript(action));
   Launch launch;
   GALE_TRY(ApplyCommon(action, params, ctx, /*shell=*/true, launch));
-  launch.command.argv = {script.string()};
+  // StackStorm's Python (which has the pack's virtualenv) is the pack's virtualenv here.
+  if (auto options = StackStormPythonShebang(script)) {
+    launch.command.argv = {PackPython(action)};
+    for (auto& o : *options) launch.command.argv.push_back(std::move(o));
+  }
+  launch.command.argv.push_back(script.string());
   for (auto& arg : ScriptArguments(action.meta.parameters, params, action.secrets)) {
     launch.command.argv.push_back(std::move(arg));
   }
@@ -171,6 +229,63 @@ Result<Launch> GaleExec(const RunnableAction& action, const Json& params, const 
   for (auto& a : args) launch.command.argv.push_back(std::move(a));
   launch.command.stdin_data = input.dump();
   launch.result_on_stdout = true;
+  return launch;
+}
+
+// python-script: StackStorm's python_action_wrapper, as Gale's shim
+// (host/python/gale_shim/action_wrapper.py has the protocol). The parameters, the config and the
+// result delimiter go on stdin, never in argv. -I: the interpreter ignores PYTHON* variables and
+// the user's site directory, and does not put the wrapper's directory on sys.path (the wrapper
+// builds sys.path from `python_path` itself); -B: no .pyc written into the shared, read-only pack
+// copy and virtualenv; -u: output reaches the store as it is printed. The PYTHON* variables say
+// the same for the Python programs the action may start, as StackStorm's runner does.
+Result<Launch> PythonScript(const RunnableAction& action, const Json& params,
+                            const LaunchContext& ctx) {
+  if (ctx.python_shim.empty()) {
+    return Status::Error(
+        "the node has no Python shim (share/gale/python beside its gale binary): python-script "
+        "actions cannot run");
+  }
+  GALE_ASSIGN_OR_RETURN(const fs::path script, PackScript(action));
+  Launch launch;
+  GALE_TRY(ApplyCommon(action, params, ctx, /*shell=*/false, launch));
+  const fs::path actions_dir = fs::path(action.pack_dir) / "actions";
+  const std::vector<std::string> python_path = {ctx.python_shim, actions_dir.string(),
+                                                (actions_dir / "lib").string()};
+  std::string joined;
+  for (const auto& dir : python_path) joined += (joined.empty() ? "" : ":") + dir;
+  launch.settings.env["PYTHONPATH"] = joined;
+  launch.settings.env["PYTHONNOUSERSITE"] = "1";
+  launch.settings.env["PYTHONDONTWRITEBYTECODE"] = "1";
+  launch.settings.env["PYTHONUNBUFFERED"] = "1";
+  Json arguments = Json::object();
+  for (const auto& [name, value] : params.items()) {
+    if (!packs::IsRunnerParameter(action.meta.runner_type, name)) arguments[name] = value;
+  }
+  // Checked by type here too: the execution's parameters may come from a client that skipped
+  // validation, and a wrong type must fail one execution, never throw in the runner.
+  std::string level = "DEBUG";
+  if (params.contains("log_level") && params["log_level"].is_string()) {
+    level = params["log_level"].get<std::string>();
+  }
+  const bool debug =
+      params.contains("debug") && params["debug"].is_boolean() && params["debug"].get<bool>();
+  if (debug || level == "NOTSET") level = "DEBUG";
+  // Starts with an ASCII record separator: the live output filter (finish.h) holds back a chunk's
+  // tail only when it could begin the delimiter.
+  launch.result_delimiter = "\x1egale-result-" + UuidV4() + "\x1e";
+  Json input = {{"parameters", std::move(arguments)},
+                {"config", action.pack_config},
+                {"entry_point", script.string()},
+                {"action", action.meta.ref},
+                {"pack", action.meta.pack},
+                {"execution_id", ctx.execution_id},
+                {"log_level", level},
+                {"python_path", python_path},
+                {"result_delimiter", launch.result_delimiter}};
+  launch.command.argv = {PackPython(action), "-I", "-B", "-u",
+                         (fs::path(ctx.python_shim) / "gale_shim" / "action_wrapper.py").string()};
+  launch.command.stdin_data = input.dump(-1, ' ', false, Json::error_handler_t::replace);
   return launch;
 }
 
@@ -220,6 +335,7 @@ constexpr std::array kLaunchers = {
     LauncherRow{"local-shell-script", ShellScript},
     LauncherRow{"native", Native},
     LauncherRow{"noop", Noop},
+    LauncherRow{"python-script", PythonScript},
 };
 
 constexpr std::size_t LaunchersOf(std::string_view runner_type) {

@@ -11,7 +11,24 @@
 //                       left out), as StackStorm passes them. Secret parameters (`secret: true`)
 //                       are never arguments (any local user can read a process's argv): a named
 //                       one is left out, a positional one is an empty argument; the script reads
-//                       them from PARAM_<NAME>. cwd, env and timeout as above.
+//                       them from PARAM_<NAME>. cwd, env and timeout as above. A #! line naming
+//                       StackStorm's Python (/opt/stackstorm/st2/bin/python[3], /usr/bin/python,
+//                       `/usr/bin/env python[3]`) runs the pack's Python instead: argv is
+//                       [python, #! options..., script, arguments...].
+//   python-script       `python -I -B -u <shim>/gale_shim/action_wrapper.py`, StackStorm's Action
+//                       class (host/python/st2common). python is the pack's virtualenv
+//                       (<parent of the pack copy>/virtualenv/bin/python), else /usr/bin/python3.
+//                       stdin: {"parameters" (the action's, never the runner's), "config",
+//                       "entry_point" (absolute path), "action", "pack", "execution_id",
+//                       "log_level", "python_path" (shim, actions/, actions/lib: the wrapper's
+//                       sys.path head; also PYTHONPATH), "result_delimiter"}. stdout and stderr are
+//                       the action's; after it returns, the wrapper writes one block on its
+//                       original stdout: DELIM {"status": true|false|null, "result": ...,
+//                       "error"?, "traceback"?} DELIM, with DELIM random per execution (a string
+//                       the action cannot print by chance); the runner cuts that block out of
+//                       stdout and of the live output (Launch::result_delimiter,
+//                       host/runner/finish.h). env and timeout as above; log_level and debug
+//                       set self.logger's level.
 //   native              `gale exec native LIBRARY ENTRY_POINT`: the pack .so is loaded in the
 //                       sandboxed child; the parameters and the pack config arrive on stdin and
 //                       the result document leaves on stdout (see host/runner/native_exec.h).
@@ -52,11 +69,16 @@ struct Launch {
   sandbox::Settings settings;
   // native and http-request: stdout is the result document, not the action's output.
   bool result_on_stdout = false;
+  // python-script: stdout ends with the result block between two of these (finish.h).
+  std::string result_delimiter;
 };
 
 struct LaunchContext {
   std::string gale_binary;  // absolute path of `gale`, for the runners that run `gale exec`
   std::string execution_id;
+  // The directory holding gale_shim and st2common, readable by the action user
+  // (host/node/machine.h, PythonShimForActions); empty: python-script actions fail with why.
+  std::string python_shim;
 };
 
 // Errors are one line naming the parameter or file: "parameter 'cmd' must be a string",

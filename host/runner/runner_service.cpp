@@ -308,7 +308,7 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
                                    options_.node_name));
     return;
   }
-  auto launch = PlanLaunch(*action, params, {options_.gale_binary, id});
+  auto launch = PlanLaunch(*action, params, {options_.gale_binary, id, options_.python_shim});
   if (!launch.ok()) {
     Complete(id, FailedBeforeStart(action_ref + ": " + launch.message()));
     return;
@@ -319,8 +319,8 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
   }
   // Weak: the process's callbacks must not keep its own Running record (which holds the
   // process) alive in a cycle.
-  auto on_output = [this, id, weak = std::weak_ptr<Running>(run)](sandbox::Stream stream,
-                                                                  std::string_view chunk) {
+  auto on_output = HideResultBlock(*launch, [this, id, weak = std::weak_ptr<Running>(run)](
+                                                sandbox::Stream stream, std::string_view chunk) {
     auto appended = options_.store->AppendOutput(id, std::string(sandbox::ToString(stream)),
                                                  std::string(chunk), options_.clock());
     if (appended.ok()) {
@@ -329,7 +329,7 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
       run->output_error_logged = true;  // on the process's strand: no race
       spdlog::warn("runner: execution {}: output not stored: {}", id, appended.message());
     }
-  };
+  });
   auto on_done = [this, id, plan = *launch](const sandbox::Outcome& outcome) {
     Complete(id, FinishFromOutcome(plan, outcome));
   };

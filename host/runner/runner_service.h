@@ -56,6 +56,7 @@ struct RunnerOptions {
   store::Store* store = nullptr;  // not owned; outlives the service
   std::string node_name;          // the claim's owner
   std::string gale_binary;        // for the native and http-request runners (`gale exec`)
+  std::string python_shim;        // for python-script (LaunchContext::python_shim)
   int max_concurrency = 60;       // StackStorm's action pool size
   std::chrono::milliseconds lease = std::chrono::seconds(30);
   // How long Stop() lets running executions finish before it kills them (they are then

@@ -103,7 +103,7 @@ TEST_F(CatalogTest, UnknownRunnerType) {
   EXPECT_EQ(OnlyError(catalog),
             Path("bad/actions/x.yaml") +
                 ":4: unknown runner_type 'shel' (known: http-request, local-shell-cmd, "
-                "local-shell-script, native, noop)");
+                "local-shell-script, native, noop, python-script)");
 }
 
 TEST_F(CatalogTest, DefaultViolatesItsOwnSchema) {

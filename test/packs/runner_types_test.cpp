@@ -32,10 +32,12 @@ TEST(RunnerTypesTest, MalformedParametersAreRefusedNamingTheRow) {
 }
 
 TEST(RunnerTypesTest, NamesAreListedInTheTablesOrder) {
-  EXPECT_EQ(KnownRunnerTypes(), "http-request, local-shell-cmd, local-shell-script, native, noop");
+  EXPECT_EQ(KnownRunnerTypes(),
+            "http-request, local-shell-cmd, local-shell-script, native, noop, python-script");
   EXPECT_TRUE(IsKnownRunnerType("local-shell-script"));
-  EXPECT_FALSE(IsKnownRunnerType("python-script"));
-  EXPECT_EQ(FindRunnerType("python-script"), nullptr);
+  EXPECT_FALSE(IsKnownRunnerType("orquesta"));
+  EXPECT_EQ(FindRunnerType("orquesta"), nullptr);
+  EXPECT_EQ(FindRunnerType("python-script")->entry_point, EntryPoint::kScript);
   ASSERT_NE(FindRunnerType("native"), nullptr);
   EXPECT_EQ(FindRunnerType("native")->entry_point, EntryPoint::kLibraryExport);
   EXPECT_EQ(FindRunnerType("local-shell-script")->entry_point, EntryPoint::kScript);
@@ -51,16 +53,26 @@ TEST(RunnerTypesTest, RunnerParametersAreTheRowsOwn) {
   EXPECT_FALSE(IsRunnerParameter("native", "cmd"));
   EXPECT_TRUE(IsRunnerParameter("http-request", "url"));
   EXPECT_FALSE(IsRunnerParameter("noop", "cmd"));
+  // StackStorm's python-script runner parameters; an action's own `cwd` or `cmd` is its own.
+  for (const char* name : {"env", "timeout", "log_level", "debug", "content_version"}) {
+    EXPECT_TRUE(IsRunnerParameter("python-script", name)) << name;
+  }
   EXPECT_FALSE(IsRunnerParameter("python-script", "cmd"));
+  EXPECT_FALSE(IsRunnerParameter("python-script", "cwd"));
 }
 
-// Today's rows declare no defaults: filling them in changes no execution's parameters.
-TEST(RunnerTypesTest, TodaysRowsAddNoDefaults) {
+// Only python-script declares defaults (StackStorm's log_level and debug, which it reads
+// itself): filling them in changes no other execution's parameters.
+TEST(RunnerTypesTest, OnlyPythonScriptAddsDefaults) {
   const Json params = {{"n", 1}};
   for (const auto& type : kRunnerTypes) {
+    if (type.name == "python-script") continue;
     EXPECT_EQ(WithRunnerDefaults(type.name, params), params) << type.name;
   }
-  EXPECT_EQ(WithRunnerDefaults("python-script", params), params);
+  EXPECT_EQ(WithRunnerDefaults("python-script", params),
+            Json({{"n", 1}, {"log_level", "DEBUG"}, {"debug", false}}));
+  EXPECT_EQ(WithRunnerDefaults("python-script", {{"log_level", "INFO"}})["log_level"], "INFO");
+  EXPECT_EQ(WithRunnerDefaults("orquesta", params), params);
 }
 
 }  // namespace

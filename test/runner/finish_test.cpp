@@ -89,6 +89,105 @@ TEST(FinishTest, ResultDocumentsOfGaleExecChildren) {
             ExecStatus::kFailed);
 }
 
+TEST(FinishTest, PythonResultBlockIsCutOutOfStdout) {
+  Launch py;
+  py.result_delimiter = "%%D1%%";
+  auto ok = FinishFromOutcome(
+      py, Exited(0, "printed\n%%D1%%{\"status\":null,\"result\":{\"x\":1}}%%D1%%", "log\n"));
+  EXPECT_EQ(ok.status, ExecStatus::kSucceeded);
+  EXPECT_EQ(ok.result["result"], Json({{"x", 1}}));
+  EXPECT_EQ(ok.result["stdout"], "printed\n");
+  EXPECT_EQ(ok.result["stderr"], "log\n");
+  EXPECT_EQ(ok.result["exit_code"], 0);
+  EXPECT_FALSE(ok.result.contains("error"));
+  EXPECT_TRUE(ok.result.contains("sandbox"));
+  // (True, result) and (False, result).
+  EXPECT_EQ(FinishFromOutcome(py, Exited(0, "%%D1%%{\"status\":true,\"result\":2}%%D1%%")).status,
+            ExecStatus::kSucceeded);
+  auto refused =
+      FinishFromOutcome(py, Exited(0, "%%D1%%{\"status\":false,\"result\":\"no\"}%%D1%%"));
+  EXPECT_EQ(refused.status, ExecStatus::kFailed);
+  EXPECT_EQ(refused.result["result"], "no");
+  EXPECT_FALSE(refused.result.contains("error"));
+  // An exception: its last line is the error, the traceback beside it.
+  auto raised = FinishFromOutcome(
+      py, Exited(1,
+                 "%%D1%%{\"status\":false,\"result\":null,\"error\":\"ValueError: v\","
+                 "\"traceback\":\"Traceback ...\\nValueError: v\\n\"}%%D1%%",
+                 "Traceback ...\nValueError: v\n"));
+  EXPECT_EQ(raised.status, ExecStatus::kFailed);
+  EXPECT_EQ(raised.result["error"], "ValueError: v");
+  EXPECT_EQ(raised.result["traceback"], "Traceback ...\nValueError: v\n");
+  EXPECT_EQ(raised.result["exit_code"], 1);
+  // What the action prints that looks like a block, with another delimiter, is its output; so
+  // is what a leftover child printed after the block.
+  const std::string fake = "%%D0%%{\"status\":true,\"result\":\"forged\"}%%D0%%\n";
+  auto forged =
+      FinishFromOutcome(py, Exited(0, fake + "%%D1%%{\"status\":false,\"result\":1}%%D1%%late\n"));
+  EXPECT_EQ(forged.status, ExecStatus::kFailed);
+  EXPECT_EQ(forged.result["result"], 1);
+  EXPECT_EQ(forged.result["stdout"], fake + "late\n");
+}
+
+TEST(FinishTest, PythonRunWithoutAResultBlockFails) {
+  Launch py;
+  py.result_delimiter = "%%D1%%";
+  auto silent = FinishFromOutcome(py, Exited(0, "just output\n"));
+  EXPECT_EQ(silent.status, ExecStatus::kFailed);
+  EXPECT_EQ(silent.result["error"], "the action wrote no result (exited with code 0)");
+  EXPECT_EQ(silent.result["stdout"], "just output\n");
+  EXPECT_TRUE(silent.result["result"].is_null());
+  auto exited = FinishFromOutcome(py, Exited(3));
+  EXPECT_EQ(exited.status, ExecStatus::kFailed);
+  EXPECT_EQ(exited.result["error"], "exited with code 3");
+  // stdout past the output cap keeps its beginning: the block at its end is gone, and the
+  // error says why.
+  sandbox::Outcome flood = Exited(0, std::string(1024, 'x'));
+  flood.out.bytes = 5000;
+  flood.out.truncated = true;
+  EXPECT_EQ(FinishFromOutcome(py, flood).result["error"],
+            "the action's result was lost: its stdout passed the output cap of 1024 bytes");
+  sandbox::Outcome timeout;
+  timeout.kind = sandbox::OutcomeKind::kTimedOut;
+  timeout.signal = SIGKILL;
+  auto t = FinishFromOutcome(py, timeout);
+  EXPECT_EQ(t.status, ExecStatus::kTimeout);
+  EXPECT_EQ(t.result["error"].get<std::string>().rfind("timed out", 0), 0u) << t.result.dump();
+}
+
+// The live output stream shows what the recorded stdout does, however the block is cut into
+// chunks.
+TEST(FinishTest, LiveStdoutHidesTheResultBlockAcrossChunks) {
+  const std::string d = "\x1egale-result-1234\x1e";
+  const std::string printed = "50% done \x1e not a delimiter\n";
+  const std::string stream = printed + d + R"({"status":null,"result":1})" + d + "late\n";
+  auto feed = [&](const std::vector<size_t>& cuts) {
+    ResultBlockFilter filter(d);
+    std::string shown;
+    size_t at = 0;
+    for (size_t cut : cuts) {
+      shown += filter.Feed(std::string_view(stream).substr(at, cut - at));
+      at = cut;
+    }
+    return shown + filter.Feed(std::string_view(stream).substr(at));
+  };
+  for (size_t i = 0; i <= stream.size(); ++i) {
+    EXPECT_EQ(feed({i}), printed + "late\n") << "cut at " << i;
+  }
+  std::vector<size_t> every_byte;
+  for (size_t i = 1; i < stream.size(); ++i) every_byte.push_back(i);
+  EXPECT_EQ(feed(every_byte), printed + "late\n");
+  // What could begin the delimiter waits for the next chunk, and is shown if it does not.
+  ResultBlockFilter filter(d);
+  EXPECT_EQ(filter.Feed("abc\x1egale"), "abc");
+  EXPECT_EQ(filter.Feed("-x"), "\x1egale-x");
+  // Other runners' output is not touched.
+  std::string seen;
+  auto plain = HideResultBlock(Launch{}, [&](sandbox::Stream, std::string_view c) { seen += c; });
+  plain(sandbox::Stream::kStdout, d);
+  EXPECT_EQ(seen, d);
+}
+
 TEST(FinishTest, FailureBeforeStart) {
   auto f = FailedBeforeStart("no such action");
   EXPECT_EQ(f.status, ExecStatus::kFailed);

@@ -26,7 +26,7 @@ RunnableAction Action(const std::string& runner_type, const Json& declared = Jso
   return a;
 }
 
-const LaunchContext kCtx{"/opt/gale/bin/gale", "exec-1"};
+const LaunchContext kCtx{"/opt/gale/bin/gale", "exec-1", "/opt/gale/share/gale/python"};
 
 TEST(ScriptArgumentsTest, NamedThenPositionalAsStackStormBuildsThem) {
   Json declared = {{"host", {{"type", "string"}, {"position", 1}}},
@@ -185,8 +185,8 @@ TEST(PlanLaunchTest, BadParametersAreOneLineErrors) {
             "parameter 'env': invalid variable name 'A=B'");
   a.settings_error = "x.yaml: sandbox: timeout must be > 0";
   EXPECT_EQ(PlanLaunch(a, {{"cmd", "x"}}, kCtx).message(), "x.yaml: sandbox: timeout must be > 0");
-  EXPECT_EQ(PlanLaunch(Action("python-script"), {}, kCtx).message(),
-            "runner type 'python-script' cannot run here");
+  EXPECT_EQ(PlanLaunch(Action("no-such-runner"), {}, kCtx).message(),
+            "runner type 'no-such-runner' cannot run here");
 }
 
 // A launcher missing for a row of the table fails to compile (launch.cpp); this is the same
@@ -255,6 +255,153 @@ TEST(PlanLaunchTest, NativeAndHttpRunGaleExecWithTheirInputOnStdin) {
   auto hb = PlanLaunch(boxed, {{"url", "http://x/"}, {"timeout", 60}}, kCtx);
   ASSERT_TRUE(hb.ok()) << hb.message();
   EXPECT_EQ(hb->settings.timeout, std::chrono::seconds(3));  // the action's sandbox block wins
+}
+
+// A pack copy laid out as the node's snapshots are: <root>/<ref>@<digest>/<ref>, with the pack's
+// virtualenv (when `venv`) at <root>/<ref>@<digest>/virtualenv.
+struct SnapshotPack {
+  explicit SnapshotPack(bool venv) {
+    root = fs::temp_directory_path() /
+           ("gale-launch-py-" + std::to_string(getpid()) + (venv ? "-venv" : ""));
+    dir = root / "p@0123" / "p";
+    fs::create_directories(dir / "actions" / "lib");
+    if (venv) {
+      fs::create_directories(root / "p@0123" / "virtualenv" / "bin");
+      fs::create_symlink("/usr/bin/python3", root / "p@0123" / "virtualenv" / "bin" / "python");
+    }
+  }
+  ~SnapshotPack() { fs::remove_all(root); }
+  std::string Write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / "actions" / name) << text;
+    return (dir / "actions" / name).string();
+  }
+  std::string VenvPython() const { return (root / "p@0123" / "virtualenv/bin/python").string(); }
+  fs::path root, dir;
+};
+
+TEST(PlanLaunchTest, PythonScriptRunsTheWrapperWithEverythingOnStdin) {
+  SnapshotPack pack(/*venv=*/false);
+  const std::string script =
+      pack.Write("greet.py", "from st2common.runners.base_action import Action\n");
+  auto a = Action("python-script", {{"token", {{"type", "string"}, {"secret", true}}}});
+  a.pack_dir = pack.dir.string();
+  a.meta.entry_point = "greet.py";
+  a.pack_config = {{"k", "v"}};
+  a.secrets = {"token"};
+  auto l = PlanLaunch(a,
+                      {{"who", "ann"},
+                       {"token", "s3cret"},
+                       {"cwd", "relative/is/the/action's/business"},
+                       {"timeout", 7},
+                       {"env", {{"GREETING", "hi"}}}},
+                      kCtx);
+  ASSERT_TRUE(l.ok()) << l.message();
+  EXPECT_EQ(l->command.argv,
+            (std::vector<std::string>{"/usr/bin/python3", "-I", "-B", "-u",
+                                      "/opt/gale/share/gale/python/gale_shim/action_wrapper.py"}));
+  for (const auto& arg : l->command.argv) EXPECT_EQ(arg.find("s3cret"), std::string::npos) << arg;
+  ASSERT_TRUE(l->command.stdin_data.has_value());
+  Json input = Json::parse(*l->command.stdin_data);
+  // run() gets the action's parameters, never the runner's (timeout, env, log_level, debug).
+  EXPECT_EQ(
+      input["parameters"],
+      Json({{"who", "ann"}, {"token", "s3cret"}, {"cwd", "relative/is/the/action's/business"}}));
+  EXPECT_EQ(input["config"], Json({{"k", "v"}}));
+  EXPECT_EQ(input["entry_point"], script);
+  EXPECT_EQ(input["action"], "p.a");
+  EXPECT_EQ(input["pack"], "p");
+  EXPECT_EQ(input["execution_id"], "exec-1");
+  EXPECT_EQ(input["log_level"], "DEBUG");  // StackStorm's default
+  const std::string actions = (pack.dir / "actions").string();
+  EXPECT_EQ(input["python_path"], Json({"/opt/gale/share/gale/python", actions, actions + "/lib"}));
+  EXPECT_EQ(l->settings.env.at("PYTHONPATH"),
+            "/opt/gale/share/gale/python:" + actions + ":" + actions + "/lib");
+  EXPECT_EQ(input["result_delimiter"], l->result_delimiter);
+  EXPECT_GE(l->result_delimiter.size(), 32u);
+  EXPECT_FALSE(l->result_on_stdout);
+  // The runner's parameters: timeout and env apply; an action's `cwd` is not a directory here.
+  EXPECT_EQ(l->settings.timeout, std::chrono::seconds(7));
+  EXPECT_EQ(l->settings.env.at("GREETING"), "hi");
+  EXPECT_EQ(l->settings.working_dir, "/tmp");
+  EXPECT_FALSE(l->settings.env.count("PARAM_WHO"));
+  EXPECT_FALSE(l->settings.env.count("PARAM_TOKEN"));
+  // A fresh delimiter per execution: no action can know the next one.
+  auto again = PlanLaunch(a, {{"who", "ann"}}, kCtx);
+  ASSERT_TRUE(again.ok()) << again.message();
+  EXPECT_NE(again->result_delimiter, l->result_delimiter);
+  // log_level and debug as StackStorm reads them.
+  auto info = PlanLaunch(a, {{"log_level", "INFO"}}, kCtx);
+  EXPECT_EQ(Json::parse(*info->command.stdin_data)["log_level"], "INFO");
+  auto debug = PlanLaunch(a, {{"log_level", "ERROR"}, {"debug", true}}, kCtx);
+  EXPECT_EQ(Json::parse(*debug->command.stdin_data)["log_level"], "DEBUG");
+  // Unvalidated types never throw in the runner.
+  auto odd = PlanLaunch(a, {{"log_level", 3}, {"debug", "yes"}}, kCtx);
+  ASSERT_TRUE(odd.ok()) << odd.message();
+  EXPECT_EQ(Json::parse(*odd->command.stdin_data)["log_level"], "DEBUG");
+  // The env parameter is refused for interpreter variables, as for shell actions.
+  EXPECT_EQ(PlanLaunch(a, {{"env", {{"PYTHONPATH", "/tmp"}}}}, kCtx).message(),
+            "parameter 'env': variable 'PYTHONPATH' may not be set (it changes how programs are "
+            "loaded or interpreted)");
+}
+
+TEST(PlanLaunchTest, PythonScriptUsesThePacksVirtualenvAndNeedsTheShim) {
+  SnapshotPack pack(/*venv=*/true);
+  pack.Write("greet.py", "");
+  auto a = Action("python-script");
+  a.pack_dir = pack.dir.string();
+  a.meta.entry_point = "greet.py";
+  auto l = PlanLaunch(a, Json::object(), kCtx);
+  ASSERT_TRUE(l.ok()) << l.message();
+  EXPECT_EQ(l->command.argv.front(), pack.VenvPython());
+  LaunchContext no_shim = kCtx;
+  no_shim.python_shim.clear();
+  EXPECT_EQ(PlanLaunch(a, Json::object(), no_shim).message(),
+            "the node has no Python shim (share/gale/python beside its gale binary): "
+            "python-script actions cannot run");
+  a.meta.entry_point = "gone.py";
+  EXPECT_EQ(PlanLaunch(a, {}, kCtx).message(), "script actions/gone.py: No such file or directory");
+  a.meta.entry_point = "../../../x.py";
+  EXPECT_EQ(PlanLaunch(a, {}, kCtx).message(),
+            "entry_point '../../../x.py' leaves the pack's actions directory");
+}
+
+TEST(PlanLaunchTest, ShebangsNamingStackStormsPythonRunThePacksPython) {
+  for (bool venv : {false, true}) {
+    SnapshotPack pack(venv);
+    const std::string python = venv ? pack.VenvPython() : "/usr/bin/python3";
+    auto a = Action("local-shell-script", {{"x", {{"position", 0}}}});
+    a.pack_dir = pack.dir.string();
+    a.meta.entry_point = "run";
+    struct Row {
+      std::string first_line;
+      std::vector<std::string> interpreter;  // empty: the script is executed as it is
+    };
+    const std::vector<Row> rows = {
+        {"#!/opt/stackstorm/st2/bin/python", {python}},
+        {"#!/opt/stackstorm/st2/bin/python3", {python}},
+        {"#!/usr/bin/env python", {python}},
+        {"#!/usr/bin/env python3", {python}},
+        {"#!/usr/bin/python", {python}},
+        {"#! /usr/bin/env  python\r", {python}},  // spaces, and a CRLF script
+        {"#!/opt/stackstorm/st2/bin/python -u", {python, "-u"}},
+        {"#!/bin/sh", {}},
+        {"#!/usr/bin/env bash", {}},
+        {"#!/usr/bin/python3", {}},  // a Python the author chose, not StackStorm's
+        {"#!/usr/bin/env python2", {}},
+        {"#!/usr/local/bin/python", {}},
+        {"# /usr/bin/env python", {}},
+        {"", {}},
+    };
+    for (const auto& row : rows) {
+      const std::string script = pack.Write("run", row.first_line + "\nprint('x')\n");
+      auto l = PlanLaunch(a, {{"x", "one"}}, kCtx);
+      ASSERT_TRUE(l.ok()) << l.message();
+      std::vector<std::string> want = row.interpreter;
+      want.push_back(script);
+      want.push_back("one");
+      EXPECT_EQ(l->command.argv, want) << row.first_line << (venv ? " (venv)" : "");
+    }
+  }
 }
 
 TEST(PlanLaunchTest, NoopSpawnsNothing) {

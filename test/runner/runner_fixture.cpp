@@ -18,6 +18,9 @@ namespace fs = std::filesystem;
 std::string GaleBinary() {
   return std::string(GALE_BINARY_DIR) + "/bin/gale";
 }
+std::string PythonShim() {
+  return std::string(GALE_BINARY_DIR) + "/share/gale/python";
+}
 std::string FixturePacks() {
   return std::string(GALE_BINARY_DIR) + "/test-packs/runner";
 }
@@ -34,6 +37,7 @@ RunnerOptions RunnerTest::Options(const std::string& node) {
   o.store = store_.get();
   o.node_name = node;
   o.gale_binary = GaleBinary();
+  o.python_shim = PythonShim();
   o.cipher = Cipher();
   o.max_concurrency = 8;
   o.lease = std::chrono::seconds(3);
@@ -50,6 +54,7 @@ std::shared_ptr<const ActionIndex> RunnerTest::Actions() {
   sandbox::Settings defaults;
   defaults.timeout = std::chrono::seconds(60);
   defaults.kill_grace = std::chrono::seconds(1);
+  defaults.user = action_user_;
   return ActionIndex::FromCatalog(catalog, defaults);
 }
 

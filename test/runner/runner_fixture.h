@@ -29,6 +29,7 @@ inline constexpr auto TargetName = gale::testing::BusTargetName;
 
 // The gale binary (for `gale exec`), the fixture packs and the misbehaving test program.
 std::string GaleBinary();
+std::string PythonShim();    // build/share/gale/python, for python-script
 std::string FixturePacks();  // holds runnertest
 std::string ShippedPacks();  // holds core
 std::string HostilePath();
@@ -39,7 +40,8 @@ class RunnerTest : public gale::testing::BusStoreTest {
 
   const std::filesystem::path& dir() const { return dir_; }
 
-  // Options for a runner on this fixture's bus and store: node "node-a", lease 3 s.
+  // Options for a runner on this fixture's bus and store: node "node-a", lease 3 s, the built
+  // Python shim.
   RunnerOptions Options(const std::string& node = "node-a");
   std::shared_ptr<const ActionIndex> Actions();
   std::unique_ptr<RunnerService> StartRunner(RunnerOptions options);
@@ -75,6 +77,8 @@ class RunnerTest : public gale::testing::BusStoreTest {
 
   // Where Actions() reads packs from.
   std::vector<std::string> packs_paths_ = {FixturePacks(), ShippedPacks()};
+  // The user Actions()'s executions drop to (a root node's gale-action); empty: none.
+  std::string action_user_;
 };
 
 }  // namespace gale::runner::test
