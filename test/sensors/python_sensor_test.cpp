@@ -368,13 +368,11 @@ INSTANTIATE_TEST_SUITE_P(Backends, PythonSensorNodeTest,
                          ::testing::Values(Backend::kEmbedded, Backend::kRealKafka),
                          [](const auto& info) { return BackendName(info.param); });
 
-// CROSS-HELPER (#19: Python sensors x python-script runner, branch `pyaction`). DISABLED until
-// both branches are merged: today `runner_type: python-script` refuses the pack. Then remove the
-// DISABLED_ prefix: sensor -> rule -> python-script action, on the embedded bus (and on the real
-// Kafka when GALE_KAFKA_BROKERS is set).
+// The whole StackStorm flow in Python: sensor -> rule -> python-script action, on the embedded
+// bus and on the real Kafka (when GALE_KAFKA_BROKERS is set).
 class PythonSensorFlowTest : public ::testing::TestWithParam<Backend> {};
 
-TEST_P(PythonSensorFlowTest, DISABLED_PythonSensorFiresAPythonAction) {
+TEST_P(PythonSensorFlowTest, PythonSensorFiresAPythonAction) {
   if (GetParam() == Backend::kRealKafka && RealBrokers().empty()) {
     GTEST_SKIP() << "SKIPPED: GALE_KAFKA_BROKERS is not set (run scripts/services up)";
   }
