@@ -17,7 +17,7 @@
 #include "host/common/json.h"
 #include "host/common/result.h"
 #include "host/config/config.h"
-#include "host/sensors/datastore_broker.h"
+#include "host/datastore/broker.h"
 #include "host/store/store.h"
 
 namespace gale::sensors {
@@ -99,7 +99,7 @@ class Supervisor {
 
   SupervisorOptions options_;
   store::Store* store_;
-  DatastoreBroker broker_;
+  datastore::DatastoreBroker broker_;
   mutable std::mutex mutex_;
   std::map<std::string, Host> hosts_;
   bool stop_ = false;
