@@ -218,8 +218,9 @@ class Request {
     }
     if (payload.is_object()) d.payload = payload;
     const Json& tag = Field(request_, "trace_tag");
-    if (!tag.is_null() && !tag.is_string()) {
-      return Refusal("dispatch: \"trace_tag\" must be a string", id_);
+    // It becomes the instance's trace id (at most 128 characters on the bus).
+    if (!tag.is_null() && (!tag.is_string() || tag.get_ref<const std::string&>().size() > 128)) {
+      return Refusal("dispatch: \"trace_tag\" must be a string of at most 128 characters", id_);
     }
     if (tag.is_string()) d.trace_tag = tag.get<std::string>();
     if (!ctx_.dispatch) return Failure(id_, "dispatch: this node cannot fire triggers");

@@ -289,7 +289,10 @@ TEST_F(PolicyTest, DispatchHandsTheTriggerToTheNodeWithTheActionAsPeer) {
   EXPECT_EQ(AskAction({{"op", "dispatch"}, {"trigger", "t"}, {"payload", "x"}}).refusal,
             "dispatch: \"payload\" must be an object");
   EXPECT_EQ(AskAction({{"op", "dispatch"}, {"trigger", "t"}, {"trace_tag", 3}}).refusal,
-            "dispatch: \"trace_tag\" must be a string");
+            "dispatch: \"trace_tag\" must be a string of at most 128 characters");
+  EXPECT_EQ(AskAction({{"op", "dispatch"}, {"trigger", "t"}, {"trace_tag", std::string(129, 't')}})
+                .refusal,
+            "dispatch: \"trace_tag\" must be a string of at most 128 characters");
   EXPECT_EQ(AskAction({{"op", "dispatch"}}).refusal,
             "dispatch: \"trigger\" must be a non-empty string (a trigger type ref)");
   EXPECT_EQ(dispatched_.size(), 2u);
