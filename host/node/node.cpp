@@ -469,6 +469,7 @@ Status Node::StartSensors() {
   options.policy = config_.sensors;
   options.user = sandbox_.user;  // sensor hosts run pack code too
   options.python_shim = python_shim_;
+  options.cipher = cipher_;
   sensors_.mu = &reload_mu_;
   sensors_.supervisor = std::make_unique<sensors::Supervisor>(options, store_.get());
   sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));

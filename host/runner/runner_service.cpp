@@ -81,10 +81,14 @@ Status RunnerService::Start() {
     context.dispatch = options_.dispatch;
     context.clock = options_.clock;
     auto broker = std::make_unique<datastore::DatastoreBroker>(context, options_.node_name);
-    GALE_TRY(
-        broker->Listen(options_.datastore_socket, options_.datastore_group).WithContext("runner"));
-    GALE_TRY(broker->Start().WithContext("runner"));
-    datastore_ = std::move(broker);
+    Status listening = broker->Listen(options_.datastore_socket, options_.datastore_group);
+    if (listening.ok()) listening = broker->Start();
+    if (listening.ok()) {
+      datastore_ = std::move(broker);
+    } else {
+      // Actions still run; those that call the datastore fail with the reason it is absent.
+      spdlog::error("runner: no datastore for actions: {}", listening.message());
+    }
   }
   bus::ConsumerRole::Options ropts;
   ropts.name = "runner";

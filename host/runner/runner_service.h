@@ -18,6 +18,9 @@
 // Backpressure: with `max_concurrency` executions running, the consumer pauses its partitions
 // (messages stay in Kafka, unclaimed and uncommitted) and resumes when a slot frees.
 // Every status change is also produced to `<prefix>execution-events`.
+// The datastore: with `datastore_socket` set, the runner listens there (host/datastore) and gives
+// each execution it spawns a token bound to {pack, action, execution, user} while it runs, in
+// GALE_DATASTORE_SOCKET and GALE_DATASTORE_TOKEN, whatever its runner type.
 //
 // Threads: Start() runs the consumer thread, a maintenance thread (leases, cancel checks,
 // abandon sweep) and `io_threads` Asio threads for the sandboxed processes. UpdateActions and

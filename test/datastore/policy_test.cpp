@@ -75,6 +75,13 @@ TEST_F(PolicyTest, SensorsReadAnySystemKeyAndWriteTheirPacks) {
   auto listed = AskSensor({{"op", "list"}, {"prefix", "sha"}});
   ASSERT_EQ(listed.message["value"].size(), 1u) << listed.message.dump();
   EXPECT_EQ(listed.message["value"][0]["name"], "shared");
+  // And seal and open secrets as actions do (StackStorm's sensor_service has decrypt too).
+  ASSERT_EQ(AskSensor({{"op", "set"}, {"name", "mypack.s"}, {"value", "pw"}, {"encrypt", true}})
+                .message["ok"],
+            true);
+  EXPECT_TRUE(Key("mypack.s", KeyScope::kSystem)->secret);
+  EXPECT_EQ(AskSensor({{"op", "get"}, {"name", "mypack.s"}, {"decrypt", true}}).message["value"],
+            "pw");
 }
 
 TEST_F(PolicyTest, CountersGoToTheGaleScopeUnderTheNodeAndPack) {
