@@ -369,6 +369,19 @@ void DatastoreBroker::Hello(Connection& c, std::string_view message) {
 }
 
 void DatastoreBroker::Answer(Connection& c, std::string_view message) {
+  if (!c.token.empty()) {
+    // Its execution may have ended since the last round (Unregister's change is applied at the
+    // next one): a token is worth nothing from the moment it is unregistered.
+    bool valid;
+    {
+      std::lock_guard lock(mutex_);
+      valid = tokens_.contains(c.token);
+    }
+    if (!valid) {
+      c.closed = true;
+      return;
+    }
+  }
   BrokerAnswer a = AnswerRequest(context_, c.peer, message);
   if (!a.refusal.empty()) NoteRefusal(c, a.refusal);
   Send(c, a);
