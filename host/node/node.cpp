@@ -521,6 +521,7 @@ Status Node::StartRunner(const packs::Catalog& catalog) {
   options.store = store_.get();
   options.node_name = config_.node_name;
   options.gale_binary = gale_for_actions_;
+  options.python_shim = python_shim_;
   options.cipher = cipher_;
   options.max_concurrency = config_.max_concurrency;
   options.lease = Seconds(config_.lease_timeout);
@@ -530,7 +531,6 @@ Status Node::StartRunner(const packs::Catalog& catalog) {
   options.datastore_socket = (fs::path(snapshot_root_).parent_path() / "datastore.sock").string();
   if (geteuid() == 0) options.datastore_group = action_user_.gid;
   options.system_user = config_.system_user;
-  options.python_shim = python_shim_;
   auto producer = bus::Producer::Create(bus_);
   if (!producer.ok()) return Status::Error("cannot start the runner: " + producer.message());
   dispatch_producer_ = std::move(producer).value();

@@ -353,6 +353,7 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
     env["GALE_DATASTORE_SOCKET"] = options_.datastore_socket;
     env["GALE_DATASTORE_TOKEN"] = std::move(token).value();
   }
+  // And the shim's directory, for any program that wants gale_shim (a shell runner's python3).
   if (!options_.python_shim.empty()) env["GALE_PYTHON_SHIM"] = options_.python_shim;
   // Weak: the process's callbacks must not keep its own Running record (which holds the
   // process) alive in a cycle.

@@ -60,6 +60,7 @@ struct RunnerOptions {
   store::Store* store = nullptr;  // not owned; outlives the service
   std::string node_name;          // the claim's owner
   std::string gale_binary;        // for the native and http-request runners (`gale exec`)
+  std::string python_shim;        // for python-script (LaunchContext::python_shim)
   int max_concurrency = 60;       // StackStorm's action pool size
   std::chrono::milliseconds lease = std::chrono::seconds(30);
   // How long Stop() lets running executions finish before it kills them (they are then
@@ -83,8 +84,6 @@ struct RunnerOptions {
   // Whose keys an execution's scope "user" is: StackStorm's system user, under whom rules run
   // actions (the execution record names no user of its own yet).
   std::string system_user = "stanley";
-  // Handed to every execution as $GALE_PYTHON_SHIM (the shim's directory), when not empty.
-  std::string python_shim;
 };
 
 // Counts since Create().
