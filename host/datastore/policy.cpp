@@ -1,6 +1,7 @@
 #include "host/datastore/policy.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <limits>
 #include <map>
