@@ -6,7 +6,7 @@
 
 #include "host/api/api_keys.h"
 #include "host/api/api_state.h"
-#include "host/packs/core_triggers.h"
+#include "host/requests/trigger_fire.h"
 
 namespace gale::api {
 namespace {
@@ -14,14 +14,9 @@ namespace {
 std::shared_ptr<const ApiCatalog> BuildCatalog(const packs::Catalog& catalog) {
   auto out = std::make_shared<ApiCatalog>();
   out->catalog = catalog;
-  auto add_type = [&](const packs::TriggerType& t) {
-    auto v = schema::Validator::Compile(t.payload_schema);
-    if (v.ok()) out->payload_validators.emplace(t.ref, std::move(v).value());
-  };
-  for (const auto& t : packs::CoreTriggerTypes()) add_type(t);
+  out->payload_validators = requests::PayloadValidatorsOf(catalog);
   for (const auto& pack : catalog.packs()) {
     if (!pack.ok()) continue;
-    for (const auto& t : pack.trigger_types) add_type(t);
     for (const auto& a : pack.actions) {
       out->actions.emplace(a.ref, requests::CompileAction(a, pack.config));
     }

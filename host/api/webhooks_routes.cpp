@@ -16,7 +16,7 @@
 #include "host/common/hex.h"
 #include "host/common/hmac.h"
 #include "host/common/input_limits.h"
-#include "host/requests/trigger_record.h"
+#include "host/requests/trigger_fire.h"
 
 namespace gale::api {
 namespace {
@@ -63,19 +63,10 @@ HttpResponse Fire(State& state, const std::string& trigger, const Json& payload,
   if (trigger_parameters.is_object()) instance.trigger_parameters = trigger_parameters;
   const std::string topic = bus::Topic(state.options.bus, bus::kTriggers);
   if (auto busy = HeldBack(state, topic)) return std::move(*busy);
-  // Recorded `pending` before it is answered: a node that dies before the rules engine has
-  // it fires it again when it starts (host/node/recovery.h), so a 2xx is never lost.
-  auto recorded = state.store().InsertTriggerInstance(
-      requests::TriggerRecordOf(instance, store::TriggerStatus::kPending));
-  if (!recorded.ok()) return HttpResponse::Error(503, "store: " + recorded.message());
-  auto produced = state.producer->ProduceSync(topic, instance.id, bus::Encode(instance),
-                                              std::chrono::seconds(10));
-  if (!produced.ok()) {
-    // The caller is told it failed and may send it again: not to be fired at the next start.
-    state.store()
-        .SetTriggerInstanceStatus(instance.id, store::TriggerStatus::kProcessingFailed)
-        .ok();
-    return HttpResponse::Error(503, "bus: " + produced.message());
+  // Recorded before it is answered, so a 2xx is never lost (requests/trigger_fire.h).
+  if (Status fired = requests::FireTrigger(state.store(), *state.producer, topic, instance);
+      !fired.ok()) {
+    return HttpResponse::Error(503, fired.message());
   }
   return HttpResponse::Json(202, bus::ToJson(instance));
 }
@@ -89,18 +80,10 @@ HttpResponse Generic(State& state, const HttpRequest& request) {
   const std::string trigger = (*body)["trigger"].get<std::string>();
   Json payload = body->value("payload", Json::object());
   if (!payload.is_object()) return HttpResponse::Error(400, "'payload' must be an object");
-  auto catalog = state.Catalog();
-  auto it = catalog->payload_validators.find(trigger);
-  if (it == catalog->payload_validators.end()) {
-    return HttpResponse::Error(400, "trigger type '" + trigger + "' not found");
-  }
-  auto violations = it->second.Validate(payload);
-  if (!violations.empty()) {
-    std::string reason = "payload does not match trigger type '" + trigger + "': ";
-    for (size_t i = 0; i < violations.size(); ++i) {
-      reason += (i ? "; " : "") + schema::Format(violations[i]);
-    }
-    return HttpResponse::Error(400, reason);
+  if (Status checked =
+          requests::CheckTriggerPayload(state.Catalog()->payload_validators, trigger, payload);
+      !checked.ok()) {
+    return HttpResponse::Error(400, checked.message());
   }
   return Fire(state, trigger, payload, body->value("trigger_parameters", Json::object()));
 }

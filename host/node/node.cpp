@@ -27,6 +27,7 @@
 #include "host/packs/catalog.h"
 #include "host/partition/partitioner.h"
 #include "host/requests/execution_request.h"
+#include "host/requests/trigger_fire.h"
 #include "host/rules/engine/rules_engine.h"
 #include "host/runner/runner_service.h"
 #include "host/sensors/supervisor.h"
@@ -241,6 +242,10 @@ class Node {
   Status StartTimers(const packs::Catalog& catalog);
   Status StartRulesEngine(const packs::Catalog& catalog);
   Status StartRunner(const packs::Catalog& catalog);
+  // An action's `dispatch` through the datastore (core.inject_trigger): checked against the
+  // active trigger types, then fired as the API's webhooks fire.
+  Result<Json> DispatchForAction(const datastore::Peer& peer,
+                                 const datastore::DispatchRequest& request);
   Status StartApi(const packs::Catalog& catalog);
   void StartWatcher();
   void AnnounceUp();
@@ -271,6 +276,12 @@ class Node {
   std::unique_ptr<bus::RetentionGuard> retention_guard_;
   std::optional<PythonEnvs> python_envs_;  // used by snapshots_, so it outlives them
   std::optional<PackSnapshots> snapshots_;
+  std::string snapshot_root_;
+  // What actions' dispatch fires with; swapped on reload (under dispatch_mu_). The producer
+  // outlives the runner, which dispatches through it until its last execution ended.
+  std::mutex dispatch_mu_;
+  std::shared_ptr<const requests::PayloadValidators> trigger_types_;
+  std::unique_ptr<bus::Producer> dispatch_producer_;
   // Held by whoever changes what runs here: the pack watcher, the API's reload, sensor
   // ownership changes (auto partitioning) and the heartbeat.
   std::mutex reload_mu_;
@@ -421,7 +432,8 @@ Status Node::GuardRetention() {
 }
 
 void Node::LoadPacks() {
-  const std::string root = SnapshotRoot(config_);
+  snapshot_root_ = SnapshotRoot(config_);
+  const std::string& root = snapshot_root_;
   const bool root_node = geteuid() == 0;
   snapshots_.emplace(root, gale_binary_, config_.packs_configs_path,
                      root_node ? std::optional<gid_t>(action_user_.gid) : std::nullopt);
@@ -457,6 +469,7 @@ Status Node::StartSensors() {
   options.policy = config_.sensors;
   options.user = sandbox_.user;  // sensor hosts run pack code too
   options.python_shim = python_shim_;
+  options.cipher = cipher_;
   sensors_.mu = &reload_mu_;
   sensors_.supervisor = std::make_unique<sensors::Supervisor>(options, store_.get());
   sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));
@@ -513,12 +526,44 @@ Status Node::StartRunner(const packs::Catalog& catalog) {
   options.max_concurrency = config_.max_concurrency;
   options.lease = Seconds(config_.lease_timeout);
   options.shutdown_grace = Seconds(config_.shutdown_grace);
+  // The actions' datastore socket, next to the pack copies: a root node's are reachable by the
+  // action group only (pack_snapshots.cpp), an unprivileged node's actions run as the node.
+  options.datastore_socket = (fs::path(snapshot_root_).parent_path() / "datastore.sock").string();
+  if (geteuid() == 0) options.datastore_group = action_user_.gid;
+  options.system_user = config_.system_user;
+  auto producer = bus::Producer::Create(bus_);
+  if (!producer.ok()) return Status::Error("cannot start the runner: " + producer.message());
+  dispatch_producer_ = std::move(producer).value();
+  {
+    std::lock_guard lock(dispatch_mu_);
+    trigger_types_ =
+        std::make_shared<const requests::PayloadValidators>(requests::PayloadValidatorsOf(catalog));
+  }
+  options.dispatch = [this](const datastore::Peer& peer, const datastore::DispatchRequest& d) {
+    return DispatchForAction(peer, d);
+  };
   auto created =
       runner::RunnerService::Create(options, runner::ActionIndex::FromCatalog(catalog, sandbox_));
   Status started = created.ok() ? (*created)->Start() : created.status();
   if (!started.ok()) return Status::Error("cannot start the runner: " + started.message());
   runner_ = std::move(created).value();
   return Status::Ok();
+}
+
+Result<Json> Node::DispatchForAction(const datastore::Peer& peer,
+                                     const datastore::DispatchRequest& request) {
+  std::shared_ptr<const requests::PayloadValidators> types;
+  {
+    std::lock_guard lock(dispatch_mu_);
+    types = trigger_types_;
+  }
+  GALE_TRY(requests::CheckTriggerPayload(*types, request.trigger, request.payload));
+  auto instance = bus::TriggerInstanceMessage::New(request.trigger, request.payload, peer.action,
+                                                   config_.node_name);
+  if (!request.trace_tag.empty()) instance.trace_id = request.trace_tag;
+  GALE_TRY(requests::FireTrigger(*store_, *dispatch_producer_, bus::Topic(bus_, bus::kTriggers),
+                                 instance));
+  return Json{{"id", instance.id}, {"trigger", instance.trigger}, {"trace_id", instance.trace_id}};
 }
 
 Status Node::StartApi(const packs::Catalog& catalog) {
@@ -621,7 +666,13 @@ void Node::Reload(const std::set<std::string>& changed) {
   auto reloaded = ActiveCatalog(*snapshots_, config_.packs_configs_path);
   if (timers_) timers_->Update(timers::TimersOf(reloaded));
   if (rules_engine_) rules_engine_->UpdateRules(rules::engine::RuleSet::FromCatalog(reloaded));
-  if (runner_) runner_->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, sandbox_));
+  if (runner_) {
+    runner_->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, sandbox_));
+    auto types = std::make_shared<const requests::PayloadValidators>(
+        requests::PayloadValidatorsOf(reloaded));
+    std::lock_guard changing(dispatch_mu_);
+    trigger_types_ = std::move(types);
+  }
   if (api_) api_->UpdateCatalog(reloaded);
 }
 

@@ -28,6 +28,7 @@ struct RunnerService::Running {
   bool shutdown = false;                      // kill it: the runner is stopping
   bool completing = false;  // its result is being recorded: a failed renewal means nothing
   bool output_error_logged = false;
+  std::string datastore_token;  // unregistered when the execution completes
 };
 
 namespace {
@@ -73,6 +74,22 @@ Status RunnerService::Start() {
   if (started_) return Status::Error("runner: already started");
   // Without its supervisor no action can start: say so now, not once per execution.
   if (auto keeper = sandbox::FindKeeper(); !keeper.ok()) return keeper.status();
+  if (!options_.datastore_socket.empty()) {
+    datastore::PolicyContext context;
+    context.store = options_.store;
+    context.cipher = options_.cipher ? &*options_.cipher : nullptr;
+    context.dispatch = options_.dispatch;
+    context.clock = options_.clock;
+    auto broker = std::make_unique<datastore::DatastoreBroker>(context, options_.node_name);
+    Status listening = broker->Listen(options_.datastore_socket, options_.datastore_group);
+    if (listening.ok()) listening = broker->Start();
+    if (listening.ok()) {
+      datastore_ = std::move(broker);
+    } else {
+      // Actions still run; those that call the datastore fail with the reason it is absent.
+      spdlog::error("runner: no datastore for actions: {}", listening.message());
+    }
+  }
   bus::ConsumerRole::Options ropts;
   ropts.name = "runner";
   bus::Consumer::Options& copts = ropts.consumer;
@@ -137,6 +154,7 @@ void RunnerService::Stop() {
   }
   stop_maintenance_ = true;
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  if (datastore_) datastore_->Stop();
   // Every execution has completed; whatever asynchronous work is left (a supervisor's exit
   // still being waited for) is abandoned here and cleaned up when io_ is destroyed.
   work_.reset();
@@ -317,6 +335,26 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
     Complete(id, Finish{ExecStatus::kSucceeded, Json::object()});
     return;
   }
+  // Every runner type's process gets the datastore (host/datastore/protocol.h), set after the
+  // action's own `env` so that neither can be replaced by it.
+  std::map<std::string, std::string>& env = launch->settings.env;
+  if (datastore_) {
+    // Who the execution's connections are: the node knows, the process never says.
+    auto token = datastore_->Register({datastore::Peer::Kind::kAction, action->meta.pack,
+                                       options_.node_name, action_ref, id, options_.system_user});
+    if (!token.ok()) {
+      Complete(id, FailedBeforeStart(action_ref + ": " + token.message()));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(running_mu_);
+      run->datastore_token = *token;
+    }
+    env["GALE_DATASTORE_SOCKET"] = options_.datastore_socket;
+    env["GALE_DATASTORE_TOKEN"] = std::move(token).value();
+  }
+  // And the shim's directory, for any program that wants gale_shim (a shell runner's python3).
+  if (!options_.python_shim.empty()) env["GALE_PYTHON_SHIM"] = options_.python_shim;
   // Weak: the process's callbacks must not keep its own Running record (which holds the
   // process) alive in a cycle.
   auto on_output = HideResultBlock(*launch, [this, id, weak = std::weak_ptr<Running>(run)](
@@ -343,6 +381,7 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
 void RunnerService::Complete(const std::string& id, Finish finish) {
   std::shared_ptr<Running> run;
   bool shutdown = false;
+  std::string token;
   {
     std::lock_guard<std::mutex> lock(running_mu_);
     auto it = running_.find(id);
@@ -350,8 +389,11 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
       run = it->second;
       run->completing = true;
       shutdown = run->shutdown;
+      token = std::exchange(run->datastore_token, {});
     }
   }
+  // The process is gone: its token binds nothing any more, and its connections close.
+  if (!token.empty()) datastore_->Unregister(token);
   if (shutdown) {
     finish.status = ExecStatus::kAbandoned;
     finish.result["error"] =

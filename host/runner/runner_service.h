@@ -18,6 +18,9 @@
 // Backpressure: with `max_concurrency` executions running, the consumer pauses its partitions
 // (messages stay in Kafka, unclaimed and uncommitted) and resumes when a slot frees.
 // Every status change is also produced to `<prefix>execution-events`.
+// The datastore: with `datastore_socket` set, the runner listens there (host/datastore) and gives
+// each execution it spawns a token bound to {pack, action, execution, user} while it runs, in
+// GALE_DATASTORE_SOCKET and GALE_DATASTORE_TOKEN, whatever its runner type.
 //
 // Threads: Start() runs the consumer thread, a maintenance thread (leases, cancel checks,
 // abandon sweep) and `io_threads` Asio threads for the sandboxed processes. UpdateActions and
@@ -43,6 +46,7 @@
 #include "host/bus/bus.h"
 #include "host/bus/consumer_role.h"
 #include "host/common/result.h"
+#include "host/datastore/broker.h"
 #include "host/runner/action_index.h"
 #include "host/runner/finish.h"
 #include "host/store/key_cipher.h"
@@ -71,6 +75,15 @@ struct RunnerOptions {
   // Opens the secret parameters sealed in execution records; absent: an execution with one
   // fails with the reason.
   std::optional<store::KeyCipher> cipher;
+  // The actions' datastore (host/datastore/protocol.h): the runner listens on this socket and
+  // gives each execution a token bound to it while it runs ($GALE_DATASTORE_SOCKET and
+  // $GALE_DATASTORE_TOKEN). Empty: no datastore for actions.
+  std::string datastore_socket;
+  std::optional<gid_t> datastore_group;  // may connect besides the node's user (action group)
+  datastore::Dispatcher dispatch;        // the datastore's op dispatch; absent: refused
+  // Whose keys an execution's scope "user" is: StackStorm's system user, under whom rules run
+  // actions (the execution record names no user of its own yet).
+  std::string system_user = "stanley";
 };
 
 // Counts since Create().
@@ -156,6 +169,10 @@ class RunnerService {
   // Consumer thread only: the request returned by Poll() and not yet claimed (held while no
   // slot is free).
   std::optional<bus::Message> pending_;
+
+  // Answers the executions' datastore calls; started before the consumer, stopped after every
+  // execution ended.
+  std::unique_ptr<datastore::DatastoreBroker> datastore_;
 
   std::unique_ptr<Counters> counters_;
   std::atomic<bool> stopping_{false};

@@ -25,7 +25,10 @@ std::chrono::milliseconds Seconds(double s) {
 }  // namespace
 
 Supervisor::Supervisor(SupervisorOptions options, store::Store* store)
-    : options_(std::move(options)), store_(store), broker_(store, options_.node) {}
+    : options_(std::move(options)),
+      store_(store),
+      broker_({.store = store, .cipher = options_.cipher ? &*options_.cipher : nullptr},
+              options_.node) {}
 
 Supervisor::~Supervisor() {
   Stop();

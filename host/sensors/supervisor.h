@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,7 +18,8 @@
 #include "host/common/json.h"
 #include "host/common/result.h"
 #include "host/config/config.h"
-#include "host/sensors/datastore_broker.h"
+#include "host/datastore/broker.h"
+#include "host/store/key_cipher.h"
 #include "host/store/store.h"
 
 namespace gale::sensors {
@@ -59,6 +61,8 @@ struct SupervisorOptions {
   // The StackStorm shim's directory (Node's python_shim_), for hosts of packs with Python
   // sensors; their interpreter is the pack's virtualenv's, else /usr/bin/python3.
   std::string python_shim;
+  // The datastore key: sensors' get with decrypt and set with encrypt (absent: those fail).
+  std::optional<store::KeyCipher> cipher;
 };
 
 class Supervisor {
@@ -99,7 +103,7 @@ class Supervisor {
 
   SupervisorOptions options_;
   store::Store* store_;
-  DatastoreBroker broker_;
+  datastore::DatastoreBroker broker_;
   mutable std::mutex mutex_;
   std::map<std::string, Host> hosts_;
   bool stop_ = false;

@@ -2,11 +2,14 @@
 object per message (host/sensors/broker_protocol.h). Requests carry an "id" that the answer
 echoes, so a late answer is never taken for the next request's.
 
-Python actions reach the runner's datastore socket this way; Python sensors reach their sensor
-host, which relays to the node's broker.
+Python actions reach the runner's datastore socket this way (Channel.from_env: the socket and
+the execution's token are in GALE_DATASTORE_SOCKET and GALE_DATASTORE_TOKEN, and the first
+message is the hello that binds the connection to the execution); Python sensors reach their
+sensor host, which relays to the node's broker. The protocol is host/datastore/protocol.h's.
 """
 
 import json
+import os
 import socket
 import threading
 
@@ -37,6 +40,22 @@ class Channel:
         if hello is not None:
             channel.request(**hello)
         return channel
+
+    @classmethod
+    def from_env(cls, timeout=30.0, environ=None):
+        """The action's channel to its runner's datastore, from the environment the runner set."""
+        environ = os.environ if environ is None else environ
+        path = environ.get("GALE_DATASTORE_SOCKET")
+        token = environ.get("GALE_DATASTORE_TOKEN")
+        if not path or not token:
+            raise ChannelError(
+                "the datastore is not available to this process (GALE_DATASTORE_SOCKET and "
+                "GALE_DATASTORE_TOKEN are unset)"
+            )
+        try:
+            return cls.connect(path, hello={"op": "hello", "token": token}, timeout=timeout)
+        except OSError as e:
+            raise ChannelError("datastore socket %s: %s" % (path, e)) from None
 
     def request(self, op, **fields):
         """Sends {"op": op, ...fields} and returns the answer's "value"; raises ChannelError."""

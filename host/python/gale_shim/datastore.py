@@ -15,6 +15,10 @@ Messages (op and fields; fields at their defaults are left out):
   set     name, value, scope, ttl, encrypt
   delete  name, scope
   list    prefix, scope      -> [{"name", "value", "secret", "scope", "expire_timestamp"}]
+  dispatch trigger, payload, trace_tag -> {"id", "trigger", "trace_id"}   (actions only)
+
+Scope "user" is the keys of the execution's user (actions only). Writes (set, delete) take only
+names of the caller's own pack, "<pack>." (which every local=True name is); reads are open.
 """
 
 SYSTEM_SCOPE = "system"
@@ -83,6 +87,17 @@ class DatastoreService:
 
     def delete_value(self, name, local=True, scope=SYSTEM_SCOPE):
         return bool(self._request("delete", scope, name=self._name(name, local)))
+
+    def dispatch(self, trigger, payload=None, trace_tag=None):
+        """Fires a trigger instance (StackStorm's core.inject_trigger): the node checks that the
+        trigger type exists and the payload matches its payload_schema, then publishes it as a
+        webhook's. Returns {"id", "trigger", "trace_id"} of the instance."""
+        if self._channel is None:
+            raise RuntimeError("the datastore is not available to this process")
+        fields = {"trigger": trigger, "payload": payload if payload is not None else {}}
+        if trace_tag is not None:
+            fields["trace_tag"] = trace_tag
+        return self._channel.request("dispatch", **fields)
 
     def list_values(self, local=True, prefix=None, limit=None, offset=0):
         key_prefix = self._key_prefix() if local else ""
