@@ -214,7 +214,14 @@ std::optional<std::string> PyKeyValueOf(store::Store& store, const std::string& 
 
 // The first live Python sensor process and its parent (the sensor host), as this namespace
 // numbers them; {0, 0} when there is none.
-std::pair<pid_t, pid_t> PythonChildAndParent() {
+std::string CmdlineOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The Python sensor child of a sensor host of the node with `topic_prefix` (tests running side
+// by side have children of their own), and that host.
+std::pair<pid_t, pid_t> PythonChildAndParent(const std::string& topic_prefix) {
   for (const auto& e : fs::directory_iterator("/proc")) {
     const pid_t pid = static_cast<pid_t>(atoi(e.path().filename().c_str()));
     if (pid <= 0) continue;
@@ -226,7 +233,9 @@ std::pair<pid_t, pid_t> PythonChildAndParent() {
     std::getline(stat, line);
     const auto paren = line.rfind(')');
     if (paren == std::string::npos || paren + 4 >= line.size() || line[paren + 2] == 'Z') continue;
-    return {pid, static_cast<pid_t>(atoi(line.c_str() + paren + 4))};
+    const auto parent = static_cast<pid_t>(atoi(line.c_str() + paren + 4));
+    if (CmdlineOf(parent).find(topic_prefix) == std::string::npos) continue;
+    return {pid, parent};
   }
   return {0, 0};
 }
@@ -315,7 +324,7 @@ TEST_P(PythonSensorNodeTest, DispatchesFireRulesAndReachTheDatastore) {
   const Json& status = pushed[0]["payload"]["status"];
   EXPECT_EQ(status.value("NoNewPrivs", ""), "1") << status.dump();
   EXPECT_EQ(status.value("Seccomp", ""), "2") << status.dump();
-  const auto [child, host] = PythonChildAndParent();
+  const auto [child, host] = PythonChildAndParent(node->topic_prefix());
   ASSERT_GT(host, 0);
   EXPECT_EQ(status.value("Uid", ""), UidOf(host)) << "the Python child runs as another user";
   EXPECT_EQ(status.value("MaxData", ""), MaxDataOf(host)) << status.dump();
@@ -351,14 +360,16 @@ TEST_P(PythonSensorNodeTest, DispatchesFireRulesAndReachTheDatastore) {
   EXPECT_TRUE(WaitFor([&] { return !Alive(child); }, std::chrono::seconds(10)))
       << "the Python child outlived its killed host";
   // The supervisor restarts the host, with a new child.
-  EXPECT_TRUE(WaitFor([&] { return PythonChildAndParent().first > 0; }, std::chrono::seconds(30)))
+  pid_t restarted = 0;
+  EXPECT_TRUE(
+      WaitFor([&] { return (restarted = PythonChildAndParent(node->topic_prefix()).first) > 0; },
+              std::chrono::seconds(30)))
       << node->Log();
 
   // SIGTERM: the sensors' cleanup() runs and no Python process is left.
-  EXPECT_TRUE(AnyProcessWith("gale_shim/sensor_wrapper.py"));
+  ASSERT_GT(restarted, 0);
   EXPECT_EQ(node->Stop(), 0) << node->Log();
-  EXPECT_TRUE(WaitFor([] { return !AnyProcessWith("gale_shim/sensor_wrapper.py"); },
-                      std::chrono::seconds(10)))
+  EXPECT_TRUE(WaitFor([&] { return !Alive(restarted); }, std::chrono::seconds(10)))
       << "a Python sensor process outlived its node";
   EXPECT_NE(node->Log().find("[python-sensors pysens] sensor-wrapper: stopped"), std::string::npos)
       << node->Log();
@@ -510,7 +521,8 @@ TEST(PythonSensorTest, CrashingPythonSensorsCrashLoopBesideAHealthyLibrarySensor
   EXPECT_EQ(status("examples.DirectorySensor").state, "running");
   EXPECT_EQ(status("examples.DirectorySensor").restarts, 0);
   EXPECT_EQ(node->Stop(), 0) << node->Log();
-  EXPECT_TRUE(WaitFor([] { return !AnyProcessWith("gale_shim/sensor_wrapper.py"); },
+  // This test's packs by name: Python sensors of tests running alongside may still be up.
+  EXPECT_TRUE(WaitFor([] { return !AnyProcessWith("/pyraise@") && !AnyProcessWith("/pyexit@"); },
                       std::chrono::seconds(10)));
 }
 
