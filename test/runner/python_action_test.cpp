@@ -192,5 +192,37 @@ TEST_F(PythonActionTest, StackStormShebangsAndPythonActionsRunThePacksVirtualenv
   if (made) fs::remove_all(venv);
 }
 
+// self.action_service, every call, from a python-script action through the runner's datastore
+// socket: local names scoped to the class, list, delete, the user scope, encrypt and decrypt (of
+// its own value and of one sealed by `gale key set --encrypt`), and the node's refusals.
+TEST_F(PythonActionTest, ActionServiceReachesTheDatastore) {
+  int code = 0;
+  const std::string set = RunGale(node_->home(), "key set pystack.api_key t0ken --encrypt", &code);
+  ASSERT_EQ(code, 0) << set;
+  Json done = Run("pystack.keep", {{"secret_name", "pystack.api_key"}});
+  ASSERT_EQ(done["status"], "succeeded") << done.dump(2) << node_->Log();
+  const Json& seen = done["result"]["result"];
+  EXPECT_EQ(seen["local"], "1") << seen.dump(2);
+  EXPECT_EQ(seen["local_full"], "1");
+  EXPECT_EQ(seen["listed"], (Json{"pystack.Keep:counter", "pystack.Keep:gone"})) << seen.dump(2);
+  EXPECT_EQ(seen["deleted"], true);
+  EXPECT_TRUE(seen["after_delete"].is_null()) << seen.dump(2);
+  EXPECT_EQ(seen["user"], "u1");
+  EXPECT_TRUE(seen["user_not_system"].is_null()) << seen.dump(2);
+  EXPECT_EQ(seen["sealed_raw_differs"], true);
+  EXPECT_EQ(seen["sealed"], "s3cret");
+  EXPECT_EQ(seen["secret"], "t0ken");
+  EXPECT_NE(seen["other_pack"].get<std::string>().find("is not a key of pack pystack"),
+            std::string::npos)
+      << seen.dump(2);
+  EXPECT_NE(seen["bad_scope"].get<std::string>().find("Scope nobody is unsupported"),
+            std::string::npos)
+      << seen.dump(2);
+  // What the action wrote is in the store, as any client sees it.
+  const std::string shared = RunGale(node_->home(), "key get pystack.shared", &code);
+  EXPECT_EQ(code, 0) << shared;
+  EXPECT_NE(shared.find("everyone"), std::string::npos) << shared;
+}
+
 }  // namespace
 }  // namespace gale::testing
