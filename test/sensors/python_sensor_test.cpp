@@ -44,7 +44,9 @@ trigger_types:
       required: [count]
 )";
 
-constexpr const char* kTickerPy = R"(from st2reactor.sensor.base import PollingSensor
+constexpr const char* kTickerPy = R"(import json
+
+from st2reactor.sensor.base import PollingSensor
 
 
 class Ticker(PollingSensor):
@@ -54,6 +56,20 @@ class Ticker(PollingSensor):
         self.sensor_service.set_value("seen", "yes")
         seen = self.sensor_service.get_value("seen")
         self.sensor_service.set_value("pysens.echo", "got:%s" % seen, local=False)
+        svc = self.sensor_service
+        svc.set_value("gone", "soon")
+        svc.set_value("sealed", "s3cret", encrypt=True)
+        report = {"listed": sorted(kv.name for kv in svc.list_values()),
+                  "deleted": svc.delete_value("gone"),
+                  "after_delete": svc.get_value("gone"),
+                  "sealed": svc.get_value("sealed", decrypt=True),
+                  "sealed_raw_differs": svc.get_value("sealed") != "s3cret"}
+        try:
+            svc.set_value("mine", "x", scope="user")
+            report["user_scope"] = "written"
+        except Exception as e:  # sensors have no user: the node refuses the user scope
+            report["user_scope"] = str(e)
+        svc.set_value("pysens.report", json.dumps(report), local=False)
         self._log.info("setup done; poll interval %s", self.get_poll_interval())
 
     def poll(self):
@@ -333,6 +349,18 @@ TEST_P(PythonSensorNodeTest, DispatchesFireRulesAndReachTheDatastore) {
   // sensor_service.set_value/get_value, local (scoped to the class) and not local.
   EXPECT_EQ(PyKeyValueOf(*store, "pysens.Ticker:seen"), "yes");
   EXPECT_EQ(PyKeyValueOf(*store, "pysens.echo"), "got:yes");
+  // delete_value, list_values, encrypt and decrypt, through the host's relay.
+  const Json report =
+      Json::parse(PyKeyValueOf(*store, "pysens.report").value_or(""), nullptr, false);
+  EXPECT_EQ(report["listed"],
+            (Json{"pysens.Ticker:gone", "pysens.Ticker:sealed", "pysens.Ticker:seen"}))
+      << report.dump(2);
+  EXPECT_EQ(report["deleted"], true) << report.dump(2);
+  EXPECT_TRUE(report["after_delete"].is_null()) << report.dump(2);
+  EXPECT_EQ(report["sealed"], "s3cret") << report.dump(2);
+  EXPECT_EQ(report["sealed_raw_differs"], true) << report.dump(2);
+  EXPECT_NE(report.value("user_scope", "").find("not open to sensors"), std::string::npos)
+      << report.dump(2);
   auto cli = RunCommand("env -u GALE_MONGODB_URL MONGOC_DISABLE_SHM=1 GALE_HOME=" + node->home() +
                         " " + std::string(GALE_BINARY_DIR) + "/bin/gale key get pysens.echo 2>&1");
   EXPECT_NE(cli.output.find("got:yes"), std::string::npos) << cli.output;
