@@ -340,7 +340,10 @@ TEST_P(PythonSensorNodeTest, DispatchesFireRulesAndReachTheDatastore) {
   const Json& status = pushed[0]["payload"]["status"];
   EXPECT_EQ(status.value("NoNewPrivs", ""), "1") << status.dump();
   EXPECT_EQ(status.value("Seccomp", ""), "2") << status.dump();
-  const auto [child, host] = PythonChildAndParent(node->topic_prefix());
+  // Not a structured binding: clang 14 cannot capture one in the lambdas below.
+  const std::pair<pid_t, pid_t> found = PythonChildAndParent(node->topic_prefix());
+  const pid_t child = found.first;
+  const pid_t host = found.second;
   ASSERT_GT(host, 0);
   EXPECT_EQ(status.value("Uid", ""), UidOf(host)) << "the Python child runs as another user";
   EXPECT_EQ(status.value("MaxData", ""), MaxDataOf(host)) << status.dump();
