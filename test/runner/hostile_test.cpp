@@ -23,7 +23,12 @@ class HostileRunnerTest : public RunnerTest {
   // and checks the healthy one succeeded (and, when `healthy_first`, that it finished first).
   store::Execution RunBeside(const std::string& action, const std::string& cmd,
                              bool healthy_first) {
-    const std::string bad = Request(action, {{"cmd", cmd}});
+    return RunBesideWith(action, {{"cmd", cmd}}, healthy_first);
+  }
+  // The same with any parameters.
+  store::Execution RunBesideWith(const std::string& action, const Json& params,
+                                 bool healthy_first) {
+    const std::string bad = Request(action, params);
     EXPECT_TRUE(WaitFor([&] { return Get(bad).status != ExecStatus::kRequested; }, 30s));
     const std::string good = Request("core.local", {{"cmd", "echo still serving"}});
     auto ok = WaitFinal(good, 60s);
@@ -133,16 +138,7 @@ class HostilePythonTest : public HostileRunnerTest {
   }
   // Runs runnertest.py_hostile with `params` beside a healthy execution, as RunBeside does.
   store::Execution PythonBeside(Json params, bool healthy_first) {
-    const std::string bad = Request("runnertest.py_hostile", params);
-    EXPECT_TRUE(WaitFor([&] { return Get(bad).status != ExecStatus::kRequested; }, 30s));
-    const std::string good = Request("core.local", {{"cmd", "echo still serving"}});
-    auto ok = WaitFinal(good, 60s);
-    EXPECT_EQ(ok.status, ExecStatus::kSucceeded) << ok.result.dump();
-    EXPECT_EQ(ok.result["stdout"], "still serving\n");
-    auto e = WaitFinal(bad, 120s);
-    if (healthy_first) {
-      EXPECT_LE(ok.finished_at, e.finished_at);
-    }
+    auto e = RunBesideWith("runnertest.py_hostile", params, healthy_first);
     EXPECT_FALSE(e.result.contains("result") && e.result["result"].is_object() &&
                  e.result["result"].contains("escaped"))
         << e.result.dump();
