@@ -306,6 +306,20 @@ Status Watermarks(rd_kafka_t* rk, const std::string& brokers, std::vector<TopicI
         }
       }
       if (first == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      if (first == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        // A topic deleted after the metadata was read (another tool's, or a test's) fails the
+        // whole request on every retry: read the metadata again and list only what still exists.
+        std::vector<std::string> names;
+        for (const TopicInfo& t : topics) names.push_back(t.name);
+        auto now = Metadata(rk, brokers, names, deadline);
+        if (now.ok() && now->size() < topics.size()) {
+          std::erase_if(topics, [&](const TopicInfo& t) {
+            return std::none_of(now->begin(), now->end(),
+                                [&](const TopicInfo& n) { return n.name == t.name; });
+          });
+          continue;
+        }
+      }
       const bool time_left =
           std::chrono::steady_clock::now() + std::chrono::milliseconds(100) < deadline;
       if (!IsRetryable(first) || !time_left) {
