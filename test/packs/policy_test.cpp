@@ -25,7 +25,7 @@ const PolicyMeta* FindPolicy(const Pack& pack, const std::string& ref) {
   return nullptr;
 }
 
-class PolicyTest : public ::testing::Test {
+class PackPolicyTest : public ::testing::Test {
  protected:
   void SetUp() override { fs::copy(kFixture, Dir(), fs::copy_options::recursive); }
 
@@ -58,7 +58,7 @@ class PolicyTest : public ::testing::Test {
   TempDir root_;
 };
 
-TEST_F(PolicyTest, EachTypeIsReadWithItsParameters) {
+TEST_F(PackPolicyTest, EachTypeIsReadWithItsParameters) {
   Catalog catalog = Load();
   const Pack* pack = catalog.FindPack("limits");
   ASSERT_NE(pack, nullptr);
@@ -95,7 +95,7 @@ TEST_F(PolicyTest, EachTypeIsReadWithItsParameters) {
   EXPECT_EQ(retry->delay_seconds, 1);
 }
 
-TEST_F(PolicyTest, DefaultsOfThePolicyTypeAreFilledIn) {
+TEST_F(PackPolicyTest, DefaultsOfThePolicyTypeAreFilledIn) {
   Catalog catalog = Load({{"policies/deploy_concurrency.yaml",
                            "---\nname: c\nresource_ref: limits.deploy\npolicy_type: "
                            "action.concurrency\nparameters:\n  threshold: 5\n"},
@@ -116,7 +116,7 @@ TEST_F(PolicyTest, DefaultsOfThePolicyTypeAreFilledIn) {
   EXPECT_TRUE(r->enabled);
 }
 
-TEST_F(PolicyTest, MissingThresholdIsRefusedWhereTheParametersAre) {
+TEST_F(PackPolicyTest, MissingThresholdIsRefusedWhereTheParametersAre) {
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\nresource_ref: limits.deploy\npolicy_type: "
                            "action.concurrency\nparameters:\n  action: delay\n"}});
@@ -126,7 +126,7 @@ TEST_F(PolicyTest, MissingThresholdIsRefusedWhereTheParametersAre) {
                                      "(policy_type action.concurrency)"});
 }
 
-TEST_F(PolicyTest, ThresholdMustBeAPositiveInteger) {
+TEST_F(PackPolicyTest, ThresholdMustBeAPositiveInteger) {
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\nresource_ref: limits.deploy\npolicy_type: "
                            "action.concurrency\nparameters:\n  threshold: 0\n"},
@@ -149,7 +149,7 @@ TEST_F(PolicyTest, ThresholdMustBeAPositiveInteger) {
                 "action.concurrency)");
 }
 
-TEST_F(PolicyTest, ActionMustBeDelayOrCancel) {
+TEST_F(PackPolicyTest, ActionMustBeDelayOrCancel) {
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\nresource_ref: limits.deploy\npolicy_type: "
                            "action.concurrency\nparameters:\n  threshold: 1\n  action: drop\n"}});
@@ -159,7 +159,7 @@ TEST_F(PolicyTest, ActionMustBeDelayOrCancel) {
       << errors[0];
 }
 
-TEST_F(PolicyTest, AnUnknownParameterIsRefused) {
+TEST_F(PackPolicyTest, AnUnknownParameterIsRefused) {
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\nresource_ref: limits.flaky\npolicy_type: action.retry\n"
                            "parameters:\n  retry_on: failure\n  max_retries: 3\n"}});
@@ -169,7 +169,7 @@ TEST_F(PolicyTest, AnUnknownParameterIsRefused) {
   EXPECT_EQ(errors[0].rfind(Path("policies/x.yaml") + ":", 0), 0u) << errors[0];
 }
 
-TEST_F(PolicyTest, AnUnknownPolicyTypeIsRefused) {
+TEST_F(PackPolicyTest, AnUnknownPolicyTypeIsRefused) {
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\nresource_ref: limits.deploy\n\npolicy_type: "
                            "action.throttle\nparameters:\n  threshold: 1\n"}});
@@ -178,7 +178,7 @@ TEST_F(PolicyTest, AnUnknownPolicyTypeIsRefused) {
   EXPECT_EQ(errors[0].rfind(Path("policies/x.yaml") + ":5: policy_type: ", 0), 0u) << errors[0];
 }
 
-TEST_F(PolicyTest, RetryOnMustBeFailureOrTimeout) {
+TEST_F(PackPolicyTest, RetryOnMustBeFailureOrTimeout) {
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\nresource_ref: limits.flaky\npolicy_type: action.retry\n"
                            "parameters:\n  retry_on: success\n  delay: -1\n"}});
@@ -186,7 +186,7 @@ TEST_F(PolicyTest, RetryOnMustBeFailureOrTimeout) {
   ASSERT_EQ(errors.size(), 2u) << ::testing::PrintToString(errors);
 }
 
-TEST_F(PolicyTest, MalformedYamlIsRefusedWithItsLine) {
+TEST_F(PackPolicyTest, MalformedYamlIsRefusedWithItsLine) {
   Catalog catalog = Load({{"policies/x.yaml", "---\nname: x\npolicy_type: [\n"}});
   const auto errors = Refused(catalog, Path("policies/x.yaml"));
   ASSERT_EQ(errors.size(), 1u);
@@ -194,7 +194,7 @@ TEST_F(PolicyTest, MalformedYamlIsRefusedWithItsLine) {
             Path("policies/x.yaml") + ":4: malformed YAML: end of sequence flow not found");
 }
 
-TEST_F(PolicyTest, APolicyOnAMissingActionIsRefusedLikeARule) {
+TEST_F(PackPolicyTest, APolicyOnAMissingActionIsRefusedLikeARule) {
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\ndescription: on nothing\nresource_ref: limits.ghost\n"
                            "policy_type: action.concurrency\nparameters:\n  threshold: 1\n"}});
@@ -206,7 +206,7 @@ TEST_F(PolicyTest, APolicyOnAMissingActionIsRefusedLikeARule) {
   EXPECT_EQ(pack->policies.size(), 3u) << "the others stay";
 }
 
-TEST_F(PolicyTest, AttributesMustBeParametersOfTheAction) {
+TEST_F(PackPolicyTest, AttributesMustBeParametersOfTheAction) {
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\nresource_ref: limits.deploy\npolicy_type: "
                            "action.concurrency.attr\nparameters:\n  threshold: 1\n  attributes:\n"
@@ -218,7 +218,7 @@ TEST_F(PolicyTest, AttributesMustBeParametersOfTheAction) {
       << "timeout is the runner's parameter: accepted";
 }
 
-TEST_F(PolicyTest, APolicyIntoABrokenPackIsRefused) {
+TEST_F(PackPolicyTest, APolicyIntoABrokenPackIsRefused) {
   WriteFiles(root_.path() / "other", {{"pack.yaml", "---\nname: [\n"}});
   Catalog catalog = Load({{"policies/x.yaml",
                            "---\nname: x\nresource_ref: other.act\npolicy_type: "
@@ -228,7 +228,7 @@ TEST_F(PolicyTest, APolicyIntoABrokenPackIsRefused) {
                                      ":3: policy 'x': unknown action 'other.act'"});
 }
 
-TEST_F(PolicyTest, DuplicateNamesAreRefused) {
+TEST_F(PackPolicyTest, DuplicateNamesAreRefused) {
   Catalog catalog = Load({{"policies/z.yaml",
                            "---\nname: flaky.retry\nresource_ref: limits.flaky\npolicy_type: "
                            "action.retry\nparameters:\n  retry_on: timeout\n"}});
@@ -240,7 +240,7 @@ TEST_F(PolicyTest, DuplicateNamesAreRefused) {
 
 // Validated alone (`gale pack validate` without --packs), a policy on another pack's action is
 // taken on trust, as a rule's reference is; the node checks it across its packs.
-TEST_F(PolicyTest, AloneAReferenceIntoAnotherPackIsTakenOnTrust) {
+TEST_F(PackPolicyTest, AloneAReferenceIntoAnotherPackIsTakenOnTrust) {
   WriteFiles(Dir(), {{"policies/x.yaml",
                       "---\nname: x\nresource_ref: other.act\npolicy_type: "
                       "action.concurrency\nparameters:\n  threshold: 1\n"}});
@@ -251,7 +251,7 @@ TEST_F(PolicyTest, AloneAReferenceIntoAnotherPackIsTakenOnTrust) {
   EXPECT_EQ(across.FindPack("limits")->refused.size(), 1u);
 }
 
-TEST_F(PolicyTest, TheIndexAnswersPoliciesOfAnAction) {
+TEST_F(PackPolicyTest, TheIndexAnswersPoliciesOfAnAction) {
   Catalog catalog = Load({{"policies/off.yaml",
                            "---\nname: off\nenabled: false\nresource_ref: limits.flaky\n"
                            "policy_type: action.concurrency\nparameters:\n  threshold: 1\n"}});
@@ -269,7 +269,7 @@ TEST_F(PolicyTest, TheIndexAnswersPoliciesOfAnAction) {
   EXPECT_TRUE(PolicyIndex::FromCatalog(Catalog::Load({}, {})).empty());
 }
 
-TEST_F(PolicyTest, SlotKeysCountPerAttributeValues) {
+TEST_F(PackPolicyTest, SlotKeysCountPerAttributeValues) {
   Catalog catalog = Load();
   const PolicyIndex index = PolicyIndex::FromCatalog(catalog);
   const auto& deploy = index.For("limits.deploy");
