@@ -8,12 +8,17 @@
 //   gale_policy_slots_helper hold URL KEY NOW LEASE_UNTIL ID...
 //       acquires a slot of KEY (threshold: the number of IDs) for each ID from node "doomed"
 //       at time NOW, prints "held", then waits to be killed
+//   gale_policy_slots_helper cost URL COUNT THRESHOLD
+//       acquires and releases COUNT slots one after another (a threshold-THRESHOLD key with
+//       THRESHOLD - 1 slots held by others, as under load) and prints "acquire+release N us" (the
+//       mean): a policy's cost per execution, for the report
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <iostream>
 #include <string>
@@ -93,6 +98,30 @@ int Hold(const std::string& url, const std::string& key, TimeMs now, TimeMs leas
   while (true) pause();
 }
 
+int Cost(const std::string& url, int count, int64_t threshold) {
+  auto store = OpenStore(url, Options());
+  if (!store.ok()) return Fail(store.message());
+  constexpr TimeMs kNow = 1000, kLease = 1LL << 40;
+  for (int64_t i = 0; i + 1 < threshold; ++i) {
+    auto got = (*store)->TryAcquirePolicySlot("p.cost", "other-" + std::to_string(i), "n", kLease,
+                                              threshold, kNow);
+    if (!got.ok() || !*got) return Fail("cannot fill the key");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < count; ++i) {
+    const std::string id = "cost-" + std::to_string(i);
+    auto got = (*store)->TryAcquirePolicySlot("p.cost", id, "n", kLease, threshold, kNow);
+    if (!got.ok() || !*got) return Fail("no slot for " + id);
+    auto released = (*store)->ReleasePolicySlot("p.cost", id);
+    if (!released.ok() || !*released) return Fail("cannot release " + id);
+  }
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  std::cout << "acquire+release " << us / std::max(1, count) << " us" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,7 +133,8 @@ int main(int argc, char** argv) {
     return Hold(argv[2], argv[3], std::stoll(argv[4]), std::stoll(argv[5]),
                 std::vector<std::string>(argv + 6, argv + argc));
   }
+  if (mode == "cost" && argc == 5) return Cost(argv[2], std::stoi(argv[3]), std::stoll(argv[4]));
   std::cerr << "usage: gale_policy_slots_helper race URL NAME COUNT THRESHOLD COUNTER | hold URL "
-               "KEY NOW LEASE_UNTIL ID...\n";
+               "KEY NOW LEASE_UNTIL ID... | cost URL COUNT THRESHOLD\n";
   return 2;
 }
