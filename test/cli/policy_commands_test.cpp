@@ -102,6 +102,12 @@ TEST_F(PolicyCommandsTest, ListedByTheCliAndTheApi) {
   auto [status, body] = Policies("-H 'St2-Api-Key: " + node_->api_token() + "'");
   EXPECT_EQ(status, 200);
   EXPECT_EQ(body, listed);
+  const Json read_key =
+      Json::parse(Gale("apikey create --json --scope read --name policies", &code), nullptr, false);
+  ASSERT_EQ(code, 0) << read_key;
+  auto [read_status, read_body] = Policies("-H 'St2-Api-Key: " + read_key.value("key", "") + "'");
+  EXPECT_EQ(read_status, 200) << "a read-scope key lists them";
+  EXPECT_EQ(read_body, listed);
   auto [anonymous, refusal] = Policies("");
   EXPECT_EQ(anonymous, 401) << refusal;
   auto [wrong, refused_key] = Policies("-H 'St2-Api-Key: nope'");
