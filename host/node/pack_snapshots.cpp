@@ -109,10 +109,10 @@ bool SameContents(const fs::path& a, const fs::path& b) {
          std::string(std::istreambuf_iterator<char>(fb), {});
 }
 
-// The running version's resource (action, rule, sensor) read from `file` (relative to the pack),
-// as its description lists it; null when it had none.
+// The running version's resource (action, rule, sensor, policy) read from `file` (relative to the
+// pack), as its description lists it; null when it had none.
 const Json* PreviousResource(const Json& description, const std::string& file) {
-  for (const char* kind : {"actions", "rules", "sensors"}) {
+  for (const char* kind : {"actions", "rules", "sensors", "policies"}) {
     if (!description.contains(kind)) continue;
     for (const auto& r : description[kind]) {
       if (r.value("file", "") == file) return &r;
