@@ -29,7 +29,9 @@ FloodResult Flood(const Options& o, int nodes, int count) {
 }
 
 void Throughput(const Options& o, Carry& carry) {
-  const int threads = config::Config{}.max_concurrency;
+  // The runner's default concurrency (60, StackStorm's action pool size); should it become
+  // "automatic" (<= 0), 60 stays the comparison.
+  const int threads = config::Config{}.max_concurrency > 0 ? config::Config{}.max_concurrency : 60;
   Header(o, "Throughput: core.local `true` on one node");
   std::printf(
       "%d triggers sent at once; rule -> core.local cmd `true` (`/bin/sh -c true` in the sandbox, "
