@@ -218,11 +218,11 @@ class Recorder(Sensor):
         self._report("remove", trigger)
 )";
 
-std::string HookRule(const std::string& name, const std::string& parameters) {
-  return "---\nname: " + name +
-         "\npack: hookrules\nenabled: true\ntrigger:\n"
-         "  type: pyhook.watched\n  parameters: " +
-         parameters + "\naction:\n  ref: core.noop\n";
+std::string HookRule(const std::string& name, const std::string& parameters,
+                     const std::string& pack = "hookrules") {
+  return "---\nname: " + name + "\npack: " + pack +
+         "\nenabled: true\ntrigger:\n  type: pyhook.watched\n  parameters: " + parameters +
+         "\naction:\n  ref: core.noop\n";
 }
 
 // Replaces a file the way an editor saves it, so the watcher never reads half of it.
@@ -299,6 +299,22 @@ TEST(SensorHooksTest, TriggerHooksFollowRuleChangesWithoutARestart) {
   EXPECT_NE(node->Log().find("RuntimeError: hook bug in update"), std::string::npos);
   SaveFile(rules / "third.yaml", HookRule("third", "{n: 3}"));
   expect_call("add hookrules.third {\"n\":3}");
+  // A rule of the sensor's own pack, added and then changed: the pack reloads twice, its
+  // sensor is not restarted, and the copy it runs from stays on disk while it runs.
+  const fs::path own = packs.path() / "pyhook" / "rules" / "own.yaml";
+  fs::create_directories(own.parent_path());
+  SaveFile(own, HookRule("own", "{n: 4}", "pyhook"));
+  expect_call("add pyhook.own {\"n\":4}");
+  SaveFile(own, HookRule("own", "{n: 5}", "pyhook"));
+  expect_call("update pyhook.own {\"n\":5}");
+  const std::string log = node->Log();
+  const std::string started = "sensor host pyhook: started pid ";
+  const auto at = log.find(started);
+  ASSERT_NE(at, std::string::npos) << log;
+  const auto open = log.find('(', at), close = log.find(')', at);
+  ASSERT_TRUE(open != std::string::npos && close != std::string::npos) << log;
+  const std::string running_dir = log.substr(open + 1, close - open - 1);
+  EXPECT_TRUE(fs::exists(fs::path(running_dir) / "sensors" / "recorder.py")) << running_dir;
 
   // One sensor process throughout: the host was never restarted.
   EXPECT_EQ(pids.size(), 1u) << node->Log();
