@@ -131,7 +131,7 @@ class RunningSensor:
     def call_hook(self, hook, trigger):
         try:
             getattr(self.instance, hook)(trigger)
-        except Exception:
+        except BaseException:  # SystemExit too: the hook thread must outlive any hook
             log.error("%s: %s(%s) raised; the sensor keeps running\n%s", self.ref, hook,
                       trigger.get("id"), traceback.format_exc())
 

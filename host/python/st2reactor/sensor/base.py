@@ -10,7 +10,8 @@ The trigger hooks follow the rules (of any pack) that use one of the sensor's tr
 StackStorm's: add_trigger() once for each enabled rule after setup() and before run(), then,
 while the sensor runs, add_trigger() when such a rule is created or enabled, update_trigger()
 when its trigger parameters change, and remove_trigger() when it is deleted or disabled. The
-sensor is not restarted for these (a change to the sensor's own pack still restarts it). Later
+sensor is not restarted for these, whichever pack the rule is in (a change to the sensor's own
+pack outside its rules/ folder still restarts it, as does a change of its config). Later
 calls come from another thread than run() or poll(), one at a time in the order of the changes;
 an exception a hook raises is logged and the sensor keeps running. Each trigger is a dict:
 id and uid (from the rule's ref), ref and type (the trigger type), name, pack and parameters.
