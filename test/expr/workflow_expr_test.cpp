@@ -352,21 +352,26 @@ TEST(YaqlLimits, ExpensiveOrDeepExpressionsFailCleanly) {
   ctx.vars["l"] = big;
   const std::string cubic = EvalError("<% $.l.select(ctx(l).select(ctx(l).select($))) %>", ctx);
   EXPECT_NE(cubic.find("expression took too many steps"), std::string::npos) << cubic;
-  std::string deep = "<% " + std::string(200, '(') + "1" + std::string(200, ')') + " %>";
+  std::string deep = "<% " + std::string(300, '(') + "1" + std::string(300, ')') + " %>";
   EXPECT_NE(ParseError(deep).find("nested too deeply"), std::string::npos);
   std::string negs = "<% " + std::string(500, '-') + "1 %>";
   EXPECT_NE(ParseError(negs).find("nested too deeply"), std::string::npos);
   std::string chain = "<% $";
   for (int i = 0; i < 300; ++i) chain += ".a";
   EXPECT_NE(ParseError(chain + " %>").find("nested too deeply"), std::string::npos);
-  std::string lists = "<% " + std::string(100, '[') + std::string(100, ']') + " %>";
+  std::string lists = "<% " + std::string(300, '[') + std::string(300, ']') + " %>";
   EXPECT_NE(ParseError(lists).find("nested too deeply"), std::string::npos);
   EXPECT_NE(ParseError("<% '" + std::string(70000, 'a') + "' %>").find("too long"),
             std::string::npos);
-  // Long but fine.
+  // A long chain nests as deeply as parentheses would: fine up to the limit, refused beyond.
   std::string sum = "<% 0";
-  for (int i = 0; i < 1000; ++i) sum += " + 1";
-  EXPECT_EQ(*Eval(sum + " %>", ctx), Json(1000));
+  for (int i = 0; i < 150; ++i) sum += " + 1";
+  EXPECT_EQ(*Eval(sum + " %>", ctx), Json(150));
+  for (int i = 0; i < 10000; ++i) sum += " + 1";
+  EXPECT_NE(ParseError(sum + " %>").find("nested too deeply"), std::string::npos);
+  std::string ands = "<% true";
+  for (int i = 0; i < 5000; ++i) ands += " and true";
+  EXPECT_NE(ParseError(ands + " %>").find("nested too deeply"), std::string::npos);
   // The string size limit applies to built strings.
   EXPECT_NE(EvalError("<% ('x' * 600000) + ('x' * 600000) %>", ctx).find("string too long"),
             std::string::npos);

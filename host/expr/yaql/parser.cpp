@@ -14,7 +14,8 @@ namespace gale::expr::yaql {
 
 namespace {
 
-constexpr int kMaxNesting = 64;
+// Nesting and chains (a + b + c nests as ((a + b) + c)) together: evaluation recurses this deep.
+constexpr int kMaxNesting = 200;
 constexpr std::size_t kMaxSourceBytes = 64 * 1024;
 
 enum class Tok { kEnd, kInt, kFloat, kString, kIdent, kFunc, kDollar, kOp };
@@ -298,6 +299,7 @@ class Parser {
     GALE_TRY(Enter(depth));
     GALE_TRY(And(out, depth));
     while (IsWord("or")) {
+      GALE_TRY(Enter(++depth));
       const std::size_t at = Cur().pos;
       Next();
       NodePtr rhs;
@@ -310,6 +312,7 @@ class Parser {
   Status And(NodePtr* out, int depth) {
     GALE_TRY(Not(out, depth));
     while (IsWord("and")) {
+      GALE_TRY(Enter(++depth));
       const std::size_t at = Cur().pos;
       Next();
       NodePtr rhs;
@@ -361,6 +364,7 @@ class Parser {
     GALE_TRY(Additive(out, depth));
     BinOp op;
     while (CompareOp(&op)) {
+      GALE_TRY(Enter(++depth));
       const std::size_t at = Cur().pos;
       Next();
       NodePtr rhs;
@@ -373,6 +377,7 @@ class Parser {
   Status Additive(NodePtr* out, int depth) {
     GALE_TRY(Multiplicative(out, depth));
     while (IsOp("+") || IsOp("-")) {
+      GALE_TRY(Enter(++depth));
       const BinOp op = IsOp("+") ? BinOp::kAdd : BinOp::kSub;
       const std::size_t at = Cur().pos;
       Next();
@@ -386,6 +391,7 @@ class Parser {
   Status Multiplicative(NodePtr* out, int depth) {
     GALE_TRY(Unary(out, depth));
     while (IsOp("*") || IsOp("/") || IsWord("mod")) {
+      GALE_TRY(Enter(++depth));
       const BinOp op = IsOp("*") ? BinOp::kMul : IsOp("/") ? BinOp::kDiv : BinOp::kMod;
       const std::size_t at = Cur().pos;
       Next();
