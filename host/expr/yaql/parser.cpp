@@ -179,6 +179,8 @@ class Lexer {
                                                           : (std::tolower(h) - 'a' + 10));
           }
           if (cp > 0x10ffff) return Err("invalid \\U escape", q - 2);
+          // A lone surrogate is not text: it could not be stored or sent as JSON.
+          if (cp >= 0xd800 && cp <= 0xdfff) return Err("surrogate escape in a string", q - 2);
           py::AppendUtf8(value, static_cast<char32_t>(cp));
           q += n;
           break;
