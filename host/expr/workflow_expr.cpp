@@ -1,5 +1,6 @@
 #include "host/expr/workflow_expr.h"
 
+#include <cstdio>
 #include <exception>
 #include <utility>
 #include <vector>
@@ -179,7 +180,31 @@ const ExprFunctions& WorkflowFunctionCatalog() {
   return Catalog();
 }
 
-Result<WorkflowExpression> WorkflowExpression::Parse(std::string_view source) {
+namespace {
+
+// Both parsers end their messages with " at column C" or " at line L, column C".
+void PositionOf(const std::string& message, SourcePosition* out) {
+  const std::size_t at = message.rfind(" at ");
+  if (at == std::string::npos) return;
+  int line = 1, column = 0;
+  const char* p = message.c_str() + at + 4;
+  if (std::sscanf(p, "line %d, column %d", &line, &column) == 2 ||
+      (line = 1, std::sscanf(p, "column %d", &column) == 1)) {
+    out->line = line;
+    out->column = column;
+  }
+}
+
+}  // namespace
+
+Result<WorkflowExpression> WorkflowExpression::Parse(std::string_view source,
+                                                     SourcePosition* error_at) {
+  auto r = ParseSpans(source);
+  if (!r.ok() && error_at) PositionOf(r.message(), error_at);
+  return r;
+}
+
+Result<WorkflowExpression> WorkflowExpression::ParseSpans(std::string_view source) {
   try {
     auto impl = std::make_shared<Impl>();
     impl->source = std::string(source);

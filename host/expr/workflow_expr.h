@@ -40,13 +40,22 @@ class ExprContext {
                                                 bool decrypt) const;
 };
 
+// Where in a string an error is (1-based; columns count code points).
+struct SourcePosition {
+  int line = 1;
+  int column = 1;
+};
+
 class WorkflowExpression {
  public:
   enum class Language { kLiteral, kYaql, kJinja };
 
   // Finds the `<% %>` or `{{ }}`/`{% %}` spans in `source` and compiles them. Errors carry the
-  // position in `source`: "<% %>: unknown function 'lenn' at column 4".
-  static Result<WorkflowExpression> Parse(std::string_view source);
+  // position in `source`: "expression '<% lenn(1) %>': unknown function 'lenn' at column 4"
+  // ("at line 2, column 3" when the source has several lines). On error, `error_at` (when
+  // given) receives that position, so that a loader can add it to the line of the YAML scalar.
+  static Result<WorkflowExpression> Parse(std::string_view source,
+                                          SourcePosition* error_at = nullptr);
 
   Language language() const;
   const std::string& source() const;
@@ -59,6 +68,7 @@ class WorkflowExpression {
   struct Impl;
 
  private:
+  static Result<WorkflowExpression> ParseSpans(std::string_view source);
   explicit WorkflowExpression(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };

@@ -333,6 +333,27 @@ TEST(WorkflowExpressionText, ParseErrorsNameThePlace) {
   EXPECT_NE(ParseError("{{ ctx('b') }").find("expression '{{ ctx('b') }': "), std::string::npos);
 }
 
+TEST(WorkflowExpressionText, ParseErrorsGiveAPositionForFileAndLine) {
+  SourcePosition at;
+  EXPECT_FALSE(WorkflowExpression::Parse("x: <% ctx(a) %> and <% lenn(1) %>", &at).ok());
+  EXPECT_EQ(at.line, 1);
+  EXPECT_EQ(at.column, 24);
+  at = {};
+  EXPECT_FALSE(WorkflowExpression::Parse("first\nsecond <% $.a +\n  nope(1) %>", &at).ok());
+  EXPECT_EQ(at.line, 3);
+  EXPECT_EQ(at.column, 3);
+  at = {};
+  EXPECT_FALSE(WorkflowExpression::Parse("a\n\n{{ ctx('x') | nope }}", &at).ok());
+  EXPECT_EQ(at.line, 3);
+  EXPECT_EQ(at.column, 15);
+  at = {};
+  EXPECT_FALSE(WorkflowExpression::Parse("é <% 1 +", &at).ok());  // columns count code points
+  EXPECT_EQ(at.column, 3);
+  at = {7, 7};
+  EXPECT_TRUE(WorkflowExpression::Parse("<% 1 %>", &at).ok());
+  EXPECT_EQ(at.line, 7);  // untouched on success
+}
+
 TEST(WorkflowExpressionText, EvaluationErrorsQuoteTheExpression) {
   FakeContext ctx;
   ctx.vars = Json::parse(R"({"a": {"b": 1}})");
