@@ -34,6 +34,10 @@ bool IdentChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
 }
 
+bool IsWordOp(const std::string& s) {
+  return s == "and" || s == "or" || s == "not" || s == "in" || s == "mod";
+}
+
 class Lexer {
  public:
   Lexer(std::string_view text, std::size_t begin, std::size_t end)
@@ -58,7 +62,8 @@ class Lexer {
         std::size_t q = p_;
         while (q < end_ && IdentChar(text_[q])) ++q;
         t.text = std::string(text_.substr(p_, q - p_));
-        if (q < end_ && text_[q] == '(') {
+        // `not(x)` is the operator before a parenthesis, not a function called "not".
+        if (q < end_ && text_[q] == '(' && !IsWordOp(t.text)) {
           t.kind = Tok::kFunc;
           ++q;
         } else {
@@ -218,10 +223,6 @@ class Lexer {
   std::size_t p_;
   std::size_t end_;
 };
-
-bool IsWordOp(const std::string& s) {
-  return s == "and" || s == "or" || s == "not" || s == "in" || s == "mod";
-}
 
 class Parser {
  public:
