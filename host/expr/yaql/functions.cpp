@@ -1,4 +1,5 @@
 // YAQL's standard functions that Orquesta workflows use, with YAQL 1.1's semantics.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -380,6 +381,36 @@ Status First(Evaluator& ev, const Node& call, std::vector<Val>& args, Val* out) 
   return Status::Ok();
 }
 
+// Orquesta's zip(a, b, ...): the lists side by side, padded with null to the longest (`with`
+// items `x, y in <% zip(ctx(xs), ctx(ys)) %>`); one list is returned as it is, null is [].
+Status Zip(Evaluator& ev, const Node& call, std::vector<Val>& args, Val* out) {
+  std::size_t longest = 0;
+  for (const Val& a : args) {
+    const Json& v = a.json();
+    GALE_TRY(Expect(ev, call, v, v.is_array() || v.is_null(), "lists"));
+    longest = std::max(longest, v.is_array() ? v.size() : 0);
+  }
+  if (args.size() == 1) {
+    *out = args[0].json().is_null() ? Val::Of(Json::array()) : args[0];
+    return Status::Ok();
+  }
+  GALE_TRY(ev.CheckItems(call, longest));
+  GALE_TRY(ev.Step(call, longest * args.size()));
+  Json r = Json::array();
+  for (std::size_t i = 0; i < longest; ++i) {
+    Json row = Json::array();
+    for (const Val& a : args) {
+      const Json& v = a.json();
+      Json c;
+      if (v.is_array() && i < v.size()) GALE_TRY(ev.Copy(call, v[i], &c));
+      row.push_back(std::move(c));
+    }
+    r.push_back(std::move(row));
+  }
+  *out = Val::Of(std::move(r));
+  return Status::Ok();
+}
+
 constexpr Builtin kBuiltins[] = {
     {"len", 1, 1, 0, Len},
     {"keys", 1, 1, 0, KeysOrValues},
@@ -398,6 +429,7 @@ constexpr Builtin kBuiltins[] = {
     {"where", 2, 2, 1u << 1, Lambda},
     {"select", 2, 2, 1u << 1, Lambda},
     {"first", 1, 2, 0, First},
+    {"zip", 1, SIZE_MAX, 0, Zip},
 };
 
 }  // namespace

@@ -7,7 +7,7 @@
 // function calls `f(x)` and method calls `x.f(y)` (the same as f(x, y)), operators by YAQL's
 // precedence: unary + -; * / mod; + -; = != < > <= >= in; not; and; or.
 // Functions: len keys values list dict str int float bool join split replace regex_match
-// distinct where select first, plus whatever an ExprFunctions provider adds (ctx, result...).
+// distinct where select first zip, plus whatever an ExprFunctions provider adds (ctx, result...).
 // Anything else (another function, `$var`, =~, ->, a lambda where none is taken) is a syntax
 // error at parse time, with its position.
 //
