@@ -364,6 +364,24 @@ TEST(WorkflowExpressionText, EvaluationErrorsQuoteTheExpression) {
             "string at column 13");
 }
 
+TEST(WorkflowExpressionText, TheExamplesInDocsWorkflowsMdHold) {
+  EXPECT_EQ(ParseError("<% ctx(hosts).lenght() %>"),
+            "expression '<% ctx(hosts).lenght() %>': unknown function 'lenght' at column 15");
+  EXPECT_EQ(ParseError("<% $.a =~ 'x' %>"),
+            "expression '<% $.a =~ 'x' %>': operator '=~' is not supported at column 8");
+  EXPECT_EQ(ParseError("abc <% 1 + "), "unterminated '<%' at column 5");
+  FakeContext ctx;
+  ctx.vars = Json::parse(R"({"n": 7, "a": {}, "vms": [{"name": "a", "state": "running"},
+      {"name": "b", "state": "stopped"}, {"name": "c", "state": "running"}]})");
+  ctx.status = "succeeded";
+  EXPECT_EQ(EvalError("<% ctx(a).c %>", ctx),
+            "expression '<% ctx(a).c %>': key 'c' not found at column 10");
+  EXPECT_EQ(*Eval("<% ctx(n) * 2 %>", ctx), Json(14));
+  EXPECT_EQ(*Eval("n=<% ctx(n) %> ok=<% succeeded() %>", ctx), Json("n=7 ok=True"));
+  EXPECT_EQ(*Eval("<% $.vms.where($.state = 'running').select($.name).join(', ') %>", ctx),
+            Json("a, c"));
+}
+
 // ---- limits: hostile expressions fail, they do not hang or crash ----
 
 TEST(YaqlLimits, ExpensiveOrDeepExpressionsFailCleanly) {
