@@ -414,9 +414,10 @@ Status Evaluator::Times(const Node& n, const Json& x, const Json& y, Val* out) {
   if (!seq) return Arith(n, x, y, out);
   long long times =
       count->is_number_unsigned() ? std::numeric_limits<long long>::max() : count->get<long long>();
-  if (times < 0) times = 0;
   const std::size_t unit =
       seq->is_string() ? seq->get_ref<const std::string&>().size() : seq->size();
+  // Repeating nothing gives nothing, however many times ('' * 10**17 must not loop 10**17 times).
+  if (times < 0 || unit == 0) times = 0;
   if (unit > 0 && static_cast<unsigned long long>(times) >
                       (seq->is_string() ? limits_.max_string_bytes : limits_.max_items) / unit) {
     return seq->is_string() ? CheckString(n, limits_.max_string_bytes + 1)
