@@ -391,6 +391,13 @@ TEST(YaqlLimits, ExpensiveOrDeepExpressionsFailCleanly) {
   ctx.vars["l"] = big;
   const std::string cubic = EvalError("<% $.l.select(ctx(l).select(ctx(l).select($))) %>", ctx);
   EXPECT_NE(cubic.find("expression took too many steps"), std::string::npos) << cubic;
+  ctx.vars["long"] = std::string(200000, 'a');
+  ctx.vars["longs"] =
+      Json::array({ctx.vars["long"], ctx.vars["long"], ctx.vars["long"], ctx.vars["long"]});
+  EXPECT_EQ(*Eval("<% ctx(longs).where(regex_match($, 'a+$')).len() %>", ctx), Json(3 + 1));
+  EXPECT_NE(EvalError("<% ctx(longs).select(ctx(longs).where(regex_match($, 'a+$'))) %>", ctx)
+                .find("too many steps"),
+            std::string::npos);
   std::string deep = "<% " + std::string(300, '(') + "1" + std::string(300, ')') + " %>";
   EXPECT_NE(ParseError(deep).find("nested too deeply"), std::string::npos);
   std::string negs = "<% " + std::string(500, '-') + "1 %>";

@@ -281,6 +281,9 @@ Status RegexMatch(Evaluator& ev, const Node& call, std::vector<Val>& args, Val* 
   const Json& p = args[1].json();
   GALE_TRY(Expect(ev, call, v, v.is_string(), "a string"));
   GALE_TRY(Expect(ev, call, p, p.is_string(), "a string pattern"));
+  // Matching is linear in the text: charge it, so that a match inside where() over a long list
+  // of long strings stays within the evaluation's budget.
+  GALE_TRY(ev.Step(call, v.get_ref<const std::string&>().size()));
   std::optional<Regex> compiled;
   const Regex* re = call.regex.get();
   if (!re) {
