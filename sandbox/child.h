@@ -84,6 +84,10 @@ enum class RecordType : std::uint32_t {
   kStarted = 2,     // main_pid: the action child exists
   kNote = 3,        // notify_unavailable: denials will not be itemised
   kFinal = 4,       // the keeper's last word
+  // Written by the spawner (spawner.h), not the keeper:
+  kSpawned = 5,      // keeper_pid: the keeper exists (before any kKeeperExit)
+  kKeeperExit = 6,   // keeper_status and the keeper's rusage (its whole reaped tree)
+  kSpawnFailed = 7,  // stage, error: no keeper was created
 };
 
 struct Record {
@@ -101,6 +105,12 @@ struct Record {
   std::int32_t denied_overflow = 0;     // more distinct denied syscalls than kMaxDenied
   std::int32_t denied_count = 0;
   std::int32_t denied[kMaxDenied] = {};
+  // kSpawned, kKeeperExit (the spawner's records).
+  std::int32_t keeper_pid = 0;
+  std::int32_t keeper_status = 0;  // wait status
+  std::int64_t cpu_user_us = 0;
+  std::int64_t cpu_system_us = 0;
+  std::int64_t max_rss_kib = 0;
 };
 
 // Everything the keeper and the action child need. In the node, pointers point into storage owned
