@@ -172,6 +172,12 @@ struct DecodedPlan {
 // False for bytes EncodePlan of this build did not write (truncated, other version, garbage).
 bool DecodePlan(std::string_view bytes, DecodedPlan& out);
 
+// Every signal disposition back to SIG_DFL; 0 or an errno. The spawner does it once at start
+// and then calls AssumeDefaultDispositions(): the keepers it forks, and their actions, inherit
+// default dispositions, so the action skips the 64 calls.
+int ResetSignalDispositions();
+void AssumeDefaultDispositions();
+
 // Reports {stage, error} on the report pipe and exits 127.
 [[noreturn]] void FailSetup(int report_fd, Stage stage, int error);
 

@@ -1080,10 +1080,11 @@ void Process::Impl::Finish() {
     KillEverythingDirectly();
   }
   Outcome o = BuildOutcome();
-  cgroup.reset();  // removes the directories (everything in them is gone)
   asio::post(strand, [done = std::move(on_done), o = std::move(o)] {
     if (done) done(o);
   });
+  // Removes the directories (everything in them is gone), once the caller has its outcome.
+  if (cgroup) asio::post(strand, [cg = std::shared_ptr<ExecutionCgroup>(std::move(cgroup))] {});
 }
 
 // Reads and drops what `fd` still carries until EOF or `timeout`; true at EOF.

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -31,6 +32,7 @@ constexpr std::uint32_t kNamespaceFlags =
 struct LiveKeeper {
   pid_t pid;
   int report_fd;  // held until the keeper is reaped: EOF for the node means "reaped"
+  int mount_ns;   // the execution's mount namespace, or -1 (see Spawn)
 };
 
 struct SpawnerState {
@@ -38,6 +40,7 @@ struct SpawnerState {
   int sigfd = -1;
   rlimit node_nofile{};  // restored in each keeper: the action inherits the node's, not ours
   std::vector<LiveKeeper> live;
+  std::vector<int> idle_closes;  // closed when no request is waiting
   std::vector<char> buffer = std::vector<char>(sizeof(SpawnerRequest) + kMaxInlinePlan);
 };
 
@@ -91,6 +94,7 @@ void ReapKeepers(SpawnerState& s) {
       r.max_rss_kib = usage.ru_maxrss;
       Send(s.live[i].report_fd, r);
       close(s.live[i].report_fd);
+      if (s.live[i].mount_ns >= 0) s.idle_closes.push_back(s.live[i].mount_ns);
       s.live[i] = s.live.back();
       s.live.pop_back();
       break;
@@ -136,7 +140,17 @@ void Spawn(SpawnerState& s, const SpawnerRequest& header, std::string_view inlin
   r.type = RecordType::kSpawned;
   r.keeper_pid = pid;
   Send(plan.report_fd, r);
-  s.live.push_back({pid, plan.report_fd});
+  // Tearing a mount namespace down (unmounting every copied mount and the execution's /proc)
+  // happens where its last reference goes: in the exiting keeper, between its last report and
+  // the reap the node waits for. Holding a reference here moves that work after the node has
+  // its outcome. Nobody can enter it: the descriptor never leaves this process.
+  int mount_ns = -1;
+  if ((plan.namespaces & CLONE_NEWNS) != 0) {
+    char path[64];
+    std::snprintf(path, sizeof(path), "/proc/%d/ns/mnt", static_cast<int>(pid));
+    mount_ns = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  s.live.push_back({pid, plan.report_fd, mount_ns});
   CloseAll(fds, count, plan.report_fd);
 }
 
@@ -223,6 +237,7 @@ void SpawnerMain(int socket_fd) {
   s.sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   if (s.sigfd < 0) _exit(1);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (ResetSignalDispositions() == 0) AssumeDefaultDispositions();
   // It holds one report pipe per running execution.
   getrlimit(RLIMIT_NOFILE, &s.node_nofile);
   rlimit raised = s.node_nofile;
@@ -231,7 +246,13 @@ void SpawnerMain(int socket_fd) {
 
   for (;;) {
     pollfd p[2] = {{s.socket, POLLIN, 0}, {s.sigfd, POLLIN, 0}};
-    if (poll(p, 2, -1) < 0) continue;
+    int ready = poll(p, 2, s.idle_closes.empty() ? -1 : 0);
+    if (ready == 0) {  // nothing waiting: release finished namespaces now
+      for (int fd : s.idle_closes) close(fd);
+      s.idle_closes.clear();
+      continue;
+    }
+    if (ready < 0) continue;
     if (p[1].revents != 0) {
       signalfd_siginfo info;
       while (read(s.sigfd, &info, sizeof(info)) == sizeof(info)) {
