@@ -1084,7 +1084,13 @@ void Process::Impl::Finish() {
     if (done) done(o);
   });
   // Removes the directories (everything in them is gone), once the caller has its outcome.
-  if (cgroup) asio::post(strand, [cg = std::shared_ptr<ExecutionCgroup>(std::move(cgroup))] {});
+  if (cgroup) {
+    asio::post(strand, [cg = std::shared_ptr<ExecutionCgroup>(std::move(cgroup)),
+                        parent = settings.cgroup_parent]() mutable {
+      cg.reset();
+      ExecutionCgroup::Refill(parent);
+    });
+  }
 }
 
 // Reads and drops what `fd` still carries until EOF or `timeout`; true at EOF.
