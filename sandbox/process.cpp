@@ -827,7 +827,7 @@ void Process::Impl::ReadReport() {
               self->report.close(ignored);
               // EOF: the spawner reaped the keeper (kKeeperExit came first), or the spawner is
               // gone and the keeper exited too (both held the pipe).
-              if (!self->keeper_reaped) {
+              if (!self->keeper_exit_seen) {
                 self->note = "the sandbox spawner ended before the supervisor; its exit is unknown";
               }
             }
