@@ -760,17 +760,21 @@ void Process::Impl::Launch() {
   out.buf.reset(new char[kReadChunk]);
   err.buf.reset(new char[kReadChunk]);
 
-  // No handler of ours can run before these are started (they are the only ones).
-  ReadOutput(out);
-  ReadOutput(err);
-  ReadReport();
-  if (settings.timeout.count() > 0) {
-    timeout_timer.expires_after(settings.timeout);
-    timeout_timer.async_wait(asio::bind_executor(
-        strand, [self = shared_from_this()](const boost::system::error_code& ec) {
-          if (!ec) self->Terminate(Ending::kTimeout);
-        }));
-  }
+  // Started on the strand: with an io_context run by several threads, a quick execution's
+  // handlers could otherwise finish it on another thread while this one still arms the timer
+  // (which would then hold the io_context for the whole timeout).
+  asio::post(strand, [self = shared_from_this()] {
+    if (self->settings.timeout.count() > 0) {
+      self->timeout_timer.expires_after(self->settings.timeout);
+      self->timeout_timer.async_wait(
+          asio::bind_executor(self->strand, [self](const boost::system::error_code& ec) {
+            if (!ec) self->Terminate(Ending::kTimeout);
+          }));
+    }
+    self->ReadOutput(self->out);
+    self->ReadOutput(self->err);
+    self->ReadReport();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

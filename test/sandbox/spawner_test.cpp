@@ -5,14 +5,19 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
+#include <future>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "host/common/read_file.h"
@@ -120,6 +125,42 @@ TEST(Spawner, KilledFromOutsideItIsReplacedAndItsExecutionsStillFinish) {
   ASSERT_EQ(after.size(), 1u);
   EXPECT_NE(after[0], before[0]);
   EXPECT_TRUE(Gone(before[0]));
+}
+
+// On an io_context run by several threads, executions that end at once leave nothing pending
+// behind them (no timer armed after the end): once they are done the io_context runs dry.
+TEST(Spawner, QuickExecutionsOnAThreadPoolLeaveNothingPending) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&] { io.run(); });
+  // Started from completion handlers, as a runner does: Spawn then runs on one io thread while
+  // the other may already be handling the new execution's end.
+  constexpr int kCount = 500;
+  constexpr int kInFlight = 8;
+  std::atomic<int> started{0}, done{0}, ok{0};
+  Settings s = SpawnerQuick();
+  s.timeout = 600s;  // what a leftover timer would hold the io_context for
+  std::function<void()> start_one = [&] {
+    if (++started > kCount) return;
+    Process::Spawn(io, Command{{"/bin/true"}, {}}, s, {}, [&](const Outcome& o) {
+      if (o.Succeeded()) ++ok;
+      ++done;
+      start_one();
+    });
+  };
+  for (int i = 0; i < kInFlight; ++i) boost::asio::post(io, start_one);
+  for (int i = 0; i < 6000 && done < kCount; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(done.load(), kCount);
+  EXPECT_EQ(ok.load(), kCount);
+  guard.reset();
+  auto drained = std::async(std::launch::async, [&] {
+    for (auto& t : threads) t.join();
+  });
+  bool dry = drained.wait_for(30s) == std::future_status::ready;
+  EXPECT_TRUE(dry) << "the io_context still had work after every execution ended";
+  if (!dry) io.stop();
+  drained.wait();
 }
 
 }  // namespace
