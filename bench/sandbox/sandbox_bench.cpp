@@ -5,6 +5,10 @@
 // shipped default isolation meets issue 20's target (<= 1.3x bare posix_spawn at p50). A few
 // seconds in total.
 //
+// Then, unless a mode is chosen, throughput at a fixed concurrency (issue 20's node target is
+// counted against bare posix_spawn of `/bin/sh -c true` at the same concurrency): executions per
+// second and the node side's CPU per execution.
+//
 //   gale_sandbox_bench [iterations] [mode-substring]   (default 300 per mode, every mode)
 #include <pwd.h>
 #include <spawn.h>
@@ -13,15 +17,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "bench/machine.h"
 #include "bench/timing.h"
@@ -86,6 +96,76 @@ double ThreadCpuMicros() {
 }
 
 constexpr double kTargetRatio = 1.3;
+constexpr int kConcurrency = 8;
+constexpr auto kThroughputRun = std::chrono::seconds(3);
+
+double ProcessCpuMicros() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec +
+         ru.ru_stime.tv_usec;
+}
+
+// `/bin/sh -c true` by posix_spawn+waitpid on kConcurrency threads: completions per second.
+double BareThroughput() {
+  std::atomic<long> done{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  auto start = Clock::now();
+  for (int t = 0; t < kConcurrency; ++t) {
+    threads.emplace_back([&] {
+      char* argv[] = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
+                      const_cast<char*>("true"), nullptr};
+      while (!stop) {
+        pid_t pid = 0;
+        if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) != 0) continue;
+        int status = 0;
+        waitpid(pid, &status, 0);
+        ++done;
+      }
+    });
+  }
+  std::this_thread::sleep_for(kThroughputRun);
+  stop = true;
+  for (auto& t : threads) t.join();
+  return done / (Micros(Clock::now() - start) / 1e6);
+}
+
+// The same through Process::Spawn with `settings`, kConcurrency in flight on an io_context run
+// by two threads (a node's runner). Returns completions per second; `cpu_per_exec` gets this
+// process's CPU (the node side) per execution.
+double SandboxThroughput(const Settings& settings, double& cpu_per_exec, long& failed) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::atomic<long> done{0}, bad{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> in_flight{0};
+  std::function<void()> start_one = [&] {
+    ++in_flight;
+    Process::Spawn(io, Command{{"/bin/sh", "-c", "true"}, {}}, settings, {}, [&](const Outcome& o) {
+      ++done;
+      if (!o.Succeeded()) ++bad;
+      --in_flight;
+      if (!stop) start_one();
+    });
+  };
+  double cpu0 = ProcessCpuMicros();
+  auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back([&] { io.run(); });
+  for (int i = 0; i < kConcurrency; ++i) boost::asio::post(io, start_one);
+  std::this_thread::sleep_for(kThroughputRun);
+  stop = true;
+  long counted = done;
+  double seconds = Micros(Clock::now() - start) / 1e6;
+  double cpu = ProcessCpuMicros() - cpu0;
+  while (in_flight > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  guard.reset();
+  for (auto& t : threads) t.join();
+  cpu_per_exec = counted > 0 ? cpu / counted : 0;
+  failed = bad;
+  return counted / seconds;
+}
 constexpr const char* kShippedDefault = "sandbox, shipped default (+ cgroups)";
 
 }  // namespace
@@ -187,6 +267,23 @@ int main(int argc, char** argv) {
         "target: sandboxed spawn (shipped default isolation) <= %.1fx bare posix_spawn: missed "
         "(its spawns failed)\n",
         kTargetRatio);
+  }
+
+  if (only.empty()) {
+    Settings shipped;
+    shipped.user = user;
+    double bare = BareThroughput();
+    double cpu_per_exec = 0;
+    long failed = 0;
+    double sandboxed = SandboxThroughput(shipped, cpu_per_exec, failed);
+    std::printf(
+        "\nthroughput, /bin/sh -c true, %d in flight, %lld s each:\n"
+        "  bare posix_spawn+waitpid (%d threads)     %8.0f /s\n"
+        "  sandbox, shipped default (2 io threads)   %8.0f /s  (%.2fx bare; node side %.0f us "
+        "CPU per execution%s)\n",
+        kConcurrency, static_cast<long long>(kThroughputRun.count()), kConcurrency, bare, sandboxed,
+        sandboxed / bare, cpu_per_exec,
+        failed ? (", " + std::to_string(failed) + " failed").c_str() : "");
   }
   return 0;
 }
