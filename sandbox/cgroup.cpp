@@ -195,8 +195,11 @@ bool TakeOrMake(const std::string& base, bool v2, FreshCgroup& out, std::string&
   return MakeCgroup(base, v2, out, failure);
 }
 
-// At exit: the stock is empty directories only.
+pid_t g_stock_owner = 0;
+
+// At exit: the stock is empty directories only. Not in a forked copy of the node that exits.
 void DropStock() {
+  if (getpid() != g_stock_owner) return;
   std::lock_guard<std::mutex> lock(g_stock_mu);
   for (auto& [base, list] : g_stock) {
     for (auto& fresh : list) {
@@ -266,7 +269,7 @@ Result<std::unique_ptr<ExecutionCgroup>> ExecutionCgroup::Create(const Settings&
 }
 
 void ExecutionCgroup::Refill(const std::string& cgroup_parent) {
-  static const bool registered = std::atexit(DropStock) == 0;
+  static const bool registered = (g_stock_owner = getpid(), std::atexit(DropStock) == 0);
   (void)registered;
   RetryPending();
   const CgroupSupport& support = DetectCgroupSupport();
