@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -150,6 +152,69 @@ CgroupSupport Detect() {
 
 std::atomic<std::uint64_t> g_sequence{0};
 
+// A cgroup made ahead of time and never used yet: making one (mkdir, opening its files) is
+// ~60 us of the path to an execution's start, so it is done after the previous execution's
+// outcome instead. Each is used by one execution only (pids.peak and the like stay its own).
+struct FreshCgroup {
+  std::string dir;
+  int procs_fd = -1;
+  int kill_fd = -1;
+};
+constexpr std::size_t kStockPerBase = 2;
+std::mutex g_stock_mu;
+std::map<std::string, std::vector<FreshCgroup>> g_stock;  // by parent directory
+
+bool MakeCgroup(const std::string& base, bool v2, FreshCgroup& out, std::string& failure) {
+  std::string dir =
+      base + "/" + kPrefix + std::to_string(getpid()) + "-" + std::to_string(++g_sequence);
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    failure = "mkdir " + dir + ": " + std::strerror(errno);
+    return false;
+  }
+  out.dir = dir;
+  out.procs_fd = open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  if (out.procs_fd < 0) {
+    failure = "open " + dir + "/cgroup.procs: " + std::strerror(errno);
+    rmdir(dir.c_str());
+    return false;
+  }
+  out.kill_fd = v2 ? open((dir + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC) : -1;
+  return true;
+}
+
+bool TakeOrMake(const std::string& base, bool v2, FreshCgroup& out, std::string& failure) {
+  {
+    std::lock_guard<std::mutex> lock(g_stock_mu);
+    auto it = g_stock.find(base);
+    if (it != g_stock.end() && !it->second.empty()) {
+      out = std::move(it->second.back());
+      it->second.pop_back();
+      return true;
+    }
+  }
+  return MakeCgroup(base, v2, out, failure);
+}
+
+pid_t g_stock_owner = 0;
+
+// At exit: the stock is empty directories only. Not in a forked copy of the node that exits.
+void DropStock() {
+  if (getpid() != g_stock_owner) return;
+  std::lock_guard<std::mutex> lock(g_stock_mu);
+  for (auto& [base, list] : g_stock) {
+    for (auto& fresh : list) {
+      close(fresh.procs_fd);
+      if (fresh.kill_fd >= 0) close(fresh.kill_fd);
+      rmdir(fresh.dir.c_str());
+    }
+  }
+  g_stock.clear();
+}
+
+std::string V2Base(const std::string& cgroup_parent) {
+  return cgroup_parent.empty() ? DetectCgroupSupport().v2_dir : cgroup_parent;
+}
+
 }  // namespace
 
 const CgroupSupport& DetectCgroupSupport() {
@@ -159,10 +224,8 @@ const CgroupSupport& DetectCgroupSupport() {
 
 Result<std::unique_ptr<ExecutionCgroup>> ExecutionCgroup::Create(const Settings& settings) {
   if (settings.cgroup == CgroupMode::kOff) return std::unique_ptr<ExecutionCgroup>();
-  RetryPending();
   const CgroupSupport& support = DetectCgroupSupport();
-  std::string v2_base = settings.cgroup_parent.empty() ? support.v2_dir : settings.cgroup_parent;
-  std::string name = kPrefix + std::to_string(getpid()) + "-" + std::to_string(++g_sequence);
+  const std::string v2_base = V2Base(settings.cgroup_parent);
 
   std::unique_ptr<ExecutionCgroup> cg(new ExecutionCgroup());
   std::string failure;
@@ -170,13 +233,15 @@ Result<std::unique_ptr<ExecutionCgroup>> ExecutionCgroup::Create(const Settings&
   // Sets up one cgroup; on failure records why and leaves nothing of it in use.
   auto add = [&](const std::string& base, bool v2) {
     if (base.empty()) return;
-    std::string dir = base + "/" + name;
+    FreshCgroup fresh;
+    if (!TakeOrMake(base, v2, fresh, failure)) return;
+    const std::string& dir = fresh.dir;
+    cg->dirs_.push_back(dir);  // removed by the destructor whatever happens next
     auto fail = [&](const std::string& what) {
       failure = what + ": " + std::strerror(errno);
-      return;
+      close(fresh.procs_fd);
+      if (fresh.kill_fd >= 0) close(fresh.kill_fd);
     };
-    if (mkdir(dir.c_str(), 0755) != 0) return fail("mkdir " + dir);
-    cg->dirs_.push_back(dir);  // removed by the destructor whatever happens next
     if (limits.processes && Exists(dir + "/pids.max") &&
         !WriteFile(dir + "/pids.max", std::to_string(*limits.processes))) {
       return fail("writing " + dir + "/pids.max");
@@ -185,10 +250,8 @@ Result<std::unique_ptr<ExecutionCgroup>> ExecutionCgroup::Create(const Settings&
         !WriteFile(dir + "/memory.max", std::to_string(*limits.memory_bytes))) {
       return fail("writing " + dir + "/memory.max");
     }
-    int fd = open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return fail("open " + dir + "/cgroup.procs");
-    cg->procs_fds_.push_back(fd);
-    if (v2) cg->kill_fd_ = open((dir + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+    cg->procs_fds_.push_back(fresh.procs_fd);
+    if (v2) cg->kill_fd_ = fresh.kill_fd;
     cg->kind_ += std::string(cg->kind_.empty() ? "" : "+") + (v2 ? "v2" : "v1-pids");
   };
   add(v2_base, true);
@@ -203,6 +266,28 @@ Result<std::unique_ptr<ExecutionCgroup>> ExecutionCgroup::Create(const Settings&
   // kAuto: whatever could be set up completely.
   if (cg->procs_fds_.empty()) return std::unique_ptr<ExecutionCgroup>();
   return cg;
+}
+
+void ExecutionCgroup::Refill(const std::string& cgroup_parent) {
+  static const bool registered = (g_stock_owner = getpid(), std::atexit(DropStock) == 0);
+  (void)registered;
+  RetryPending();
+  const CgroupSupport& support = DetectCgroupSupport();
+  for (const auto& [base, v2] :
+       {std::pair{V2Base(cgroup_parent), true}, std::pair{support.v1_pids_dir, false}}) {
+    if (base.empty()) continue;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(g_stock_mu);
+        if (g_stock[base].size() >= kStockPerBase) break;
+      }
+      FreshCgroup fresh;
+      std::string failure;
+      if (!MakeCgroup(base, v2, fresh, failure)) break;
+      std::lock_guard<std::mutex> lock(g_stock_mu);
+      g_stock[base].push_back(std::move(fresh));
+    }
+  }
 }
 
 void ExecutionCgroup::CloseProcsFds() {

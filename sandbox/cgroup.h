@@ -8,8 +8,9 @@
 //     pids.max, which limits a fork bomb even when the action runs as root.
 // The action child joins them right after setsid() by writing "0" to the cgroup.procs
 // descriptors opened here; the keeper stays outside (it must survive cgroup.kill).
-// Directory names: gale-sbx-<node pid>-<n>. Directories left by a dead node are removed on first
-// use; a directory still busy at destruction is retried on the next Create().
+// Directory names: gale-sbx-<node pid>-<n>. A few are made ahead (Refill), each for one
+// execution. Directories left by a dead node are removed on first use; a directory still busy at
+// destruction is retried on the next Refill().
 #pragma once
 
 #include <cstdint>
@@ -32,8 +33,13 @@ const CgroupSupport& DetectCgroupSupport();
 
 class ExecutionCgroup {
  public:
-  // kOff: nullptr. kAuto: nullptr when nothing is usable. kRequire: an error then.
+  // kOff: nullptr. kAuto: nullptr when nothing is usable. kRequire: an error then. Takes a
+  // cgroup made ahead by Refill when there is one (each is used by one execution only).
   static Result<std::unique_ptr<ExecutionCgroup>> Create(const Settings& settings);
+  // Makes a few empty cgroups ahead for the next executions (under `cgroup_parent`, or the
+  // node's own, and the v1 pids hierarchy), and retries removing busy ones. Called once an
+  // execution's outcome is out, off the path to the next start.
+  static void Refill(const std::string& cgroup_parent);
   ~ExecutionCgroup();
   ExecutionCgroup(const ExecutionCgroup&) = delete;
   ExecutionCgroup& operator=(const ExecutionCgroup&) = delete;

@@ -193,6 +193,9 @@ constexpr int kKernelSignals = 64;
 // Beyond any kernel's last capability: the drop stops where the kernel's list ends (EINVAL).
 constexpr int kLastCapability = 63;
 
+// Set in the spawner once it has reset every disposition (inherited by its forks).
+bool g_dispositions_default = false;
+
 long LoadFilter(unsigned flags, const sock_fprog* program) {
   return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, program);
 }
@@ -225,16 +228,12 @@ long LoadFilter(unsigned flags, const sock_fprog* program) {
 
   // 5. Signals: the keeper blocked everything; exec keeps the mask and ignored signals. Raw
   // rt_sigaction: glibc's sigaction() refuses its own internal signals (32 and 33), which
-  // posix_spawn leaves ignored in the keeper.
+  // posix_spawn leaves ignored. Skipped under the spawner, whose forks have only defaults.
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) FailSetup(report, Stage::kSignals, errno);
-  KernelSigaction dfl{};  // SIG_DFL is 0
-  for (int sig = 1; sig <= kKernelSignals; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    if (syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(dfl.mask)) != 0) {
-      FailSetup(report, Stage::kSignals, errno);
-    }
+  if (!g_dispositions_default) {
+    if (int e = ResetSignalDispositions(); e != 0) FailSetup(report, Stage::kSignals, e);
   }
 
   // The node creates its own files 0600 (umask 077); the action gets the usual umask, so that
@@ -589,6 +588,19 @@ void SetUpNamespaces(const ChildPlan& plan, int report) {
 }
 
 }  // namespace
+
+int ResetSignalDispositions() {
+  KernelSigaction dfl{};  // SIG_DFL is 0
+  for (int sig = 1; sig <= kKernelSignals; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(dfl.mask)) != 0) return errno;
+  }
+  return 0;
+}
+
+void AssumeDefaultDispositions() {
+  g_dispositions_default = true;
+}
 
 void FailSetup(int report_fd, Stage stage, int error) {
   Record r;

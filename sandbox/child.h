@@ -1,20 +1,22 @@
-// The supervisor side of a sandboxed execution: `gale-keeper`, a small static program the node
-// starts with posix_spawn for each execution (process.cpp), and the action child it creates.
-// The node sends the keeper a ChildPlan (encoded, in a sealed memfd) and never forks itself:
-// copying a large multi-threaded node for every execution cost more than anything else on the
-// execution path (docs/BENCHMARKS.md). Code that runs in the action child before exec shares
-// the keeper's memory (CLONE_VM|CLONE_VFORK), so it only makes async-signal-safe calls (raw
-// system calls, no malloc, no locks, no stdio, no exceptions) on data prepared beforehand.
+// The supervisor side of a sandboxed execution: `gale-keeper`, a small static program, and the
+// action child it creates. The node starts gale-keeper once as the spawner (spawner.h), which
+// forks a keeper for each execution from a ChildPlan the node sends it; the node never forks
+// itself: copying a large multi-threaded node for every execution cost more than anything else
+// on the execution path, and exec'ing a fresh keeper per execution nearly as much as the bare
+// spawn compared against (docs/BENCHMARKS.md). Code that runs in the action child before exec
+// shares the keeper's memory (CLONE_VM|CLONE_VFORK), so it only makes async-signal-safe calls
+// (raw system calls, no malloc, no locks, no stdio, no exceptions) on data prepared beforehand.
 //
-// Two processes per execution:
+// Per execution, below the node's one spawner:
 //
 //   node (parent, Boost.Asio)            process.cpp
-//    └─ keeper  gale-keeper, KeeperMain()  own session, PR_SET_CHILD_SUBREAPER, not dumpable;
-//                                          when the node is root, PID 1 of new PID, mount and
-//                                          IPC namespaces (plus network for profiles without
-//                                          network), with a /proc of its own
-//        └─ action  (created like posix_spawn: CLONE_VM|CLONE_VFORK on its own stack; the
-//                    steps below, then execve)
+//    └─ spawner gale-keeper --spawner      spawner.cpp, one per node
+//        └─ keeper  KeeperMain()           forked (no exec); own session, PR_SET_CHILD_SUBREAPER,
+//                                          not dumpable; when the node is root, PID 1 of new
+//                                          PID, mount and IPC namespaces (plus network for
+//                                          profiles without network), with a /proc of its own
+//            └─ action  (created like posix_spawn: CLONE_VM|CLONE_VFORK on its own stack; the
+//                        steps below, then execve)
 //
 // The action child applies the settings in this order (each failure is reported as
 // {stage, errno} on the close-on-exec report pipe, then _exit(127)):
@@ -34,13 +36,14 @@
 // The keeper is the execution's supervisor: being a child subreaper, every descendant of the
 // action that loses its parent (double fork, setsid) is re-parented to it, so the whole tree
 // stays reachable through /proc/<pid>/task/<tid>/children and nothing escapes to init. It:
-//   - reaps everything (the node never calls waitpid(-1));
+//   - reaps everything (the spawner reaps the keeper; the node never calls waitpid(-1));
 //   - answers seccomp user notifications: records the syscall, replies -EPERM (or kills);
 //   - on 'T' from the control socket sends SIGTERM to every process of the tree, on 'K' or when
 //     the control socket closes (node gone) SIGKILL, repeatedly until none is left;
 //   - when the action's main process exits, SIGKILLs what is left of the tree (an execution
 //     never leaves processes behind), then reports {status, denials} and exits.
-// The node's wait4() on the keeper returns the CPU time and max RSS of the whole tree.
+// The spawner's wait4() on the keeper returns the CPU time and max RSS of the whole tree, which
+// it reports to the node (kKeeperExit) before closing the report pipe.
 #pragma once
 
 #include <linux/filter.h>
@@ -84,6 +87,10 @@ enum class RecordType : std::uint32_t {
   kStarted = 2,     // main_pid: the action child exists
   kNote = 3,        // notify_unavailable: denials will not be itemised
   kFinal = 4,       // the keeper's last word
+  // Written by the spawner (spawner.h), not the keeper:
+  kSpawned = 5,      // keeper_pid: the keeper exists (before any kKeeperExit)
+  kKeeperExit = 6,   // keeper_status and the keeper's rusage (its whole reaped tree)
+  kSpawnFailed = 7,  // stage, error: no keeper was created
 };
 
 struct Record {
@@ -101,6 +108,12 @@ struct Record {
   std::int32_t denied_overflow = 0;     // more distinct denied syscalls than kMaxDenied
   std::int32_t denied_count = 0;
   std::int32_t denied[kMaxDenied] = {};
+  // kSpawned, kKeeperExit (the spawner's records).
+  std::int32_t keeper_pid = 0;
+  std::int32_t keeper_status = 0;  // wait status
+  std::int64_t cpu_user_us = 0;
+  std::int64_t cpu_system_us = 0;
+  std::int64_t max_rss_kib = 0;
 };
 
 // Everything the keeper and the action child need. In the node, pointers point into storage owned
@@ -161,6 +174,12 @@ struct DecodedPlan {
 
 // False for bytes EncodePlan of this build did not write (truncated, other version, garbage).
 bool DecodePlan(std::string_view bytes, DecodedPlan& out);
+
+// Every signal disposition back to SIG_DFL; 0 or an errno. The spawner does it once at start
+// and then calls AssumeDefaultDispositions(): the keepers it forks, and their actions, inherit
+// default dispositions, so the action skips the 64 calls.
+int ResetSignalDispositions();
+void AssumeDefaultDispositions();
 
 // Reports {stage, error} on the report pipe and exits 127.
 [[noreturn]] void FailSetup(int report_fd, Stage stage, int error);

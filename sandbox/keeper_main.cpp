@@ -1,5 +1,10 @@
-// gale-keeper: the per-execution sandbox supervisor (child.h). The node starts one for each
-// execution (vfork-style, in the execution's namespaces):
+// gale-keeper: the per-execution sandbox supervisor (child.h) and the spawner that creates one
+// for each execution (spawner.h). The node starts the spawner once:
+//
+//   gale-keeper --spawner SOCKET_FD
+//
+// and the spawner forks a keeper per execution, without exec. A single keeper can also be run
+// from a plan (tests):
 //
 //   gale-keeper PLAN_FD REPORT_FD
 //
@@ -16,11 +21,13 @@
 #include <string>
 
 #include "sandbox/child.h"
+#include "sandbox/spawner.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: gale-keeper PLAN_FD REPORT_FD\n"
+    "       gale-keeper --spawner SOCKET_FD\n"
     "The sandbox supervisor Gale starts for each execution (see docs/security.md); it is not\n"
     "meant to be run by hand.\n";
 
@@ -55,6 +62,10 @@ int main(int argc, char** argv) {
   if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
     std::fputs(kUsage, stdout);
     return 0;
+  }
+  int socket_fd = -1;
+  if (argc == 3 && std::strcmp(argv[1], "--spawner") == 0 && ParseFd(argv[2], socket_fd)) {
+    SpawnerMain(socket_fd);
   }
   int plan_fd = -1, report_fd = -1;
   if (argc != 3 || !ParseFd(argv[1], plan_fd) || !ParseFd(argv[2], report_fd)) {

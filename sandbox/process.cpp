@@ -38,6 +38,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
 #include "sandbox/seccomp_profile.h"
+#include "sandbox/spawner.h"
 
 extern char** environ;
 
@@ -57,6 +58,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kDrainDeadline{2000};
 // After the KILL request, how long the keeper gets to report before it is killed itself.
 constexpr std::chrono::milliseconds kKeeperDeadline{3000};
+// How long Spawn waits for the spawner's answer (it forks at once; only a wedged one is slower).
+constexpr std::chrono::milliseconds kSpawnerDeadline{10000};
 constexpr std::size_t kReadChunk = 256 * 1024;
 constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
@@ -241,6 +244,97 @@ std::uint32_t NamespaceFlags(const Settings& settings) {
   return flags;
 }
 
+// The node's spawner (spawner.h): started on first use, restarted when it has died. Requests from
+// any thread; each is one datagram, sent under a lock.
+class SpawnerClient {
+ public:
+  static SpawnerClient& Get() {
+    static SpawnerClient* client = new SpawnerClient;  // never destroyed: used until exit
+    return *client;
+  }
+
+  // Sends one request with `fds`; 0 or an errno.
+  int Send(const internal::SpawnerRequest& header, std::string_view plan,
+           const std::vector<int>& fds) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (socket_ < 0) {
+        if (int e = StartLocked(); e != 0) return e;
+      }
+      int e = SendLocked(header, plan, fds);
+      if (e != EPIPE && e != ECONNRESET && e != ENOTCONN) return e;
+      // The spawner is gone (killed by someone): reap it and start another.
+      close(socket_);
+      socket_ = -1;
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    return EPIPE;
+  }
+
+  // SIGKILL to a keeper that does not answer: the spawner, its parent, knows whether that pid
+  // is still its unreaped child, so a recycled pid is never hit.
+  void KillKeeper(pid_t keeper) {
+    internal::SpawnerRequest header;
+    header.op = internal::SpawnerOp::kKillKeeper;
+    header.keeper_pid = keeper;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (socket_ >= 0) SendLocked(header, {}, {});
+  }
+
+ private:
+  int SendLocked(const internal::SpawnerRequest& header, std::string_view plan,
+                 const std::vector<int>& fds) {
+    iovec iov[2] = {{const_cast<internal::SpawnerRequest*>(&header), sizeof(header)},
+                    {const_cast<char*>(plan.data()), plan.size()}};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * internal::kMaxRequestFds)];
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = plan.empty() ? 1 : 2;
+    if (!fds.empty()) {
+      if (fds.size() > static_cast<std::size_t>(internal::kMaxRequestFds)) return EMFILE;
+      std::memset(control, 0, sizeof(control));
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    for (;;) {
+      if (sendmsg(socket_, &msg, MSG_NOSIGNAL) >= 0) return 0;
+      if (errno != EINTR) return errno;
+    }
+  }
+
+  int StartLocked() {
+    const KeeperProgram& program = Keeper();
+    if (program.path.empty()) return ENOENT;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return errno;
+    std::string fd_arg = std::to_string(sv[1]);
+    char* argv[] = {const_cast<char*>("gale-keeper"), const_cast<char*>("--spawner"), fd_arg.data(),
+                    nullptr};
+    char* envp[] = {nullptr};
+    const int pass[] = {sv[1]};
+    KeeperLaunch launch{program.path.c_str(), argv, envp, pass, 1};
+    pid_t pid = StartKeeper(launch, 0);
+    close(sv[1]);
+    if (pid < 0) {
+      close(sv[0]);
+      return -pid;
+    }
+    socket_ = sv[0];
+    pid_ = pid;
+    return 0;
+  }
+
+  std::mutex mu_;
+  int socket_ = -1;
+  pid_t pid_ = 0;
+};
+
 }  // namespace
 
 IsolationReport ProbeIsolation() {
@@ -287,11 +381,9 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
         out(io_context, Stream::kStdout),
         err(io_context, Stream::kStderr),
         report(io_context),
-        pidfd(io_context),
         timeout_timer(io_context),
         grace_timer(io_context),
         drain_timer(io_context),
-        poll_timer(io_context),
         start(Clock::now()) {}
 
   ~Impl();
@@ -316,9 +408,7 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
   void OnOutput(Output& o, std::size_t n);
   void ReadReport();
   void HandleRecord(const Record& r);
-  void WaitKeeper();
-  void PollKeeper();
-  void TryReapKeeper();
+  bool AwaitKeeper(int report_fd);
   void OnKeeperGone();
   void Terminate(Ending why);
   void SendControl(char c);
@@ -350,15 +440,14 @@ struct Process::Impl : std::enable_shared_from_this<Process::Impl> {
   std::array<char, sizeof(Record) * 4> report_buf;
   std::string report_pending;
   bool report_open = false;
-  asio::posix::stream_descriptor pidfd;
   UniqueFd control;
   asio::steady_timer timeout_timer;
   asio::steady_timer grace_timer;
   asio::steady_timer drain_timer;
-  asio::steady_timer poll_timer;
 
   std::atomic<pid_t> keeper{0};
-  bool keeper_reaped = false;
+  bool keeper_reaped = false;  // the spawner reaped it (kKeeperExit), or the report pipe closed
+  bool keeper_exit_seen = false;
   bool keeper_status_known = false;
   int keeper_status = 0;
   rusage keeper_usage{};
@@ -615,43 +704,43 @@ void Process::Impl::Launch() {
   fcntl(out_r.get(), F_SETPIPE_SZ, 1 << 20);
   fcntl(err_r.get(), F_SETPIPE_SZ, 1 << 20);
 
-  plan.control_fd = ctl_child.get();
-  plan.report_fd = report_w.get();
-  plan.stdin_fd = stdin_fd.get();
-  plan.stdout_fd = out_w.get();
-  plan.stderr_fd = err_w.get();
-  if (cgroup) {
-    plan.cgroup_procs_fds = cgroup->procs_fds();
-    plan.cgroup_kill_fd = cgroup->kill_fd();
-  }
-
   const KeeperProgram& program = Keeper();
   if (program.path.empty()) {
     return FailBeforeSpawn("keeper", ENOENT, "not found at " + program.looked_for);
   }
-  UniqueFd plan_fd(memfd_create("gale-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (plan_fd.get() < 0) return fail("memfd_create");
-  const std::string wire = internal::EncodePlan(plan);
-  if (!WriteAll(plan_fd.get(), wire)) return fail("writing the plan");
-  fcntl(plan_fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
-
-  // The keeper inherits exactly the plan's descriptors, at their numbers.
-  std::vector<int> pass = {plan.control_fd, plan.report_fd, plan.cgroup_kill_fd, plan.stdin_fd,
-                           plan.stdout_fd,  plan.stderr_fd, plan_fd.get()};
-  pass.insert(pass.end(), plan.cgroup_procs_fds.begin(), plan.cgroup_procs_fds.end());
-  std::erase(pass, -1);
-  std::string plan_arg = std::to_string(plan_fd.get());
-  std::string report_arg = std::to_string(plan.report_fd);
-  char* keeper_argv[] = {const_cast<char*>("gale-keeper"), plan_arg.data(), report_arg.data(),
-                         nullptr};
-  char* keeper_envp[] = {nullptr};
-  KeeperLaunch launch{program.path.c_str(), keeper_argv, keeper_envp, pass.data(), pass.size()};
-  pid_t pid = StartKeeper(launch, plan.namespaces);
-  if (pid < 0) {
-    return FailBeforeSpawn(plan.namespaces != 0 ? "namespaces" : "keeper", -pid,
-                           "could not start " + program.path);
+  // The descriptors travel to the spawner in one message; the plan names them by index.
+  std::vector<int> pass;
+  auto index_of = [&pass](int fd) {
+    if (fd < 0) return -1;
+    pass.push_back(fd);
+    return static_cast<int>(pass.size()) - 1;
+  };
+  plan.control_fd = index_of(ctl_child.get());
+  plan.report_fd = index_of(report_w.get());
+  plan.stdin_fd = index_of(stdin_fd.get());
+  plan.stdout_fd = index_of(out_w.get());
+  plan.stderr_fd = index_of(err_w.get());
+  if (cgroup) {
+    plan.cgroup_kill_fd = index_of(cgroup->kill_fd());
+    for (int fd : cgroup->procs_fds()) plan.cgroup_procs_fds.push_back(index_of(fd));
   }
-  keeper = pid;
+  const std::string wire = internal::EncodePlan(plan);
+  internal::SpawnerRequest request;
+  std::string_view inline_plan = wire;
+  UniqueFd plan_fd;
+  if (wire.size() > internal::kMaxInlinePlan) {  // a huge argv or environment
+    plan_fd.reset(memfd_create("gale-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (plan_fd.get() < 0) return fail("memfd_create");
+    if (!WriteAll(plan_fd.get(), wire)) return fail("writing the plan");
+    fcntl(plan_fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+    pass.push_back(plan_fd.get());
+    request.flags = internal::kPlanInMemfd;
+    inline_plan = {};
+  }
+  request.plan_size = static_cast<std::uint32_t>(inline_plan.size());
+  if (int e = SpawnerClient::Get().Send(request, inline_plan, pass); e != 0) {
+    return FailBeforeSpawn("keeper", e, "could not reach the sandbox spawner " + program.path);
+  }
 
   // The children's ends.
   plan_fd.reset();
@@ -661,6 +750,7 @@ void Process::Impl::Launch() {
   report_w.reset();
   ctl_child.reset();
   if (cgroup) cgroup->CloseProcsFds();
+  if (!AwaitKeeper(report_r.get())) return;
 
   control = std::move(ctl_parent);
   out.sd.assign(out_r.release());
@@ -670,18 +760,21 @@ void Process::Impl::Launch() {
   out.buf.reset(new char[kReadChunk]);
   err.buf.reset(new char[kReadChunk]);
 
-  // No handler of ours can run before these are started (they are the only ones).
-  ReadOutput(out);
-  ReadOutput(err);
-  ReadReport();
-  WaitKeeper();
-  if (settings.timeout.count() > 0) {
-    timeout_timer.expires_after(settings.timeout);
-    timeout_timer.async_wait(asio::bind_executor(
-        strand, [self = shared_from_this()](const boost::system::error_code& ec) {
-          if (!ec) self->Terminate(Ending::kTimeout);
-        }));
-  }
+  // Started on the strand: with an io_context run by several threads, a quick execution's
+  // handlers could otherwise finish it on another thread while this one still arms the timer
+  // (which would then hold the io_context for the whole timeout).
+  asio::post(strand, [self = shared_from_this()] {
+    if (self->settings.timeout.count() > 0) {
+      self->timeout_timer.expires_after(self->settings.timeout);
+      self->timeout_timer.async_wait(
+          asio::bind_executor(self->strand, [self](const boost::system::error_code& ec) {
+            if (!ec) self->Terminate(Ending::kTimeout);
+          }));
+    }
+    self->ReadOutput(self->out);
+    self->ReadOutput(self->err);
+    self->ReadReport();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,10 +829,18 @@ void Process::Impl::ReadReport() {
               self->report_open = false;
               boost::system::error_code ignored;
               self->report.close(ignored);
-              // EOF: the keeper closed its last descriptor, so it is exiting.
-              self->TryReapKeeper();
-              self->MaybeFinish();
-              return;
+              // EOF: the spawner reaped the keeper (kKeeperExit came first), or the spawner is
+              // gone and the keeper exited too (both held the pipe).
+              if (!self->keeper_exit_seen) {
+                self->note = "the sandbox spawner ended before the supervisor; its exit is unknown";
+              }
+            }
+            if (self->keeper_exit_seen || ec) {
+              if (!self->keeper_reaped) {
+                self->keeper_reaped = true;
+                self->OnKeeperGone();
+              }
+              if (ec) return self->MaybeFinish();
             }
             self->ReadReport();
           }));
@@ -761,65 +862,73 @@ void Process::Impl::HandleRecord(const Record& r) {
       final_record = r;
       if (main_pid == 0) main_pid = r.main_pid;
       break;
+    case RecordType::kKeeperExit:
+      keeper_exit_seen = true;
+      keeper_status_known = true;
+      keeper_status = r.keeper_status;
+      keeper_usage.ru_utime.tv_sec = r.cpu_user_us / 1000000;
+      keeper_usage.ru_utime.tv_usec = r.cpu_user_us % 1000000;
+      keeper_usage.ru_stime.tv_sec = r.cpu_system_us / 1000000;
+      keeper_usage.ru_stime.tv_usec = r.cpu_system_us % 1000000;
+      keeper_usage.ru_maxrss = r.max_rss_kib;
+      break;
+    case RecordType::kSpawned:
+    case RecordType::kSpawnFailed:
+      break;  // taken by AwaitKeeper
+  }
+}
+
+// The spawner's answer, read before anything asynchronous starts: the keeper's pid, or why it
+// could not be created (then the spawn fails here). Records the keeper sent meanwhile are kept.
+bool Process::Impl::AwaitKeeper(int fd) {
+  const auto deadline = Clock::now() + kSpawnerDeadline;
+  std::string bytes;
+  for (;;) {
+    while (bytes.size() >= sizeof(Record)) {
+      Record r;
+      std::memcpy(&r, bytes.data(), sizeof(r));
+      bytes.erase(0, sizeof(r));
+      if (r.magic == internal::kRecordMagic && r.type == RecordType::kSpawned) {
+        keeper = r.keeper_pid;
+        while (bytes.size() >= sizeof(Record)) {
+          std::memcpy(&r, bytes.data(), sizeof(r));
+          bytes.erase(0, sizeof(r));
+          HandleRecord(r);
+        }
+        report_pending = std::move(bytes);
+        return true;
+      }
+      if (r.magic == internal::kRecordMagic && r.type == RecordType::kSpawnFailed) {
+        FailBeforeSpawn(std::string(internal::StageName(r.stage)), r.error,
+                        "could not create the sandbox supervisor");
+        return false;
+      }
+      HandleRecord(r);
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd p{fd, POLLIN, 0};
+    int ready = left > 0 ? poll(&p, 1, static_cast<int>(left)) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
+      FailBeforeSpawn("keeper", ETIMEDOUT, "the sandbox spawner did not answer");
+      return false;
+    }
+    char buf[sizeof(Record) * 4];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      FailBeforeSpawn("keeper", EPROTO, "the sandbox spawner refused the request");
+      return false;
+    }
+    bytes.append(buf, static_cast<std::size_t>(n));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The keeper's exit
 
-void Process::Impl::WaitKeeper() {
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, keeper.load(), 0));
-  if (fd >= 0) {
-    pidfd.assign(fd);
-    pidfd.async_wait(asio::posix::stream_descriptor::wait_read,
-                     asio::bind_executor(
-                         strand, [self = shared_from_this()](const boost::system::error_code& ec) {
-                           if (ec == asio::error::operation_aborted) return;
-                           self->TryReapKeeper();
-                           // Readable but not yet waitable (seen under load on recent kernels):
-                           // an edge-triggered wait would not fire again, so poll from here.
-                           if (!self->keeper_reaped) self->PollKeeper();
-                         }));
-    // The wait is queued now; an exit before that would have gone unnoticed by it (epoll is
-    // edge-triggered in asio), so look once. From here on the wait catches it.
-    asio::post(strand, [self = shared_from_this()] { self->TryReapKeeper(); });
-    return;
-  }
-  PollKeeper();  // no pidfd (Linux < 5.3)
-}
-
-void Process::Impl::PollKeeper() {
-  poll_timer.expires_after(std::chrono::milliseconds(5));
-  poll_timer.async_wait(
-      asio::bind_executor(strand, [self = shared_from_this()](const boost::system::error_code& ec) {
-        if (ec || self->keeper_reaped) return;
-        self->TryReapKeeper();
-        if (!self->keeper_reaped) self->PollKeeper();
-      }));
-}
-
-void Process::Impl::TryReapKeeper() {
-  if (keeper_reaped || keeper.load() <= 0) return;
-  int status = 0;
-  rusage usage{};
-  pid_t r = wait4(keeper.load(), &status, WNOHANG, &usage);
-  if (r == 0) return;  // still running; the pidfd wait or the poll timer will tell
-  if (r < 0 && errno == EINTR) return TryReapKeeper();
-  keeper_reaped = true;
-  if (r > 0) {
-    keeper_status_known = true;
-    keeper_status = status;
-    keeper_usage = usage;
-  } else {
-    note = "the supervisor was reaped elsewhere (SIGCHLD ignored or waitpid(-1) in the node)";
-  }
-  OnKeeperGone();
-}
-
 void Process::Impl::OnKeeperGone() {
-  boost::system::error_code ignored;
-  pidfd.close(ignored);
-  poll_timer.cancel();
   timeout_timer.cancel();
   grace_timer.cancel();
   control.reset();
@@ -883,7 +992,7 @@ void Process::Impl::Terminate(Ending why) {
             asio::bind_executor(self->strand, [self](const boost::system::error_code& ec2) {
               if (ec2 || self->keeper_reaped) return;
               // The supervisor does not answer (stopped?): take it and the tree down directly.
-              kill(self->keeper.load(), SIGKILL);
+              SpawnerClient::Get().KillKeeper(self->keeper.load());
               self->KillEverythingDirectly();
             }));
       }));
@@ -970,34 +1079,53 @@ void Process::Impl::Finish() {
   timeout_timer.cancel();
   grace_timer.cancel();
   drain_timer.cancel();
-  poll_timer.cancel();
   if (!final_record && !setup_error && note.empty()) {
     note = "no report from the sandbox supervisor";
     KillEverythingDirectly();
   }
   Outcome o = BuildOutcome();
-  cgroup.reset();  // removes the directories (everything in them is gone)
   asio::post(strand, [done = std::move(on_done), o = std::move(o)] {
     if (done) done(o);
   });
+  // Removes the directories (everything in them is gone), once the caller has its outcome.
+  if (cgroup) {
+    asio::post(strand, [cg = std::shared_ptr<ExecutionCgroup>(std::move(cgroup)),
+                        parent = settings.cgroup_parent]() mutable {
+      cg.reset();
+      ExecutionCgroup::Refill(parent);
+    });
+  }
+}
+
+// Reads and drops what `fd` still carries until EOF or `timeout`; true at EOF.
+static bool DrainUntilEof(int fd, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0) return true;
+    if (n > 0 || errno == EINTR) continue;
+    if (errno != EAGAIN) return true;  // not readable at all: nothing to wait for
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, static_cast<int>(left));
+  }
 }
 
 Process::Impl::~Impl() {
   pid_t pid = keeper.load();
-  if (pid <= 0 || keeper_reaped) return;
-  // Destroyed before completion (io_context gone): kill and reap synchronously.
+  if (pid <= 0 || keeper_reaped || !report.is_open()) return;
+  // Destroyed before completion (io_context gone): kill, and wait until the spawner has reaped
+  // the keeper (it closes the report pipe then).
   control.reset();  // the keeper kills everything when the control socket closes
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd >= 0) {
-    pollfd p{fd, POLLIN, 0};
-    poll(&p, 1, static_cast<int>(kKeeperDeadline.count()));
-    close(fd);
-  }
-  int status = 0;
-  if (waitpid(pid, &status, WNOHANG) == 0) {
-    kill(pid, SIGKILL);
+  const int fd = report.native_handle();
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  if (!DrainUntilEof(fd, kKeeperDeadline)) {
+    SpawnerClient::Get().KillKeeper(pid);
     KillEverythingDirectly();
-    waitpid(pid, &status, 0);
+    DrainUntilEof(fd, kKeeperDeadline);
   }
 }
 

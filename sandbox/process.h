@@ -8,10 +8,10 @@
 //
 // What happens (child.h has the child side):
 //   - Spawn prepares everything the children need (seccomp program, argv/envp, PATH candidates,
-//     uid/gid, cgroups, pipes), then starts the keeper (gale-keeper, created like posix_spawn
-//     does, CLONE_VM|CLONE_VFORK, so the node is never copied; as root, in new PID, mount and
-//     IPC namespaces, plus network for profiles without network), which creates the action
-//     child.
+//     uid/gid, cgroups, pipes), then asks the node's spawner (spawner.h; gale-keeper started
+//     once, created like posix_spawn does, so the node is never copied) to fork the keeper (as
+//     root, in new PID, mount and IPC namespaces, plus network for profiles without network),
+//     which creates the action child. Spawn returns once the spawner has said the keeper exists.
 //   - stdout and stderr are read as they fill; each chunk goes to the output callback and into
 //     the Outcome until `output_cap_bytes` per stream; the rest is read, counted and dropped
 //     (Outcome::out/err.truncated), so a flood never blocks the program nor grows memory.
@@ -19,10 +19,10 @@
 //   - The Outcome carries how the main process ended, the tree's rusage, the capture and the
 //     denied system calls.
 // Nothing is left running or unreaped: the keeper kills whatever the main process leaves behind
-// and reaps everything; this process only waits for the keeper's own pid (through a pidfd, never
-// waitpid(-1)), so it coexists with any other child handling in the node, provided that does not
-// reap with waitpid(-1) or ignore SIGCHLD either (then the keeper's rusage is lost; the outcome
-// still comes from the keeper's report).
+// and reaps everything, and the spawner reaps the keeper and reports its exit and the tree's
+// rusage before closing the execution's report pipe; completion waits for that. This process
+// only ever reaps the spawner, by its pid (never waitpid(-1)), so it coexists with any other
+// child handling in the node, provided that does not reap with waitpid(-1) either.
 //
 // Threading: all handlers run on a strand of `io`; the io_context may be run by several threads.
 // Cancel() may be called from any thread. The completion handler is called exactly once (also
@@ -84,7 +84,8 @@ class Process {
   // Thread-safe; no effect once the execution is ending or over.
   void Cancel();
 
-  // The supervisor's pid (0 if it was not started). For diagnostics.
+  // The supervisor's pid in this process's PID namespace (0 if it was not started). For
+  // diagnostics.
   pid_t keeper_pid() const;
 
   struct Impl;  // process.cpp

@@ -300,6 +300,11 @@ Result<SeccompProgram> Compile(SeccompProfile profile, std::uint32_t deny) {
   GALE_TRY(Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "attr nnp"));
   GALE_TRY(Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
                       "attr badarch"));
+  // A binary tree over syscall numbers instead of a linear chain. When a filter is loaded the
+  // kernel runs it once per syscall number to cache the always-allowed ones, so a chain of ~100
+  // comparisons cost ~135 us per execution here; the tree decides in a few steps (and so does
+  // every filtered call at run time).
+  GALE_TRY(Libseccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2), "attr optimize"));
   GALE_TRY(strict ? AddStrictAllowList(ctx.get())
                   : AddDenyList(ctx.get(), deny, profile == SeccompProfile::kNoNetwork));
   return Export(ctx.get());
