@@ -6,7 +6,11 @@
 //      a SQLite store -> sandboxed process -> result recorded) with `max_concurrency` slots,
 //      against bare fork+exec of the same command by as many threads.
 //
-//   gale_runner_bench [executions] [max_concurrency]   (default 2000 and 8)
+//   3. with `policy`: the same throughput again with an action.concurrency policy of threshold 60
+//      on core.local (issue 22: the policy check adds at most 10% to the per-execution cost),
+//      both runs on fresh stores and topics, and their cost ratio.
+//
+//   gale_runner_bench [executions] [max_concurrency] [policy]   (default 2000 and 8)
 //   BENCH_NO_CGROUP=1 gale_runner_bench ...            (sandbox without cgroups, to see their cost)
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
@@ -18,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -120,65 +125,72 @@ int main(int argc, char** argv) {
   // 2. Throughput through the runner.
   auto broker = bus::EmbeddedBroker::Start();
   if (!broker.ok()) Fail(broker.message());
-  bus::BusConfig config;
-  config.brokers = (*broker)->bootstrap();
-  config.embedded = true;
-  config.topic_prefix = "bench.";
-  config.partitions = 6;
-  if (Status s = bus::EnsureTopics(config, broker->get(), 1); !s.ok()) Fail(s.message());
-  auto dir = std::filesystem::temp_directory_path() / ("gale-runner-bench-" + UuidV4());
-  std::filesystem::create_directories(dir);
-  store::StoreOptions sopts;
-  sopts.sqlite_sync_full = false;
-  auto st = store::OpenStore("sqlite://" + (dir / "gale.db").string(), sopts);
-  if (!st.ok()) Fail(st.message());
-  auto producer = bus::Producer::Create(config);
-  if (!producer.ok()) Fail(producer.message());
+  const bool with_policy = argc > 3 && std::string(argv[3]) == "policy";
+  auto throughput = [&](std::shared_ptr<const runner::ActionIndex> actions,
+                        const std::string& prefix) -> std::pair<double, runner::RunnerStats> {
+    bus::BusConfig config;
+    config.brokers = (*broker)->bootstrap();
+    config.embedded = true;
+    config.topic_prefix = prefix;
+    config.partitions = 6;
+    if (Status s = bus::EnsureTopics(config, broker->get(), 1); !s.ok()) Fail(s.message());
+    auto dir = std::filesystem::temp_directory_path() / ("gale-runner-bench-" + UuidV4());
+    std::filesystem::create_directories(dir);
+    store::StoreOptions sopts;
+    sopts.sqlite_sync_full = false;
+    auto st = store::OpenStore("sqlite://" + (dir / "gale.db").string(), sopts);
+    if (!st.ok()) Fail(st.message());
+    auto producer = bus::Producer::Create(config);
+    if (!producer.ok()) Fail(producer.message());
 
-  std::vector<std::string> ids;
-  for (int i = 0; i < executions; ++i) {
-    store::Execution e;
-    e.id = UuidV4();
-    e.action = "core.local";
-    e.parameters = params;
-    e.trace_id = e.id;
-    e.requested_at = store::NowMs();
-    if (!(*st)->CreateExecution(e).ok()) Fail("create execution");
-    ids.push_back(e.id);
-  }
-  runner::RunnerOptions options;
-  options.bus = config;
-  options.store = st->get();
-  options.node_name = "bench";
-  options.max_concurrency = slots;
-  auto service = runner::RunnerService::Create(options, actions);
-  if (!service.ok()) Fail(service.message());
-  if (Status s = (*service)->Start(); !s.ok()) Fail(s.message());
-  std::this_thread::sleep_for(std::chrono::seconds(4));  // joined the group
-  auto start = Clock::now();
-  for (const auto& id : ids) {
-    gale::Json req = {{"id", id},
-                      {"action", "core.local"},
-                      {"parameters", params},
-                      {"trace_id", id},
-                      {"requested_at", store::NowMs()}};
-    if (!(*producer)->Produce(bus::Topic(config, bus::kExecutions), id, req.dump()).ok()) {
-      Fail("produce");
+    std::vector<std::string> ids;
+    for (int i = 0; i < executions; ++i) {
+      store::Execution e;
+      e.id = UuidV4();
+      e.action = "core.local";
+      e.parameters = params;
+      e.trace_id = e.id;
+      e.requested_at = store::NowMs();
+      if (!(*st)->CreateExecution(e).ok()) Fail("create execution");
+      ids.push_back(e.id);
     }
-  }
-  if (!(*producer)->Flush(std::chrono::seconds(30)).ok()) Fail("flush");
-  for (;;) {
+    runner::RunnerOptions options;
+    options.bus = config;
+    options.store = st->get();
+    options.node_name = "bench";
+    options.max_concurrency = slots;
+    auto service = runner::RunnerService::Create(options, actions);
+    if (!service.ok()) Fail(service.message());
+    if (Status s = (*service)->Start(); !s.ok()) Fail(s.message());
+    std::this_thread::sleep_for(std::chrono::seconds(4));  // joined the group
+    auto start = Clock::now();
+    for (const auto& id : ids) {
+      gale::Json req = {{"id", id},
+                        {"action", "core.local"},
+                        {"parameters", params},
+                        {"trace_id", id},
+                        {"requested_at", store::NowMs()}};
+      if (!(*producer)->Produce(bus::Topic(config, bus::kExecutions), id, req.dump()).ok()) {
+        Fail("produce");
+      }
+    }
+    if (!(*producer)->Flush(std::chrono::seconds(30)).ok()) Fail("flush");
+    for (;;) {
+      auto stats = (*service)->stats();
+      if (stats.succeeded + stats.failed + stats.timed_out >= static_cast<uint64_t>(executions)) {
+        break;
+      }
+      if (Clock::now() - start > std::chrono::minutes(10)) Fail("executions did not finish");
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const double runner_rate =
+        executions / std::chrono::duration<double>(Clock::now() - start).count();
     auto stats = (*service)->stats();
-    if (stats.succeeded + stats.failed + stats.timed_out >= static_cast<uint64_t>(executions)) {
-      break;
-    }
-    if (Clock::now() - start > std::chrono::minutes(10)) Fail("executions did not finish");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  const double runner_rate =
-      executions / std::chrono::duration<double>(Clock::now() - start).count();
-  auto stats = (*service)->stats();
-  (*service)->Stop();
+    (*service)->Stop();
+    std::filesystem::remove_all(dir);
+    return {runner_rate, stats};
+  };
+  const auto [runner_rate, stats] = throughput(actions, "bench.");
   const double bare_rate = BareThroughput(executions, slots);
   std::printf("\n%d executions of core.local `/bin/true`, %d slots\n", executions, slots);
   std::printf("%-34s %12s %8s\n", "mode", "per second", "ratio");
@@ -189,6 +201,28 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(stats.succeeded),
               static_cast<unsigned long long>(stats.failed),
               static_cast<unsigned long long>(stats.peak_running));
-  std::filesystem::remove_all(dir);
+  if (with_policy) {
+    // core.local under a threshold-60 concurrency policy (delay), from a pack of its own.
+    auto pol = std::filesystem::temp_directory_path() / ("gale-runner-bench-pol-" + UuidV4());
+    std::filesystem::create_directories(pol / "benchpol" / "policies");
+    std::ofstream(pol / "benchpol" / "pack.yaml") << "---\nref: benchpol\nname: benchpol\n"
+                                                     "version: 0.1.0\n";
+    std::ofstream(pol / "benchpol" / "policies" / "local.yaml")
+        << "---\nname: local\nresource_ref: core.local\npolicy_type: action.concurrency\n"
+           "parameters: {action: delay, threshold: 60}\n";
+    auto with = packs::Catalog::Load({std::string(GALE_BINARY_DIR) + "/packs", pol.string()},
+                                     {.inspect_libraries = false});
+    auto policed = runner::ActionIndex::FromCatalog(with, defaults);
+    if (policed->policies().For("core.local").empty()) Fail("the bench policy did not load");
+    const auto [policy_rate, policy_stats] = throughput(policed, "bench-policy.");
+    std::filesystem::remove_all(pol);
+    std::printf("%-34s %12.0f %8.2f\n", "runner, concurrency policy (60)", policy_rate,
+                policy_rate / bare_rate);
+    std::printf("(succeeded %llu, peak running %llu)\n",
+                static_cast<unsigned long long>(policy_stats.succeeded),
+                static_cast<unsigned long long>(policy_stats.peak_running));
+    std::printf("per-execution cost with the policy / without: %.3f (issue 22: <= 1.10)\n",
+                runner_rate / policy_rate);
+  }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include "host/api/api_state.h"
 #include "host/bus/messages.h"
 #include "host/common/uuid.h"
+#include "host/policies/retry_id.h"
 #include "host/requests/action_context.h"
 #include "host/store/follow.h"
 #include "host/store/secret_parameters.h"
@@ -233,7 +234,18 @@ void AddExecutionRoutes(Router& router, const std::shared_ptr<State>& state) {
   router.Add("GET", "/v1/executions/{id}", [state](HttpRequest& request) {
     auto found = Find(*state, request.params.at("id"));
     if (!found.ok()) return NotFoundOr(found.status());
-    return HttpResponse::Json(200, ExecutionJson(*found));
+    Json j = ExecutionJson(*found);
+    // An action.retry chain: the first execution, then its retries (policies/retry_id.h).
+    auto chain = policies::RetryChain(*state->options.store, *found);
+    if (chain.ok() && chain->size() > 1) {
+      j["retry_chain"] = Json::array();
+      for (const auto& e : *chain) {
+        j["retry_chain"].push_back({{"id", e.id},
+                                    {"retry_attempt", e.retry_attempt},
+                                    {"status", store::ToString(e.status)}});
+      }
+    }
+    return HttpResponse::Json(200, j);
   });
   router.Add("GET", "/v1/executions/{id}/output",
              [state](HttpRequest& request) { return Output(*state, request); });

@@ -60,6 +60,8 @@ Json ExecutionJson(const store::Execution& e) {
             {"started_at", e.started_at},
             {"finished_at", e.finished_at},
             {"attempt", e.attempt},
+            {"retry_of", e.retry_of},
+            {"retry_attempt", e.retry_attempt},
             {"result", e.result},
             {"log", log}};
   return j;

@@ -86,9 +86,23 @@ void PrintExecution(const Json& e, ApiClient& api) {
             << '\n'
             << Bold("started:  ") << When(e.value("started_at", int64_t{0})) << '\n'
             << Bold("duration: ") << Duration(e) << '\n'
-            << Bold("parameters: ") << e.value("parameters", Json::object()).dump() << '\n'
-            << Bold("result:") << '\n'
-            << e.value("result", Json()).dump(2) << '\n';
+            << Bold("parameters: ") << e.value("parameters", Json::object()).dump() << '\n';
+  if (!e.value("retry_of", "").empty()) {
+    std::cout << Bold("retry:    ") << e.value("retry_attempt", 0) << " of "
+              << e.value("retry_of", "") << '\n';
+  }
+  if (e.contains("retry_chain") && e["retry_chain"].is_array()) {
+    // original -> retry 1 -> retry 2 ..., this one marked.
+    std::cout << Bold("chain:") << '\n';
+    for (const auto& link : e["retry_chain"]) {
+      const std::string id = link.value("id", "");
+      const int n = link.value("retry_attempt", 0);
+      std::cout << "  " << (id == e.value("id", "") ? "* " : "  ")
+                << (n == 0 ? std::string("original") : "retry " + std::to_string(n)) << "  " << id
+                << "  " << Colored(link.value("status", "")) << '\n';
+    }
+  }
+  std::cout << Bold("result:") << '\n' << e.value("result", Json()).dump(2) << '\n';
   auto output = api.Call("GET", "/v1/executions/" + api::UrlEncode(e.value("id", "")) + "/output");
   if (output.ok() && output->status == 200 && !output->body.empty()) {
     std::cout << Bold("output:") << '\n' << output->body;

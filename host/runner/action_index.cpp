@@ -26,6 +26,7 @@ std::shared_ptr<const ActionIndex> ActionIndex::FromCatalog(
       index->actions_.emplace(meta.ref, std::move(a));
     }
   }
+  index->policies_ = packs::PolicyIndex::FromCatalog(catalog);
   return index;
 }
 

@@ -11,6 +11,7 @@
 
 #include "host/common/json.h"
 #include "host/packs/catalog.h"
+#include "host/packs/policy_index.h"
 #include "sandbox/settings.h"
 
 namespace gale::runner {
@@ -35,9 +36,12 @@ class ActionIndex {
   // nullptr when no activated pack has `ref`.
   const RunnableAction* Find(const std::string& ref) const;
   size_t size() const { return actions_.size(); }
+  // The catalog's policies (host/policies), reloaded with the actions they apply to.
+  const packs::PolicyIndex& policies() const { return policies_; }
 
  private:
   std::map<std::string, RunnableAction> actions_;
+  packs::PolicyIndex policies_;
 };
 
 }  // namespace gale::runner

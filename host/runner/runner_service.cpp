@@ -64,7 +64,16 @@ RunnerService::RunnerService(RunnerOptions options, std::shared_ptr<const Action
       events_topic_(bus::Topic(options_.bus, bus::kExecutionEvents)),
       dead_letters_topic_(bus::Topic(options_.bus, bus::kDeadLetters)),
       actions_(std::move(actions)),
-      counters_(std::make_unique<Counters>()) {}
+      counters_(std::make_unique<Counters>()) {
+  // [policies]
+  policies_ = std::make_unique<policies::RunnerPolicies>(policies::RunnerPoliciesOptions{
+      options_.store, options_.node_name, options_.lease, options_.policy_sweep, options_.clock,
+      [this]() -> std::shared_ptr<const packs::PolicyIndex> {
+        std::lock_guard<std::mutex> lock(actions_mu_);
+        return {actions_, &actions_->policies()};
+      },
+      producer_.get(), bus::Topic(options_.bus, bus::kExecutions)});
+}
 
 RunnerService::~RunnerService() {
   Stop();
@@ -276,12 +285,22 @@ Status RunnerService::Handle(const bus::Message& m) {
     return Status::Ok();
   }
   const ExecStatus status = (*existing)->status;
-  if (status != ExecStatus::kRequested && status != ExecStatus::kScheduled) {
+  if (status != ExecStatus::kRequested && status != ExecStatus::kScheduled &&
+      status != ExecStatus::kDelayed) {
     counters_->skipped++;  // claimed elsewhere, finished, or canceled before it started
+    return Status::Ok();
+  }
+  // [policies] concurrency slots before the claim; over a threshold: delayed or canceled.
+  auto admission = policies_->BeforeClaim(**existing);
+  if (!admission.ok()) return admission.status().WithContext("execution " + id);
+  if (!admission->claim) {
+    counters_->skipped++;
+    if (admission->became) PublishEvent(id, *admission->became, &admission->result);
     return Status::Ok();
   }
   const store::TimeMs now = options_.clock();
   auto claimed = st.ClaimExecution(id, options_.node_name, now + options_.lease.count(), now);
+  if (!claimed.ok() || !*claimed) policies_->ClaimLost(id);  // [policies]
   if (!claimed.ok()) return claimed.status().WithContext("claiming execution " + id);
   if (!*claimed) {
     counters_->skipped++;
@@ -405,6 +424,7 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
   t.to = finish.status;
   t.node = options_.node_name;
   t.result = finish.result;
+  policies_->BeforeFinish(id, finish.status);  // [policies] action.retry
   Result<bool> recorded = Status::Error("not tried");
   // A store that is briefly away must not lose the result; one that stays away lets the lease
   // expire, and the execution ends abandoned.
@@ -437,6 +457,7 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
     }
     PublishEvent(id, finish.status, &finish.result);
   }
+  policies_->AfterFinish(id);  // [policies] free the slots, request the next and the retry
   {
     std::lock_guard<std::mutex> lock(running_mu_);
     if (run) run->process.reset();
@@ -478,6 +499,7 @@ void RunnerService::MaintenanceLoop() {
       SweepAbandoned();
       next_sweep = now + options_.abandon_check;
     }
+    if (!stopping_) policies_->Tick();  // [policies] due retries, delayed executions' sweep
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
@@ -505,6 +527,7 @@ void RunnerService::RenewLeases() {
       if (run->process) run->process->Cancel();
     }
   }
+  policies_->RenewLeases();  // [policies] the slots share the executions' lease
 }
 
 void RunnerService::CheckCancels() {

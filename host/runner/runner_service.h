@@ -47,6 +47,7 @@
 #include "host/bus/consumer_role.h"
 #include "host/common/result.h"
 #include "host/datastore/broker.h"
+#include "host/policies/runner_policies.h"
 #include "host/runner/action_index.h"
 #include "host/runner/finish.h"
 #include "host/store/key_cipher.h"
@@ -72,6 +73,8 @@ struct RunnerOptions {
   size_t commit_every = 100;
   int io_threads = 2;
   std::function<store::TimeMs()> clock;  // default store::NowMs
+  // How often every runner sweeps for delayed executions with free slots and due retries.
+  std::chrono::milliseconds policy_sweep = std::chrono::seconds(1);
   // Opens the secret parameters sealed in execution records; absent: an execution with one
   // fails with the reason.
   std::optional<store::KeyCipher> cipher;
@@ -175,6 +178,8 @@ class RunnerService {
   std::unique_ptr<datastore::DatastoreBroker> datastore_;
 
   std::unique_ptr<Counters> counters_;
+  // Pack policies (host/policies): concurrency slots, delays, retries; hooks marked [policies].
+  std::unique_ptr<policies::RunnerPolicies> policies_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> stop_maintenance_{false};
   bool started_ = false;

@@ -74,8 +74,12 @@ struct Execution {
   TimeMs requested_at = 0;
   TimeMs started_at = 0;
   TimeMs finished_at = 0;
-  Json result;                    // null until set
-  int attempt = 0;                // how many times it was claimed
+  Json result;      // null until set
+  int attempt = 0;  // how many times it was claimed
+  // An action.retry policy's retry: the first execution of the chain, and which retry this is
+  // (1, 2, ...); empty and 0 for an execution that is not a retry.
+  std::string retry_of;
+  int retry_attempt = 0;
   std::vector<StatusChange> log;  // every status it had, oldest first (the first is its creation)
 };
 

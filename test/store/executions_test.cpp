@@ -202,6 +202,42 @@ TEST_P(ExecutionsTest, TransitionsAreCompareAndSet) {
   EXPECT_EQ(g.log[2].node, "node-a");
 }
 
+// Policies (host/policies): a retry names its chain, a delayed execution is claimable only
+// once moved back to requested, and due retries are found by requested_at.
+TEST_P(ExecutionsTest, RetryLinksAndTheDelayedStatusRoundTrip) {
+  Execution retry = MakeExecution("ex-1-retry-2", 9000);
+  retry.status = ExecStatus::kScheduled;
+  retry.retry_of = "ex-1";
+  retry.retry_attempt = 2;
+  ASSERT_TRUE(*store().CreateExecution(retry));
+  ASSERT_TRUE(*store().CreateExecution(MakeExecution("ex-2", 1000)));
+  auto got = store().GetExecution("ex-1-retry-2");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((**got).retry_of, "ex-1");
+  EXPECT_EQ((**got).retry_attempt, 2);
+  EXPECT_EQ((**store().GetExecution("ex-2")).retry_of, "");
+  ExecutionQuery due;
+  due.statuses = {ExecStatus::kScheduled};
+  due.until = 9000;
+  EXPECT_TRUE(store().ListExecutions(due)->items.empty()) << "not due before 9000";
+  due.until = 9001;
+  ASSERT_EQ(store().ListExecutions(due)->items.size(), 1u);
+  EXPECT_EQ(store().ListExecutions(due)->items[0].retry_attempt, 2);
+
+  Transition delay{"ex-2", {ExecStatus::kRequested}, ExecStatus::kDelayed, 1100, {}, {}};
+  ASSERT_TRUE(*store().TransitionExecution(delay));
+  EXPECT_FALSE(*store().ClaimExecution("ex-2", "node-a", 60000, 1200))
+      << "delayed is not claimable";
+  Transition back{"ex-2", {ExecStatus::kDelayed}, ExecStatus::kRequested, 1300, {}, {}};
+  ASSERT_TRUE(*store().TransitionExecution(back));
+  EXPECT_FALSE(*store().TransitionExecution(back)) << "only one mover wins";
+  EXPECT_TRUE(*store().ClaimExecution("ex-2", "node-a", 60000, 1400));
+  auto claimed = store().GetExecution("ex-2");
+  ASSERT_EQ((**claimed).log.size(), 4u);
+  EXPECT_EQ((**claimed).log[1].status, ExecStatus::kDelayed);
+  EXPECT_EQ((**claimed).attempt, 1);
+}
+
 TEST_P(ExecutionsTest, TwoNodesCannotBothFinishOneExecution) {
   constexpr int kExecutions = 50;
   for (int i = 0; i < kExecutions; ++i) {

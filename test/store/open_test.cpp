@@ -173,6 +173,8 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
                    "ALTER TABLE dedupe_keys DROP COLUMN owner; ALTER TABLE executions DROP "
                    "COLUMN secret_parameters; DROP INDEX trigger_instances_status; ALTER TABLE "
                    "trigger_instances DROP COLUMN trigger_parameters; DROP TABLE policy_slots; "
+                   "ALTER TABLE executions DROP COLUMN retry_of; ALTER TABLE executions DROP "
+                   "COLUMN retry_attempt; "
                    "PRAGMA user_version = 1",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
@@ -183,6 +185,8 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
   ASSERT_TRUE(old.ok() && old->has_value());
   EXPECT_EQ((**old).parameters, Json({{"a", 1}}));
   EXPECT_EQ((**old).secret_parameters, Json::object());
+  EXPECT_EQ((**old).retry_of, "");
+  EXPECT_EQ((**old).retry_attempt, 0);
   EXPECT_FALSE(*(*s)->InsertDedupeKey("old", "ti-2", 1000, 20)) << "the window survived";
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));

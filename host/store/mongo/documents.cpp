@@ -81,6 +81,10 @@ Execution ExecutionFrom(const View& head, const ExecState& s) {
   e.trigger_instance = head.Str("trigger_instance");
   e.trace_id = head.Str("trace_id");
   e.requested_at = head.Int("requested_at");
+  if (head.Has("retry_of")) {
+    e.retry_of = head.Str("retry_of");
+    e.retry_attempt = static_cast<int>(head.Int("retry_attempt"));
+  }
   e.status = s.status;
   e.node = s.node;
   e.lease_expires_at = s.lease_expires_at;

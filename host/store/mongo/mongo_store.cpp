@@ -89,6 +89,7 @@ class MongoStore final : public Store {
     d.Str("secret_parameters", DumpJson(e.secret_parameters));
     d.Str("rule", e.rule).Str("trigger_instance", e.trigger_instance).Str("trace_id", e.trace_id);
     d.Time("requested_at", e.requested_at).Int("rev", 0);
+    if (!e.retry_of.empty()) d.Str("retry_of", e.retry_of).Int32("retry_attempt", e.retry_attempt);
     return db_->Insert("executions", d, "create execution " + e.id);
   }
 

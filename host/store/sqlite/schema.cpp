@@ -122,6 +122,11 @@ CREATE INDEX trigger_instances_status ON trigger_instances (status, occurred_at,
 )sql",
       // 5: policy slots, the cluster-wide concurrency of action.concurrency policies.
       kPolicySlotsMigration,
+      // 6: an action.retry policy's retry names the first execution of its chain and its number.
+      R"sql(
+ALTER TABLE executions ADD COLUMN retry_of TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN retry_attempt INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return kMigrations;
 }
