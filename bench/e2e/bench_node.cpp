@@ -122,6 +122,18 @@ Memory MemoryOf(pid_t pid) {
   return m;
 }
 
+long PeakRssKib(pid_t pid) {
+  // "VmHWM:     1234 kB"
+  std::istringstream in(ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    long value = 0;
+    if (fields >> key >> value && key == "VmHWM:") return value;
+  }
+  return 0;
+}
+
 std::vector<pid_t> Descendants(pid_t root) {
   std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, ppid)
   for (const auto& entry : fs::directory_iterator("/proc")) {

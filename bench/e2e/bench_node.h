@@ -59,6 +59,8 @@ struct Memory {
   long pss_kib = 0;
 };
 Memory MemoryOf(pid_t pid);
+// The process's peak resident set since it started (VmHWM), in KiB; 0 if it is gone.
+long PeakRssKib(pid_t pid);
 // The process's descendants (children, grandchildren, ...), from /proc/*/stat.
 std::vector<pid_t> Descendants(pid_t pid);
 // The process's command line, word by word (empty if the process is gone).

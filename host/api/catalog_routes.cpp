@@ -1,5 +1,6 @@
-// /v1/packs, /v1/actions, /v1/rules, /v1/sensors: what the node runs. Rule enable/disable is
-// stored (host/store/rule_overrides.h) so every node applies it, and this node's engine at once.
+// /v1/packs, /v1/actions, /v1/rules, /v1/policies, /v1/sensors: what the node runs. Rule
+// enable/disable is stored (host/store/rule_overrides.h) so every node applies it, and this node's
+// engine at once.
 #include <map>
 
 #include "host/api/api_state.h"
@@ -24,6 +25,7 @@ HttpResponse Packs(State& state) {
               {"sensors", p.sensors.size()},
               {"actions", p.actions.size()},
               {"rules", p.rules.size()},
+              {"policies", p.policies.size()},
               {"trigger_types", p.trigger_types.size()}};
     // Resources left out of a pack that loads (partial registration), each with its errors.
     j["refused"] = Json::array();
@@ -68,6 +70,26 @@ HttpResponse Rules(State& state) {
                      {"action", {{"ref", r.action_ref}, {"parameters", r.action_parameters}}},
                      {"criteria", r.criteria},
                      {"description", r.description},
+                     {"origin", Origin(r.origin)}});
+    }
+  }
+  return HttpResponse::Json(200, out);
+}
+
+// StackStorm's policy records: those in force on the node's valid packs.
+HttpResponse Policies(State& state) {
+  Json out = Json::array();
+  for (const auto& p : state.Catalog()->catalog.packs()) {
+    if (!p.ok()) continue;
+    for (const auto& r : p.policies) {
+      out.push_back({{"ref", r.ref},
+                     {"pack", r.pack},
+                     {"name", r.name},
+                     {"description", r.description},
+                     {"enabled", r.enabled},
+                     {"resource_ref", r.resource_ref},
+                     {"policy_type", r.policy_type},
+                     {"parameters", r.parameters},
                      {"origin", Origin(r.origin)}});
     }
   }
@@ -130,6 +152,7 @@ void AddCatalogRoutes(Router& router, const std::shared_ptr<State>& state) {
   router.Add("GET", "/v1/packs", [state](HttpRequest&) { return Packs(*state); });
   router.Add("GET", "/v1/actions", [state](HttpRequest&) { return Actions(*state); });
   router.Add("GET", "/v1/rules", [state](HttpRequest&) { return Rules(*state); });
+  router.Add("GET", "/v1/policies", [state](HttpRequest&) { return Policies(*state); });
   router.Add("GET", "/v1/sensors", [state](HttpRequest&) { return Sensors(*state); });
   router.Add("GET", "/v1/nodes", [state](HttpRequest&) {
     auto nodes = state->store().ListNodes();

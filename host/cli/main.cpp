@@ -10,6 +10,7 @@
 #include "host/cli/key_commands.h"
 #include "host/cli/node_commands.h"
 #include "host/cli/pack_commands.h"
+#include "host/cli/policy_commands.h"
 #include "host/cli/rule_commands.h"
 #include "host/cli/topics_commands.h"
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   gale::cli::AddExecutionCommands(app, api);
   gale::cli::AddKeyCommands(app, api);
   gale::cli::AddRuleCommands(app, api);
+  gale::cli::AddPolicyCommands(app, api);
   gale::cli::AddApiKeyCommands(app);
   gale::cli::AddTopicsCommands(app);
   try {

@@ -49,6 +49,9 @@ void AddNodeCommands(CLI::App& app) {
   host->add_option("--topic-prefix", o->topic_prefix, "Topic prefix")->capture_default_str();
   host->add_option("--broker-fd", o->broker_fd,
                    "Descriptor of the node's datastore broker (default: no datastore)");
+  host->add_option("--control-fd", o->control_fd,
+                   "Descriptor of the node's control channel: the resolved pack config and rule "
+                   "trigger changes (default: none; the pack's own config.yaml)");
   host->add_option("--node", o->node, "Node name recorded on trigger instances")
       ->capture_default_str();
   host->add_option("--sensor", o->sensors, "Sensor ref to run (repeatable; default: all enabled)");

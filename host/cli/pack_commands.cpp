@@ -35,7 +35,7 @@ std::vector<std::string> Errors(const packs::Pack& p, bool strict) {
 
 Json PackToJson(const packs::Pack& p, bool strict = false) {
   Json sensors = Json::array(), triggers = Json::array(), actions = Json::array(),
-       rules = Json::array();
+       rules = Json::array(), policies = Json::array();
   for (const auto& s : p.sensors) {
     sensors.push_back({{"ref", s.ref},
                        {"class_name", s.class_name},
@@ -63,6 +63,14 @@ Json PackToJson(const packs::Pack& p, bool strict = false) {
                      {"enabled", r.enabled},
                      {"file", PackFile(p, r.origin.file)}});
   }
+  for (const auto& r : p.policies) {
+    policies.push_back({{"ref", r.ref},
+                        {"policy_type", r.policy_type},
+                        {"resource_ref", r.resource_ref},
+                        {"parameters", r.parameters},
+                        {"enabled", r.enabled},
+                        {"file", PackFile(p, r.origin.file)}});
+  }
   Json refused = Json::array();
   for (const auto& r : p.refused) {
     refused.push_back(
@@ -80,6 +88,7 @@ Json PackToJson(const packs::Pack& p, bool strict = false) {
               {"trigger_types", triggers},
               {"actions", actions},
               {"rules", rules},
+              {"policies", policies},
               {"refused", refused},
               {"notes", p.notes},
               {"errors", errors}};

@@ -41,8 +41,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // The enabled rules of every active pack whose trigger is one of `pack`'s trigger types: what a
-// Python sensor's add_trigger() receives ({rule, type, parameters} each).
-Json RuleTriggersFor(const ActivePack& pack, const std::vector<ActivePack>& active) {
+// Python sensor's add_trigger() receives ({rule, type, parameters} each). A rule enabled or
+// disabled through the API (`overrides`, as stored) counts as such.
+Json RuleTriggersFor(const ActivePack& pack, const std::vector<ActivePack>& active,
+                     const std::map<std::string, bool>& overrides) {
   std::set<std::string> types;
   for (const auto& t : pack.description.value("trigger_types", Json::array())) {
     types.insert(t.value("ref", ""));
@@ -50,7 +52,10 @@ Json RuleTriggersFor(const ActivePack& pack, const std::vector<ActivePack>& acti
   Json triggers = Json::array();
   for (const auto& other : active) {
     for (const auto& r : other.description.value("rules", Json::array())) {
-      if (!r.value("enabled", true) || !types.contains(r.value("trigger", ""))) continue;
+      const auto overridden = overrides.find(r.value("ref", ""));
+      const bool enabled =
+          overridden != overrides.end() ? overridden->second : r.value("enabled", true);
+      if (!enabled || !types.contains(r.value("trigger", ""))) continue;
       triggers.push_back({{"rule", r.value("ref", "")},
                           {"type", r.value("trigger", "")},
                           {"parameters", r.value("trigger_parameters", Json::object())}});
@@ -60,10 +65,15 @@ Json RuleTriggersFor(const ActivePack& pack, const std::vector<ActivePack>& acti
 }
 
 // What this node's sensor hosts run: each active pack's sensors that the partition provider
-// gives this node. The version covers that set, so a change of ownership restarts the host (and,
-// for Python sensors, the rule triggers they are given).
+// gives this node, with the pack's config as the catalog resolved it (`configs`, by pack ref:
+// packs.configs_path over the pack's config.yaml). The version covers the pack without its
+// rules/, that set and the config, so a change of any restarts the host; a change of rules, and
+// of the rule triggers Python sensors are given, does not (the supervisor sends the host the
+// add/update/remove_trigger calls instead).
 std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots,
-                                     const partition::Partitioner& owner) {
+                                     const partition::Partitioner& owner,
+                                     const std::map<std::string, Json>& configs,
+                                     const std::map<std::string, bool>& overrides) {
   std::vector<sensors::PackSpec> specs;
   const std::vector<ActivePack> active = snapshots.Active();
   for (const auto& p : active) {
@@ -74,11 +84,10 @@ std::vector<sensors::PackSpec> Specs(const PackSnapshots& snapshots,
                           std::find(owned.begin(), owned.end(), s.value("ref", "")) != owned.end());
     }
     sensors::PackSpec spec{p.ref, p.dir, owned,
-                           fmt::format("{}|{}", p.version, fmt::join(owned, ",")), python};
-    if (python) {
-      spec.rule_triggers = RuleTriggersFor(p, active);
-      spec.version += "|" + spec.rule_triggers.dump();
-    }
+                           fmt::format("{}|{}", p.sensor_version, fmt::join(owned, ",")), python};
+    if (python) spec.rule_triggers = RuleTriggersFor(p, active, overrides);
+    if (auto config = configs.find(p.ref); config != configs.end()) spec.config = config->second;
+    spec.version += "|" + std::to_string(std::hash<std::string>{}(spec.config.dump()));
     specs.push_back(std::move(spec));
   }
   return specs;
@@ -119,6 +128,13 @@ packs::Catalog ActiveCatalog(const PackSnapshots& snapshots, const std::string& 
     }
   }
   return catalog;
+}
+
+// Each pack's config as the catalog resolved it, what its actions get as self.config.
+std::map<std::string, Json> ConfigsOf(const packs::Catalog& catalog) {
+  std::map<std::string, Json> configs;
+  for (const auto& pack : catalog.packs()) configs[pack.ref] = pack.config;
+  return configs;
 }
 
 std::set<std::string> PackDirs(const std::vector<std::string>& paths) {
@@ -238,7 +254,12 @@ class Node {
   Status StartBus();
   Status GuardRetention();
   void LoadPacks();
-  Status StartSensors();
+  Status StartSensors(const packs::Catalog& catalog);
+  // Specs() of this node, with the stored rule overrides; under reload_mu_.
+  std::vector<sensors::PackSpec> SensorSpecs();
+  // Has the supervisor run `specs`, and keeps the pack copies its hosts still run; under
+  // reload_mu_.
+  void ApplySensors(const std::vector<sensors::PackSpec>& specs);
   Status StartTimers(const packs::Catalog& catalog);
   Status StartRulesEngine(const packs::Catalog& catalog);
   Status StartRunner(const packs::Catalog& catalog);
@@ -277,6 +298,9 @@ class Node {
   std::optional<PythonEnvs> python_envs_;  // used by snapshots_, so it outlives them
   std::optional<PackSnapshots> snapshots_;
   std::string snapshot_root_;
+  // Each active pack's resolved config (ConfigsOf the last catalog), for its sensor host; under
+  // reload_mu_.
+  std::map<std::string, Json> pack_configs_;
   // What actions' dispatch fires with; swapped on reload (under dispatch_mu_). The producer
   // outlives the runner, which dispatches through it until its last execution ended.
   std::mutex dispatch_mu_;
@@ -321,7 +345,7 @@ Status Node::Start() {
   // Rules and actions of the active packs, read once for every role.
   const packs::Catalog catalog = ActiveCatalog(*snapshots_, config_.packs_configs_path);
   if (config_.HasRole("sensors")) {
-    GALE_TRY(StartSensors());
+    GALE_TRY(StartSensors(catalog));
     GALE_TRY(StartTimers(catalog));
   }
   if (config_.HasRole("rules")) GALE_TRY(StartRulesEngine(catalog));
@@ -449,8 +473,21 @@ void Node::LoadPacks() {
   python_envs_->CollectUnused();
 }
 
-Status Node::StartSensors() {
+std::vector<sensors::PackSpec> Node::SensorSpecs() {
+  auto overrides = store::ReadRuleOverrides(*store_);
+  if (!overrides.ok()) spdlog::warn("rule overrides unreadable: {}", overrides.message());
+  return Specs(*snapshots_, *partitioner_, pack_configs_,
+               overrides.ok() ? *overrides : std::map<std::string, bool>{});
+}
+
+void Node::ApplySensors(const std::vector<sensors::PackSpec>& specs) {
+  sensors_.supervisor->Apply(specs);
+  snapshots_->KeepInUse(sensors_.supervisor->RunningDirs());
+}
+
+Status Node::StartSensors(const packs::Catalog& catalog) {
   std::lock_guard lock(reload_mu_);
+  pack_configs_ = ConfigsOf(catalog);
   partition::PartitionerOptions owner_options;
   owner_options.config = config_.sensors;
   owner_options.store = store_.get();
@@ -472,7 +509,7 @@ Status Node::StartSensors() {
   options.cipher = cipher_;
   sensors_.mu = &reload_mu_;
   sensors_.supervisor = std::make_unique<sensors::Supervisor>(options, store_.get());
-  sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));
+  ApplySensors(SensorSpecs());
   sensors_.supervisor->Start();
   return Status::Ok();
 }
@@ -603,6 +640,11 @@ Status Node::StartApi(const packs::Catalog& catalog) {
 api::ApiHooks Node::ApiHooksForNode() {
   api::ApiHooks hooks;
   hooks.set_rule_enabled = [this](const std::string& ref, bool enabled) -> Status {
+    {
+      // Python sensors' add/remove_trigger for it at once (other nodes: at their next beat).
+      std::lock_guard lock(reload_mu_);
+      if (sensors_.supervisor && partitioner_) ApplySensors(SensorSpecs());
+    }
     if (!rules_engine_) return Status::Ok();  // stored; nodes with the rules role apply it
     return rules_engine_->SetRuleEnabled(ref, enabled);
   };
@@ -661,9 +703,12 @@ void Node::Reload(const std::set<std::string>& changed) {
   std::lock_guard lock(reload_mu_);
   Refresh(*snapshots_, changed);
   python_envs_->CollectUnused();
-  if (sensors_.supervisor) sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));
-  if (!rules_engine_ && !runner_ && !api_ && !timers_) return;
+  if (!rules_engine_ && !runner_ && !api_ && !timers_ && !sensors_.supervisor) return;
   auto reloaded = ActiveCatalog(*snapshots_, config_.packs_configs_path);
+  if (sensors_.supervisor) {
+    pack_configs_ = ConfigsOf(reloaded);
+    ApplySensors(SensorSpecs());
+  }
   if (timers_) timers_->Update(timers::TimersOf(reloaded));
   if (rules_engine_) rules_engine_->UpdateRules(rules::engine::RuleSet::FromCatalog(reloaded));
   if (runner_) {
@@ -678,9 +723,7 @@ void Node::Reload(const std::set<std::string>& changed) {
 
 void Node::OnOwnershipChange() {
   std::lock_guard changing(reload_mu_);
-  if (sensors_.supervisor && partitioner_) {
-    sensors_.supervisor->Apply(Specs(*snapshots_, *partitioner_));
-  }
+  if (sensors_.supervisor && partitioner_) ApplySensors(SensorSpecs());
 }
 
 // Rule enable/disable made through any node's API (stored), applied to this node's engine.
@@ -702,9 +745,9 @@ void Node::Beat() {
     // kvstore: the key may have been changed (by `gale key set`); applied within a beat (for the
     // other providers Refresh is a no-op and Apply sees the versions it already runs).
     const bool refreshed = partitioner_->Refresh().ok();
-    auto specs = Specs(*snapshots_, *partitioner_);
+    auto specs = SensorSpecs();
     self_.info["sensors"] = SensorsOf(specs);
-    if (refreshed) sensors_.supervisor->Apply(specs);
+    if (refreshed) ApplySensors(specs);
   }
   self_.heartbeat_at = store::NowMs();
   if (Status s = store_->Heartbeat(self_); !s.ok()) spdlog::warn("heartbeat: {}", s.message());

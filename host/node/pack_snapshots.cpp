@@ -24,10 +24,14 @@ namespace fs = std::filesystem;
 // its metadata read within this.
 constexpr uint64_t kValidateAddressSpace = 2ULL << 30;
 
-std::string TreeDigest(const std::string& dir) {
+std::string TreeDigest(const std::string& dir, const std::string& skip) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!skip.empty() && it.depth() == 0 && it->path().filename() == skip) {
+      it.disable_recursion_pending();
+      continue;
+    }
     if (it->is_regular_file(ec)) files.push_back(it->path());
   }
   std::sort(files.begin(), files.end());
@@ -109,10 +113,10 @@ bool SameContents(const fs::path& a, const fs::path& b) {
          std::string(std::istreambuf_iterator<char>(fb), {});
 }
 
-// The running version's resource (action, rule, sensor) read from `file` (relative to the pack),
-// as its description lists it; null when it had none.
+// The running version's resource (action, rule, sensor, policy) read from `file` (relative to the
+// pack), as its description lists it; null when it had none.
 const Json* PreviousResource(const Json& description, const std::string& file) {
-  for (const char* kind : {"actions", "rules", "sensors"}) {
+  for (const char* kind : {"actions", "rules", "sensors", "policies"}) {
     if (!description.contains(kind)) continue;
     for (const auto& r : description[kind]) {
       if (r.value("file", "") == file) return &r;
@@ -340,6 +344,7 @@ RefreshResult PackSnapshots::Activate(Staged& staged, Result<Json> validated, st
   active.ref = description["ref"];
   active.source = source_dir;
   active.version = staged.digest;
+  active.sensor_version = TreeDigest(staging.string(), "rules");
   active.description = description;
   for (const auto& s : description["sensors"]) {
     if (s.value("enabled", true)) active.sensors.push_back(s["ref"]);
@@ -373,6 +378,7 @@ RefreshResult PackSnapshots::Activate(Staged& staged, Result<Json> validated, st
     const bool same_pack = name.rfind(active.ref + "@", 0) == 0;
     bool keep = entry.path() == version_dir ||
                 (current && entry.path() == fs::path(current->dir).parent_path());
+    for (const auto& dir : in_use_) keep = keep || entry.path() == fs::path(dir).parent_path();
     for (const auto& [source, other] : by_source_) {
       keep = keep || (source != source_dir && entry.path() == fs::path(other.dir).parent_path());
     }
@@ -380,6 +386,11 @@ RefreshResult PackSnapshots::Activate(Staged& staged, Result<Json> validated, st
   }
   by_source_[source_dir] = std::move(active);
   return RefreshResult::kActivated;
+}
+
+void PackSnapshots::KeepInUse(std::set<std::string> dirs) {
+  std::lock_guard lock(mu_);
+  in_use_ = std::move(dirs);
 }
 
 std::vector<ActivePack> PackSnapshots::Active() const {

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,12 @@ class PythonEnvs;
 
 struct ActivePack {
   std::string ref;
-  std::string source;                // the directory under packs.paths
-  std::string dir;                   // the private copy that hosts load
-  std::string version;               // content digest of the copy
+  std::string source;   // the directory under packs.paths
+  std::string dir;      // the private copy that hosts load
+  std::string version;  // content digest of the copy
+  // Its digest without rules/: what a sensor host runs (a change of rules alone is no reason to
+  // restart the pack's sensors, whose hooks are told instead).
+  std::string sensor_version;
   std::vector<std::string> sensors;  // enabled sensor refs
   Json description;                  // `gale pack validate --json` output
 };
@@ -57,6 +61,10 @@ class PackSnapshots {
                                          std::vector<std::string>* whys, size_t parallelism);
 
   std::vector<ActivePack> Active() const;
+
+  // Pack copies (ActivePack::dir) a process still runs from although a newer version is active:
+  // a sensor host kept across a change of rules alone. They stay on disk until no longer named.
+  void KeepInUse(std::set<std::string> dirs);
 
   // Each version activated from now on gets its Python virtualenv from `envs` (not owned; must
   // outlive this), at <root>/<ref>@<digest>/virtualenv; a failed build refuses the version.
@@ -90,9 +98,11 @@ class PackSnapshots {
   std::map<std::string, ActivePack> by_source_;
   int next_staging_ = 0;  // under mu_: each Refresh stages in its own folder
   PythonEnvs* python_envs_ = nullptr;
+  std::set<std::string> in_use_;  // under mu_
 };
 
-// Digest of a directory tree (names and contents), hex.
-std::string TreeDigest(const std::string& dir);
+// Digest of a directory tree (names and contents), hex; without the top-level folder `skip`
+// when one is named.
+std::string TreeDigest(const std::string& dir, const std::string& skip = "");
 
 }  // namespace gale::node

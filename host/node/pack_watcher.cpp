@@ -47,13 +47,14 @@ PackWatcher::~PackWatcher() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-// depth 0: a packs path; 1: a pack directory; 2: its sensors/, actions/ or rules/ folder.
+// depth 0: a packs path; 1: a pack directory; 2: its sensors/, actions/, rules/ or policies/
+// folder.
 void PackWatcher::WatchTree(const std::string& dir, int depth) {
   std::error_code ec;
   if (depth > 2 || !fs::is_directory(dir, ec)) return;
   if (depth == 2) {
     const std::string name = fs::path(dir).filename().string();
-    if (name != "sensors" && name != "actions" && name != "rules") return;
+    if (name != "sensors" && name != "actions" && name != "rules" && name != "policies") return;
   }
   int wd = inotify_add_watch(inotify_fd_, dir.c_str(), kMask);
   if (wd < 0) {

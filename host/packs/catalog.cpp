@@ -83,6 +83,7 @@ Catalog Catalog::Load(const std::vector<std::string>& packs_paths, const Catalog
   Catalog catalog;
   catalog.Read(packs_paths, options, {});
   catalog.CheckRules();
+  catalog.CheckPolicies();
   return catalog;
 }
 
@@ -126,6 +127,7 @@ Catalog Catalog::LoadOne(const std::string& pack_dir, const std::vector<std::str
   catalog.Read(context_paths, {.inspect_libraries = false, .configs_dir = options.configs_dir},
                {ref});
   catalog.CheckRules(context_paths.empty());
+  catalog.CheckPolicies(context_paths.empty());
   return catalog;
 }
 
@@ -156,6 +158,47 @@ void Catalog::CheckRules(bool own_refs_only) {
       }
     }
     pack.rules = std::move(kept);
+  }
+}
+
+// A policy names its action by ref, like a rule: checked once all packs are read, and a policy
+// on a missing action (or on parameters its action does not have) is refused on its own, as
+// StackStorm's policies registrar skips it.
+void Catalog::CheckPolicies(bool own_refs_only) {
+  for (auto& pack : packs_) {
+    std::vector<PolicyMeta> kept;
+    for (auto& policy : pack.policies) {
+      std::vector<std::string> errors;
+      const std::string at = policy.origin.file + ":" +
+                             std::to_string(policy.resource_ref_line > 0 ? policy.resource_ref_line
+                                                                         : policy.origin.line);
+      const bool checked = !own_refs_only || policy.resource_ref.rfind(pack.ref + ".", 0) == 0;
+      const ActionMeta* action = checked ? FindAction(policy.resource_ref) : nullptr;
+      if (checked && !action) {
+        errors.push_back(at + ": policy '" + policy.name + "': unknown action '" +
+                         policy.resource_ref + "'");
+      }
+      for (size_t i = 0; action && i < policy.attributes.size(); ++i) {
+        const std::string& name = policy.attributes[i];
+        if (action->parameters.contains(name) || IsRunnerParameter(action->runner_type, name)) {
+          continue;
+        }
+        std::vector<std::string> known;
+        for (const auto& [param, spec] : action->parameters.items()) known.push_back(param);
+        const int line = i < policy.attribute_lines.size() ? policy.attribute_lines[i] : 0;
+        errors.push_back(policy.origin.file + ":" +
+                         std::to_string(line > 0 ? line : policy.origin.line) + ": policy '" +
+                         policy.name + "': attribute '" + name +
+                         "' is not a parameter of action '" + action->ref +
+                         "' (its parameters: " + Names(known) + ")");
+      }
+      if (errors.empty()) {
+        kept.push_back(std::move(policy));
+      } else {
+        pack.refused.push_back({"policy", policy.ref, policy.origin.file, std::move(errors)});
+      }
+    }
+    pack.policies = std::move(kept);
   }
 }
 

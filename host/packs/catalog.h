@@ -1,5 +1,5 @@
 // Every pack Gale can see: read from the packs paths, libraries inspected, references between
-// rules, trigger types and actions checked across packs.
+// rules, policies, trigger types and actions checked across packs.
 #pragma once
 
 #include <set>
@@ -48,6 +48,9 @@ class Catalog {
   // Refuses (Pack::refused) each rule whose trigger type or action is missing. With
   // `own_refs_only`, a reference into another pack is taken on trust.
   void CheckRules(bool own_refs_only = false);
+  // Refuses each policy whose action is missing, or (action.concurrency.attr) one of whose
+  // attributes is not a parameter of that action; `own_refs_only` as for CheckRules.
+  void CheckPolicies(bool own_refs_only = false);
 
   std::vector<Pack> packs_;
   std::vector<std::string> errors_;

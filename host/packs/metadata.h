@@ -1,5 +1,5 @@
-// What a pack declares: the records read from pack.yaml, config.yaml, sensors/, actions/ and
-// rules/ (StackStorm's field names), plus what its `.so` exports.
+// What a pack declares: the records read from pack.yaml, config.yaml, sensors/, actions/, rules/
+// and policies/ (StackStorm's field names), plus what its `.so` exports.
 #pragma once
 
 #include <cstdint>
@@ -69,6 +69,38 @@ struct RuleMeta {
   Origin origin;
 };
 
+// StackStorm's policy types (schemas/pack/policy_types/<name>.json).
+enum class PolicyType { kConcurrency, kConcurrencyAttr, kRetry };
+// What a concurrency policy does with an execution over its threshold (`action:`).
+enum class OverThreshold { kDelay, kCancel };
+// What an action.retry policy retries (`retry_on:`).
+enum class RetryOn { kFailure, kTimeout };
+
+// A policy on one action (policies/*.yaml). The typed fields of its policy_type are set from
+// `parameters` (validated, defaults filled in); those of the other types keep their zero values.
+struct PolicyMeta {
+  std::string ref;  // "<pack>.<name>"
+  std::string pack;
+  std::string name;
+  std::string description;
+  bool enabled = true;
+  std::string resource_ref;  // the action, "<pack>.<name>"
+  std::string policy_type;   // "action.concurrency", "action.concurrency.attr", "action.retry"
+  PolicyType type = PolicyType::kConcurrency;
+  Json parameters = Json::object();  // as written, with the policy type's defaults filled in
+  // action.concurrency and action.concurrency.attr
+  int64_t threshold = 0;
+  OverThreshold over_threshold = OverThreshold::kDelay;
+  std::vector<std::string> attributes;  // .attr only: action parameter names
+  // action.retry
+  RetryOn retry_on = RetryOn::kFailure;
+  int64_t max_retry_count = 0;
+  int64_t delay_seconds = 0;
+  Origin origin;
+  int resource_ref_line = 0;         // where resource_ref is, for errors about the action
+  std::vector<int> attribute_lines;  // where each attribute is (same order)
+};
+
 // What the pack's shared library exports, as read when it was inspected.
 struct LibraryInfo {
   std::string path;
@@ -80,7 +112,7 @@ struct LibraryInfo {
 // A resource left out of a pack that otherwise loads (StackStorm's registrar skips a broken file
 // the same way): its kind, the file it came from, and why.
 struct RefusedResource {
-  std::string kind;  // "action", "rule", "sensor", "config"
+  std::string kind;  // "action", "rule", "sensor", "policy", "config"
   std::string ref;   // "<pack>.<name>"; "" when the file could not be read far enough to name it
   std::string file;  // the metadata file
   std::vector<std::string> errors;  // "file:line: message"
@@ -98,9 +130,11 @@ struct Pack {
   std::vector<TriggerType> trigger_types;
   std::vector<ActionMeta> actions;
   std::vector<RuleMeta> rules;
+  std::vector<PolicyMeta> policies;
   std::optional<LibraryInfo> library;
   // Pack-level problems (pack.yaml, its ref, its library), one line each; a pack with any error
-  // is not activated (its sensors, actions and rules stay out), and the other packs load as usual.
+  // is not activated (its sensors, actions, rules and policies stay out), and the other packs load
+  // as usual.
   std::vector<std::string> errors;
   // Resources refused on their own: the pack loads without them (unless validated with --strict).
   std::vector<RefusedResource> refused;

@@ -266,6 +266,63 @@ void ReadRule(const std::string& file, Pack& pack) {
   pack.rules.push_back(std::move(r));
 }
 
+// StackStorm's policies/*.yaml: the file against schemas/pack/policy.json, then its parameters
+// against the schema of its policy_type (defaults filled in). That resource_ref names an action,
+// and an .attr policy's attributes its parameters, is checked across packs (Catalog).
+void ReadPolicy(const std::string& file, Pack& pack) {
+  auto doc = LoadChecked(file, "policy", pack);
+  if (!doc) return;
+  const Json& j = doc->json;
+  CheckPackField(*doc, file, pack);
+  PolicyMeta p;
+  p.pack = pack.ref;
+  p.name = Str(j, "name");
+  p.ref = pack.ref + "." + p.name;
+  p.description = Str(j, "description");
+  p.enabled = Bool(j, "enabled", true);
+  p.resource_ref = Str(j, "resource_ref");
+  p.policy_type = Str(j, "policy_type");
+  p.type = p.policy_type == "action.retry"              ? PolicyType::kRetry
+           : p.policy_type == "action.concurrency.attr" ? PolicyType::kConcurrencyAttr
+                                                        : PolicyType::kConcurrency;
+  p.origin = {file, doc->LineOf("")};
+  p.resource_ref_line = doc->LineOf("/resource_ref");
+  const Json parameters = Obj(j, "parameters");
+  const schema::Validator& types = MetadataValidator("policy_types/" + p.policy_type);
+  const size_t errors = pack.errors.size();
+  for (const auto& v : types.Validate(parameters)) {
+    // A missing `parameters:` is reported where the policy_type is.
+    const std::string ptr = j.contains("parameters") ? "/parameters" + v.path : "/policy_type";
+    pack.errors.push_back(At(*doc, file, ptr) + ": " + Dotted("/parameters" + v.path) + ": " +
+                          v.message + " (policy_type " + p.policy_type + ")");
+  }
+  if (pack.errors.size() > errors) {
+    pack.policies.push_back(std::move(p));  // named in the refusal, then taken back out
+    return;
+  }
+  p.parameters = types.ApplyDefaults(parameters);
+  if (p.type == PolicyType::kRetry) {
+    p.retry_on = p.parameters["retry_on"] == "timeout" ? RetryOn::kTimeout : RetryOn::kFailure;
+    p.max_retry_count = p.parameters["max_retry_count"].get<int64_t>();
+    p.delay_seconds = p.parameters["delay"].get<int64_t>();
+  } else {
+    p.threshold = p.parameters["threshold"].get<int64_t>();
+    p.over_threshold =
+        p.parameters["action"] == "cancel" ? OverThreshold::kCancel : OverThreshold::kDelay;
+    if (p.type == PolicyType::kConcurrencyAttr) {
+      const Json& attributes = p.parameters["attributes"];
+      for (size_t i = 0; i < attributes.size(); ++i) {
+        p.attributes.push_back(attributes[i].get<std::string>());
+        p.attribute_lines.push_back(doc->LineOf("/parameters/attributes/" + std::to_string(i)));
+      }
+    }
+  }
+  CheckUnique(
+      pack.policies, p.name, [](const PolicyMeta& o) { return o.name; }, At(*doc, file, "/name"),
+      "policy name", pack);
+  pack.policies.push_back(std::move(p));
+}
+
 // Reads one resource file with `read`; whatever it reports refuses that resource alone: its
 // records (and a sensor's trigger types) are taken back out and the errors listed under
 // Pack::refused, as StackStorm's registrar skips a file it cannot register.
@@ -273,7 +330,7 @@ void ReadResource(const std::string& file, const char* kind,
                   void (*read)(const std::string&, Pack&), Pack& pack) {
   const size_t errors = pack.errors.size(), sensors = pack.sensors.size(),
                triggers = pack.trigger_types.size(), actions = pack.actions.size(),
-               rules = pack.rules.size();
+               rules = pack.rules.size(), policies = pack.policies.size();
   read(file, pack);
   if (pack.errors.size() == errors) return;
   RefusedResource refused{kind, "", file, {}};
@@ -283,10 +340,12 @@ void ReadResource(const std::string& file, const char* kind,
   if (pack.sensors.size() > sensors) refused.ref = pack.sensors.back().ref;
   if (pack.actions.size() > actions) refused.ref = pack.actions.back().ref;
   if (pack.rules.size() > rules) refused.ref = pack.rules.back().ref;
+  if (pack.policies.size() > policies) refused.ref = pack.policies.back().ref;
   pack.sensors.resize(sensors);
   pack.trigger_types.resize(triggers);
   pack.actions.resize(actions);
   pack.rules.resize(rules);
+  pack.policies.resize(policies);
   pack.refused.push_back(std::move(refused));
 }
 
@@ -380,7 +439,7 @@ void ReadConfig(const ReadOptions& options, Pack& pack) {
 
 // Folders a pack may hold that Gale does not read; each gets a note, never an error.
 void NoteIgnoredFolders(Pack& pack) {
-  static const std::set<std::string> kRead = {"actions", "sensors", "rules"};
+  static const std::set<std::string> kRead = {"actions", "sensors", "rules", "policies"};
   std::vector<std::string> notes;
   std::error_code ec;
   for (fs::directory_iterator it(pack.dir, ec), end; !ec && it != end; it.increment(ec)) {
@@ -435,6 +494,9 @@ Pack ReadPackMetadata(const std::string& dir, const ReadOptions& options) {
     ReadResource(f, "action", ReadAction, pack);
   }
   for (const auto& f : YamlFiles(fs::path(dir) / "rules")) ReadResource(f, "rule", ReadRule, pack);
+  for (const auto& f : YamlFiles(fs::path(dir) / "policies")) {
+    ReadResource(f, "policy", ReadPolicy, pack);
+  }
   NoteIgnoredFolders(pack);
   return pack;
 }

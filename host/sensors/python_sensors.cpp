@@ -63,34 +63,66 @@ Result<std::unique_ptr<PythonSensorChild>> PythonSensorChild::Spawn(const std::s
                                                                     const std::string& pack_dir) {
   if (shim.empty()) return Status::Error("Python sensors: no Python shim (--python-shim)");
   GALE_ASSIGN_OR_RETURN(const int filter_fd, FilterProgramsFile());
-  int pair[2];
+  int pair[2], hooks[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     close(filter_fd);
     return Status::Error(std::string("Python sensors: socketpair: ") + strerror(errno));
+  }
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, hooks) != 0) {
+    const int err = errno;
+    close(filter_fd);
+    close(pair[0]);
+    close(pair[1]);
+    return Status::Error(std::string("Python sensors: socketpair: ") + strerror(err));
   }
   SpawnOptions spawn;
   spawn.env_allow = HelperEnvAllowList();
   spawn.env_extra = {"PYTHONPATH=" + shim, "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
                      "PYTHONNOUSERSITE=1"};
   spawn.no_new_privs = true;
-  spawn.die_with_parent = true;           // and the socket closes: the wrapper exits on EOF too
-  spawn.new_process_group = false;        // the supervisor's group-wide SIGKILL reaches it
-  spawn.keep_fds = {pair[1], filter_fd};  // descriptors 3 (the channel) and 4 (the filter)
+  spawn.die_with_parent = true;     // and the socket closes: the wrapper exits on EOF too
+  spawn.new_process_group = false;  // the supervisor's group-wide SIGKILL reaches it
+  // Descriptors 3 (the channel), 4 (the filter) and 5 (the trigger hooks).
+  spawn.keep_fds = {pair[1], filter_fd, hooks[1]};
   const std::vector<std::string> argv = {
       python, "-s", "-B", shim + "/gale_shim/sensor_wrapper.py", "--pack-dir", pack_dir};
   auto pid = gale::Spawn(argv, spawn);
   close(pair[1]);
+  close(hooks[1]);
   close(filter_fd);
   if (!pid.ok()) {
     close(pair[0]);
+    close(hooks[0]);
     return pid.status().WithContext("Python sensors");
   }
-  return std::unique_ptr<PythonSensorChild>(new PythonSensorChild(*pid, pair[0]));
+  return std::unique_ptr<PythonSensorChild>(new PythonSensorChild(*pid, pair[0], hooks[0]));
 }
 
 PythonSensorChild::~PythonSensorChild() {
   Stop(std::chrono::milliseconds(0));
   close(fd_);
+  close(hooks_fd_);
+}
+
+bool PythonSensorChild::Hook(const std::string& hook, const std::string& sensor,
+                             const Json& trigger) {
+  if (gone_) return false;
+  std::string text;
+  try {
+    text = Json{{"op", hook}, {"sensor", sensor}, {"trigger", trigger}}.dump();
+  } catch (const std::exception& e) {  // a parameter that is not UTF-8
+    spdlog::error("{}: {} not sent: {}", sensor, hook, e.what());
+    return false;
+  }
+  if (text.size() > kBrokerMaxMessage) {
+    spdlog::error("{}: {} not sent: over {} bytes", sensor, hook, kBrokerMaxMessage);
+    return false;
+  }
+  if (send(hooks_fd_, text.data(), text.size(), MSG_NOSIGNAL) < 0) {
+    spdlog::warn("{}: cannot send {} to the Python child: {}", sensor, hook, strerror(errno));
+    return false;
+  }
+  return true;
 }
 
 Status PythonSensorChild::Start(const Json& start, SensorHostContext& context,
@@ -241,6 +273,7 @@ void PythonSensorChild::Stop(std::chrono::milliseconds grace) {
   }
   // A process the child started may still hold its end: the relay stops reading regardless.
   shutdown(fd_, SHUT_RDWR);
+  shutdown(hooks_fd_, SHUT_RDWR);  // a Hook() blocked on a child that no longer reads returns
   if (relay_.joinable()) relay_.join();
 }
 

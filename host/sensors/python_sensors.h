@@ -7,6 +7,11 @@
 //   host -> child, once:  {"op": "start", "pack", "pack_dir", "config",
 //                          "sensors": [{"ref", "class_name", "file", "poll_interval",
 //                                       "trigger_types", "triggers"}]}
+//   host -> child, on a second socketpair (the child's descriptor 5), no answer:
+//     {"op": "add_trigger" | "update_trigger" | "remove_trigger", "sensor", "trigger"}
+//                                        a rule change the node sent (control_protocol.h): the
+//                                        child calls that hook of the sensor on the sensor's
+//                                        hook thread
 //   child -> host, requests with an "id" the answer echoes:
 //     {"op": "ready", "running": n}      every setup() returned
 //     {"op": "dispatch", "sensor", "trigger", "payload", "trace_tag"}
@@ -71,9 +76,12 @@ class PythonSensorChild {
   bool Reaped(pid_t pid, int status, std::string* how);
   // SIGTERM (its sensors' cleanup()), SIGKILL after `grace`; the relay serves it until it ends.
   void Stop(std::chrono::milliseconds grace);
+  // Has `sensor`'s hook (add_trigger, update_trigger, remove_trigger) called with `trigger` (the
+  // dict StackStorm passes); false when the child cannot be told (it is gone).
+  bool Hook(const std::string& hook, const std::string& sensor, const Json& trigger);
 
  private:
-  PythonSensorChild(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
+  PythonSensorChild(pid_t pid, int fd, int hooks_fd) : pid_(pid), fd_(fd), hooks_fd_(hooks_fd) {}
   void Relay();
   Json Answer(const Json& request);
   Json Dispatch(const Json& request);
@@ -82,6 +90,7 @@ class PythonSensorChild {
 
   pid_t pid_;
   int fd_;
+  int hooks_fd_;
   bool reaped_ = false;
   SensorHostContext* context_ = nullptr;
   std::map<std::string, SensorService*> services_;

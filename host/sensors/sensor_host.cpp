@@ -1,8 +1,10 @@
 #include "host/sensors/sensor_host.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "host/common/hex.h"
@@ -17,6 +20,7 @@
 #include "host/packs/library.h"
 #include "host/packs/metadata_reader.h"
 #include "host/sensors/broker_client.h"
+#include "host/sensors/control_protocol.h"
 #include "host/sensors/python_sensors.h"
 #include "host/sensors/sensor_service.h"
 #include "sandbox/sensor_host_filter.h"
@@ -133,7 +137,10 @@ class SensorHost {
   explicit SensorHost(const SensorHostOptions& options) : options_(options) {}
   SensorHost(const SensorHost&) = delete;
   SensorHost& operator=(const SensorHost&) = delete;
-  ~SensorHost() { JoinSensors(); }
+  ~SensorHost() {
+    StopControl();
+    JoinSensors();
+  }
 
   // Loads the pack under the sensor-host filter and connects to the bus; the error is one line.
   Status Load();
@@ -148,6 +155,11 @@ class SensorHost {
 
  private:
   Status ConnectBus();
+  // The node's start message on the control channel: the config and the rule triggers.
+  Status ReadControlStart();
+  // The control channel's later messages (rule trigger changes), on a thread of their own.
+  void ServeControl();
+  void StopControl();
   bool Chosen(const packs::SensorMeta& meta) const;
   void StartPythonSensors();
   void WaitForSetup();
@@ -166,8 +178,49 @@ class SensorHost {
   // The Python sensors' services outlive the child whose relay dispatches through them.
   std::vector<std::unique_ptr<SensorService>> python_services_;
   std::unique_ptr<PythonSensorChild> python_;
+  // The Python sensors the child runs (their hooks are called for rule trigger changes).
+  std::vector<const packs::SensorMeta*> python_sensors_;
+  // From the node's start message (control_protocol.h), when it has a control channel.
+  std::optional<Json> node_config_;
+  std::optional<std::vector<Json>> node_rule_triggers_;
+  std::thread control_thread_;
   int64_t reported_ = -1;
 };
+
+Status SensorHost::ReadControlStart() {
+  const int fd = options_.control_fd;
+  int type = 0;
+  socklen_t length = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_SEQPACKET) {
+    return Status::Error("--control-fd " + std::to_string(fd) + ": not a SOCK_SEQPACKET socket");
+  }
+  // The node sends it as it starts the host: a wait this long means it never will.
+  pollfd p{fd, POLLIN, 0};
+  int ready;
+  while ((ready = poll(&p, 1, 30000)) < 0 && errno == EINTR) {
+  }
+  if (ready <= 0) return Status::Error("the node sent no start message on the control channel");
+  std::vector<char> buffer(kBrokerMaxMessage + 1);
+  const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_TRUNC);
+  if (n <= 0 || static_cast<size_t>(n) > kBrokerMaxMessage) {
+    return Status::Error("the control channel's start message is missing or too large");
+  }
+  Json start = Json::parse(std::string_view(buffer.data(), static_cast<size_t>(n)), nullptr,
+                           /*allow_exceptions=*/false);
+  if (!start.is_object() || start.value("op", "") != "start") {
+    return Status::Error("the control channel's first message is not a start message");
+  }
+  const Json& config = start.contains("config") ? start["config"] : Json();
+  node_config_ = config.is_object() ? config : Json::object();
+  std::vector<Json> triggers;
+  if (start.contains("rule_triggers") && start["rule_triggers"].is_array()) {
+    for (const auto& t : start["rule_triggers"]) {
+      if (t.is_object()) triggers.push_back(t);
+    }
+  }
+  node_rule_triggers_ = std::move(triggers);
+  return Status::Ok();
+}
 
 Status SensorHost::Load() {
   // The Python child is the one program this host starts, so before the filter that denies
@@ -185,11 +238,15 @@ Status SensorHost::Load() {
     GALE_ASSIGN_OR_RETURN(auto adopted, BrokerClient::Adopt(options_.broker_fd));
     broker_ = std::move(adopted);
   }
+  if (options_.control_fd >= 0) GALE_TRY(ReadControlStart());
   pack_ = packs::ReadPackMetadata(options_.pack_dir);
   if (!pack_.ok()) {
     for (size_t i = 0; i + 1 < pack_.errors.size(); ++i) spdlog::error("{}", pack_.errors[i]);
     return Status::Error(pack_.errors.empty() ? "pack refused" : pack_.errors.back());
   }
+  // The config the node resolved (packs.configs_path) over the pack's own config.yaml, which
+  // is all this host could read by itself.
+  if (node_config_) pack_.config = *node_config_;
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] [sensor-host " + pack_.ref + "] %v");
   // A pack whose chosen sensors are all Python ones may have no library at all.
   if (std::any_of(pack_.sensors.begin(), pack_.sensors.end(),
@@ -303,7 +360,8 @@ Json RuleTriggersOf(const std::vector<Json>& rules, const packs::SensorMeta& met
 void SensorHost::StartPythonSensors() {
   std::map<std::string, SensorService*> services;
   Json sensors = Json::array();
-  const std::vector<Json> rules = RulesOnPackTriggers(options_, pack_);
+  const std::vector<Json> rules =
+      node_rule_triggers_ ? *node_rule_triggers_ : RulesOnPackTriggers(options_, pack_);
   for (const auto& meta : pack_.sensors) {
     if (!meta.python || !Chosen(meta)) continue;
     if (!python_) {
@@ -313,6 +371,7 @@ void SensorHost::StartPythonSensors() {
     }
     python_services_.push_back(std::make_unique<SensorService>(context_, meta));
     services[meta.ref] = python_services_.back().get();
+    python_sensors_.push_back(&meta);
     sensors.push_back({{"ref", meta.ref},
                        {"class_name", meta.class_name},
                        {"file", pack_.dir + "/sensors/" + meta.entry_point},
@@ -328,7 +387,43 @@ void SensorHost::StartPythonSensors() {
                       {"sensors", sensors}};
   if (Status s = python_->Start(start, context_, std::move(services)); !s.ok()) {
     spdlog::error("{}", s.message());
+    return;
   }
+  // Changes sent from now on reach the child after its start message: it calls them once each
+  // sensor's setup() and initial add_trigger() calls are done.
+  if (options_.control_fd >= 0) control_thread_ = std::thread([this] { ServeControl(); });
+}
+
+void SensorHost::ServeControl() {
+  std::vector<char> buffer(kBrokerMaxMessage + 1);
+  while (true) {
+    const ssize_t n = recv(options_.control_fd, buffer.data(), buffer.size(), MSG_TRUNC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the node is gone, or StopControl
+    if (static_cast<size_t>(n) > kBrokerMaxMessage) continue;
+    const Json message = Json::parse(std::string_view(buffer.data(), static_cast<size_t>(n)),
+                                     nullptr, /*allow_exceptions=*/false);
+    const std::string op = message.is_object() ? message.value("op", "") : "";
+    if (op != "add_trigger" && op != "update_trigger" && op != "remove_trigger") {
+      spdlog::warn("control channel: ignored a message that is not a trigger change");
+      continue;
+    }
+    const Json& trigger = message.contains("trigger") ? message["trigger"] : Json();
+    if (!trigger.is_object()) continue;
+    for (const auto* meta : python_sensors_) {
+      // RuleTriggersOf gives the dict StackStorm passes, when the type is one of the sensor's.
+      for (const auto& dict : RuleTriggersOf(std::vector<Json>{trigger}, *meta)) {
+        spdlog::info("{}: {}({})", meta->ref, op, dict.value("id", ""));
+        python_->Hook(op, meta->ref, dict);
+      }
+    }
+  }
+}
+
+void SensorHost::StopControl() {
+  if (!control_thread_.joinable()) return;
+  shutdown(options_.control_fd, SHUT_RDWR);
+  control_thread_.join();
 }
 
 void SensorHost::WaitForSetup() {
@@ -402,6 +497,8 @@ bool SensorHost::Stop() {
   JoinSensors();
   // Its sensors' cleanup() runs on SIGTERM; what they dispatch meanwhile is still relayed.
   if (python_) python_->Stop(std::chrono::seconds(3));
+  // After the child: a hook being sent to it then fails at once instead of waiting for it.
+  StopControl();
   Status flushed = producer_->Flush(std::chrono::seconds(30));
   if (!flushed.ok()) spdlog::error("trigger producer flush failed: {}", flushed.message());
   spdlog::info("stopped: {} dispatched, {} rejected, {} undelivered", counters_.dispatched.load(),

@@ -28,6 +28,10 @@ struct SensorHostOptions {
   std::vector<std::string> bus_properties;
   std::string topic_prefix = "gale.";
   int broker_fd = -1;  // the node's datastore broker (broker_protocol.h); -1: no datastore
+  // The node's control channel (control_protocol.h): the pack's resolved config and its rule
+  // triggers at start, rule trigger changes later. -1: none; the pack's own config.yaml (with
+  // its schema's defaults) and --rule-trigger are used, and rules never change.
+  int control_fd = -1;
   std::string node = "node-1";
   std::vector<std::string> sensors;  // sensor refs to run; empty: every enabled sensor
   double setup_timeout = 30;         // seconds; a setup() still running then exits the host
@@ -37,14 +41,15 @@ struct SensorHostOptions {
   std::string python;
   std::string python_shim;
   // The enabled rules of any pack on this pack's trigger types ({rule, type, parameters} as
-  // JSON, from the node): Python sensors get them through add_trigger(). This pack's own rules
-  // are used instead when the node gives none.
+  // JSON): Python sensors get them through add_trigger(). This pack's own rules are used
+  // instead when none is given. Ignored with a control channel, which carries them.
   std::vector<std::string> rule_triggers;
 };
 
 // Runs until SIGTERM/SIGINT, then stops every sensor (cleanup(), producer flushed) and returns
 // the exit code: 0 after a clean stop, 2 when the pack cannot be loaded (or the filter, or the
-// broker descriptor is not a broker), 3 when a setup() hung, 4 when its Python child died.
+// broker or control descriptor is not one, or the node sent no start message), 3 when a setup()
+// hung, 4 when its Python child died.
 int RunSensorHost(const SensorHostOptions& options);
 
 }  // namespace gale::sensors

@@ -2,17 +2,22 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "host/common/hex.h"
 #include "host/common/sanitizers.h"
 #include "host/common/subprocess.h"
 #include "host/common/user.h"
 #include "host/sensors/broker_protocol.h"
+#include "host/sensors/control_protocol.h"
 #include "host/sensors/python_sensors.h"
+#include "host/sensors/rule_triggers.h"
 #include "host/sensors/sensor_host.h"
 
 namespace gale::sensors {
@@ -62,6 +67,8 @@ void Supervisor::Apply(const std::vector<PackSpec>& packs) {
       Record(it->second);
       it = hosts_.erase(it);
     } else {
+      UpdateTriggers(it->second, w->second->rule_triggers);
+      it->second.spec = *w->second;
       ++it;
     }
   }
@@ -74,7 +81,39 @@ void Supervisor::Apply(const std::vector<PackSpec>& packs) {
   }
 }
 
-Result<pid_t> Supervisor::SpawnHost(const std::string& pack, const std::vector<std::string>& argv) {
+void Supervisor::UpdateTriggers(Host& host, const Json& triggers) {
+  // A host not running now gets the whole new set when it starts.
+  if (!host.spec.python || host.pid <= 0 || host.control < 0) return;
+  for (const auto& change : RuleTriggerChanges(host.spec.rule_triggers, triggers)) {
+    spdlog::info("sensor host {}: {} for rule {}", host.spec.ref, change.hook,
+                 change.trigger.value("rule", ""));
+    if (!SendControl(host, {{"op", change.hook}, {"trigger", change.trigger}})) break;
+  }
+}
+
+bool Supervisor::SendControl(Host& host, const Json& message) {
+  const std::string text = message.dump();
+  if (text.size() > kBrokerMaxMessage) {
+    spdlog::error("sensor host {}: a control message of {} bytes is over the {} byte limit",
+                  host.spec.ref, text.size(), kBrokerMaxMessage);
+    return false;
+  }
+  // Blocking, with SO_SNDTIMEO: a host that does not read (it is dying) costs this much.
+  if (send(host.control, text.data(), text.size(), MSG_NOSIGNAL) < 0) {
+    spdlog::warn("sensor host {}: cannot send '{}': {}", host.spec.ref, message.value("op", ""),
+                 strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+void Supervisor::CloseControl(Host& host) {
+  if (host.control >= 0) close(host.control);
+  host.control = -1;
+}
+
+Result<pid_t> Supervisor::SpawnHost(Host& host, const std::vector<std::string>& argv) {
+  const std::string& pack = host.spec.ref;
   SpawnOptions spawn;
   spawn.env_allow = HelperEnvAllowList();
   spawn.no_new_privs = true;
@@ -106,11 +145,41 @@ Result<pid_t> Supervisor::SpawnHost(const std::string& pack, const std::vector<s
       spawn.drop_to = *user;
     }
   }
-  GALE_ASSIGN_OR_RETURN(auto host_end, broker_.Connect(pack));
-  spawn.keep_fds = {host_end};  // becomes kBrokerFd
+  int control[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) != 0) {
+    return Status::Error(std::string("sensor host control channel: socketpair: ") +
+                         strerror(errno));
+  }
+  // Room for the largest message (a big config), as far as the kernel allows; beyond that a
+  // send waits up to 5 s for the host to read.
+  int size = static_cast<int>(kBrokerMaxMessage + (64 << 10));
+  if (setsockopt(control[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0) {
+    setsockopt(control[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
+  const timeval send_timeout{5, 0};
+  setsockopt(control[0], SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+  auto host_end = broker_.Connect(pack);
+  if (!host_end.ok()) {
+    close(control[0]);
+    close(control[1]);
+    return host_end.status();
+  }
+  spawn.keep_fds = {*host_end, control[1]};  // become kBrokerFd and kControlFd
   auto pid = Spawn(argv, spawn);
-  close(host_end);
-  if (!pid.ok()) broker_.Disconnect(pack);
+  close(*host_end);
+  close(control[1]);
+  if (!pid.ok()) {
+    close(control[0]);
+    broker_.Disconnect(pack);
+    return pid;
+  }
+  CloseControl(host);
+  host.control = control[0];
+  // The config and the rule triggers: never in argv or the environment (control_protocol.h).
+  SendControl(host,
+              {{"op", "start"},
+               {"config", host.spec.config},
+               {"rule_triggers", host.spec.python ? host.spec.rule_triggers : Json::array()}});
   return pid;
 }
 
@@ -130,7 +199,9 @@ void Supervisor::StartHost(Host& host) {
                                    "--memory-mb",
                                    std::to_string(options_.policy.host_memory_mb),
                                    "--broker-fd",
-                                   std::to_string(kBrokerFd)};
+                                   std::to_string(kBrokerFd),
+                                   "--control-fd",
+                                   std::to_string(kControlFd)};
   for (const auto& [key, value] : options_.bus_properties) {
     if (config::IsSecretBusProperty(key)) continue;  // sasl.password: SpawnHost's environment
     argv.push_back("--bus-property");
@@ -143,12 +214,8 @@ void Supervisor::StartHost(Host& host) {
   if (host.spec.python) {
     argv.insert(argv.end(),
                 {"--python", PythonForPack(host.spec.dir), "--python-shim", options_.python_shim});
-    for (const auto& trigger : host.spec.rule_triggers) {
-      argv.push_back("--rule-trigger");
-      argv.push_back(trigger.dump());
-    }
   }
-  auto pid = SpawnHost(host.spec.ref, argv);
+  auto pid = SpawnHost(host, argv);
   host.started = Clock::now();
   if (!pid.ok()) {
     host.last_error = pid.message();
@@ -160,6 +227,7 @@ void Supervisor::StartHost(Host& host) {
     return;
   }
   host.pid = *pid;
+  host.running_dir = host.spec.dir;
   if (host.state != "failed") host.state = "running";
   spdlog::info("sensor host {}: started pid {} ({})", host.spec.ref, host.pid, host.spec.dir);
   Record(host);
@@ -167,6 +235,7 @@ void Supervisor::StartHost(Host& host) {
 
 void Supervisor::Reap(Host& host, int status) {
   host.pid = 0;
+  CloseControl(host);
   broker_.Disconnect(host.spec.ref);
   const auto now = Clock::now();
   host.last_error = DescribeWaitStatus(status);
@@ -245,6 +314,7 @@ void Supervisor::Terminate(Host& host, std::chrono::milliseconds grace) {
   while (Clock::now() < deadline) {
     if (waitpid(host.pid, &status, WNOHANG) == host.pid) {
       host.pid = 0;
+      CloseControl(host);
       broker_.Disconnect(host.spec.ref);
       return;
     }
@@ -254,6 +324,7 @@ void Supervisor::Terminate(Host& host, std::chrono::milliseconds grace) {
   kill(host.pid, SIGKILL);
   waitpid(host.pid, &status, 0);
   host.pid = 0;
+  CloseControl(host);
   broker_.Disconnect(host.spec.ref);
 }
 
@@ -277,6 +348,15 @@ std::vector<HostState> Supervisor::States() const {
   for (const auto& [ref, h] : hosts_)
     out.push_back({ref, h.state, h.pid, h.restarts, h.last_error});
   return out;
+}
+
+std::set<std::string> Supervisor::RunningDirs() const {
+  std::lock_guard lock(mutex_);
+  std::set<std::string> dirs;
+  for (const auto& [ref, h] : hosts_) {
+    if (h.pid > 0) dirs.insert(h.running_dir);
+  }
+  return dirs;
 }
 
 void Supervisor::Record(const Host& host) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,16 +25,20 @@
 
 namespace gale::sensors {
 
-// What to run for one pack. A change of `version` restarts its host.
+// What to run for one pack. A change of `version` restarts its host; a change of
+// `rule_triggers` alone does not (the running host is told, control_protocol.h).
 struct PackSpec {
   std::string ref;
   std::string dir;                   // the pack directory the host loads
   std::vector<std::string> sensors;  // refs
-  std::string version;
+  std::string version;               // should cover `config`
   bool python = false;  // some of `sensors` are Python ones: the host starts its Python child
   // For Python sensors' add_trigger(): the enabled rules (of any pack) on this pack's trigger
   // types, [{rule, type, parameters}].
   Json rule_triggers = Json::array();
+  // The pack's config as the node resolved it (packs.configs_path): the host gets it on its
+  // control channel, for its .so and Python sensors alike.
+  Json config = Json::object();
 };
 
 struct HostState {
@@ -72,11 +77,15 @@ class Supervisor {
 
   // Makes the supervised set equal `packs`: new packs start, removed ones stop, packs whose
   // version (which covers the set of sensors) changed restart. Hosts that stop have exited
-  // (TERM, KILL after 5 s) when Apply returns.
+  // (TERM, KILL after 5 s) when Apply returns. A running host whose rule triggers alone changed
+  // is sent the add/update/remove_trigger calls that take it to the new set.
   void Apply(const std::vector<PackSpec>& packs);
   void Start();
   void Stop();  // TERM to every host, KILL after a grace period; returns when all are reaped
   std::vector<HostState> States() const;
+  // The pack directories running hosts were started from (a host kept across a change of rule
+  // triggers alone runs from an older copy than its spec names).
+  std::set<std::string> RunningDirs() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -91,12 +100,19 @@ class Supervisor {
     int restarts = 0;
     std::string last_error;
     bool stopping = false;
+    int control = -1;         // the node's end of its control channel (control_protocol.h)
+    std::string running_dir;  // the spec's dir when it was started
   };
 
   void Loop();
   void StopHosts();  // TERM, KILL after a grace period; on the thread that started them
   void StartHost(Host& host);
-  Result<pid_t> SpawnHost(const std::string& pack, const std::vector<std::string>& argv);
+  Result<pid_t> SpawnHost(Host& host, const std::vector<std::string>& argv);
+  // Sends a control message; false (logged) when the host cannot take it.
+  bool SendControl(Host& host, const Json& message);
+  void CloseControl(Host& host);
+  // Tells a running host the rule trigger changes from its spec's set to `triggers`.
+  void UpdateTriggers(Host& host, const Json& triggers);
   void Reap(Host& host, int status);
   void Terminate(Host& host, std::chrono::milliseconds grace);
   void Record(const Host& host);

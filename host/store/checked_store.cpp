@@ -149,6 +149,31 @@ class CheckedStore final : public Store {
     return inner_->ReleaseLease(name, holder);
   }
 
+  Result<bool> TryAcquirePolicySlot(const std::string& key, const std::string& execution_id,
+                                    const std::string& node, TimeMs lease_until, int64_t threshold,
+                                    TimeMs now) override {
+    GALE_TRY(internal::CheckId("policy slot key", key));
+    GALE_TRY(internal::CheckId("execution id", execution_id));
+    GALE_TRY(internal::CheckId("node name", node));
+    if (threshold < 1) return Status::Error("policy slot threshold must be at least 1");
+    if (lease_until <= now) return Status::Error("policy slot lease must end after now");
+    return inner_->TryAcquirePolicySlot(key, execution_id, node, lease_until, threshold, now);
+  }
+
+  Result<bool> RenewPolicySlot(const std::string& key, const std::string& execution_id,
+                               const std::string& node, TimeMs lease_until, TimeMs now) override {
+    if (lease_until <= now) return Status::Error("policy slot lease must end after now");
+    return inner_->RenewPolicySlot(key, execution_id, node, lease_until, now);
+  }
+
+  Result<bool> ReleasePolicySlot(const std::string& key, const std::string& execution_id) override {
+    return inner_->ReleasePolicySlot(key, execution_id);
+  }
+
+  Result<std::vector<PolicySlot>> ListPolicySlots(const std::string& key, TimeMs now) override {
+    return inner_->ListPolicySlots(key, now);
+  }
+
   Result<GcCounts> CollectGarbage(const GcPolicy& policy, TimeMs now) override {
     return inner_->CollectGarbage(policy, now);
   }

@@ -328,6 +328,36 @@ class Store {
   // Gives the lease up if `holder` holds it; false otherwise.
   virtual Result<bool> ReleaseLease(const std::string& name, const std::string& holder) = 0;
 
+  // -- policy slots: how many executions of an action.concurrency policy run at once, counted
+  // across every node. An execution holds one slot of a key (packs::ConcurrencySlotKey) from
+  // TryAcquirePolicySlot until ReleasePolicySlot, or until its lease passes (a node that died
+  // frees its slots that way); an expired slot counts for nothing and may be taken over.
+  struct PolicySlot {
+    std::string key;
+    std::string execution_id;
+    std::string node;  // the holder's node, which renews the lease
+    TimeMs lease_until = 0;
+    TimeMs acquired_at = 0;
+  };
+  // True when `execution_id` now holds a slot of `key` until `lease_until`: fewer than
+  // `threshold` (>= 1) unexpired slots (lease_until > now) were held, or it already held one
+  // (renewed, and its node set to `node`). False, changing nothing it holds, when the key is
+  // full. Atomic across threads, processes and nodes: never more than `threshold` unexpired
+  // slots of one key, even when the threshold changes between calls (the lower one holds for
+  // new slots; slots already held are kept).
+  virtual Result<bool> TryAcquirePolicySlot(const std::string& key, const std::string& execution_id,
+                                            const std::string& node, TimeMs lease_until,
+                                            int64_t threshold, TimeMs now) = 0;
+  // Extends the lease of the slot `execution_id` holds under `key` while it is unexpired and
+  // held from `node`; false otherwise (an expired slot may be another's already).
+  virtual Result<bool> RenewPolicySlot(const std::string& key, const std::string& execution_id,
+                                       const std::string& node, TimeMs lease_until, TimeMs now) = 0;
+  // Frees the slot `execution_id` holds under `key`; false when it held none.
+  virtual Result<bool> ReleasePolicySlot(const std::string& key,
+                                         const std::string& execution_id) = 0;
+  // The unexpired slots of `key`, oldest first (by acquired_at, then execution id).
+  virtual Result<std::vector<PolicySlot>> ListPolicySlots(const std::string& key, TimeMs now) = 0;
+
   // -- garbage collection (see GcPolicy); deletes in batches.
   virtual Result<GcCounts> CollectGarbage(const GcPolicy& policy, TimeMs now) = 0;
 

@@ -1,5 +1,5 @@
-// bench/e2e in its shortest form, on the embedded bus: the tables come out and count every
-// execution the benchmark asked for, all succeeded.
+// bench/e2e in its shortest form, on the embedded bus: the tables and the target lines come out
+// and count every execution the benchmark asked for, all succeeded, each trigger run once.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -39,6 +39,38 @@ TEST(BenchSmokeTest, LatencyAndThroughputTablesCountEveryExecution) {
       std::regex_search(r.out, m, std::regex(R"(\| Gale, core\.local `true` \| ([0-9]+) \|)")))
       << r.out;
   EXPECT_GT(std::stoi(m[1]), 0) << r.out;
+  EXPECT_EQ(r.out.find("not succeeded"), std::string::npos) << r.out;
+  // One line per target, met or missed, with its ratio to the limit of the same run.
+  const char* targets[] = {
+      R"(\ntarget 1 throughput \[embedded bus, SQLite\]: (met|missed): [0-9]+/s = [0-9.]+x bare )",
+      R"(\ntarget 2 latency p50 at 50/s \[embedded bus, SQLite\]: (met|missed): [0-9.]+ ms = [0-9.]+x )",
+      R"(\ntarget 2 latency p99 at 50/s \[embedded bus, SQLite\]: (met|missed): [0-9.]+ ms = [0-9.]+x )"};
+  for (const char* t : targets) EXPECT_TRUE(std::regex_search(r.out, std::regex(t))) << t << r.out;
+}
+
+TEST(BenchSmokeTest, OverloadAndBacklogRunEveryTriggerOnce) {
+  // Twice the measured capacity for 2 s, then backlogs of 100 and 300 requested executions
+  // drained by a runner node started afterwards: the store holds one succeeded execution per
+  // trigger in each.
+  const BenchRun r = RunBench(
+      "--sections collapse --flood 200 --overload-seconds 2 --backlog 300 --backlog-small 100");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out,
+      std::regex(R"(\ntarget 3 overload at 2x capacity for 2 s \[embedded bus, SQLite\]: )"
+                 R"((met|missed): [0-9]+/s during the overload = [0-9.]+x capacity [0-9]+/s; )"
+                 R"(needs >= 0.90x; every trigger ran exactly once: yes; )")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out,
+      std::regex(R"(\ntarget 3 backlog of 300 drains \[embedded bus, SQLite\]: (met|missed): )"
+                 R"([0-9]+/s = [0-9.]+x the [0-9]+/s of a 100 backlog; needs >= 0.90x; )"
+                 R"(every trigger ran exactly once: yes;)")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(\ntarget 3 memory bounded with a backlog of 300 \[embedded bus, )"
+                        R"(SQLite\]: (met|missed): runner node peak RSS [0-9.]+ MiB)")))
+      << r.out;
   EXPECT_EQ(r.out.find("not succeeded"), std::string::npos) << r.out;
 }
 

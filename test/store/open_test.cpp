@@ -172,7 +172,8 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
       sqlite3_exec(db,
                    "ALTER TABLE dedupe_keys DROP COLUMN owner; ALTER TABLE executions DROP "
                    "COLUMN secret_parameters; DROP INDEX trigger_instances_status; ALTER TABLE "
-                   "trigger_instances DROP COLUMN trigger_parameters; PRAGMA user_version = 1",
+                   "trigger_instances DROP COLUMN trigger_parameters; DROP TABLE policy_slots; "
+                   "PRAGMA user_version = 1",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);

@@ -90,7 +90,7 @@ enum class ExprKind : std::uint8_t {
   kAttr,    // args[0].name
   kItem,    // args[0][args[1]]
   kSlice,   // args[0][args[1]:args[2]:args[3]] (null parts allowed)
-  kCall,    // args[0](args[1..])
+  kCall,    // args[0](args[1..]); a host function: name, one slot per param (null: absent)
   kFilter,  // args[0] | filter(args[1..]) with one slot per FilterSpec param (null: absent)
   kTest,    // args[0] is [not] test(args[1..])
   kNeg,
@@ -117,7 +117,8 @@ struct Expr {
   std::string name;  // kName, kAttr, kCall on a method, kFilter, kTest
   BinOp bin_op = BinOp::kAdd;
   std::vector<CmpOp> cmp_ops;
-  bool negated = false;  // `is not`
+  bool negated = false;        // `is not`
+  bool host_function = false;  // kCall of an ExprFunctions function
   const FilterSpec* filter = nullptr;
   const TestSpec* test = nullptr;
   std::vector<std::unique_ptr<Expr>> args;
@@ -146,6 +147,9 @@ struct Program {
 };
 
 // Parses a template (see template.h for the syntax).
-Result<std::shared_ptr<const Program>> ParseProgram(std::string_view source);
+// With `functions`, a call of a bare name must be one of them (or range()): anything else is a
+// syntax error ("unknown function 'foo'").
+Result<std::shared_ptr<const Program>> ParseProgram(std::string_view source,
+                                                    const ExprFunctions* functions = nullptr);
 
 }  // namespace gale::expr::tmpl

@@ -7,6 +7,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "host/common/json.h"
 #include "host/common/result.h"
@@ -34,6 +36,29 @@ using KvDecrypt = std::function<Result<std::string>(const std::optional<KvKey>& 
 // The clock `timediff_lt`/`timediff_gt` compare against (tests inject a fixed time).
 using Clock = std::function<std::chrono::system_clock::time_point()>;
 
+// Functions a host adds to an expression language (workflows add ctx(), result(), st2kv()...),
+// shared by the Jinja templates and YAQL. The same provider answers at parse time (which names
+// exist and what they take, so that an unknown function is a syntax error) and at evaluation.
+struct FunctionSignature {
+  std::vector<std::string_view> params;  // in order; a keyword argument names one
+  std::size_t required = 0;              // leading params that must be given
+};
+// A function's value: borrowed (`ref`, valid until the evaluation ends) or owned (`value`).
+struct FunctionResult {
+  const Json* ref = nullptr;
+  Json value;
+};
+class ExprFunctions {
+ public:
+  virtual ~ExprFunctions() = default;
+  // nullptr: no function of that name.
+  virtual const FunctionSignature* Find(std::string_view name) const = 0;
+  // Called only for a name Find knows; `args` has one slot per param (nullopt: not given, and
+  // every required one is given). Errors are one-line messages; nothing may throw.
+  virtual Status Call(std::string_view name, std::vector<std::optional<Json>>& args,
+                      FunctionResult* out) const = 0;
+};
+
 struct TemplateLimits {
   // Largest rendered text, and largest string any filter or operator may build on the way.
   std::size_t max_output_bytes = 1 << 20;
@@ -53,6 +78,9 @@ struct TemplateContext {
   KvDecrypt decrypt;  // absent: decrypt_kv fails
   Clock now;          // absent: std::chrono::system_clock::now
   TemplateLimits limits;
+  // Functions the template was parsed with (Template::Parse(source, functions)); calling one
+  // when this is null is an evaluation error. Must outlive the render.
+  const ExprFunctions* functions = nullptr;
   // StackStorm keeps a parameter whose template does not parse as literal text (so that e.g.
   // `docker inspect -f '{{.State}}'` passes through). Off by default: Gale reports the syntax
   // error and the execution fails with it.

@@ -527,7 +527,28 @@ Status Evaluator::Slice(const Expr& e, Value* out) {
   return Status::Ok();
 }
 
+Status Evaluator::HostCall(const Expr& e, Value* out) {
+  if (!ctx_.functions) return Status::Error("function '" + e.name + "' is not available here");
+  std::vector<std::optional<Json>> args(e.args.size() - 1);
+  for (std::size_t k = 1; k < e.args.size(); ++k) {
+    if (!e.args[k]) continue;
+    Value v;
+    GALE_TRY(Eval(*e.args[k], &v));
+    const Json* j = nullptr;
+    GALE_TRY(JsonOf(v, &j));
+    Json copy;
+    GALE_TRY(Copy(*j, &copy));
+    args[k - 1] = std::move(copy);
+  }
+  FunctionResult result;
+  Status s = ctx_.functions->Call(e.name, args, &result);
+  if (!s.ok()) return Status::Error(e.name + "(): " + s.message());
+  *out = result.ref ? Value::Ref(*result.ref) : Value::Of(std::move(result.value));
+  return Status::Ok();
+}
+
 Status Evaluator::CallExpr(const Expr& e, Value* out) {
+  if (e.host_function) return HostCall(e, out);
   const Expr& callee = *e.args[0];
   std::vector<Value> args;
   for (std::size_t k = 1; k < e.args.size(); ++k) {

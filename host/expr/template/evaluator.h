@@ -62,6 +62,7 @@ class Evaluator {
   Status GetItem(Value& subject, Value& key, const Expr& e, Value* out);
   Status Slice(const Expr& e, Value* out);
   Status CallExpr(const Expr& e, Value* out);
+  Status HostCall(const Expr& e, Value* out);
   Status Method(Value& receiver, const std::string& name, std::vector<Value>& args, Value* out);
   Status Binary(BinOp op, Value& a, Value& b, Value* out);
   // Binary's non-arithmetic cases: `~`, and operators on strs, lists and other non-numbers.

@@ -460,7 +460,8 @@ bool MentionsLoop(const std::vector<Node>& nodes) {
 
 class Parser {
  public:
-  Parser(const std::string& src, std::vector<Token> toks) : src_(src), toks_(std::move(toks)) {}
+  Parser(const std::string& src, std::vector<Token> toks, const ExprFunctions* functions)
+      : src_(src), toks_(std::move(toks)), functions_(functions) {}
 
   Status ParseTemplate(std::vector<Node>* out) {
     std::string stop;
@@ -1084,10 +1085,48 @@ class Parser {
     std::vector<ExprPtr> args;
     std::vector<std::pair<std::string, ExprPtr>> kwargs;
     GALE_TRY(Arguments(&args, &kwargs, depth));
+    const Expr& callee = **out;
+    if (functions_ && callee.kind == ExprKind::kName && callee.name != "range") {
+      return HostCall(out, begin, at, std::move(args), std::move(kwargs));
+    }
     if (!kwargs.empty()) return Err("keyword arguments are only supported for filters", at);
     auto e = Make(ExprKind::kCall, begin);
     e->args.push_back(std::move(*out));
     for (auto& a : args) e->args.push_back(std::move(a));
+    *out = std::move(e);
+    return Status::Ok();
+  }
+
+  // A call of a host function: its arguments placed in one slot per parameter.
+  Status HostCall(ExprPtr* out, std::size_t begin, std::size_t at, std::vector<ExprPtr> args,
+                  std::vector<std::pair<std::string, ExprPtr>> kwargs) {
+    const std::string name = (*out)->name;
+    const FunctionSignature* sig = functions_->Find(name);
+    if (!sig) return Err("unknown function '" + name + "'", (*out)->begin);
+    const std::size_t n = sig->params.size();
+    if (args.size() > n) {
+      return Err(name + "() takes at most " + std::to_string(n) + " argument" +
+                     (n == 1 ? "" : "s") + " (" + std::to_string(args.size()) + " given)",
+                 at);
+    }
+    auto e = Make(ExprKind::kCall, begin);
+    e->host_function = true;
+    e->name = name;
+    e->args.push_back(std::move(*out));
+    e->args.resize(n + 1);
+    for (std::size_t k = 0; k < args.size(); ++k) e->args[k + 1] = std::move(args[k]);
+    for (auto& [key, value] : kwargs) {
+      std::size_t k = 0;
+      while (k < n && sig->params[k] != key) ++k;
+      if (k == n) return Err(name + "() got an unexpected keyword argument '" + key + "'", at);
+      if (e->args[k + 1]) return Err(name + "() got multiple values for '" + key + "'", at);
+      e->args[k + 1] = std::move(value);
+    }
+    for (std::size_t k = 0; k < sig->required; ++k) {
+      if (!e->args[k + 1]) {
+        return Err(name + "() missing required argument '" + std::string(sig->params[k]) + "'", at);
+      }
+    }
     *out = std::move(e);
     return Status::Ok();
   }
@@ -1211,6 +1250,7 @@ class Parser {
 
   const std::string& src_;
   std::vector<Token> toks_;
+  const ExprFunctions* functions_ = nullptr;
   std::size_t i_ = 0;
 };
 
@@ -1220,7 +1260,8 @@ bool AllSpace(const std::string& s) {
 
 }  // namespace
 
-Result<std::shared_ptr<const Program>> ParseProgram(std::string_view source) {
+Result<std::shared_ptr<const Program>> ParseProgram(std::string_view source,
+                                                    const ExprFunctions* functions) {
   if (source.size() > kMaxSourceBytes) {
     return Status::Error("template is too long (" + std::to_string(source.size()) + " bytes)");
   }
@@ -1241,7 +1282,7 @@ Result<std::shared_ptr<const Program>> ParseProgram(std::string_view source) {
   std::vector<Token> toks;
   Lexer lexer(src);
   GALE_TRY(lexer.Run(&toks));
-  Parser parser(src, std::move(toks));
+  Parser parser(src, std::move(toks), functions);
   GALE_TRY(parser.ParseTemplate(&prog->nodes));
 
   bool only_text = true;

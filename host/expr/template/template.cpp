@@ -74,8 +74,12 @@ struct Walker {
 }  // namespace
 
 Result<Template> Template::Parse(std::string_view source) {
+  return Parse(source, nullptr);
+}
+
+Result<Template> Template::Parse(std::string_view source, const ExprFunctions* functions) {
   try {
-    GALE_ASSIGN_OR_RETURN(auto p, tmpl::ParseProgram(source));
+    GALE_ASSIGN_OR_RETURN(auto p, tmpl::ParseProgram(source, functions));
     return Template(std::move(p));
   } catch (const std::exception& e) {
     return Internal(e);

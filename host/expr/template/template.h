@@ -51,6 +51,10 @@ class Template {
   // Syntax errors read "unexpected '}}' at column 12" ("at line 2, column 3" when the source
   // has several lines); unknown filters and tests are syntax errors ("unknown filter 'uper'").
   static Result<Template> Parse(std::string_view source);
+  // The same, with host functions callable by name ({{ ctx('x') }}, keyword arguments allowed);
+  // a call of any other bare name except range() is then a syntax error. Evaluate such a
+  // template with TemplateContext::functions set.
+  static Result<Template> Parse(std::string_view source, const ExprFunctions* functions);
 
   // True when the source has no tags at all: it renders to literal_text().
   bool is_literal() const;

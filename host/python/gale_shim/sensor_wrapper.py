@@ -2,8 +2,10 @@
 
 Started by `gale sensor-host` (host/sensors/python_sensors.h) as
     <python> -s -B <shim>/gale_shim/sensor_wrapper.py --pack-dir DIR
-with descriptor 3, its channel to the host, and descriptor 4, the host's seccomp filter as
-classic BPF programs (per program: a native uint32 instruction count, then its instructions).
+with descriptor 3, its channel to the host, descriptor 4, the host's seccomp filter as
+classic BPF programs (per program: a native uint32 instruction count, then its instructions),
+and descriptor 5, on which the host sends rule trigger changes (no answer):
+    {"op": "add_trigger" | "update_trigger" | "remove_trigger", "sensor": REF, "trigger": {...}}
 The filter is loaded before any of the pack is read, so pack code runs exactly as confined as
 the host's own threads (no exec, the `default` profile's deny-list). The host then sends one
 "start" message naming the sensors to run (the ones partitioning gave this node).
@@ -13,6 +15,11 @@ Sensor) or poll() every poll_interval seconds (a PollingSensor). As in StackStor
 escaping setup(), run() or poll(), or a sensor that cannot be imported, ends this process
 (code 1): the host then exits, and the supervisor restarts it with backoff and marks the pack
 failed if it keeps crashing. On SIGTERM every sensor's cleanup() runs, then the process exits.
+
+Trigger changes sent later (a rule created, changed, deleted, enabled or disabled) are called on
+a second thread of the sensor, one at a time and in the order sent, once its setup() and first
+add_trigger() calls have returned; a hook that raises is logged (as StackStorm's trigger watcher
+does) and the sensor keeps running.
 """
 
 import ctypes
@@ -20,6 +27,7 @@ import importlib.util
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import struct
@@ -30,7 +38,9 @@ import traceback
 
 CHANNEL_FD = 3
 FILTER_FD = 4
+HOOKS_FD = 5
 MAX_MESSAGE = 1 << 20
+HOOKS = ("add_trigger", "update_trigger", "remove_trigger")
 
 log = logging.getLogger("sensor-wrapper")
 
@@ -116,6 +126,26 @@ class RunningSensor:
         self.polling = polling
         self.set_up = threading.Event()
         self.thread = None
+        self.hooks = queue.Queue()  # (hook name, trigger dict), from the host
+
+    def call_hook(self, hook, trigger):
+        try:
+            getattr(self.instance, hook)(trigger)
+        except BaseException:  # SystemExit too: the hook thread must outlive any hook
+            log.error("%s: %s(%s) raised; the sensor keeps running\n%s", self.ref, hook,
+                      trigger.get("id"), traceback.format_exc())
+
+    def serve_hooks(self, stop):
+        """The trigger changes the host sends, after setup() and the first add_trigger() calls:
+        one at a time, so a sensor never sees two hooks at once (run() or poll() may still run
+        beside them, as in StackStorm)."""
+        self.set_up.wait()
+        while not stop.is_set():
+            try:
+                hook, trigger = self.hooks.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self.call_hook(hook, trigger)
 
     def drive(self, stop):
         try:
@@ -123,10 +153,7 @@ class RunningSensor:
         except BaseException:
             crash(self.ref, "setup()")
         for trigger in self.spec.get("triggers", []):
-            try:
-                self.instance.add_trigger(trigger)
-            except BaseException:
-                crash(self.ref, "add_trigger()")
+            self.call_hook("add_trigger", trigger)
         self.set_up.set()
         if not self.polling:
             try:
@@ -150,6 +177,36 @@ class RunningSensor:
             now = time.monotonic()
             due = max(due, now)  # overran: poll again at once, do not try to catch up
             stop.wait(due - now)
+
+
+def serve_trigger_changes(running, stop):
+    """Until stopped: the host's trigger changes, each queued for its sensor's hook thread."""
+    by_ref = {r.ref: r for r in running}
+    hooks = socket.socket(fileno=HOOKS_FD)
+    hooks.settimeout(0.5)
+    while not stop.is_set():
+        try:
+            data = hooks.recv(MAX_MESSAGE)
+        except socket.timeout:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            break  # the host closed it: it is stopping
+        try:
+            message = json.loads(data.decode("utf-8"))
+            sensor = by_ref.get(message.get("sensor"))
+            hook = message.get("op")
+            trigger = message.get("trigger")
+        except (ValueError, AttributeError):
+            log.warning("ignored a trigger change that is not a JSON object")
+            continue
+        if sensor is None or hook not in HOOKS or not isinstance(trigger, dict):
+            log.warning("ignored a trigger change: %r", data[:200])
+            continue
+        sensor.hooks.put((hook, trigger))
+    while not stop.wait(0.5):
+        pass
 
 
 def main():
@@ -186,6 +243,8 @@ def main():
     for r in running:
         r.thread = threading.Thread(target=r.drive, args=(stop,), name=r.ref, daemon=True)
         r.thread.start()
+        threading.Thread(target=r.serve_hooks, args=(stop,), name=r.ref + " hooks",
+                         daemon=True).start()
     for r in running:
         while not r.set_up.wait(0.2):
             if stop.is_set():
@@ -193,8 +252,7 @@ def main():
     channel.request("ready", running=len(running))
     log.info("running %d Python sensor(s): %s", len(running), ", ".join(r.ref for r in running))
 
-    while not stop.wait(0.5):
-        pass
+    serve_trigger_changes(running, stop)
     for r in running:
         try:
             r.instance.cleanup()

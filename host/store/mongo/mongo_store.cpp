@@ -11,6 +11,7 @@
 #include "host/store/mongo/chain.h"
 #include "host/store/mongo/database.h"
 #include "host/store/mongo/documents.h"
+#include "host/store/mongo/policy_slots.h"
 
 namespace gale::store {
 namespace {
@@ -416,6 +417,27 @@ class MongoStore final : public Store {
                                   s.expires_at = 0;
                                   return true;
                                 });
+  }
+
+  // ---- policy slots (mongo/policy_slots.cpp)
+
+  Result<bool> TryAcquirePolicySlot(const std::string& key, const std::string& execution_id,
+                                    const std::string& node, TimeMs lease_until, int64_t threshold,
+                                    TimeMs now) override {
+    return mongo::TryAcquirePolicySlot(*db_, key, execution_id, node, lease_until, threshold, now);
+  }
+
+  Result<bool> RenewPolicySlot(const std::string& key, const std::string& execution_id,
+                               const std::string& node, TimeMs lease_until, TimeMs now) override {
+    return mongo::RenewPolicySlot(*db_, key, execution_id, node, lease_until, now);
+  }
+
+  Result<bool> ReleasePolicySlot(const std::string& key, const std::string& execution_id) override {
+    return mongo::ReleasePolicySlot(*db_, key, execution_id);
+  }
+
+  Result<std::vector<PolicySlot>> ListPolicySlots(const std::string& key, TimeMs now) override {
+    return mongo::ListPolicySlots(*db_, key, now);
   }
 
   // ---- garbage collection

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "host/store/sqlite/policy_slots.h"
+
 namespace gale::store::sqlite {
 namespace {
 
@@ -118,6 +120,8 @@ ALTER TABLE executions ADD COLUMN secret_parameters TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE trigger_instances ADD COLUMN trigger_parameters TEXT NOT NULL DEFAULT '{}';
 CREATE INDEX trigger_instances_status ON trigger_instances (status, occurred_at, id);
 )sql",
+      // 5: policy slots, the cluster-wide concurrency of action.concurrency policies.
+      kPolicySlotsMigration,
   };
   return kMigrations;
 }

@@ -14,6 +14,7 @@
 #include "host/store/internal.h"
 #include "host/store/sqlite/db.h"
 #include "host/store/sqlite/group_commit.h"
+#include "host/store/sqlite/policy_slots.h"
 #include "host/store/sqlite/query.h"
 #include "host/store/sqlite/rows.h"
 #include "host/store/sqlite/schema.h"
@@ -571,6 +572,49 @@ class SqliteStore final : public Store {
       return Status::Ok();
     }));
     return released;
+  }
+
+  // ---- policy slots (sqlite/policy_slots.cpp)
+
+  Result<bool> TryAcquirePolicySlot(const std::string& key, const std::string& execution_id,
+                                    const std::string& node, TimeMs lease_until, int64_t threshold,
+                                    TimeMs now) override {
+    bool acquired = false;
+    GALE_TRY(Write("acquire policy slot " + key, [&](Conn& c) -> Status {
+      GALE_ASSIGN_OR_RETURN(acquired, sqlite::TryAcquirePolicySlot(c, key, execution_id, node,
+                                                                   lease_until, threshold, now));
+      return Status::Ok();
+    }));
+    return acquired;
+  }
+
+  Result<bool> RenewPolicySlot(const std::string& key, const std::string& execution_id,
+                               const std::string& node, TimeMs lease_until, TimeMs now) override {
+    bool renewed = false;
+    GALE_TRY(Write("renew policy slot " + key, [&](Conn& c) -> Status {
+      GALE_ASSIGN_OR_RETURN(renewed,
+                            sqlite::RenewPolicySlot(c, key, execution_id, node, lease_until, now));
+      return Status::Ok();
+    }));
+    return renewed;
+  }
+
+  Result<bool> ReleasePolicySlot(const std::string& key, const std::string& execution_id) override {
+    bool released = false;
+    GALE_TRY(Write("release policy slot " + key, [&](Conn& c) -> Status {
+      GALE_ASSIGN_OR_RETURN(released, sqlite::ReleasePolicySlot(c, key, execution_id));
+      return Status::Ok();
+    }));
+    return released;
+  }
+
+  Result<std::vector<PolicySlot>> ListPolicySlots(const std::string& key, TimeMs now) override {
+    std::vector<PolicySlot> slots;
+    GALE_TRY(Read("list policy slots " + key, [&](Conn& c) -> Status {
+      GALE_ASSIGN_OR_RETURN(slots, sqlite::ListPolicySlots(c, key, now));
+      return Status::Ok();
+    }));
+    return slots;
   }
 
   // ---- garbage collection

@@ -112,6 +112,23 @@ class FlakyStore : public store::Store {
   Result<bool> ReleaseLease(const std::string& name, const std::string& holder) override {
     return inner_->ReleaseLease(name, holder);
   }
+  Result<bool> TryAcquirePolicySlot(const std::string& key, const std::string& execution_id,
+                                    const std::string& node, store::TimeMs lease_until,
+                                    int64_t threshold, store::TimeMs now) override {
+    return inner_->TryAcquirePolicySlot(key, execution_id, node, lease_until, threshold, now);
+  }
+  Result<bool> RenewPolicySlot(const std::string& key, const std::string& execution_id,
+                               const std::string& node, store::TimeMs lease_until,
+                               store::TimeMs now) override {
+    return inner_->RenewPolicySlot(key, execution_id, node, lease_until, now);
+  }
+  Result<bool> ReleasePolicySlot(const std::string& key, const std::string& execution_id) override {
+    return inner_->ReleasePolicySlot(key, execution_id);
+  }
+  Result<std::vector<PolicySlot>> ListPolicySlots(const std::string& key,
+                                                  store::TimeMs now) override {
+    return inner_->ListPolicySlots(key, now);
+  }
   Result<store::GcCounts> CollectGarbage(const store::GcPolicy& policy,
                                          store::TimeMs now) override {
     return inner_->CollectGarbage(policy, now);

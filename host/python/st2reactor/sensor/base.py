@@ -1,11 +1,20 @@
 """StackStorm's sensor base classes: `from st2reactor.sensor.base import Sensor, PollingSensor`.
 
 A pack's sensor subclasses one of them. Gale's sensor wrapper (gale_shim/sensor_wrapper.py)
-constructs it with a sensor_service and the pack's config, calls setup(), then run() on a thread
-of its own (a Sensor), or poll() every poll_interval seconds (a PollingSensor), and cleanup() when
-the node stops it. add_trigger() is called once for each enabled rule (of any pack) that uses one
-of the sensor's trigger types, after setup() and before run(); update_trigger() and
-remove_trigger() are not called (a changed rule restarts the pack's sensors instead).
+constructs it with a sensor_service and the pack's config (<packs.configs_path>/<pack>.yaml,
+else the pack's config.yaml, with config.schema.yaml's defaults: what the pack's actions get),
+calls setup(), then run() on a thread of its own (a Sensor), or poll() every poll_interval
+seconds (a PollingSensor), and cleanup() when the node stops it.
+
+The trigger hooks follow the rules (of any pack) that use one of the sensor's trigger types, as
+StackStorm's: add_trigger() once for each enabled rule after setup() and before run(), then,
+while the sensor runs, add_trigger() when such a rule is created or enabled, update_trigger()
+when its trigger parameters change, and remove_trigger() when it is deleted or disabled. The
+sensor is not restarted for these, whichever pack the rule is in (a change to the sensor's own
+pack outside its rules/ folder still restarts it, as does a change of its config). Later
+calls come from another thread than run() or poll(), one at a time in the order of the changes;
+an exception a hook raises is logged and the sensor keeps running. Each trigger is a dict:
+id and uid (from the rule's ref), ref and type (the trigger type), name, pack and parameters.
 """
 
 import abc
