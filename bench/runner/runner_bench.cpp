@@ -12,6 +12,8 @@
 //
 //   gale_runner_bench [executions] [max_concurrency] [policy]   (default 2000 and 8)
 //   BENCH_NO_CGROUP=1 gale_runner_bench ...            (sandbox without cgroups, to see their cost)
+//   BENCH_SYNC=normal gale_runner_bench ...            (SQLite synchronous=NORMAL instead of a
+//                                                       node's default FULL)
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,6 +127,9 @@ int main(int argc, char** argv) {
   // 2. Throughput through the runner.
   auto broker = bus::EmbeddedBroker::Start();
   if (!broker.ok()) Fail(broker.message());
+  const char* sync = std::getenv("BENCH_SYNC");
+  const bool sync_full = sync == nullptr || std::string(sync) != "normal";
+  std::printf("\nstore: sqlite, synchronous=%s\n", sync_full ? "FULL" : "NORMAL");
   const bool with_policy = argc > 3 && std::string(argv[3]) == "policy";
   auto throughput = [&](std::shared_ptr<const runner::ActionIndex> actions,
                         const std::string& prefix) -> std::pair<double, runner::RunnerStats> {
@@ -137,7 +142,8 @@ int main(int argc, char** argv) {
     auto dir = std::filesystem::temp_directory_path() / ("gale-runner-bench-" + UuidV4());
     std::filesystem::create_directories(dir);
     store::StoreOptions sopts;
-    sopts.sqlite_sync_full = false;
+    // A node's default: every commit reaches the disk (group commit keeps that affordable).
+    sopts.sqlite_sync_full = sync_full;
     auto st = store::OpenStore("sqlite://" + (dir / "gale.db").string(), sopts);
     if (!st.ok()) Fail(st.message());
     auto producer = bus::Producer::Create(config);

@@ -55,6 +55,8 @@ class RunnerPolicies {
     std::optional<store::ExecStatus> became;  // delayed or canceled by a policy: publish it
     Json result;                              // with this result
   };
+  // Some action has a policy: the runner admits each record through BeforeClaim.
+  bool Active() const { return !Index()->empty(); }
   Result<Admission> BeforeClaim(const store::Execution& record);
   void ClaimLost(const std::string& id);
   void BeforeFinish(const std::string& id, store::ExecStatus status);

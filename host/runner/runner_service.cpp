@@ -8,6 +8,7 @@
 
 #include "host/bus/consumer_role.h"
 #include "host/bus/messages.h"
+#include "host/common/failpoint.h"
 #include "host/runner/launch.h"
 #include "host/store/secret_parameters.h"
 #include "sandbox/process.h"
@@ -104,6 +105,7 @@ Status RunnerService::Start() {
   bus::Consumer::Options& copts = ropts.consumer;
   copts.group_id = bus::Group(options_.bus, bus::kRunnersGroup);
   attempts_.emplace(options_.store, copts.group_id);
+  attempts_group_ = copts.group_id;
   copts.topics = {bus::Topic(options_.bus, bus::kExecutions)};
   copts.from_beginning = true;
   // Inside Poll() on the consumer thread, after the claims made on partitions being given away
@@ -111,10 +113,11 @@ Status RunnerService::Start() {
   // a free slot on a revoked partition is dropped; its next owner starts at the committed
   // offset and handles it.
   copts.on_revoked = [this](const std::vector<bus::TopicPartition>& revoked) {
-    if (!pending_) return;
-    for (const auto& tp : revoked) {
-      if (tp.topic == pending_->topic && tp.partition == pending_->partition) pending_.reset();
-    }
+    std::set<std::pair<std::string, int32_t>> gone;
+    for (const auto& tp : revoked) gone.emplace(tp.topic, tp.partition);
+    std::erase_if(pending_, [&](const bus::Message& m) {
+      return gone.count({m.topic, m.partition}) > 0;
+    });
   };
   // Claims are committed in batches: at most `commit_every` of them, or one idle poll later.
   ropts.commit_every = options_.commit_every;
@@ -203,7 +206,8 @@ RunnerStats RunnerService::stats() const {
 void RunnerService::ConsumeLoop() {
   auto backoff = std::chrono::milliseconds(100);
   while (!stopping_) {
-    if (busy_.load() >= options_.max_concurrency) {
+    const int free = options_.max_concurrency - busy_.load();
+    if (free <= 0) {
       // Short executions free a slot within moments: wait a little before pausing, so that a
       // saturated runner does not pause and resume (and re-fetch) for every execution.
       if (WaitForSlot(std::chrono::milliseconds(20))) continue;
@@ -215,7 +219,7 @@ void RunnerService::ConsumeLoop() {
       continue;
     }
     if (!consumer_->Resume()) continue;
-    if (!pending_) {
+    if (pending_.empty()) {
       auto next = consumer_->Poll(options_.poll_timeout);
       if (!next.ok()) {
         consumer_->PollFailed(next.status());
@@ -225,39 +229,29 @@ void RunnerService::ConsumeLoop() {
         consumer_->CommitDone();
         continue;
       }
-      pending_ = std::move(**next);
-      // The crash-loop guard counts each process's first try at a request (retries of a claim
-      // the store could not answer are not the request's fault, and go on with backoff).
-      begun_ = std::nullopt;
+      pending_.push_back(std::move(**next));
+      // What the consumer has fetched already, up to the free slots, is claimed with it: one
+      // store batch for all of them. Never more than the slots: nothing waits in memory.
+      const size_t most = std::min<size_t>(static_cast<size_t>(free), options_.claim_batch);
+      while (pending_.size() < most) {
+        auto more = consumer_->Poll(std::chrono::milliseconds(0));
+        if (!more.ok() || !more->has_value()) break;
+        pending_.push_back(std::move(**more));
+      }
+      // The crash-loop guard counts each process's first try at a batch (retries of claims the
+      // store could not answer are not the requests' fault, and go on with backoff).
+      guard_ = {};
     }
-    if (!begun_) {
-      auto n = attempts_->Begin(pending_->topic, pending_->partition, pending_->key);
-      if (n.ok()) begun_ = *n;
-    }
-    Status s = !begun_ ? Status::Error("runner: crash-loop guard: the store cannot count attempts",
-                                       /*retryable=*/true)
-               : *begun_ > store::kMaxMessageAttempts
-                   ? Status::Error("set aside after " + std::to_string(*begun_ - 1) +
-                                   " attempts that did not finish (the process ended during each)")
-                   : Handle(*pending_);
-    if (!s.ok() && s.retryable()) {
-      spdlog::warn("runner: {} not claimed yet, retrying in {} ms: {}", Where(*pending_),
+    Status s = HandleBatch();
+    if (!s.ok()) {
+      spdlog::warn("runner: {} request(s) from {} not claimed yet, retrying in {} ms: {}",
+                   pending_.size(), pending_.empty() ? "-" : Where(pending_.front()),
                    backoff.count(), s.message());
       bus::WaitUnlessStopping(backoff, stopping_);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
       continue;
     }
-    if (!s.ok()) {
-      // The message itself is at fault (retrying cannot help): set it aside and go on.
-      spdlog::error("runner: {} goes to {}: {}", Where(*pending_), dead_letters_topic_,
-                    s.message());
-      Status sent = bus::SendToDeadLetters(*producer_, dead_letters_topic_, *pending_, s.message(),
-                                           options_.node_name);
-      if (!sent.ok()) spdlog::error("runner: dead letter not sent: {}", sent.message());
-    }
     backoff = std::chrono::milliseconds(100);
-    consumer_->Done(*pending_);  // the claim is in the store; commits every commit_every
-    pending_.reset();
   }
   consumer_->CommitDone();
 }
@@ -268,51 +262,201 @@ bool RunnerService::WaitForSlot(std::chrono::milliseconds timeout) {
                               [&] { return stopping_ || busy_.load() < options_.max_concurrency; });
 }
 
-Status RunnerService::Handle(const bus::Message& m) {
-  if (!m.authentic) return Status::Ok();  // not signed by this deployment: counted and logged
-  auto request = bus::DecodeExecutionRequest(m.value);
-  if (!request.ok()) {
-    counters_->malformed++;
-    return request.status();
+Status RunnerService::HandleBatch() {
+  if (!guard_.counted) {
+    // Each partition's first request, counted in one store batch (one commit) that is durable
+    // before anything of the batch is claimed.
+    std::map<std::pair<std::string, int32_t>, int> first;
+    Status counted = options_.store->Batch([&](store::Store& batch) -> Status {
+      first.clear();
+      store::MessageAttempts attempts(&batch, attempts_group_);
+      for (const auto& m : pending_) {
+        if (first.count({m.topic, m.partition}) > 0) continue;
+        GALE_ASSIGN_OR_RETURN(int n, attempts.Begin(m.topic, m.partition, m.key));
+        first[{m.topic, m.partition}] = n;
+      }
+      return Status::Ok();
+    });
+    if (!counted.ok()) {
+      return Status::Error(
+          "crash-loop guard: the store cannot count attempts: " + counted.message(),
+          /*retryable=*/true);
+    }
+    for (const auto& [partition, n] : first) guard_.careful = guard_.careful || n > 1;
+    guard_.first = std::move(first);
+    guard_.counted = true;
   }
-  const std::string& id = request->id;
-  store::Store& st = *options_.store;
-  auto existing = st.GetExecution(id);
-  if (!existing.ok()) return existing.status().WithContext("execution " + id);
-  if (!existing->has_value()) {
-    counters_->skipped++;
-    spdlog::warn("runner: execution {} is not in the store; request skipped", id);
-    return Status::Ok();
+  if (!guard_.careful) return ClaimAndStart(pending_.size());
+
+  // A batch begun before and never committed: the process ended during it. One request at a
+  // time, each counted and its offset committed alone, finds the one at fault.
+  while (!pending_.empty()) {
+    const bus::Message& m = pending_.front();
+    if (!guard_.front) {
+      if (auto it = guard_.first.find({m.topic, m.partition}); it != guard_.first.end()) {
+        guard_.front = it->second;  // counted above
+        guard_.first.erase(it);
+      } else {
+        auto n = attempts_->Begin(m.topic, m.partition, m.key);
+        if (!n.ok()) return n.status().WithContext("crash-loop guard");
+        guard_.front = *n;
+      }
+    }
+    if (*guard_.front > store::kMaxMessageAttempts) {
+      SetAside(m, "set aside after " + std::to_string(*guard_.front - 1) +
+                      " attempts that did not finish (the process ended during each)");
+      consumer_->Done(m);
+      pending_.erase(pending_.begin());
+    } else {
+      GALE_TRY(ClaimAndStart(1));
+    }
+    consumer_->CommitDone();
+    guard_.front.reset();
   }
-  const ExecStatus status = (*existing)->status;
-  if (status != ExecStatus::kRequested && status != ExecStatus::kScheduled &&
-      status != ExecStatus::kDelayed) {
-    counters_->skipped++;  // claimed elsewhere, finished, or canceled before it started
-    return Status::Ok();
-  }
-  // [policies] concurrency slots before the claim; over a threshold: delayed or canceled.
-  auto admission = policies_->BeforeClaim(**existing);
-  if (!admission.ok()) return admission.status().WithContext("execution " + id);
-  if (!admission->claim) {
-    counters_->skipped++;
-    if (admission->became) PublishEvent(id, *admission->became, &admission->result);
-    return Status::Ok();
-  }
-  const store::TimeMs now = options_.clock();
-  auto claimed = st.ClaimExecution(id, options_.node_name, now + options_.lease.count(), now);
-  if (!claimed.ok() || !*claimed) policies_->ClaimLost(id);  // [policies]
-  if (!claimed.ok()) return claimed.status().WithContext("claiming execution " + id);
-  if (!*claimed) {
-    counters_->skipped++;
-    return Status::Ok();
-  }
-  counters_->claimed++;
-  // The record, not the message, says what runs: a message only names the execution.
-  const store::Execution& record = **existing;
-  auto params = store::OpenSecretParameters(options_.cipher ? &*options_.cipher : nullptr, record);
-  StartExecution(id, record.action, params.ok() ? *params : Json::object(),
-                 params.ok() ? Status::Ok() : params.status());
   return Status::Ok();
+}
+
+void RunnerService::SetAside(const bus::Message& m, const std::string& reason) {
+  // The message itself is at fault (retrying cannot help): set it aside and go on.
+  spdlog::error("runner: {} goes to {}: {}", Where(m), dead_letters_topic_, reason);
+  Status sent =
+      bus::SendToDeadLetters(*producer_, dead_letters_topic_, m, reason, options_.node_name);
+  if (!sent.ok()) spdlog::error("runner: dead letter not sent: {}", sent.message());
+}
+
+Result<std::vector<store::Claim>> RunnerService::ClaimBatch(const std::vector<std::string>& ids) {
+  const store::TimeMs now = options_.clock();
+  GALE_ASSIGN_OR_RETURN(
+      auto claims,
+      options_.store->ClaimExecutions(ids, options_.node_name, now + options_.lease.count(), now));
+  // [policies] A request that claimed nothing may be for a delayed execution whose policy a
+  // reload removed (the sweep requests those): admitted through the policies, it runs as is.
+  // Rare (redeliveries, claims lost to another node), so reading these few records is cheap.
+  std::vector<std::string> unclaimed;
+  for (const auto& c : claims) {
+    if (c.status.ok() && !c.execution) unclaimed.push_back(c.id);
+  }
+  if (unclaimed.empty()) return claims;
+  GALE_ASSIGN_OR_RETURN(auto again, ClaimThroughPolicies(unclaimed));
+  for (auto& c : claims) {
+    if (!c.status.ok() || c.execution) continue;
+    for (auto& a : again) {
+      if (a.id == c.id) c = std::move(a);
+    }
+  }
+  return claims;
+}
+
+Result<std::vector<store::Claim>> RunnerService::ClaimThroughPolicies(
+    const std::vector<std::string>& ids) {
+  store::Store& st = *options_.store;
+  std::vector<store::Claim> claims;
+  for (const std::string& id : ids) {
+    store::Claim& claim = claims.emplace_back();
+    claim.id = id;
+    auto existing = st.GetExecution(id);
+    if (!existing.ok()) {
+      claim.status = existing.status().WithContext("execution " + id);
+      continue;
+    }
+    if (!existing->has_value()) continue;
+    const ExecStatus status = (*existing)->status;
+    if (status != ExecStatus::kRequested && status != ExecStatus::kScheduled &&
+        status != ExecStatus::kDelayed) {
+      continue;  // claimed elsewhere, finished, or canceled before it started
+    }
+    // Concurrency slots before the claim; over a threshold: delayed or canceled.
+    auto admission = policies_->BeforeClaim(**existing);
+    if (!admission.ok()) {
+      claim.status = admission.status().WithContext("execution " + id);
+      continue;
+    }
+    if (!admission->claim) {
+      if (admission->became) PublishEvent(id, *admission->became, &admission->result);
+      continue;
+    }
+    const store::TimeMs now = options_.clock();
+    auto one = st.ClaimExecutions({id}, options_.node_name, now + options_.lease.count(), now);
+    if (!one.ok() || one->empty() || !one->front().execution) policies_->ClaimLost(id);
+    if (!one.ok()) {
+      claim.status = one.status().WithContext("claiming execution " + id);
+    } else if (!one->empty()) {
+      claim = std::move(one->front());
+    }
+  }
+  return claims;
+}
+
+Status RunnerService::ClaimAndStart(size_t count) {
+  // The requests to claim: decoded, each with its message's place in pending_.
+  std::vector<std::string> ids;
+  std::vector<size_t> index_of;  // ids[i] came from pending_[index_of[i]]
+  std::vector<bool> done(count, false);
+  for (size_t i = 0; i < count; ++i) {
+    const bus::Message& m = pending_[i];
+    if (!m.authentic) {  // not signed by this deployment: counted and logged
+      done[i] = true;
+      continue;
+    }
+    auto request = bus::DecodeExecutionRequest(m.value);
+    if (!request.ok()) {
+      counters_->malformed++;
+      SetAside(m, request.message());
+      done[i] = true;
+      continue;
+    }
+    ids.push_back(request->id);
+    index_of.push_back(i);
+  }
+  Status result = Status::Ok();
+  if (!ids.empty()) {
+    // [policies] With a policy in force, each record is read and admitted before its claim;
+    // without, one store batch claims them all and nothing is read again.
+    auto claims = policies_->Active() ? ClaimThroughPolicies(ids) : ClaimBatch(ids);
+    if (!claims.ok()) {
+      result =
+          claims.status().WithContext("claiming " + std::to_string(ids.size()) + " execution(s)");
+    } else {
+      // Tests of a crash with a batch claimed and nothing of it started.
+      for (size_t i = 0; i < count; ++i) {
+        if (FailpointHit("runner.abort_after_claim", pending_[i].key)) std::abort();
+      }
+      for (size_t k = 0; k < claims->size(); ++k) {
+        store::Claim& claim = (*claims)[k];
+        const bus::Message& m = pending_[index_of[k]];
+        if (!claim.status.ok()) {
+          if (claim.status.retryable()) {
+            result = claim.status.WithContext("claiming execution " + claim.id);
+            continue;  // kept for the retry
+          }
+          SetAside(m, claim.status.message());
+        } else if (!claim.execution) {
+          counters_->skipped++;  // claimed elsewhere, finished, canceled, or not in the store
+        } else {
+          counters_->claimed++;
+          // The record, not the message, says what runs: a message only names the execution.
+          const store::Execution& record = *claim.execution;
+          auto params =
+              store::OpenSecretParameters(options_.cipher ? &*options_.cipher : nullptr, record);
+          StartExecution(record.id, record.action, params.ok() ? *params : Json::object(),
+                         params.ok() ? Status::Ok() : params.status());
+        }
+        done[index_of[k]] = true;
+      }
+    }
+  }
+  // What is done leaves pending_ (the claim is in the store; offsets commit every
+  // commit_every); what is not stays for the retry, in order.
+  std::vector<bus::Message> keep;
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (i < count && done[i]) {
+      consumer_->Done(pending_[i]);
+    } else {
+      keep.push_back(std::move(pending_[i]));
+    }
+  }
+  pending_ = std::move(keep);
+  return result;
 }
 
 // ---- executing -------------------------------------------------------------------------------
@@ -510,14 +654,27 @@ void RunnerService::RenewLeases() {
     std::lock_guard<std::mutex> lock(running_mu_);
     runs.assign(running_.begin(), running_.end());
   }
-  for (const auto& [id, run] : runs) {
-    const store::TimeMs now = options_.clock();
-    auto renewed = options_.store->RenewLease(id, options_.node_name, now + options_.lease.count());
-    if (!renewed.ok()) {
-      spdlog::warn("runner: lease of execution {} not renewed: {}", id, renewed.message());
-      continue;
+  if (runs.empty()) return;
+  // Every lease in one store batch (one commit).
+  std::vector<std::optional<bool>> renewed(runs.size());
+  const store::TimeMs expires = options_.clock() + options_.lease.count();
+  Status batch = options_.store->Batch([&](store::Store& st) -> Status {
+    for (size_t i = 0; i < runs.size(); ++i) {
+      auto r = st.RenewLease(runs[i].first, options_.node_name, expires);
+      renewed[i] = r.ok() ? std::optional<bool>(*r) : std::nullopt;
+      if (!r.ok()) {
+        spdlog::warn("runner: lease of execution {} not renewed: {}", runs[i].first, r.message());
+      }
     }
-    if (*renewed) continue;
+    return Status::Ok();
+  });
+  if (!batch.ok()) {
+    spdlog::warn("runner: leases of {} execution(s) not renewed: {}", runs.size(), batch.message());
+    return;
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& [id, run] = runs[i];
+    if (!renewed[i] || *renewed[i]) continue;
     // Marked abandoned by someone else: it must not go on running here. (An execution whose
     // own result is being recorded is final already; that is not a lost lease.)
     std::lock_guard<std::mutex> lock(running_mu_);

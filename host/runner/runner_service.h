@@ -1,13 +1,15 @@
 // The action runner role (DESIGN.md, "Processes"; Guarantees 2 and 5): a member of consumer group
 // `<prefix>runners` on `<prefix>executions`. For each execution request it
-//  1. looks the execution up in the store and skips it unless it is still requested/scheduled
-//     (a redelivered request, or one claimed by another runner);
-//  2. claims it with a compare-and-set (requested -> running, this node, a lease) BEFORE
-//     anything runs: of any number of runners that see the request, exactly one starts it;
-//  3. marks the message done; offsets are committed after the claim (batched: at most
+//  1. claims it with a compare-and-set (requested -> running, this node, a lease) BEFORE
+//     anything runs: of any number of runners that see the request, exactly one starts it; a
+//     request whose execution is no longer requested/scheduled (redelivered, claimed by another
+//     runner, canceled) is skipped. The requests a poll brings, up to the free slots, are
+//     claimed together (Store::ClaimExecutions: one transaction on SQLite), and the claimed
+//     records come back from the claim: what runs is the record, never the message;
+//  2. marks the message done; offsets are committed after the claim (batched: at most
 //     `commit_every` claims or one idle poll later, and always before a pause, a revocation or
 //     a stop), so an uncommitted claim can only cause a redelivery that step 1 skips;
-//  4. runs the action in the sandbox (host/runner/launch.h), appending its output to the store
+//  3. runs the action in the sandbox (host/runner/launch.h), appending its output to the store
 //     as it arrives, and records the final status and result with a CAS that requires the
 //     execution to still be this node's.
 // While an execution runs, its lease is renewed every third of `lease`; a runner that dies
@@ -71,6 +73,8 @@ struct RunnerOptions {
   std::chrono::milliseconds abandon_check{0};  // 0: a third of `lease`
   std::chrono::milliseconds poll_timeout = std::chrono::milliseconds(100);
   size_t commit_every = 100;
+  // Most requests claimed in one store batch (never more than the free slots).
+  size_t claim_batch = 64;
   int io_threads = 2;
   std::function<store::TimeMs()> clock;  // default store::NowMs
   // How often every runner sweeps for delayed executions with free slots and due retries.
@@ -132,8 +136,21 @@ class RunnerService {
                 std::unique_ptr<bus::Producer> producer);
   void ConsumeLoop();
   void MaintenanceLoop();
-  // Claims and starts the execution of one request; a retryable error means: try again later.
-  Status Handle(const bus::Message& message);
+  // Claims and starts the requests of pending_, behind the crash-loop guard
+  // (store/message_attempts.h): a batch begun before (by a process that ended) is handled one
+  // request at a time, each counted and committed alone. A retryable error means: what is left
+  // in pending_ is tried again later.
+  Status HandleBatch();
+  // Claims the first `count` requests of pending_ in one store batch and starts those claimed;
+  // removes from pending_ (and marks done) every request dealt with, keeping in order those
+  // whose claim failed with a retryable error (which it returns).
+  Status ClaimAndStart(size_t count);
+  // The claims of ClaimAndStart: one store batch, or (policies in force) each record admitted
+  // by the policies before its own claim.
+  Result<std::vector<store::Claim>> ClaimBatch(const std::vector<std::string>& ids);
+  Result<std::vector<store::Claim>> ClaimThroughPolicies(const std::vector<std::string>& ids);
+  // Sends `m` to the dead letters with `reason`.
+  void SetAside(const bus::Message& m, const std::string& reason);
   // `unusable`: why the record's parameters cannot be used (a secret that does not open); the
   // execution then fails with it before anything starts.
   void StartExecution(const std::string& id, const std::string& action_ref, const Json& params,
@@ -149,7 +166,14 @@ class RunnerService {
   RunnerOptions options_;
   std::unique_ptr<bus::Producer> producer_;
   std::optional<store::MessageAttempts> attempts_;
-  std::optional<int> begun_;  // the crash-loop guard's count of pending_, once taken
+  std::string attempts_group_;  // the group attempts_ counts for (batches count through it too)
+  // The crash-loop guard's state for pending_ (reset for each new batch). Consumer thread only.
+  struct Guard {
+    bool counted = false;  // each partition's first request counted
+    bool careful = false;  // one of them was begun before: one request at a time
+    std::map<std::pair<std::string, int32_t>, int> first;  // counts not yet used
+    std::optional<int> front;                              // the count of pending_.front()
+  } guard_;
   // The consumer and its offset bookkeeping: requests taken and done, commits, pause/resume.
   std::unique_ptr<bus::ConsumerRole> consumer_;
   std::string events_topic_;
@@ -169,9 +193,9 @@ class RunnerService {
   std::map<std::string, std::shared_ptr<Running>> running_;
   std::atomic<int> busy_{0};
 
-  // Consumer thread only: the request returned by Poll() and not yet claimed (held while no
-  // slot is free).
-  std::optional<bus::Message> pending_;
+  // Consumer thread only: the requests returned by Poll() and not yet claimed (at most the free
+  // slots; held while the store cannot claim them).
+  std::vector<bus::Message> pending_;
 
   // Answers the executions' datastore calls; started before the consumer, stopped after every
   // execution ended.

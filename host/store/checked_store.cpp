@@ -9,7 +9,9 @@ namespace {
 
 class CheckedStore final : public Store {
  public:
-  explicit CheckedStore(StorePtr inner) : inner_(std::move(inner)) {}
+  explicit CheckedStore(StorePtr inner) : owned_(std::move(inner)), inner_(owned_.get()) {}
+  // The checks in front of a batch of `inner` (not owned).
+  explicit CheckedStore(Store* inner) : inner_(inner) {}
 
   std::string_view backend() const override { return inner_->backend(); }
 
@@ -42,6 +44,12 @@ class CheckedStore final : public Store {
   Result<bool> ClaimExecution(const std::string& id, const std::string& node,
                               TimeMs lease_expires_at, TimeMs now) override {
     return inner_->ClaimExecution(id, node, lease_expires_at, now);
+  }
+
+  Result<std::vector<Claim>> ClaimExecutions(const std::vector<std::string>& ids,
+                                             const std::string& node, TimeMs lease_expires_at,
+                                             TimeMs now) override {
+    return inner_->ClaimExecutions(ids, node, lease_expires_at, now);
   }
 
   Result<bool> RenewLease(const std::string& id, const std::string& node,
@@ -170,8 +178,16 @@ class CheckedStore final : public Store {
     return inner_->CollectGarbage(policy, now);
   }
 
+  Status Batch(const std::function<Status(Store& batch)>& body) override {
+    return inner_->Batch([&](Store& batch) {
+      CheckedStore checked(&batch);
+      return body(checked);
+    });
+  }
+
  private:
-  StorePtr inner_;
+  StorePtr owned_;
+  Store* inner_;
 };
 
 }  // namespace

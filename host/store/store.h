@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +93,15 @@ struct Transition {
   TimeMs at = 0;                    // recorded in the log; also finished_at when `to` is final
   std::optional<std::string> node;  // required owner
   std::optional<Json> result;       // replaces the result when set
+};
+
+// The outcome of one claim of Store::ClaimExecutions.
+struct Claim {
+  std::string id;
+  Status status = Status::Ok();  // the claim could not be made (retryable: try it again)
+  // Claimed by this call: the record as it is after the claim. Absent when not claimable
+  // (claimed elsewhere, finished, canceled, or no such execution).
+  std::optional<Execution> execution;
 };
 
 // Filters are ANDed; empty means "any". Results are newest first (requested_at, then id,
@@ -251,6 +261,13 @@ class Store {
   // attempt + 1. True for exactly one of any number of concurrent contenders.
   virtual Result<bool> ClaimExecution(const std::string& id, const std::string& node,
                                       TimeMs lease_expires_at, TimeMs now) = 0;
+  // ClaimExecution of each of `ids` (one Claim each, in order), with the claimed record as it
+  // is after the claim, so that the claimer need not read back what it just wrote. SQLite: one
+  // transaction; an error means none was claimed. MongoDB: one claim after another; a claim
+  // that could not be made carries its own error and the others stand.
+  virtual Result<std::vector<Claim>> ClaimExecutions(const std::vector<std::string>& ids,
+                                                     const std::string& node,
+                                                     TimeMs lease_expires_at, TimeMs now);
   // Extends the lease while the execution is running or canceling and owned by `node`; false
   // otherwise (e.g. it was already marked abandoned).
   virtual Result<bool> RenewLease(const std::string& id, const std::string& node,
@@ -347,6 +364,22 @@ class Store {
 
   // -- garbage collection (see GcPolicy); deletes in batches.
   virtual Result<GcCounts> CollectGarbage(const GcPolicy& policy, TimeMs now) = 0;
+
+  // -- batches: many operations for the price of one commit
+  // Runs `body` with a Store whose operations form one batch, and returns body's status (or the
+  // error that kept the batch from committing; retryable when trying again may succeed).
+  //  - SQLite: one transaction. Everything body did commits together (one fsync) when it
+  //    returns Ok, and nothing of it when it returns an error; its reads see its own writes;
+  //    no other writer's operations come between them. An operation that fails inside leaves
+  //    no trace of its own (body decides whether that fails the batch).
+  //  - MongoDB (no multi-document transactions on every MongoDB-protocol server): each
+  //    operation is applied as it runs, each as durable as alone; a batch that fails part way
+  //    has done its first operations. Callers make every step idempotent, which Gale's are.
+  // `body` runs on the calling thread and must use only the Store it is given, and not keep
+  // it; a write through this Store from inside body fails (it would wait for the batch).
+  // Independently of batches, SQLite commits the writes that concurrent threads make at the
+  // same moment together (group commit), each caller returning once its write is durable.
+  virtual Status Batch(const std::function<Status(Store& batch)>& body);
 };
 
 using StorePtr = std::unique_ptr<Store>;

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/types.h>
+
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -29,17 +31,20 @@ class Child : public gale::testing::ChildProcess {
 
 class RunnerCrashTest : public RunnerTest {
  protected:
-  std::vector<std::string> ChildArgs(const std::string& node, int max, int lease_ms) {
-    return {config_.brokers,
-            config_.embedded ? "1" : "0",
-            config_.topic_prefix,
-            StoreUrl(),
-            node,
-            std::to_string(max),
-            std::to_string(lease_ms),
-            GaleBinary(),
-            FixturePacks(),
-            ShippedPacks()};
+  std::vector<std::string> ChildArgs(const std::string& node, int max, int lease_ms,
+                                     const std::string& failpoints = "") {
+    std::vector<std::string> args = {config_.brokers,
+                                     config_.embedded ? "1" : "0",
+                                     config_.topic_prefix,
+                                     StoreUrl(),
+                                     node,
+                                     std::to_string(max),
+                                     std::to_string(lease_ms),
+                                     GaleBinary(),
+                                     FixturePacks(),
+                                     ShippedPacks()};
+    if (!failpoints.empty()) args.push_back("GALE_TEST_FAILPOINTS=" + failpoints);
+    return args;
   }
   std::string StartsFile() const { return (dir() / "starts").string(); }
   // A command that records its start (one short line: O_APPEND keeps lines whole).
@@ -145,6 +150,67 @@ TEST_P(RunnerCrashTest, TwoRunnersShareTheWorkAndNothingStartsTwice) {
   auto starts = Starts();
   EXPECT_EQ(starts.size(), static_cast<size_t>(kCount));
   for (const auto& [id, n] : starts) EXPECT_EQ(n, 1) << id;
+}
+
+TEST_P(RunnerCrashTest, ARunnerEndedWithABatchClaimedLeavesItAbandonedAndNothingRunsTwice) {
+  constexpr int kCount = 300;
+  auto ids = RequestMany("runnertest.shell", std::vector<Json>(kCount, Marked("true")));
+  const std::string fatal = ids[150];  // its claim batch is the last thing runner A does
+  {
+    Child a(ChildArgs("node-a", 16, 3000, "runner.abort_after_claim=" + fatal));
+    ASSERT_GT(a.pid(), 0);
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          siginfo_t info{};
+          return waitid(P_PID, static_cast<id_t>(a.pid()), &info, WEXITED | WNOHANG | WNOWAIT) ==
+                     0 &&
+                 info.si_pid == a.pid();
+        },
+        120s))
+        << "the fault did not fire; " << CountFinal(ids) << " of " << kCount << " finished, "
+        << Starts().size() << " started; " << Unfinished(ids);
+    int status = a.Signal(SIGKILL);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) << status;
+  }
+  auto e = Get(fatal);
+  EXPECT_EQ(e.status, ExecStatus::kRunning) << "claimed by A, which ended before starting it";
+  EXPECT_EQ(e.node, "node-a");
+  size_t claimed_not_started = 0;
+  {
+    auto starts = Starts();
+    for (const auto& id : ids) {
+      claimed_not_started += Get(id).status == ExecStatus::kRunning && starts.count(id) == 0;
+    }
+  }
+  std::cout << "[ info ] runner A ended with " << claimed_not_started
+            << " execution(s) claimed and not started\n";
+
+  Child b(ChildArgs("node-b", 16, 3000));
+  ASSERT_GT(b.pid(), 0);
+  ASSERT_TRUE(WaitFor([&] { return CountFinal(ids) == ids.size(); }, 300s))
+      << CountFinal(ids) << " of " << kCount << " finished; " << Unfinished(ids);
+  int status = b.Signal(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  auto starts = Starts();
+  size_t abandoned = 0;
+  for (const auto& id : ids) {
+    auto x = Get(id);
+    EXPECT_EQ(x.attempt, 1) << id << " claimed twice";
+    EXPECT_LE(starts[id], 1) << id << " started twice";
+    if (x.status == ExecStatus::kSucceeded) {
+      EXPECT_EQ(starts[id], 1) << id;
+    } else {
+      EXPECT_EQ(x.status, ExecStatus::kAbandoned) << id;
+      EXPECT_EQ(x.node, "node-a") << id;
+      ++abandoned;
+    }
+  }
+  EXPECT_EQ(Get(fatal).status, ExecStatus::kAbandoned);
+  EXPECT_EQ(starts[fatal], 0) << "an abandoned execution was started";
+  EXPECT_GE(abandoned, claimed_not_started);
+  std::cout << "[ info ] " << kCount - abandoned << " succeeded, " << abandoned
+            << " abandoned (claimed by A)\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Bus, RunnerCrashTest, ::testing::Values(Target::kEmbedded, Target::kKafka),

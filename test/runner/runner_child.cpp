@@ -1,10 +1,12 @@
 // A runner in a process of its own, for tests that kill it with SIGKILL:
 //   gale_runner_child BROKERS EMBEDDED(0|1) TOPIC_PREFIX STORE_URL NODE MAX_CONCURRENCY LEASE_MS
-//                     GALE_BINARY PACKS_DIR...
+//                     GALE_BINARY PACKS_DIR... [GALE_TEST_FAILPOINTS=...]
+// A last argument GALE_TEST_FAILPOINTS=... is set in the child's environment (failpoint.h).
 // Prints "started" once the runner runs; on SIGTERM or SIGINT stops it and prints its counters
 // as JSON, exit 0. Exits 2 on a setup error.
 #include <signal.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -22,6 +24,11 @@ int main(int argc, char** argv) {
     std::cerr << "usage: " << argv[0]
               << " BROKERS EMBEDDED TOPIC_PREFIX STORE_URL NODE MAX LEASE_MS GALE PACKS...\n";
     return 2;
+  }
+  const std::string kFailpoints = "GALE_TEST_FAILPOINTS=";
+  if (std::string(argv[argc - 1]).rfind(kFailpoints, 0) == 0) {  // no thread exists yet
+    setenv("GALE_TEST_FAILPOINTS", argv[argc - 1] + kFailpoints.size(), 1);
+    --argc;
   }
   sigset_t signals = gale::testing::BlockStopSignals();
 

@@ -1,5 +1,6 @@
 // Guarantees that need other processes: a claim race between processes sharing one SQLite file,
-// and durability of acknowledged writes across kill -9 of the writer (both backends).
+// and durability of acknowledged writes and batches across kill -9 of the writer (both
+// backends), with nothing of a batch left that was killed before it committed (SQLite).
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -45,6 +46,46 @@ TEST_P(ProcessTest, AcknowledgedWritesSurviveKillDashNine) {
   ASSERT_TRUE(output.ok()) << output.message();
   ASSERT_GE(output->size(), static_cast<size_t>(acked + 1));
   for (int i = 0; i <= acked; ++i) EXPECT_EQ((*output)[i].data, std::to_string(i));
+  // The store is still writable after the crash.
+  Execution e;
+  e.id = "after";
+  e.action = "core.noop";
+  EXPECT_TRUE(*reopened->CreateExecution(e));
+}
+
+TEST_P(ProcessTest, CommittedBatchesSurviveKillDashNineAndAKilledBatchLeavesNothing) {
+  constexpr int kBatches = 6;
+  Child writer({HelperPath(), "batch", url_, std::to_string(kBatches)});
+  ASSERT_TRUE(writer.ok());
+  int acked = -1;
+  std::string line;
+  while (writer.ReadLine(&line) && line != "holding") {
+    ASSERT_EQ(line.rfind("ack ", 0), 0u) << line;
+    acked = std::stoi(line.substr(4));
+  }
+  ASSERT_EQ(line, "holding");
+  ASSERT_EQ(acked, kBatches - 2);
+  // Killed with the last batch's 50 records written but not committed.
+  writer.Kill(SIGKILL);
+  int status = writer.Wait();
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+  store_.reset();
+  StorePtr reopened = Reopen();
+  ASSERT_NE(reopened, nullptr);
+  auto count = [&](int k) {
+    int n = 0;
+    for (int i = 0; i < 50; ++i) {
+      auto e = reopened->GetExecution("bat-" + std::to_string(k) + "-" + std::to_string(i));
+      EXPECT_TRUE(e.ok()) << e.message();
+      n += e.ok() && e->has_value();
+    }
+    return n;
+  };
+  for (int k = 0; k <= acked; ++k) EXPECT_EQ(count(k), 50) << "acknowledged batch " << k;
+  if (GetParam() == Backend::kSqlite) {
+    EXPECT_EQ(count(kBatches - 1), 0) << "the batch killed before its commit left records";
+  }
   // The store is still writable after the crash.
   Execution e;
   e.id = "after";

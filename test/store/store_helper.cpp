@@ -5,6 +5,11 @@
 //   gale_store_test_helper write URL COUNT        writes records one by one, printing "ack I"
 //                                                 after record I is stored, then "done", then
 //                                                 waits to be killed
+//   gale_store_test_helper batch URL COUNT        writes COUNT batches of 50 executions
+//                                                 (bat-K-0..49), printing "ack K" after batch K
+//                                                 committed; inside the last one, with all of
+//                                                 its records written, prints "holding" and
+//                                                 waits to be killed
 #include <unistd.h>
 
 #include <cstdio>
@@ -29,7 +34,7 @@ StoreOptions Options() {
   return options;
 }
 
-int Claim(const std::string& url, const std::string& node, int count) {
+int ClaimRace(const std::string& url, const std::string& node, int count) {
   auto store = OpenStore(url, Options());
   if (!store.ok()) return Fail(store.message());
   std::cout << "ready" << std::endl;
@@ -68,12 +73,38 @@ int Write(const std::string& url, int count) {
   while (true) pause();
 }
 
+int Batches(const std::string& url, int count) {
+  auto store = OpenStore(url, Options());
+  if (!store.ok()) return Fail(store.message());
+  for (int k = 0; k < count; ++k) {
+    gale::Status s = (*store)->Batch([&](Store& batch) -> gale::Status {
+      for (int i = 0; i < 50; ++i) {
+        Execution e;
+        e.id = "bat-" + std::to_string(k) + "-" + std::to_string(i);
+        e.action = "core.noop";
+        e.requested_at = k;
+        GALE_TRY(batch.CreateExecution(e).status());
+      }
+      if (k == count - 1) {
+        std::cout << "holding" << std::endl;
+        while (true) pause();
+      }
+      return gale::Status::Ok();
+    });
+    if (!s.ok()) return Fail(s.message());
+    std::cout << "ack " << k << std::endl;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "claim" && argc == 5) return Claim(argv[2], argv[3], std::stoi(argv[4]));
+  if (mode == "claim" && argc == 5) return ClaimRace(argv[2], argv[3], std::stoi(argv[4]));
   if (mode == "write" && argc == 4) return Write(argv[2], std::stoi(argv[3]));
-  std::cerr << "usage: gale_store_test_helper claim URL NODE COUNT | write URL COUNT\n";
+  if (mode == "batch" && argc == 4) return Batches(argv[2], std::stoi(argv[3]));
+  std::cerr << "usage: gale_store_test_helper claim URL NODE COUNT | write URL COUNT | batch URL "
+               "COUNT\n";
   return 2;
 }

@@ -108,6 +108,7 @@ Status RulesEngine::Start() {
   bus::Consumer::Options& copts = ropts.consumer;
   copts.group_id = bus::Group(options_.bus, bus::kRulesGroup);
   attempts_.emplace(options_.store, copts.group_id);
+  attempts_group_ = copts.group_id;
   copts.topics = {bus::Topic(options_.bus, bus::kTriggers)};
   copts.from_beginning = true;
   // Runs inside Poll() on the worker: messages of partitions given away that are still waiting
@@ -193,8 +194,14 @@ void RulesEngine::Run() {
     }
     if (!first->has_value()) continue;
     pending_.push_back(std::move(**first));
+    // The batch is what has arrived within fill_timeout of its first message, and then what
+    // has been fetched already: a backlog goes in full batches, and a steady stream never
+    // waits more than fill_timeout for its batch to close.
+    const auto close_at = std::chrono::steady_clock::now() + options_.fill_timeout;
     while (pending_.size() < options_.batch_size) {
-      auto next = consumer_->Poll(options_.fill_timeout);
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          close_at - std::chrono::steady_clock::now());
+      auto next = consumer_->Poll(std::max(left, std::chrono::milliseconds(0)));
       if (!next.ok() || !next->has_value()) break;
       pending_.push_back(std::move(**next));
     }
@@ -221,14 +228,80 @@ void RulesEngine::Run() {
   }
 }
 
+// One trigger instance message, worked out before anything is written.
+struct RulesEngine::Plan {
+  const bus::Message* message = nullptr;
+  store::TriggerInstance instance;
+  struct Execution {
+    store::Execution record;  // requested, or failed with the reason
+    std::string error;        // why it failed; empty when requested
+  };
+  std::vector<Execution> executions;  // one per matching rule
+};
+
+// What a batch wrote, for after its commit.
+struct RulesEngine::Recorded {
+  std::vector<store::Execution> requests;  // executions (still) requested: their requests go out
+  std::vector<std::pair<const bus::Message*, std::string>> dead;  // set aside, and why
+  uint64_t triggers = 0, duplicates = 0, created = 0, failed = 0;
+  std::vector<std::pair<std::string, std::string>> failures;  // execution id, reason
+};
+
 Status RulesEngine::ProcessBatch(const std::vector<bus::Message>& batch) {
   std::shared_ptr<const RuleSet> rules = this->rules();
+  // 1. Decode, match and render every message: CPU and datastore reads only.
+  std::vector<Plan> plans;
+  plans.reserve(batch.size());
+  std::vector<std::pair<const bus::Message*, std::string>> unplanned;
   for (const auto& m : batch) {
-    Status s = ProcessMessage(m, *rules);
-    if (s.ok()) continue;
-    if (s.retryable()) return s.WithContext(Where(m));
-    // Not the store or the bus failing but the message itself: retrying cannot help.
-    GALE_TRY(DeadLetter(m, s.message()));
+    if (!m.authentic) continue;  // not signed by this deployment: counted and logged
+    Plan plan;
+    Status s = PlanMessage(m, *rules, &plan);
+    if (s.ok()) {
+      plans.push_back(std::move(plan));
+    } else if (s.retryable()) {
+      return s.WithContext(Where(m));
+    } else {
+      // Not the store or the bus failing but the message itself: retrying cannot help.
+      unplanned.emplace_back(&m, s.message());
+    }
+  }
+  // 2. Record the whole batch: one store batch, one commit.
+  Recorded recorded;
+  Status written = options_.store->Batch([&](store::Store& batch_store) -> Status {
+    recorded = Recorded{};  // a batch retried by the store starts over
+    for (const Plan& plan : plans) {
+      // Tests of a crash part way through a batch (nothing of it may count, all of it is redone).
+      if (FailpointHit("rules.abort_mid_batch", plan.message->key)) std::abort();
+      Status s = RecordPlan(plan, batch_store, &recorded);
+      if (s.ok()) continue;
+      if (s.retryable()) return s.WithContext(Where(*plan.message));
+      recorded.dead.emplace_back(plan.message, s.message());
+    }
+    return Status::Ok();
+  });
+  if (!written.ok()) {
+    return written.retryable() ? written : AsRetryable(written, "recording the batch");
+  }
+  counters_->triggers_processed += recorded.triggers;
+  counters_->duplicates += recorded.duplicates;
+  counters_->executions_created += recorded.created;
+  counters_->executions_failed += recorded.failed;
+  for (const auto& [id, reason] : recorded.failures) {
+    spdlog::warn("rules engine: execution {} failed: {}", id, reason);
+  }
+  // 3. Durable now: request the executions, set aside what could not be processed, flush.
+  for (const store::Execution& e : recorded.requests) {
+    Status produced =
+        producer_->Produce(executions_topic_, e.id, bus::Encode(requests::ExecutionRequestOf(e)));
+    if (!produced.ok()) return AsRetryable(produced, "producing execution request " + e.id);
+    counters_->requests_produced++;
+  }
+  for (const auto& [m, reason] : unplanned) GALE_TRY(DeadLetter(*m, reason));
+  for (const auto& [m, reason] : recorded.dead) GALE_TRY(DeadLetter(*m, reason));
+  // Tests of a crash between the batch's commit and its requests going out.
+  for (const auto& m : batch) {
+    if (FailpointHit("rules.abort_before_flush", m.key)) std::abort();
   }
   Status flushed = producer_->Flush(options_.flush_timeout);
   if (!flushed.ok()) return AsRetryable(flushed, "flushing execution requests");
@@ -252,13 +325,22 @@ Status RulesEngine::ProcessGuarded(std::vector<bus::Message>& batch) {
   // Counted once per batch taken (a retry in this process is the store's or the bus's failure,
   // not the message's): each partition's first message, one store write per partition.
   if (!guard_.counted) {
-    for (const auto& m : batch) {
-      if (guard_.first.count({m.topic, m.partition}) > 0) continue;
-      auto n = attempts_->Begin(m.topic, m.partition, m.key);
-      if (!n.ok()) return AsRetryable(n.status(), "crash-loop guard");
-      guard_.first[{m.topic, m.partition}] = *n;
-      guard_.careful = guard_.careful || *n > 1;
-    }
+    // All partitions in one store batch: one commit, which must be durable before the work.
+    std::map<std::pair<std::string, int32_t>, int> first;
+    Status counted = options_.store->Batch([&](store::Store& batch_store) -> Status {
+      first.clear();
+      store::MessageAttempts attempts(&batch_store, attempts_group_);
+      for (const auto& m : batch) {
+        if (first.count({m.topic, m.partition}) > 0) continue;
+        auto n = attempts.Begin(m.topic, m.partition, m.key);
+        if (!n.ok()) return n.status();
+        first[{m.topic, m.partition}] = *n;
+      }
+      return Status::Ok();
+    });
+    if (!counted.ok()) return AsRetryable(counted, "crash-loop guard");
+    for (const auto& [partition, n] : first) guard_.careful = guard_.careful || n > 1;
+    guard_.first = std::move(first);
     guard_.counted = true;
   }
   if (!guard_.careful) return ProcessBatch(batch);
@@ -298,48 +380,23 @@ void RulesEngine::CommitBatch(const std::vector<bus::Message>& batch) {
   consumer_->CommitDone();  // counted or logged by on_commit
 }
 
-Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) {
-  if (!m.authentic) return Status::Ok();  // not signed by this deployment: counted and logged
+Status RulesEngine::PlanMessage(const bus::Message& m, const RuleSet& rules, Plan* plan) {
   if (FailpointHit("rules.abort_on", m.value)) std::abort();  // tests of the crash-loop guard
   auto decoded = bus::DecodeTriggerInstance(m.value);
   if (!decoded.ok()) {
     counters_->malformed++;
     return decoded.status();
   }
-  store::Store& st = *options_.store;
+  plan->message = &m;
   // Already there, `pending`, when the API recorded it before answering: kept as it is.
-  store::TriggerInstance ti =
-      requests::TriggerRecordOf(*decoded, store::TriggerStatus::kProcessing);
-
-  if (!ti.dedupe_key.empty()) {
-    // The instance owns the window it opens: delivered again (a crash before its record or
-    // its executions were written) it carries on where it stopped instead of collapsing.
-    auto first = st.InsertDedupeKey(ti.trigger + ":" + ti.dedupe_key, ti.id,
-                                    options_.dedupe_window.count(), ti.occurred_at);
-    if (!first.ok()) return first.status().WithContext("dedupe key");
-    if (!*first) {
-      // Or this very instance delivered again after it was recorded, while a later instance
-      // of the key has opened a new window since: it was not a duplicate then, nor is it now.
-      auto existing = st.GetTriggerInstance(ti.id);
-      if (!existing.ok()) return existing.status().WithContext("trigger instance");
-      if (!existing->has_value()) {
-        counters_->duplicates++;
-        spdlog::debug("rules engine: trigger instance {} ({}) collapsed: dedupe_key '{}' seen",
-                      ti.id, ti.trigger, ti.dedupe_key);
-        return Status::Ok();
-      }
-    }
-  }
-  if (auto inserted = st.InsertTriggerInstance(ti); !inserted.ok()) {
-    return inserted.status().WithContext("trigger instance");
-  }
-  counters_->triggers_processed++;
+  plan->instance = requests::TriggerRecordOf(*decoded, store::TriggerStatus::kProcessing);
+  const store::TriggerInstance& ti = plan->instance;
 
   const store::TimeMs now = options_.clock();
   Status kv_error = Status::Ok();
   expr::TemplateContext ctx;
   ctx.trigger = &ti.payload;
-  ctx.kv = requests::DatastoreLookup(st, options_.system_user, now, &kv_error);
+  ctx.kv = requests::DatastoreLookup(*options_.store, options_.system_user, now, &kv_error);
   ctx.decrypt = options_.decrypt;
 
   const Json& fired_parameters = ti.trigger_parameters;
@@ -351,7 +408,8 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
     if (!matched) continue;
     counters_->rules_matched++;
 
-    store::Execution e;
+    Plan::Execution& planned = plan->executions.emplace_back();
+    store::Execution& e = planned.record;
     e.id = UuidV5(kGaleNamespace, ti.id + rule->ref);
     e.action = rule->action_ref;
     e.rule = rule->ref;
@@ -374,36 +432,65 @@ Status RulesEngine::ProcessMessage(const bus::Message& m, const RuleSet& rules) 
       e.status = store::ExecStatus::kFailed;
       e.finished_at = now;
       e.result = Json{{"error", error}};
-    }
-    if (!error.empty()) {
       // Kept for whoever looks at the failure, with nothing secret in clear.
       e.parameters =
           rule->action ? packs::MaskSecrets(parameters, rule->action->secrets) : parameters;
       e.secret_parameters = Json::object();
+      planned.error = "rule " + rule->ref + ": " + error;
     }
+  }
+  return Status::Ok();
+}
+
+Status RulesEngine::RecordPlan(const Plan& plan, store::Store& st, Recorded* out) {
+  const store::TriggerInstance& ti = plan.instance;
+  if (!ti.dedupe_key.empty()) {
+    // The instance owns the window it opens: delivered again (a crash before its record or
+    // its executions were written) it carries on where it stopped instead of collapsing.
+    auto first = st.InsertDedupeKey(ti.trigger + ":" + ti.dedupe_key, ti.id,
+                                    options_.dedupe_window.count(), ti.occurred_at);
+    if (!first.ok()) return first.status().WithContext("dedupe key");
+    if (!*first) {
+      // Or this very instance delivered again after it was recorded, while a later instance
+      // of the key has opened a new window since: it was not a duplicate then, nor is it now.
+      auto existing = st.GetTriggerInstance(ti.id);
+      if (!existing.ok()) return existing.status().WithContext("trigger instance");
+      if (!existing->has_value()) {
+        out->duplicates++;
+        spdlog::debug("rules engine: trigger instance {} ({}) collapsed: dedupe_key '{}' seen",
+                      ti.id, ti.trigger, ti.dedupe_key);
+        return Status::Ok();
+      }
+    }
+  }
+  if (auto inserted = st.InsertTriggerInstance(ti); !inserted.ok()) {
+    return inserted.status().WithContext("trigger instance");
+  }
+  out->triggers++;
+  for (const Plan::Execution& planned : plan.executions) {
+    const store::Execution& e = planned.record;
     auto created = st.CreateExecution(e);
     if (!created.ok()) return created.status().WithContext("execution " + e.id);
     if (*created) {
-      if (e.status == store::ExecStatus::kRequested) {
-        counters_->executions_created++;
+      if (planned.error.empty()) {
+        out->created++;
+        out->requests.push_back(e);
       } else {
-        counters_->executions_failed++;
-        spdlog::warn("rules engine: execution {} of rule {} failed: {}", e.id, rule->ref, error);
+        out->failed++;
+        out->failures.emplace_back(e.id, planned.error);
       }
-    } else {
-      // Created by an earlier delivery: the record wins (its parameters were rendered then).
-      auto existing = st.GetExecution(e.id);
-      if (!existing.ok()) return existing.status().WithContext("execution " + e.id);
-      if (!existing->has_value()) {
-        return Status::Error("execution " + e.id + " vanished after create", true);
-      }
-      e = std::move(**existing);
+      continue;
     }
-    if (e.status != store::ExecStatus::kRequested) continue;
-    Status produced =
-        producer_->Produce(executions_topic_, e.id, bus::Encode(requests::ExecutionRequestOf(e)));
-    if (!produced.ok()) return AsRetryable(produced, "producing execution request " + e.id);
-    counters_->requests_produced++;
+    // Created by an earlier delivery: the record wins (its parameters were rendered then), and
+    // its request goes out again while it is still requested (the earlier one may be lost).
+    auto existing = st.GetExecution(e.id);
+    if (!existing.ok()) return existing.status().WithContext("execution " + e.id);
+    if (!existing->has_value()) {
+      return Status::Error("execution " + e.id + " vanished after create", true);
+    }
+    if ((*existing)->status == store::ExecStatus::kRequested) {
+      out->requests.push_back(std::move(**existing));
+    }
   }
   auto marked = st.SetTriggerInstanceStatus(ti.id, store::TriggerStatus::kProcessed);
   if (!marked.ok()) return marked.status().WithContext("trigger instance status");

@@ -12,10 +12,14 @@
 //  5. produces the execution request to `<prefix>executions` for every execution of this
 //     instance that is (still) `requested`, so a run that crashed between creating the
 //     execution and flushing the request is repaired by the redelivery.
-// Offsets are committed only after the batch's requests are flushed. A retryable store or bus
-// error stops the batch, which is retried as a whole with backoff (nothing was committed, and
-// every step above is idempotent). A message that is not a valid trigger instance is logged
-// with its offset and skipped (committed).
+// A batch (what one poll brought, up to `batch_size`) is worked in three steps: every message is
+// decoded, matched and rendered first (no writes); then steps 1, 2 and 4 of the whole batch go
+// to the store as ONE batch (Store::Batch: one transaction and one commit on SQLite); only then,
+// once it is durable, are the requests of step 5 produced, and flushed. Offsets are committed
+// only after that flush. A retryable store or bus error stops the batch, which is retried as a
+// whole with backoff (on SQLite nothing of it was written; on MongoDB every step above is
+// idempotent). A message that is not a valid trigger instance is logged with its offset and
+// set aside to dead letters (committed).
 //
 // Threads: Start() runs one worker thread that owns the consumer. UpdateRules, SetRuleEnabled,
 // rules() and stats() may be called from any thread.
@@ -54,7 +58,8 @@ struct RulesEngineOptions {
   std::chrono::milliseconds dedupe_window = std::chrono::hours(1);
   // Most messages processed between two commits.
   size_t batch_size = 500;
-  // How long one Poll waits for the first message of a batch, and for each further one.
+  // How long one Poll waits for the first message of a batch, and how long after it the batch
+  // stays open for more (then it takes only what was fetched already).
   std::chrono::milliseconds poll_timeout = std::chrono::milliseconds(100);
   std::chrono::milliseconds fill_timeout = std::chrono::milliseconds(5);
   // Bound for one Flush of the producer (a timeout is a retryable error: the batch is retried).
@@ -130,7 +135,14 @@ class RulesEngine {
   Status ProcessGuarded(std::vector<bus::Message>& batch);
   // Sends `m` to gale.dead-letters with `reason`; its trigger instance is not fired again.
   Status DeadLetter(const bus::Message& m, const std::string& reason);
-  Status ProcessMessage(const bus::Message& message, const RuleSet& rules);
+  struct Plan;
+  struct Recorded;
+  // Decodes, matches and renders one message (datastore reads, no writes) into `plan`. A
+  // non-retryable error is the message's own fault.
+  Status PlanMessage(const bus::Message& message, const RuleSet& rules, Plan* plan);
+  // Writes what `plan` says through `batch` (a Store::Batch), adding to `out` what is to be
+  // requested once the batch committed.
+  Status RecordPlan(const Plan& plan, store::Store& batch, Recorded* out);
   // Marks `batch` done and commits it (every message of it is taken, so all of it is the done
   // prefix of its partitions).
   void CommitBatch(const std::vector<bus::Message>& batch);
@@ -138,6 +150,7 @@ class RulesEngine {
   RulesEngineOptions options_;
   std::unique_ptr<bus::Producer> producer_;
   std::optional<store::MessageAttempts> attempts_;
+  std::string attempts_group_;  // the group attempts_ counts for (batches count through it too)
   // The crash-loop guard's state for the batch being processed (reset for each new batch).
   struct Guard {
     bool counted = false;  // each partition's first message counted

@@ -102,10 +102,13 @@ Result<std::optional<Loaded<State>>> LoadChain(Database& db, const std::string& 
 }
 
 // Compare-and-set on the chain of `key`: `decide(exists, state)` returns whether to change
-// the state it was given (and changes it); true when this call made the change.
+// the state it was given (and changes it); true when this call made the change. With `head`,
+// the head document as read for the change that was made (its fields that never change, such
+// as an execution's action, are then known without reading it again).
 template <class State, class FromView, class Decide>
 Result<bool> CasChain(Database& db, const std::string& collection, const std::string& key,
-                      FromView from_view, bool upsert_head, const std::string& op, Decide decide) {
+                      FromView from_view, bool upsert_head, const std::string& op, Decide decide,
+                      std::optional<Doc>* head = nullptr) {
   for (int round = 0; round < kMaxCasRounds; ++round) {
     GALE_ASSIGN_OR_RETURN(auto loaded, LoadChain<State>(db, collection, key, from_view, op));
     bool exists = loaded.has_value();
@@ -119,6 +122,7 @@ Result<bool> CasChain(Database& db, const std::string& collection, const std::st
     GALE_ASSIGN_OR_RETURN(auto inserted, db.Insert(collection + "_revs", d, op));
     if (inserted) {
       WriteHead(db, collection, key, rev + 1, ToDoc(state), upsert_head);
+      if (head != nullptr && exists) *head = std::move(loaded->head);
       return true;
     }
     // Someone else made revision rev + 1 first: look again.

@@ -115,6 +115,43 @@ class MongoStore final : public Store {
     });
   }
 
+  // One compare-and-set after another (the server has no transaction to share), each giving
+  // back the record from the head it read: nothing is read twice.
+  Result<std::vector<Claim>> ClaimExecutions(const std::vector<std::string>& ids,
+                                             const std::string& node, TimeMs lease_expires_at,
+                                             TimeMs now) override {
+    std::vector<Claim> claims;
+    claims.reserve(ids.size());
+    for (const std::string& id : ids) {
+      Claim& claim = claims.emplace_back();
+      claim.id = id;
+      ExecState after;
+      std::optional<Doc> head;
+      auto won = CasChain<ExecState>(
+          *db_, "executions", id, ExecStateFrom, false, "claim execution " + id,
+          [&](bool, ExecState& s) {
+            if (s.status != ExecStatus::kRequested && s.status != ExecStatus::kScheduled) {
+              return false;
+            }
+            s.status = ExecStatus::kRunning;
+            s.node = node;
+            s.lease_expires_at = lease_expires_at;
+            s.started_at = now;
+            s.attempt += 1;
+            s.log.push_back({ExecStatus::kRunning, now, node});
+            after = s;
+            return true;
+          },
+          &head);
+      if (!won.ok()) {
+        claim.status = won.status();
+      } else if (*won && head) {
+        claim.execution = ExecutionFrom(View(head->get()), after);
+      }
+    }
+    return claims;
+  }
+
   Result<bool> RenewLease(const std::string& id, const std::string& node,
                           TimeMs lease_expires_at) override {
     return CasExecution(id, "renew lease of execution " + id, [&](ExecState& s) {

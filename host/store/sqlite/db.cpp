@@ -68,6 +68,12 @@ Status Stmt::Run() {
   }
 }
 
+void Stmt::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  bind_rc_ = SQLITE_OK;
+}
+
 int64_t Stmt::Int(int column) const {
   return sqlite3_column_int64(stmt_, column);
 }

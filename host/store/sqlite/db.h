@@ -35,6 +35,8 @@ class Stmt {
   Result<bool> Step();
   // Steps to the end, ignoring rows.
   Status Run();
+  // Ready to be bound and stepped again (bindings cleared).
+  void Reset();
 
   int64_t Int(int column) const;
   std::string Text(int column) const;  // also reads blobs

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -11,6 +13,7 @@
 
 #include "host/store/internal.h"
 #include "host/store/sqlite/db.h"
+#include "host/store/sqlite/group_commit.h"
 #include "host/store/sqlite/policy_slots.h"
 #include "host/store/sqlite/query.h"
 #include "host/store/sqlite/rows.h"
@@ -33,10 +36,32 @@ Where ExecutionWhere(const ExecutionQuery& q) {
   return where;
 }
 
+// What a store and the batches run on it share: the file, the one writer connection (behind
+// group commit) and the pool of reader connections.
+struct Core {
+  Core(std::string path, StoreOptions options, std::unique_ptr<Conn> writer)
+      : path(std::move(path)),
+        options(std::move(options)),
+        writer(std::move(writer)),
+        group(this->writer.get()) {}
+  const std::string path;
+  const StoreOptions options;
+  std::unique_ptr<Conn> writer;
+  GroupCommit group;
+  std::mutex pool_mu;
+  std::vector<std::unique_ptr<Conn>> readers;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::string path, StoreOptions options, std::unique_ptr<Conn> writer)
-      : path_(std::move(path)), options_(std::move(options)), writer_(std::move(writer)) {}
+      : core_(std::make_shared<Core>(std::move(path), std::move(options), std::move(writer))),
+        path_(core_->path),
+        options_(core_->options) {}
+  // A batch: every operation runs on `batch`, the writer connection inside the batch's
+  // transaction (see Batch).
+  SqliteStore(std::shared_ptr<Core> core, Conn* batch)
+      : core_(std::move(core)), path_(core_->path), options_(core_->options), batch_(batch) {}
 
   std::string_view backend() const override { return "sqlite"; }
 
@@ -162,6 +187,48 @@ class SqliteStore final : public Store {
       return Status::Ok();
     }));
     return claimed;
+  }
+
+  Result<std::vector<Claim>> ClaimExecutions(const std::vector<std::string>& ids,
+                                             const std::string& node, TimeMs lease_expires_at,
+                                             TimeMs now) override {
+    static const std::string kSql =
+        "UPDATE executions SET status = 'running', node = ?2, lease_expires_at = ?3, "
+        "started_at = ?4, attempt = attempt + 1, " +
+        LogAppend("'running'", "?4", "?2") + " WHERE id = ?1 AND status IN " +
+        InList(internal::ClaimableStatuses()) + " RETURNING " + kExecutionColumns;
+    std::vector<Claim> claims;
+    GALE_TRY(Write("claim " + std::to_string(ids.size()) + " executions", [&](Conn& c) -> Status {
+      claims.clear();
+      GALE_ASSIGN_OR_RETURN(Stmt s, c.Prepare(kSql));
+      for (const std::string& id : ids) {
+        Claim& claim = claims.emplace_back();
+        claim.id = id;
+        s.BindText(1, id).BindText(2, node).Bind(3, lease_expires_at).Bind(4, now);
+        GALE_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (row) claim.execution = ReadExecution(s);
+        GALE_TRY(s.Run());
+        s.Reset();
+      }
+      return Status::Ok();
+    }));
+    return claims;
+  }
+
+  Status Batch(const std::function<Status(Store& batch)>& body) override {
+    if (batch_ != nullptr) return body(*this);  // a batch inside a batch is part of it
+    Status result = Status::Ok();
+    Status s = core_->group.Run([&](Conn& c) {
+      SqliteStore batch(core_, &c);
+      result = body(batch);
+      // SQLite may have rolled the transaction back already (an I/O error): then say so.
+      if (result.ok() && sqlite3_get_autocommit(c.db())) {
+        result = Fail("batch", Status::Error("the batch's transaction was rolled back", true));
+      }
+      return result;
+    });
+    if (!result.ok()) return result;
+    return s.ok() ? s : Fail("commit of a batch", s);
   }
 
   Result<bool> RenewLease(const std::string& id, const std::string& node,
@@ -632,28 +699,44 @@ class SqliteStore final : public Store {
 
   // Runs `body` in a BEGIN IMMEDIATE transaction on the writer connection: it holds the
   // database's write lock from the start, so a compare-and-set is atomic across processes.
+  // Concurrent writes share a transaction (group commit), each in a savepoint of its own; in a
+  // batch, `body` runs in the batch's transaction, also in a savepoint of its own, so that an
+  // operation that fails half-way leaves nothing behind.
   template <class F>
   Status Write(const std::string& op, F&& body) {
-    std::lock_guard lock(write_mu_);
-    Conn& c = *writer_;
-    if (Status s = c.Exec("BEGIN IMMEDIATE"); !s) return Fail(op, s);
-    Status s = body(c);
-    if (s.ok()) {
-      s = c.Exec("COMMIT");
-      if (s.ok()) return s;
+    if (batch_ == nullptr) {
+      const GroupCommit::Body erased = [&](Conn& c) { return body(c); };
+      Status s = core_->group.Run(erased);
+      return s.ok() ? s : Fail(op, s);
     }
-    if (!sqlite3_get_autocommit(c.db())) (void)c.Exec("ROLLBACK");
+    Conn& c = *batch_;
+    // SQLite rolls a whole transaction back on some errors (I/O, full disk): what follows
+    // must not run outside it.
+    if (sqlite3_get_autocommit(c.db())) {
+      return Fail(op, Status::Error("the batch's transaction was rolled back", true));
+    }
+    if (Status s = c.Exec("SAVEPOINT gale_op"); !s) return Fail(op, s);
+    Status s = body(c);
+    if (s.ok()) return c.Exec("RELEASE gale_op");
+    if (!sqlite3_get_autocommit(c.db())) {
+      (void)c.Exec("ROLLBACK TO gale_op");
+      (void)c.Exec("RELEASE gale_op");
+    }
     return Fail(op, s);
   }
 
   template <class F>
   Status Read(const std::string& op, F&& body) {
+    if (batch_ != nullptr) {  // sees the batch's own writes
+      Status s = body(*batch_);
+      return s.ok() ? s : Fail(op, s);
+    }
     std::unique_ptr<Conn> conn;
     {
-      std::lock_guard lock(pool_mu_);
-      if (!readers_.empty()) {
-        conn = std::move(readers_.back());
-        readers_.pop_back();
+      std::lock_guard lock(core_->pool_mu);
+      if (!core_->readers.empty()) {
+        conn = std::move(core_->readers.back());
+        core_->readers.pop_back();
       }
     }
     if (!conn) {
@@ -663,9 +746,9 @@ class SqliteStore final : public Store {
     }
     Status s = body(*conn);
     {
-      std::lock_guard lock(pool_mu_);
-      if (readers_.size() < static_cast<size_t>(std::max(1, options_.max_connections))) {
-        readers_.push_back(std::move(conn));
+      std::lock_guard lock(core_->pool_mu);
+      if (core_->readers.size() < static_cast<size_t>(std::max(1, options_.max_connections))) {
+        core_->readers.push_back(std::move(conn));
       }
     }
     return s.ok() ? s : Fail(op, s);
@@ -678,12 +761,10 @@ class SqliteStore final : public Store {
     return conn;
   }
 
-  const std::string path_;
-  const StoreOptions options_;
-  std::mutex write_mu_;
-  std::unique_ptr<Conn> writer_;
-  std::mutex pool_mu_;
-  std::vector<std::unique_ptr<Conn>> readers_;
+  std::shared_ptr<Core> core_;
+  const std::string& path_;
+  const StoreOptions& options_;
+  Conn* batch_ = nullptr;  // set in a batch's Store
 };
 
 Status OpenError(const std::string& path, const std::string& reason) {

@@ -1,10 +1,12 @@
 // A rules engine in a process of its own, for tests that kill it with SIGKILL:
-//   gale_rules_engine_child BROKERS EMBEDDED(0|1) TOPIC_PREFIX STORE_URL PACKS_DIR
+//   gale_rules_engine_child BROKERS EMBEDDED(0|1) TOPIC_PREFIX STORE_URL PACKS_DIR [FAILPOINTS]
+// FAILPOINTS, when given, is the child's GALE_TEST_FAILPOINTS (host/common/failpoint.h).
 // Prints "started" once the engine runs; on SIGTERM or SIGINT stops it cleanly, prints its
 // counters as JSON and exits 0. Exits 2 on a setup error.
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -19,10 +21,12 @@
 
 int main(int argc, char** argv) {
   using namespace gale;
-  if (argc != 6) {
-    std::cerr << "usage: " << argv[0] << " BROKERS EMBEDDED TOPIC_PREFIX STORE_URL PACKS_DIR\n";
+  if (argc != 6 && argc != 7) {
+    std::cerr << "usage: " << argv[0]
+              << " BROKERS EMBEDDED TOPIC_PREFIX STORE_URL PACKS_DIR [FAILPOINTS]\n";
     return 2;
   }
+  if (argc == 7) setenv("GALE_TEST_FAILPOINTS", argv[6], 1);  // no thread exists yet
   // Blocked before any thread exists, so every thread inherits the mask and sigwait gets them.
   sigset_t signals = gale::testing::BlockStopSignals();
 
