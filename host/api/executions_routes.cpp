@@ -7,6 +7,7 @@
 #include "host/requests/action_context.h"
 #include "host/store/follow.h"
 #include "host/store/secret_parameters.h"
+#include "host/store/workflow_state.h"
 
 namespace gale::api {
 namespace {
@@ -233,7 +234,17 @@ void AddExecutionRoutes(Router& router, const std::shared_ptr<State>& state) {
   router.Add("GET", "/v1/executions/{id}", [state](HttpRequest& request) {
     auto found = Find(*state, request.params.at("id"));
     if (!found.ok()) return NotFoundOr(found.status());
-    return HttpResponse::Json(200, ExecutionJson(*found));
+    Json j = ExecutionJson(*found);
+    // A workflow: its tasks' executions, in the order they were requested (host/workflow).
+    auto workflow = store::LoadState(state->store(), found->id);
+    if (workflow.ok() && *workflow) {
+      j["children"] = Json::array();
+      for (const auto& t : (**workflow).value("tasks", Json::array())) {
+        auto child = state->store().GetExecution(t.value("execution_id", ""));
+        if (child.ok() && *child) j["children"].push_back(ExecutionJson(**child));
+      }
+    }
+    return HttpResponse::Json(200, j);
   });
   router.Add("GET", "/v1/executions/{id}/output",
              [state](HttpRequest& request) { return Output(*state, request); });

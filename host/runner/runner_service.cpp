@@ -290,6 +290,20 @@ Status RunnerService::Handle(const bus::Message& m) {
   counters_->claimed++;
   // The record, not the message, says what runs: a message only names the execution.
   const store::Execution& record = **existing;
+  // workflow: a workflow action is the workflow engine's from here (host/workflow).
+  if (options_.start_workflow) {
+    std::shared_ptr<const ActionIndex> actions;
+    {
+      std::lock_guard<std::mutex> lock(actions_mu_);
+      actions = actions_;
+    }
+    const RunnableAction* action = actions->Find(record.action);
+    if (action != nullptr && action->meta.chain) {
+      options_.start_workflow(record, *action);
+      return Status::Ok();
+    }
+  }
+  // end workflow
   auto params = store::OpenSecretParameters(options_.cipher ? &*options_.cipher : nullptr, record);
   StartExecution(id, record.action, params.ok() ? *params : Json::object(),
                  params.ok() ? Status::Ok() : params.status());

@@ -84,6 +84,10 @@ struct RunnerOptions {
   // Whose keys an execution's scope "user" is: StackStorm's system user, under whom rules run
   // actions (the execution record names no user of its own yet).
   std::string system_user = "stanley";
+  // Workflows (runner types action-chain, ...): a claimed execution of a workflow action is
+  // handed to this (host/workflow) instead of the sandbox; it owns the execution from then on.
+  // Absent: such an execution fails (no launcher).
+  std::function<void(const store::Execution&, const RunnableAction&)> start_workflow;
 };
 
 // Counts since Create().

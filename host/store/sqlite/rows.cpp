@@ -84,6 +84,8 @@ Execution ReadExecution(const Stmt& s) {
   e.attempt = static_cast<int>(s.Int(13));
   e.log = ParseLog(s.Text(14));
   e.secret_parameters = ParseJson(s.Text(15));
+  e.parent = s.Text(16);
+  e.task = s.Text(17);
   return e;
 }
 

@@ -122,6 +122,11 @@ CREATE INDEX trigger_instances_status ON trigger_instances (status, occurred_at,
 )sql",
       // 5: policy slots, the cluster-wide concurrency of action.concurrency policies.
       kPolicySlotsMigration,
+      // 6: a workflow's tasks name their workflow's execution and their task (host/workflow).
+      R"sql(
+ALTER TABLE executions ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN task TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return kMigrations;
 }
