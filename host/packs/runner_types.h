@@ -50,8 +50,8 @@ inline constexpr std::array kRunnerTypes = {
         .name = "action-chain",
         .entry_point = EntryPoint::kScript,
         .parameters = R"json({
-          "display_published": {"type": "boolean", "default": true,
-                                "description": "the published variables in the result"},
+          "display_published": {"type": "boolean",
+                                "description": "published variables in the result (default)"},
           "skip_notify": {"type": "array", "description": "ignored"}})json",
     },
     RunnerType{

@@ -169,12 +169,14 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(
-      sqlite3_exec(db,
-                   "ALTER TABLE dedupe_keys DROP COLUMN owner; ALTER TABLE executions DROP "
-                   "COLUMN secret_parameters; DROP INDEX trigger_instances_status; ALTER TABLE "
-                   "trigger_instances DROP COLUMN trigger_parameters; DROP TABLE policy_slots; "
-                   "PRAGMA user_version = 1",
-                   nullptr, nullptr, nullptr),
+      sqlite3_exec(
+          db,
+          "ALTER TABLE dedupe_keys DROP COLUMN owner; ALTER TABLE executions DROP "
+          "COLUMN secret_parameters; DROP INDEX trigger_instances_status; ALTER TABLE "
+          "trigger_instances DROP COLUMN trigger_parameters; DROP TABLE policy_slots; "
+          "ALTER TABLE executions DROP COLUMN parent; ALTER TABLE executions DROP COLUMN task; "
+          "PRAGMA user_version = 1",
+          nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);
   auto s = OpenStore("sqlite://" + path, TestOptions());
@@ -183,6 +185,7 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
   ASSERT_TRUE(old.ok() && old->has_value());
   EXPECT_EQ((**old).parameters, Json({{"a", 1}}));
   EXPECT_EQ((**old).secret_parameters, Json::object());
+  EXPECT_EQ((**old).parent, "");
   EXPECT_FALSE(*(*s)->InsertDedupeKey("old", "ti-2", 1000, 20)) << "the window survived";
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
