@@ -8,6 +8,7 @@
 #include "host/requests/action_context.h"
 #include "host/store/follow.h"
 #include "host/store/secret_parameters.h"
+#include "host/store/workflow_state.h"
 
 namespace gale::api {
 namespace {
@@ -243,6 +244,15 @@ void AddExecutionRoutes(Router& router, const std::shared_ptr<State>& state) {
         j["retry_chain"].push_back({{"id", e.id},
                                     {"retry_attempt", e.retry_attempt},
                                     {"status", store::ToString(e.status)}});
+      }
+    }
+    // A workflow: its tasks' executions, in the order they were requested (host/workflow).
+    auto workflow = store::LoadState(state->store(), found->id);
+    if (workflow.ok() && *workflow) {
+      j["children"] = Json::array();
+      for (const auto& t : (**workflow).value("tasks", Json::array())) {
+        auto child = state->store().GetExecution(t.value("execution_id", ""));
+        if (child.ok() && *child) j["children"].push_back(ExecutionJson(**child));
       }
     }
     return HttpResponse::Json(200, j);

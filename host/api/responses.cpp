@@ -64,6 +64,11 @@ Json ExecutionJson(const store::Execution& e) {
             {"retry_attempt", e.retry_attempt},
             {"result", e.result},
             {"log", log}};
+  // A workflow's task: its workflow's execution and task name.
+  if (!e.parent.empty()) {
+    j["parent"] = e.parent;
+    j["task"] = e.task;
+  }
   return j;
 }
 

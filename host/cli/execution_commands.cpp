@@ -85,6 +85,9 @@ void PrintExecution(const Json& e, ApiClient& api) {
             << Bold("node:     ") << (e.value("node", "").empty() ? "-" : e.value("node", ""))
             << '\n'
             << Bold("started:  ") << When(e.value("started_at", int64_t{0})) << '\n'
+            << (e.contains("parent") ? Bold("parent:   ") + e.value("parent", "") + " (task " +
+                                           e.value("task", "") + ")\n"
+                                     : std::string())
             << Bold("duration: ") << Duration(e) << '\n'
             << Bold("parameters: ") << e.value("parameters", Json::object()).dump() << '\n';
   if (!e.value("retry_of", "").empty()) {
@@ -103,6 +106,14 @@ void PrintExecution(const Json& e, ApiClient& api) {
     }
   }
   std::cout << Bold("result:") << '\n' << e.value("result", Json()).dump(2) << '\n';
+  if (e.contains("children")) {
+    // A workflow's task tree: one row per task execution, in the order they ran.
+    std::cout << Bold("tasks:") << '\n';
+    for (const auto& c : e["children"]) {
+      std::printf("  %-24s %-10s %8s  %s\n", c.value("task", "").c_str(),
+                  c.value("status", "").c_str(), Duration(c).c_str(), c.value("id", "").c_str());
+    }
+  }
   auto output = api.Call("GET", "/v1/executions/" + api::UrlEncode(e.value("id", "")) + "/output");
   if (output.ok() && output->status == 200 && !output->body.empty()) {
     std::cout << Bold("output:") << '\n' << output->body;

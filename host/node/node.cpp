@@ -35,6 +35,7 @@
 #include "host/store/open.h"
 #include "host/store/rule_overrides.h"
 #include "host/timers/timer_service.h"
+#include "host/workflow/workflow_service.h"
 
 namespace gale::node {
 namespace fs = std::filesystem;
@@ -309,6 +310,8 @@ class Node {
   // Held by whoever changes what runs here: the pack watcher, the API's reload, sensor
   // ownership changes (auto partitioning) and the heartbeat.
   std::mutex reload_mu_;
+  // Declared before the runner, which hands it workflows: stopped after the runner.
+  std::unique_ptr<workflow::WorkflowService> workflow_;
   std::unique_ptr<runner::RunnerService> runner_;
   std::unique_ptr<rules::engine::RulesEngine> rules_engine_;
   // Leaves gale.sensor-owners only after the sensor hosts below have stopped: until then no
@@ -579,6 +582,21 @@ Status Node::StartRunner(const packs::Catalog& catalog) {
   options.dispatch = [this](const datastore::Peer& peer, const datastore::DispatchRequest& d) {
     return DispatchForAction(peer, d);
   };
+  // The workflow engine runs beside the runner, which hands it workflow actions.
+  workflow::WorkflowOptions wopts{.bus = bus_,
+                                  .store = store_.get(),
+                                  .node_name = config_.node_name,
+                                  .cipher = cipher_,
+                                  .system_user = config_.system_user};
+  auto workflows =
+      workflow::WorkflowService::Create(wopts, runner::ActionIndex::FromCatalog(catalog, sandbox_));
+  Status engine = workflows.ok() ? (*workflows)->Start() : workflows.status();
+  if (!engine.ok()) return Status::Error("cannot start the workflow engine: " + engine.message());
+  workflow_ = std::move(workflows).value();
+  options.start_workflow = [w = workflow_.get()](const store::Execution& e,
+                                                 const runner::RunnableAction& a) {
+    w->StartWorkflow(e, a);
+  };
   auto created =
       runner::RunnerService::Create(options, runner::ActionIndex::FromCatalog(catalog, sandbox_));
   Status started = created.ok() ? (*created)->Start() : created.status();
@@ -665,6 +683,11 @@ api::ApiHooks Node::ApiHooksForNode() {
       m["runner_slots"] = config_.max_concurrency;
     }
     if (rules_engine_) m["rules_triggers_malformed"] = rules_engine_->stats().malformed;
+    if (workflow_) {
+      const auto w = workflow_->stats();
+      m["workflows_started"] = w.started;
+      m["workflow_transitions"] = w.transitions;
+    }
     return m;
   };
   if (retention_guard_) {
@@ -713,6 +736,7 @@ void Node::Reload(const std::set<std::string>& changed) {
   if (rules_engine_) rules_engine_->UpdateRules(rules::engine::RuleSet::FromCatalog(reloaded));
   if (runner_) {
     runner_->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, sandbox_));
+    if (workflow_) workflow_->UpdateActions(runner::ActionIndex::FromCatalog(reloaded, sandbox_));
     auto types = std::make_shared<const requests::PayloadValidators>(
         requests::PayloadValidatorsOf(reloaded));
     std::lock_guard changing(dispatch_mu_);

@@ -82,6 +82,7 @@ void InspectLibrary(Pack& pack) {
 Catalog Catalog::Load(const std::vector<std::string>& packs_paths, const CatalogOptions& options) {
   Catalog catalog;
   catalog.Read(packs_paths, options, {});
+  catalog.CheckChains();
   catalog.CheckRules();
   catalog.CheckPolicies();
   return catalog;
@@ -126,9 +127,42 @@ Catalog Catalog::LoadOne(const std::string& pack_dir, const std::vector<std::str
   catalog.packs_.push_back(std::move(pack));
   catalog.Read(context_paths, {.inspect_libraries = false, .configs_dir = options.configs_dir},
                {ref});
+  catalog.CheckChains(context_paths.empty());
   catalog.CheckRules(context_paths.empty());
   catalog.CheckPolicies(context_paths.empty());
   return catalog;
+}
+
+// An action-chain action's chain file is read once all packs are read, since its links may
+// name actions of any pack; a chain that cannot run (a link naming no link, a missing action, a
+// template that does not parse) refuses its action, as a rule on a missing action is refused.
+void Catalog::CheckChains(bool own_refs_only) {
+  for (auto& pack : packs_) {
+    if (!pack.ok()) continue;
+    std::set<std::string> refused;  // actions are looked up while checked: moved after
+    for (auto& action : pack.actions) {
+      if (action.runner_type != "action-chain") continue;
+      std::vector<std::string> errors;
+      const std::string path = pack.dir + "/actions/" + action.entry_point;
+      auto chain = ReadActionChain(path, &errors);
+      if (chain.ok()) {
+        for (const auto& link : (*chain)->links) {
+          const bool checked = !own_refs_only || link.ref.rfind(pack.ref + ".", 0) == 0;
+          if (checked && !link.ref.empty() && !FindAction(link.ref)) {
+            errors.push_back(path + ":" + std::to_string(link.ref_line) + ": link '" + link.name +
+                             "': unknown action '" + link.ref + "'");
+          }
+        }
+      }
+      if (errors.empty()) {
+        action.chain = std::move(chain).value();
+      } else {
+        refused.insert(action.ref);
+        pack.refused.push_back({"action", action.ref, action.origin.file, std::move(errors)});
+      }
+    }
+    std::erase_if(pack.actions, [&](const ActionMeta& a) { return refused.contains(a.ref); });
+  }
 }
 
 // Rules may name trigger types and actions of any pack, so they are checked once all packs are

@@ -48,6 +48,8 @@ class Catalog {
   // Refuses (Pack::refused) each rule whose trigger type or action is missing. With
   // `own_refs_only`, a reference into another pack is taken on trust.
   void CheckRules(bool own_refs_only = false);
+  // Reads every action-chain action's chain (ActionMeta::chain); refuses those that cannot run.
+  void CheckChains(bool own_refs_only = false);
   // Refuses each policy whose action is missing, or (action.concurrency.attr) one of whose
   // attributes is not a parameter of that action; `own_refs_only` as for CheckRules.
   void CheckPolicies(bool own_refs_only = false);

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "host/common/json.h"
+#include "host/packs/action_chain.h"
 
 namespace gale::packs {
 
@@ -53,6 +55,8 @@ struct ActionMeta {
   Json parameters_schema = Json::object();  // the same as a JSON Schema object
   Json sandbox = Json::object();
   Origin origin;
+  // runner_type action-chain: the chain file read and checked at load (Catalog::CheckChains).
+  std::shared_ptr<const ActionChain> chain;
 };
 
 struct RuleMeta {

@@ -44,6 +44,16 @@ struct RunnerType {
 // unless one is given. It has no `cwd` (StackStorm's has none, so an action's own `cwd` parameter
 // is the action's): its processes start in /tmp.
 inline constexpr std::array kRunnerTypes = {
+    // A workflow: the runner hands it to the workflow engine (host/workflow), which runs each
+    // link as an execution of its own; entry_point is the chain file under actions/.
+    RunnerType{
+        .name = "action-chain",
+        .entry_point = EntryPoint::kScript,
+        .parameters = R"json({
+          "display_published": {"type": "boolean",
+                                "description": "published variables in the result (default)"},
+          "skip_notify": {"type": "array", "description": "ignored"}})json",
+    },
     RunnerType{
         .name = "http-request",
         .parameters = R"json({

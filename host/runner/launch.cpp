@@ -289,6 +289,12 @@ Result<Launch> PythonScript(const RunnableAction& action, const Json& params,
   return launch;
 }
 
+// Never launched: the runner hands workflow runner types to the workflow engine before this.
+Result<Launch> Workflow(const RunnableAction& action, const Json&, const LaunchContext&) {
+  return Status::Error("runner type " + action.meta.runner_type +
+                       " runs in the workflow engine, which this node does not run");
+}
+
 Result<Launch> Noop(const RunnableAction&, const Json&, const LaunchContext&) {
   Launch launch;
   launch.noop = true;
@@ -330,6 +336,7 @@ struct LauncherRow {
 };
 
 constexpr std::array kLaunchers = {
+    LauncherRow{"action-chain", Workflow},
     LauncherRow{"http-request", HttpRequest},
     LauncherRow{"local-shell-cmd", ShellCommand},
     LauncherRow{"local-shell-script", ShellScript},

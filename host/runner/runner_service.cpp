@@ -387,6 +387,21 @@ Result<std::vector<store::Claim>> RunnerService::ClaimThroughPolicies(
   return claims;
 }
 
+// workflow: a workflow action is the workflow engine's from its claim on (host/workflow).
+bool RunnerService::StartedAsWorkflow(const store::Execution& record) {
+  if (!options_.start_workflow) return false;
+  std::shared_ptr<const ActionIndex> actions;
+  {
+    std::lock_guard<std::mutex> lock(actions_mu_);
+    actions = actions_;
+  }
+  const RunnableAction* action = actions->Find(record.action);
+  if (action == nullptr || !action->meta.chain) return false;
+  options_.start_workflow(record, *action);
+  return true;
+}
+// end workflow
+
 Status RunnerService::ClaimAndStart(size_t count) {
   // The requests to claim: decoded, each with its message's place in pending_.
   std::vector<std::string> ids;
@@ -436,6 +451,10 @@ Status RunnerService::ClaimAndStart(size_t count) {
           counters_->claimed++;
           // The record, not the message, says what runs: a message only names the execution.
           const store::Execution& record = *claim.execution;
+          if (StartedAsWorkflow(record)) {
+            done[index_of[k]] = true;
+            continue;
+          }
           auto params =
               store::OpenSecretParameters(options_.cipher ? &*options_.cipher : nullptr, record);
           StartExecution(record.id, record.action, params.ok() ? *params : Json::object(),

@@ -91,6 +91,10 @@ struct RunnerOptions {
   // Whose keys an execution's scope "user" is: StackStorm's system user, under whom rules run
   // actions (the execution record names no user of its own yet).
   std::string system_user = "stanley";
+  // Workflows (runner types action-chain, ...): a claimed execution of a workflow action is
+  // handed to this (host/workflow) instead of the sandbox; it owns the execution from then on.
+  // Absent: such an execution fails (no launcher).
+  std::function<void(const store::Execution&, const RunnableAction&)> start_workflow;
 };
 
 // Counts since Create().
@@ -145,6 +149,8 @@ class RunnerService {
   // removes from pending_ (and marks done) every request dealt with, keeping in order those
   // whose claim failed with a retryable error (which it returns).
   Status ClaimAndStart(size_t count);
+  // Hands a claimed workflow action to the workflow engine (options_.start_workflow).
+  bool StartedAsWorkflow(const store::Execution& record);
   // The claims of ClaimAndStart: one store batch, or (policies in force) each record admitted
   // by the policies before its own claim.
   Result<std::vector<store::Claim>> ClaimBatch(const std::vector<std::string>& ids);

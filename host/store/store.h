@@ -82,6 +82,10 @@ struct Execution {
   std::string retry_of;
   int retry_attempt = 0;
   std::vector<StatusChange> log;  // every status it had, oldest first (the first is its creation)
+  // A workflow's task (host/workflow): the workflow's execution id and the task's name in it;
+  // both empty for an execution that is not part of a workflow.
+  std::string parent;
+  std::string task;
 };
 
 // A compare-and-set on an execution's status: applied only when the current status is one of

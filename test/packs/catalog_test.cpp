@@ -100,10 +100,11 @@ TEST_F(CatalogTest, WrongFieldType) {
 
 TEST_F(CatalogTest, UnknownRunnerType) {
   auto catalog = LoadBad({{"actions/x.yaml", "---\nname: x\n\nrunner_type: shel\n"}});
-  EXPECT_EQ(OnlyError(catalog),
-            Path("bad/actions/x.yaml") +
-                ":4: unknown runner_type 'shel' (known: http-request, local-shell-cmd, "
-                "local-shell-script, native, noop, python-script)");
+  EXPECT_EQ(
+      OnlyError(catalog),
+      Path("bad/actions/x.yaml") +
+          ":4: unknown runner_type 'shel' (known: action-chain, http-request, local-shell-cmd, "
+          "local-shell-script, native, noop, python-script)");
 }
 
 TEST_F(CatalogTest, DefaultViolatesItsOwnSchema) {

@@ -33,7 +33,8 @@ TEST(RunnerTypesTest, MalformedParametersAreRefusedNamingTheRow) {
 
 TEST(RunnerTypesTest, NamesAreListedInTheTablesOrder) {
   EXPECT_EQ(KnownRunnerTypes(),
-            "http-request, local-shell-cmd, local-shell-script, native, noop, python-script");
+            "action-chain, http-request, local-shell-cmd, local-shell-script, native, noop, "
+            "python-script");
   EXPECT_TRUE(IsKnownRunnerType("local-shell-script"));
   EXPECT_FALSE(IsKnownRunnerType("orquesta"));
   EXPECT_EQ(FindRunnerType("orquesta"), nullptr);

@@ -54,6 +54,24 @@ TEST_P(ExecutionsTest, CreateIsIdempotentAndKeepsTheFirst) {
   ASSERT_EQ(g.log.size(), 1u);
   EXPECT_EQ(g.log[0].status, ExecStatus::kRequested);
   EXPECT_EQ(g.log[0].at, 1000);
+  EXPECT_EQ(g.parent, "");  // not a workflow's task
+}
+
+// A workflow's task names its workflow and task; both are kept and listed (host/workflow).
+TEST_P(ExecutionsTest, WorkflowTaskKeepsParentAndTask) {
+  Execution e = MakeExecution("ex-task");
+  e.parent = "ex-workflow";
+  e.task = "first";
+  ASSERT_TRUE(store().CreateExecution(e).ok());
+  auto got = store().GetExecution("ex-task");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.message();
+  EXPECT_EQ((*got)->parent, "ex-workflow");
+  EXPECT_EQ((*got)->task, "first");
+  auto page = store().ListExecutions({});
+  ASSERT_TRUE(page.ok()) << page.message();
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].parent, "ex-workflow");
+  EXPECT_EQ(page->items[0].task, "first");
 }
 
 TEST_P(ExecutionsTest, UnknownExecutionReadsAsAbsentAndCannotBeClaimed) {

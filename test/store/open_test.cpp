@@ -174,7 +174,8 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
                    "COLUMN secret_parameters; DROP INDEX trigger_instances_status; ALTER TABLE "
                    "trigger_instances DROP COLUMN trigger_parameters; DROP TABLE policy_slots; "
                    "ALTER TABLE executions DROP COLUMN retry_of; ALTER TABLE executions DROP "
-                   "COLUMN retry_attempt; "
+                   "COLUMN retry_attempt; ALTER TABLE executions DROP COLUMN parent; "
+                   "ALTER TABLE executions DROP COLUMN task; "
                    "PRAGMA user_version = 1",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
@@ -187,6 +188,7 @@ TEST(OpenStoreTest, OlderSchemaIsMigratedKeepingItsRecords) {
   EXPECT_EQ((**old).secret_parameters, Json::object());
   EXPECT_EQ((**old).retry_of, "");
   EXPECT_EQ((**old).retry_attempt, 0);
+  EXPECT_EQ((**old).parent, "");
   EXPECT_FALSE(*(*s)->InsertDedupeKey("old", "ti-2", 1000, 20)) << "the window survived";
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));
   EXPECT_TRUE(*(*s)->InsertDedupeKey("new", "ti-3", 1000, 20));

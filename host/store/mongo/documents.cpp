@@ -80,6 +80,8 @@ Execution ExecutionFrom(const View& head, const ExecState& s) {
   e.rule = head.Str("rule");
   e.trigger_instance = head.Str("trigger_instance");
   e.trace_id = head.Str("trace_id");
+  if (head.Has("parent")) e.parent = head.Str("parent");
+  if (head.Has("task")) e.task = head.Str("task");
   e.requested_at = head.Int("requested_at");
   if (head.Has("retry_of")) {
     e.retry_of = head.Str("retry_of");

@@ -87,6 +87,7 @@ class MongoStore final : public Store {
     Doc d = ToDoc(s);
     d.Str("_id", e.id).Str("action", e.action).Str("parameters", DumpJson(e.parameters));
     d.Str("secret_parameters", DumpJson(e.secret_parameters));
+    if (!e.parent.empty()) d.Str("parent", e.parent).Str("task", e.task);
     d.Str("rule", e.rule).Str("trigger_instance", e.trigger_instance).Str("trace_id", e.trace_id);
     d.Time("requested_at", e.requested_at).Int("rev", 0);
     if (!e.retry_of.empty()) d.Str("retry_of", e.retry_of).Int32("retry_attempt", e.retry_attempt);

@@ -86,6 +86,8 @@ Execution ReadExecution(const Stmt& s) {
   e.secret_parameters = ParseJson(s.Text(15));
   e.retry_of = s.Text(16);
   e.retry_attempt = static_cast<int>(s.Int(17));
+  e.parent = s.Text(18);
+  e.task = s.Text(19);
   return e;
 }
 

@@ -14,7 +14,7 @@ namespace gale::store::sqlite {
 inline constexpr const char* kExecutionColumns =
     "id, action, parameters, rule, trigger_instance, trace_id, status, node, lease_expires_at, "
     "requested_at, started_at, finished_at, result, attempt, log, secret_parameters, retry_of, "
-    "retry_attempt";
+    "retry_attempt, parent, task";
 inline constexpr const char* kTriggerColumns =
     "id, trigger, payload, occurred_at, dedupe_key, sensor, node, trace_id, status, "
     "trigger_parameters";

@@ -127,6 +127,11 @@ CREATE INDEX trigger_instances_status ON trigger_instances (status, occurred_at,
 ALTER TABLE executions ADD COLUMN retry_of TEXT NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN retry_attempt INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 7: a workflow's tasks name their workflow's execution and their task (host/workflow).
+      R"sql(
+ALTER TABLE executions ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN task TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return kMigrations;
 }

@@ -10,7 +10,7 @@
 namespace gale::store::sqlite {
 
 inline constexpr int kApplicationId = 0x47616c65;  // "Gale"
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // Refuses a file that is not Gale's (no need to hold a lock): not a database at all, or one
 // with tables of another application, or of a newer schema. Errors name `path`.

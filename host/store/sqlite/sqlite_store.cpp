@@ -142,7 +142,7 @@ class SqliteStore final : public Store {
       GALE_ASSIGN_OR_RETURN(
           Stmt s, c.Prepare(std::string("INSERT INTO executions (") + kExecutionColumns +
                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                            "?13, ?14, ?15, ?16, ?17, ?18) ON CONFLICT (id) DO NOTHING"));
+                            "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) ON CONFLICT (id) DO NOTHING"));
       s.BindText(1, e.id).BindText(2, e.action).BindText(3, DumpJson(e.parameters));
       s.BindText(4, e.rule).BindText(5, e.trigger_instance).BindText(6, e.trace_id);
       s.BindText(7, ToString(e.status)).BindText(8, e.node).Bind(9, e.lease_expires_at);
@@ -150,6 +150,7 @@ class SqliteStore final : public Store {
       s.BindText(13, DumpJson(e.result)).Bind(14, e.attempt).BindText(15, DumpLog(log));
       s.BindText(16, DumpJson(e.secret_parameters)).BindText(17, e.retry_of);
       s.Bind(18, e.retry_attempt);
+      s.BindText(19, e.parent).BindText(20, e.task);
       GALE_TRY(s.Run());
       inserted = c.Changes() == 1;
       return Status::Ok();

@@ -1,0 +1,35 @@
+#include "host/store/workflow_state.h"
+
+#include "host/common/uuid.h"
+
+namespace gale::store {
+
+std::string StateKey(const std::string& workflow_id) {
+  return "workflow/" + workflow_id;
+}
+
+Result<std::optional<Json>> LoadState(Store& store, const std::string& workflow_id) {
+  KeyRef ref{StateKey(workflow_id), KeyScope::kGale, ""};
+  GALE_ASSIGN_OR_RETURN(auto kv, store.GetKey(ref, NowMs()));
+  if (!kv) return std::optional<Json>();
+  Json state = Json::parse(kv->value, nullptr, false);
+  if (state.is_discarded() || !state.is_object()) {
+    return Status::Error("workflow " + workflow_id + ": its state document is not JSON");
+  }
+  return std::optional<Json>(std::move(state));
+}
+
+Status SaveState(Store& store, const std::string& workflow_id, const Json& state) {
+  KeyValue kv;
+  kv.name = StateKey(workflow_id);
+  kv.scope = KeyScope::kGale;
+  kv.value = state.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return store.SetKey(kv, NowMs()).WithContext("workflow " + workflow_id + ": state");
+}
+
+std::string TaskExecutionId(const std::string& workflow_id, int64_t step, const std::string& task) {
+  return UuidV5(kGaleNamespace,
+                "workflow/" + workflow_id + "/" + std::to_string(step) + "/" + task);
+}
+
+}  // namespace gale::store

@@ -1,0 +1,33 @@
+// A workflow's durable state document (host/workflow): one JSON record per workflow execution, in
+// the store's `gale` key scope under "workflow/<execution id>", so both backends keep it and any
+// node can load it. Written after each step's task is requested (tasks have derived ids, so a step
+// repeated after a crash finds its task already there).
+//
+// The document is general, for every workflow runner:
+//   runner     "action-chain"
+//   action     the workflow action's ref
+//   step       how many tasks were requested (a task's id derives from it)
+//   current    the tasks in flight: [{task, execution_id}] (one for a chain)
+//   context    the workflow's variables (parameters, vars, published values, task results)
+//   published  what was published
+//   tasks      every task requested, in order: {name, execution_id, status, requested_at,
+//              finished_at}
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "host/common/json.h"
+#include "host/common/result.h"
+#include "host/store/store.h"
+
+namespace gale::store {
+
+std::string StateKey(const std::string& workflow_id);
+Result<std::optional<Json>> LoadState(Store& store, const std::string& workflow_id);
+Status SaveState(Store& store, const std::string& workflow_id, const Json& state);
+
+// The id of a workflow's task: the same workflow, step and task always give the same id.
+std::string TaskExecutionId(const std::string& workflow_id, int64_t step, const std::string& task);
+
+}  // namespace gale::store

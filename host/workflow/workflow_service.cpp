@@ -1,0 +1,170 @@
+#include "host/workflow/workflow_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "host/bus/consumer_role.h"
+#include "host/bus/messages.h"
+#include "host/store/workflow_state.h"
+#include "host/workflow/chain_engine.h"
+
+namespace gale::workflow {
+
+using store::LoadState;
+using store::SaveState;
+using store::TaskExecutionId;
+
+using store::ExecStatus;
+
+struct WorkflowService::Counters {
+  std::atomic<uint64_t> started{0}, transitions{0}, finished{0};
+};
+
+namespace {
+constexpr std::string_view kWorkflowsGroup = "workflows";  // consumes execution-events
+}
+
+Result<std::unique_ptr<WorkflowService>> WorkflowService::Create(
+    WorkflowOptions options, std::shared_ptr<const runner::ActionIndex> actions) {
+  if (options.store == nullptr) return Status::Error("workflow: no store");
+  auto producer = bus::Producer::Create(options.bus);
+  if (!producer.ok()) return producer.status().WithContext("workflow: producer");
+  return std::unique_ptr<WorkflowService>(
+      new WorkflowService(std::move(options), std::move(actions), std::move(producer).value()));
+}
+
+WorkflowService::WorkflowService(WorkflowOptions options,
+                                 std::shared_ptr<const runner::ActionIndex> actions,
+                                 std::unique_ptr<bus::Producer> producer)
+    : options_(std::move(options)),
+      producer_(std::move(producer)),
+      executions_topic_(bus::Topic(options_.bus, bus::kExecutions)),
+      events_topic_(bus::Topic(options_.bus, bus::kExecutionEvents)),
+      actions_(std::move(actions)),
+      counters_(std::make_unique<Counters>()) {}
+
+WorkflowService::~WorkflowService() {
+  Stop();
+}
+
+Status WorkflowService::Start() {
+  bus::ConsumerRole::Options ropts;
+  ropts.name = "workflow";
+  ropts.consumer.group_id = bus::Group(options_.bus, kWorkflowsGroup);
+  ropts.consumer.topics = {events_topic_};
+  ropts.consumer.from_beginning = true;
+  ropts.commit_every = 100;
+  auto consumer = bus::ConsumerRole::Create(options_.bus, std::move(ropts));
+  if (!consumer.ok()) return consumer.status().WithContext("workflow: consumer");
+  consumer_ = std::move(consumer).value();
+  thread_ = std::thread([this] { ConsumeLoop(); });
+  return Status::Ok();
+}
+
+void WorkflowService::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+  if (consumer_) (void)consumer_->Close();
+  (void)producer_->Flush(std::chrono::seconds(5));
+}
+
+void WorkflowService::UpdateActions(std::shared_ptr<const runner::ActionIndex> actions) {
+  if (!actions) return;
+  std::lock_guard<std::mutex> lock(actions_mu_);
+  actions_ = std::move(actions);
+}
+
+std::shared_ptr<const runner::ActionIndex> WorkflowService::Actions() {
+  std::lock_guard<std::mutex> lock(actions_mu_);
+  return actions_;
+}
+
+WorkflowStats WorkflowService::stats() const {
+  return {counters_->started.load(), counters_->transitions.load(), counters_->finished.load()};
+}
+
+void WorkflowService::StartWorkflow(const store::Execution& workflow,
+                                    const runner::RunnableAction& action) {
+  auto actions = Actions();
+  ChainEnv env{options_.store,       producer_.get(),
+               executions_topic_,    events_topic_,
+               options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
+               options_.system_user, actions.get()};
+  // The execution is claimed: it must start here or end. Store and bus errors are retried a
+  // while; a workflow that still cannot start is left to its lease (abandoned).
+  auto delay = std::chrono::milliseconds(50);
+  for (int attempt = 0;; ++attempt) {
+    Status s = StartChain(env, workflow, action);
+    if (s.ok()) {
+      counters_->started++;
+      return;
+    }
+    if (!s.retryable() || attempt >= 8 || stopping_) {
+      spdlog::error("workflow: {} ({}) not started: {}", workflow.id, workflow.action, s.message());
+      return;
+    }
+    bus::WaitUnlessStopping(delay, stopping_);
+    delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+Status WorkflowService::Handle(const bus::ExecutionEventMessage& event) {
+  auto status = store::ParseExecStatus(event.status);
+  if (!status) return Status::Ok();
+  const bool canceling = *status == ExecStatus::kCanceling;
+  if (!store::IsFinal(*status) && !canceling) return Status::Ok();
+  GALE_ASSIGN_OR_RETURN(auto e, options_.store->GetExecution(event.id));
+  if (!e) return Status::Ok();
+  auto actions = Actions();
+  ChainEnv env{options_.store,       producer_.get(),
+               executions_topic_,    events_topic_,
+               options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
+               options_.system_user, actions.get()};
+  if (canceling) {
+    if (e->status != ExecStatus::kCanceling) return Status::Ok();
+    GALE_ASSIGN_OR_RETURN(auto state, LoadState(*options_.store, e->id));
+    if (!state) return Status::Ok();  // not a workflow
+    return CancelChain(env, *e, *state);
+  }
+  if (e->parent.empty()) return Status::Ok();
+  counters_->transitions++;
+  return TaskFinished(env, *e);
+}
+
+void WorkflowService::ConsumeLoop() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_) {
+    auto next = consumer_->Poll(std::chrono::milliseconds(100));
+    if (!next.ok()) {
+      consumer_->PollFailed(next.status());
+      continue;
+    }
+    if (!next->has_value()) {
+      consumer_->CommitDone();
+      continue;
+    }
+    const bus::Message m = std::move(**next);
+    while (!stopping_) {
+      Status s = Status::Ok();
+      if (m.authentic) {
+        auto event = bus::DecodeExecutionEvent(m.value);
+        s = event.ok() ? Handle(*event) : Status::Ok();  // the runner's own events: never bad
+      }
+      if (s.ok() || !s.retryable()) {
+        if (!s.ok()) spdlog::error("workflow: {}: {}", bus::Where(m), s.message());
+        break;
+      }
+      spdlog::warn("workflow: {} not handled yet, retrying in {} ms: {}", bus::Where(m),
+                   backoff.count(), s.message());
+      bus::WaitUnlessStopping(backoff, stopping_);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+    if (stopping_) break;  // not done: the group's next owner handles it
+    backoff = std::chrono::milliseconds(100);
+    consumer_->Done(m);
+  }
+  consumer_->CommitDone();
+}
+
+}  // namespace gale::workflow
