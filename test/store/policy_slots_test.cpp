@@ -2,6 +2,7 @@
 // `threshold` unexpired slots per key, whoever asks; an expired slot counts for nothing; asking
 // again renews; release frees. Times are passed in, so expiry needs no sleeping.
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -174,7 +175,9 @@ TEST_P(PolicySlotsTest, ThreadsNeverHoldMoreThanTheThreshold) {
         for (int seen = most.load();
              now_inside > seen && !most.compare_exchange_weak(seen, now_inside);) {
         }
-        std::this_thread::yield();
+        // Held for a moment, so that the other threads find the threshold reached even when the
+        // store serialises them (a yield alone raced nothing under ASan).
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
         --inside;
         auto released = s->ReleasePolicySlot("p.race", id);
         std::lock_guard lock(mu);
