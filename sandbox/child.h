@@ -175,6 +175,10 @@ struct DecodedPlan {
 // False for bytes EncodePlan of this build did not write (truncated, other version, garbage).
 bool DecodePlan(std::string_view bytes, DecodedPlan& out);
 
+// The whole of a plan's file (a sealed memfd) into `bytes`, for DecodePlan; a file larger than
+// any execution's argv and environment can be (64 MiB) is refused. False with errno on failure.
+bool ReadPlanFile(int fd, std::string& bytes);
+
 // Every signal disposition back to SIG_DFL; 0 or an errno. The spawner does it once at start
 // and then calls AssumeDefaultDispositions(): the keepers it forks, and their actions, inherit
 // default dispositions, so the action skips the 64 calls.

@@ -1,5 +1,9 @@
 // What the node and its keepers say to each other (child.h): stage names and the plan's wire
 // form. Compiled into both the node's sandbox library and gale-keeper.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <type_traits>
 
@@ -218,6 +222,20 @@ bool DecodePlan(std::string_view bytes, DecodedPlan& out) {
   out.envp_ptrs = PointersTo(out.envp);
   plan.argv = out.argv_ptrs.data();
   plan.envp = out.envp_ptrs.data();
+  return true;
+}
+
+bool ReadPlanFile(int fd, std::string& bytes) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || st.st_size < 0 || st.st_size > (64 << 20)) return false;
+  bytes.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
   return true;
 }
 

@@ -11,7 +11,6 @@
 // PLAN_FD is a sealed memfd holding the encoded ChildPlan; REPORT_FD is the report pipe, where a
 // plan that cannot be read is reported like any other setup failure (stage "keeper"). Every
 // other descriptor the plan names was inherited at its number in the node.
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,21 +39,6 @@ bool ParseFd(const char* text, int& fd) {
   return true;
 }
 
-// The whole plan; a plan larger than any execution's argv and environment can be is refused.
-bool ReadPlan(int fd, std::string& bytes) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || st.st_size < 0 || st.st_size > (64 << 20)) return false;
-  bytes.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,7 +57,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string bytes;
-  if (!ReadPlan(plan_fd, bytes)) FailSetup(report_fd, Stage::kKeeper, errno != 0 ? errno : EIO);
+  if (!ReadPlanFile(plan_fd, bytes)) FailSetup(report_fd, Stage::kKeeper, errno != 0 ? errno : EIO);
   // Static storage: KeeperMain never returns, and the action child reads the plan after clone.
   static DecodedPlan decoded;
   if (!DecodePlan(bytes, decoded) || decoded.plan.report_fd != report_fd) {

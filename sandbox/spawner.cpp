@@ -10,7 +10,6 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,20 +55,6 @@ void Send(int fd, const Record& record) {
   }
 }
 
-bool ReadMemfd(int fd, std::string& bytes) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || st.st_size < 0 || st.st_size > (64 << 20)) return false;
-  bytes.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 void CloseAll(const int* fds, int count, int except = -1) {
   for (int i = 0; i < count; ++i) {
     if (fds[i] != except) close(fds[i]);
@@ -107,7 +92,7 @@ void Spawn(SpawnerState& s, const SpawnerRequest& header, std::string_view inlin
   std::string from_memfd;
   std::string_view bytes = inline_plan;
   if ((header.flags & kPlanInMemfd) != 0) {
-    if (count < 1 || !ReadMemfd(fds[count - 1], from_memfd)) return CloseAll(fds, count);
+    if (count < 1 || !ReadPlanFile(fds[count - 1], from_memfd)) return CloseAll(fds, count);
     close(fds[--count]);
     bytes = from_memfd;
   }
