@@ -338,11 +338,10 @@ Result<std::vector<store::Claim>> RunnerService::ClaimBatch(const std::vector<st
   }
   if (unclaimed.empty()) return claims;
   GALE_ASSIGN_OR_RETURN(auto again, ClaimThroughPolicies(unclaimed));
+  // `again` answers `unclaimed` in its order, which is the order of these claims.
+  size_t next = 0;
   for (auto& c : claims) {
-    if (!c.status.ok() || c.execution) continue;
-    for (auto& a : again) {
-      if (a.id == c.id) c = std::move(a);
-    }
+    if (c.status.ok() && !c.execution) c = std::move(again[next++]);
   }
   return claims;
 }
