@@ -219,7 +219,19 @@ void RunnerService::ConsumeLoop() {
       continue;
     }
     if (!consumer_->Resume()) continue;
-    if (pending_.empty()) {
+    if (!pending_.empty()) {
+      // Left from a slice (or a retry): the group may be waiting on this member to rebalance,
+      // and waits only so long before it goes on without it and rebalances again (a storm
+      // when every member is slow). A poll serves it; what it returns joins the batch, which
+      // grows by at most one per slice, or, past a full batch, waits out a pause instead.
+      if (pending_.size() < options_.claim_batch) {
+        auto more = consumer_->Poll(std::chrono::milliseconds(0));
+        if (more.ok() && more->has_value()) pending_.push_back(std::move(**more));
+      } else if (consumer_->Pause()) {
+        consumer_->PollWhilePaused();
+        continue;  // resumed above
+      }
+    } else {
       auto next = consumer_->Poll(options_.poll_timeout);
       if (!next.ok()) {
         consumer_->PollFailed(next.status());
@@ -242,7 +254,7 @@ void RunnerService::ConsumeLoop() {
       // store could not answer are not the requests' fault, and go on with backoff).
       guard_ = {};
     }
-    Status s = HandleBatch();
+    Status s = HandleBatch(static_cast<size_t>(free));
     if (!s.ok()) {
       spdlog::warn("runner: {} request(s) from {} not claimed yet, retrying in {} ms: {}",
                    pending_.size(), pending_.empty() ? "-" : Where(pending_.front()),
@@ -262,7 +274,8 @@ bool RunnerService::WaitForSlot(std::chrono::milliseconds timeout) {
                               [&] { return stopping_ || busy_.load() < options_.max_concurrency; });
 }
 
-Status RunnerService::HandleBatch() {
+Status RunnerService::HandleBatch(size_t limit) {
+  slice_end_ = std::chrono::steady_clock::now() + kSlice;
   if (!guard_.counted) {
     // Each partition's first request, counted in one store batch (one commit) that is durable
     // before anything of the batch is claimed.
@@ -286,11 +299,12 @@ Status RunnerService::HandleBatch() {
     guard_.first = std::move(first);
     guard_.counted = true;
   }
-  if (!guard_.careful) return ClaimAndStart(pending_.size());
+  if (!guard_.careful) return ClaimAndStart(std::min(limit, pending_.size()));
 
   // A batch begun before and never committed: the process ended during it. One request at a
   // time, each counted and its offset committed alone, finds the one at fault.
-  while (!pending_.empty()) {
+  for (size_t handled = 0; !pending_.empty() && handled < limit; ++handled) {
+    if (handled > 0 && std::chrono::steady_clock::now() >= slice_end_) break;
     const bus::Message& m = pending_.front();
     if (!guard_.front) {
       if (auto it = guard_.first.find({m.topic, m.partition}); it != guard_.first.end()) {
@@ -337,7 +351,7 @@ Result<std::vector<store::Claim>> RunnerService::ClaimBatch(const std::vector<st
     if (c.status.ok() && !c.execution) unclaimed.push_back(c.id);
   }
   if (unclaimed.empty()) return claims;
-  GALE_ASSIGN_OR_RETURN(auto again, ClaimThroughPolicies(unclaimed));
+  GALE_ASSIGN_OR_RETURN(auto again, ClaimThroughPolicies(unclaimed, /*sliced=*/false));
   // `again` answers `unclaimed` in its order, which is the order of these claims.
   size_t next = 0;
   for (auto& c : claims) {
@@ -347,10 +361,13 @@ Result<std::vector<store::Claim>> RunnerService::ClaimBatch(const std::vector<st
 }
 
 Result<std::vector<store::Claim>> RunnerService::ClaimThroughPolicies(
-    const std::vector<std::string>& ids) {
+    const std::vector<std::string>& ids, bool sliced) {
   store::Store& st = *options_.store;
   std::vector<store::Claim> claims;
   for (const std::string& id : ids) {
+    // A record at a time is slow (reads, slot writes): past the slice, the rest wait for the
+    // next one, so that the consumer thread serves its group in between.
+    if (sliced && !claims.empty() && std::chrono::steady_clock::now() >= slice_end_) break;
     store::Claim& claim = claims.emplace_back();
     claim.id = id;
     auto existing = st.GetExecution(id);
@@ -426,7 +443,8 @@ Status RunnerService::ClaimAndStart(size_t count) {
   if (!ids.empty()) {
     // [policies] With a policy in force, each record is read and admitted before its claim;
     // without, one store batch claims them all and nothing is read again.
-    auto claims = policies_->Active() ? ClaimThroughPolicies(ids) : ClaimBatch(ids);
+    auto claims =
+        policies_->Active() ? ClaimThroughPolicies(ids, /*sliced=*/true) : ClaimBatch(ids);
     if (!claims.ok()) {
       result =
           claims.status().WithContext("claiming " + std::to_string(ids.size()) + " execution(s)");

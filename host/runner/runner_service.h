@@ -143,8 +143,9 @@ class RunnerService {
   // Claims and starts the requests of pending_, behind the crash-loop guard
   // (store/message_attempts.h): a batch begun before (by a process that ended) is handled one
   // request at a time, each counted and committed alone. A retryable error means: what is left
-  // in pending_ is tried again later.
-  Status HandleBatch();
+  // in pending_ is tried again later. At most `limit` (the free slots) are handled, and slow
+  // paths stop after a slice (kSlice), leaving the rest in pending_ for the next call.
+  Status HandleBatch(size_t limit);
   // Claims the first `count` requests of pending_ in one store batch and starts those claimed;
   // removes from pending_ (and marks done) every request dealt with, keeping in order those
   // whose claim failed with a retryable error (which it returns).
@@ -154,7 +155,9 @@ class RunnerService {
   // The claims of ClaimAndStart: one store batch, or (policies in force) each record admitted
   // by the policies before its own claim.
   Result<std::vector<store::Claim>> ClaimBatch(const std::vector<std::string>& ids);
-  Result<std::vector<store::Claim>> ClaimThroughPolicies(const std::vector<std::string>& ids);
+  // `sliced`: stops after the slice with claims for a prefix of `ids` (at least one).
+  Result<std::vector<store::Claim>> ClaimThroughPolicies(const std::vector<std::string>& ids,
+                                                         bool sliced);
   // Sends `m` to the dead letters with `reason`.
   void SetAside(const bus::Message& m, const std::string& reason);
   // `unusable`: why the record's parameters cannot be used (a secret that does not open); the
@@ -180,6 +183,10 @@ class RunnerService {
     std::map<std::pair<std::string, int32_t>, int> first;  // counts not yet used
     std::optional<int> front;                              // the count of pending_.front()
   } guard_;
+  // How long the consumer thread works on a batch before it polls again: the group's
+  // rebalances wait on that poll (the embedded bus gives a member session.timeout - 1 s).
+  static constexpr std::chrono::milliseconds kSlice{500};
+  std::chrono::steady_clock::time_point slice_end_;  // of the current HandleBatch
   // The consumer and its offset bookkeeping: requests taken and done, commits, pause/resume.
   std::unique_ptr<bus::ConsumerRole> consumer_;
   std::string events_topic_;
