@@ -52,8 +52,8 @@ Result<std::vector<store::Execution>> OldestFirst(store::Store& store, ExecStatu
 ConcurrencyGate::ConcurrencyGate(GateOptions options) : options_(std::move(options)) {}
 
 Result<ConcurrencyGate::Verdict> ConcurrencyGate::Admit(
-    const store::Execution& record, const std::vector<packs::PolicyMeta>& policies) {
-  store::Store& st = *options_.store;
+    store::Store& st, const store::Execution& record,
+    const std::vector<packs::PolicyMeta>& policies) {
   const store::TimeMs now = options_.clock();
   Verdict v;
   const packs::PolicyMeta* full = nullptr;
@@ -111,10 +111,15 @@ Result<ConcurrencyGate::Verdict> ConcurrencyGate::Admit(
     if (!delayed) return v;  // claimed, canceled or delayed by someone else meanwhile
     v.became = ExecStatus::kDelayed;
   }
-  // A holder may have released between our full acquire and the delay, and found no waiter:
-  // whoever is last to look sees the other (release-then-list vs delay-then-count).
-  Kick(record.action, full_key, full->threshold, policies);
+  v.full_key = full_key;
+  v.full_threshold = full->threshold;
   return v;
+}
+
+void ConcurrencyGate::AfterDelay(const std::string& action, const Verdict& verdict,
+                                 const std::vector<packs::PolicyMeta>& policies) {
+  if (verdict.full_key.empty()) return;
+  Kick(action, verdict.full_key, verdict.full_threshold, policies);
 }
 
 void ConcurrencyGate::Renew(const std::string& id, const std::vector<HeldSlot>& held) {
@@ -138,14 +143,24 @@ void ConcurrencyGate::Renew(const std::string& id, const std::vector<HeldSlot>& 
 
 void ConcurrencyGate::Release(const std::string& id, const std::string& action,
                               const std::vector<HeldSlot>& held, const packs::PolicyIndex& index) {
+  ReleaseSlots(*options_.store, id, held);
+  RequestWaiters(action, held, index);
+}
+
+void ConcurrencyGate::ReleaseSlots(store::Store& st, const std::string& id,
+                                   const std::vector<HeldSlot>& held) {
   for (const auto& h : held) {
-    auto released = options_.store->ReleasePolicySlot(h.key, id);
+    auto released = st.ReleasePolicySlot(h.key, id);
     if (!released.ok()) {
       // It frees when its lease passes; the sweep then requests the waiters.
       spdlog::warn("policies: slot {} of execution {} not released: {}", h.key, id,
                    released.message());
     }
   }
+}
+
+void ConcurrencyGate::RequestWaiters(const std::string& action, const std::vector<HeldSlot>& held,
+                                     const packs::PolicyIndex& index) {
   for (const auto& h : held) {
     bool waiting;
     {

@@ -56,15 +56,30 @@ class ConcurrencyGate {
     std::vector<HeldSlot> held;               // when `claim`
     std::optional<store::ExecStatus> became;  // delayed or canceled here (for the event)
     Json result;                              // canceled: the reason
+    // Delayed here: once that is durable, AfterDelay(full_key, ...) must run.
+    std::string full_key;
+    int64_t full_threshold = 0;
   };
-  // `record` is requested, scheduled or delayed; `policies` are its action's (any type).
-  Result<Verdict> Admit(const store::Execution& record,
+  // `record` is requested, scheduled or delayed; `policies` are its action's (any type). `st`
+  // is the store or a batch of it (Store::Batch), so that a runner admits and claims a whole
+  // batch of requests in one transaction.
+  Result<Verdict> Admit(store::Store& st, const store::Execution& record,
                         const std::vector<packs::PolicyMeta>& policies);
+  // After a delay is durable: a holder may have released between the full acquire and the
+  // delay and found no waiter, so whoever is last to look sees the other (release-then-list
+  // vs delay-then-count).
+  void AfterDelay(const std::string& action, const Verdict& verdict,
+                  const std::vector<packs::PolicyMeta>& policies);
   // Extends the slots' leases (re-taking one that another claimant's acquire renamed).
   void Renew(const std::string& id, const std::vector<HeldSlot>& held);
   // Frees the slots and requests the oldest delayed executions of keys with waiters.
   void Release(const std::string& id, const std::string& action, const std::vector<HeldSlot>& held,
                const packs::PolicyIndex& index);
+  // The two halves of Release: the slots' rows, through `st` (a batch, so that they go with
+  // the execution's final status in one commit), and, once that is durable, the waiters.
+  void ReleaseSlots(store::Store& st, const std::string& id, const std::vector<HeldSlot>& held);
+  void RequestWaiters(const std::string& action, const std::vector<HeldSlot>& held,
+                      const packs::PolicyIndex& index);
   // The sweep: requests the oldest delayed executions whose keys have free slots.
   void RequestDelayed(const packs::PolicyIndex& index);
 

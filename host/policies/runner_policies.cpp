@@ -44,16 +44,18 @@ Status RunnerPolicies::Request(const store::Execution& e) {
                                     bus::Encode(requests::ExecutionRequestOf(e)));
 }
 
-Result<RunnerPolicies::Admission> RunnerPolicies::BeforeClaim(const store::Execution& record) {
+Result<RunnerPolicies::Admission> RunnerPolicies::BeforeClaim(store::Store& st,
+                                                              const store::Execution& record) {
   const auto index = Index();
   const auto& policies = index->For(record.action);
   Admission a;
   if (policies.empty() && record.status != ExecStatus::kDelayed) return a;
-  GALE_ASSIGN_OR_RETURN(auto verdict, gate_.Admit(record, policies));
+  GALE_ASSIGN_OR_RETURN(auto verdict, gate_.Admit(st, record, policies));
   if (!verdict.claim) {
     a.claim = false;
     a.became = verdict.became;
-    a.result = std::move(verdict.result);
+    a.result = verdict.result;
+    a.verdict = std::move(verdict);
     return a;
   }
   Entry entry;
@@ -66,6 +68,11 @@ Result<RunnerPolicies::Admission> RunnerPolicies::BeforeClaim(const store::Execu
   std::lock_guard lock(mu_);
   entries_[record.id] = std::move(entry);
   return a;
+}
+
+void RunnerPolicies::AfterAdmit(const store::Execution& record, const Admission& admission) {
+  if (admission.claim) return;
+  gate_.AfterDelay(record.action, admission.verdict, Index()->For(record.action));
 }
 
 std::optional<RunnerPolicies::Entry> RunnerPolicies::Take(const std::string& id) {
@@ -111,10 +118,31 @@ void RunnerPolicies::BeforeFinish(const std::string& id, ExecStatus status) {
   if (it != entries_.end()) it->second.retry = std::move(**retry);
 }
 
-void RunnerPolicies::AfterFinish(const std::string& id) {
+bool RunnerPolicies::HoldsSlots(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  return it != entries_.end() && !it->second.held.empty();
+}
+
+void RunnerPolicies::ReleaseWithFinish(store::Store& st, const std::string& id) {
+  std::vector<HeldSlot> held;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    held = it->second.held;
+  }
+  gate_.ReleaseSlots(st, id, held);
+}
+
+void RunnerPolicies::AfterFinish(const std::string& id, bool released) {
   auto entry = Take(id);
   if (!entry) return;
-  if (!entry->held.empty()) gate_.Release(id, entry->action, entry->held, *Index());
+  if (released) {
+    gate_.RequestWaiters(entry->action, entry->held, *Index());
+  } else if (!entry->held.empty()) {
+    gate_.Release(id, entry->action, entry->held, *Index());
+  }
   if (entry->retry) retry_.Arm(*entry->retry);
 }
 

@@ -54,13 +54,21 @@ class RunnerPolicies {
     bool claim = true;
     std::optional<store::ExecStatus> became;  // delayed or canceled by a policy: publish it
     Json result;                              // with this result
+    ConcurrencyGate::Verdict verdict;         // for AfterAdmit
   };
   // Some action has a policy: the runner admits each record through BeforeClaim.
   bool Active() const { return !Index()->empty(); }
-  Result<Admission> BeforeClaim(const store::Execution& record);
+  // `st`: the store or a batch of it; AfterAdmit(record, admission) once the batch is durable.
+  Result<Admission> BeforeClaim(store::Store& st, const store::Execution& record);
+  void AfterAdmit(const store::Execution& record, const Admission& admission);
   void ClaimLost(const std::string& id);
   void BeforeFinish(const std::string& id, store::ExecStatus status);
-  void AfterFinish(const std::string& id);
+  // With BeforeFinish: frees the slots through `st`, the batch that records the final status.
+  void ReleaseWithFinish(store::Store& st, const std::string& id);
+  // True when `id` holds slots (its final status and their release go in one batch).
+  bool HoldsSlots(const std::string& id) const;
+  // `released`: the slots went with the final status (ReleaseWithFinish in a durable batch).
+  void AfterFinish(const std::string& id, bool released = false);
   void RenewLeases();
   void Tick();
 
@@ -78,7 +86,7 @@ class RunnerPolicies {
   RunnerPoliciesOptions options_;
   ConcurrencyGate gate_;
   RetryPolicy retry_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;  // executions admitted here with a policy, by id
   store::TimeMs next_sweep_ = 0;          // maintenance thread only
 };

@@ -362,43 +362,67 @@ Result<std::vector<store::Claim>> RunnerService::ClaimBatch(const std::vector<st
 
 Result<std::vector<store::Claim>> RunnerService::ClaimThroughPolicies(
     const std::vector<std::string>& ids, bool sliced) {
-  store::Store& st = *options_.store;
+  // One store batch (one commit on SQLite) reads, admits and claims every record: the policy
+  // check then costs reads and slot rows, not a durable commit per step. What touches the bus
+  // or other rows waits until the batch is durable: the events of executions delayed or
+  // canceled here, the request of waiters a concurrent release missed, the slots of claims
+  // lost to another node.
   std::vector<store::Claim> claims;
-  for (const std::string& id : ids) {
-    // A record at a time is slow (reads, slot writes): past the slice, the rest wait for the
-    // next one, so that the consumer thread serves its group in between.
-    if (sliced && !claims.empty() && std::chrono::steady_clock::now() >= slice_end_) break;
-    store::Claim& claim = claims.emplace_back();
-    claim.id = id;
-    auto existing = st.GetExecution(id);
-    if (!existing.ok()) {
-      claim.status = existing.status().WithContext("execution " + id);
-      continue;
+  std::vector<std::pair<store::Execution, policies::RunnerPolicies::Admission>> refused;
+  std::vector<std::string> admitted, lost;
+  Status batch = options_.store->Batch([&](store::Store& st) -> Status {
+    claims.clear();
+    refused.clear();
+    admitted.clear();
+    lost.clear();
+    for (const std::string& id : ids) {
+      // A record at a time is slow (reads, slot writes): past the slice, the rest wait for the
+      // next one, so that the consumer thread serves its group in between.
+      if (sliced && !claims.empty() && std::chrono::steady_clock::now() >= slice_end_) break;
+      store::Claim& claim = claims.emplace_back();
+      claim.id = id;
+      auto existing = st.GetExecution(id);
+      if (!existing.ok()) {
+        claim.status = existing.status().WithContext("execution " + id);
+        continue;
+      }
+      if (!existing->has_value()) continue;
+      const ExecStatus status = (*existing)->status;
+      if (status != ExecStatus::kRequested && status != ExecStatus::kScheduled &&
+          status != ExecStatus::kDelayed) {
+        continue;  // claimed elsewhere, finished, or canceled before it started
+      }
+      // Concurrency slots before the claim; over a threshold: delayed or canceled.
+      auto admission = policies_->BeforeClaim(st, **existing);
+      if (!admission.ok()) {
+        claim.status = admission.status().WithContext("execution " + id);
+        continue;
+      }
+      if (!admission->claim) {
+        refused.emplace_back(std::move(**existing), std::move(*admission));
+        continue;
+      }
+      admitted.push_back(id);
+      const store::TimeMs now = options_.clock();
+      auto one = st.ClaimExecutions({id}, options_.node_name, now + options_.lease.count(), now);
+      if (!one.ok() || one->empty() || !one->front().execution) lost.push_back(id);
+      if (!one.ok()) {
+        claim.status = one.status().WithContext("claiming execution " + id);
+      } else if (!one->empty()) {
+        claim = std::move(one->front());
+      }
     }
-    if (!existing->has_value()) continue;
-    const ExecStatus status = (*existing)->status;
-    if (status != ExecStatus::kRequested && status != ExecStatus::kScheduled &&
-        status != ExecStatus::kDelayed) {
-      continue;  // claimed elsewhere, finished, or canceled before it started
-    }
-    // Concurrency slots before the claim; over a threshold: delayed or canceled.
-    auto admission = policies_->BeforeClaim(**existing);
-    if (!admission.ok()) {
-      claim.status = admission.status().WithContext("execution " + id);
-      continue;
-    }
-    if (!admission->claim) {
-      if (admission->became) PublishEvent(id, *admission->became, &admission->result);
-      continue;
-    }
-    const store::TimeMs now = options_.clock();
-    auto one = st.ClaimExecutions({id}, options_.node_name, now + options_.lease.count(), now);
-    if (!one.ok() || one->empty() || !one->front().execution) policies_->ClaimLost(id);
-    if (!one.ok()) {
-      claim.status = one.status().WithContext("claiming execution " + id);
-    } else if (!one->empty()) {
-      claim = std::move(one->front());
-    }
+    return Status::Ok();
+  });
+  if (!batch.ok()) {
+    // Nothing of it holds (SQLite rolled it back): the slots it took are given back.
+    for (const std::string& id : admitted) policies_->ClaimLost(id);
+    return batch;
+  }
+  for (const std::string& id : lost) policies_->ClaimLost(id);
+  for (const auto& [record, admission] : refused) {
+    if (admission.became) PublishEvent(record.id, *admission.became, &admission.result);
+    policies_->AfterAdmit(record, admission);
   }
   return claims;
 }
@@ -608,9 +632,21 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
   Result<bool> recorded = Status::Error("not tried");
   // A store that is briefly away must not lose the result; one that stays away lets the lease
   // expire, and the execution ends abandoned.
+  // [policies] Slots held go with the final status, in one commit.
+  const bool with_slots = policies_->HoldsSlots(id);
   for (auto delay = std::chrono::milliseconds(50);; delay *= 2) {
     t.at = options_.clock();
-    recorded = options_.store->TransitionExecution(t);
+    if (with_slots) {
+      Status batch = options_.store->Batch([&](store::Store& st) -> Status {
+        recorded = st.TransitionExecution(t);
+        if (!recorded.ok()) return recorded.status();
+        policies_->ReleaseWithFinish(st, id);
+        return Status::Ok();
+      });
+      if (!batch.ok()) recorded = batch;
+    } else {
+      recorded = options_.store->TransitionExecution(t);
+    }
     if (recorded.ok() || !recorded.status().retryable() || delay > options_.lease) break;
     std::this_thread::sleep_for(delay);
   }
@@ -637,7 +673,8 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
     }
     PublishEvent(id, finish.status, &finish.result);
   }
-  policies_->AfterFinish(id);  // [policies] free the slots, request the next and the retry
+  // [policies] free the slots (unless they went with the status), request the next, the retry
+  policies_->AfterFinish(id, with_slots && recorded.ok());
   {
     std::lock_guard<std::mutex> lock(running_mu_);
     if (run) run->process.reset();
