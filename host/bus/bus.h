@@ -306,6 +306,12 @@ struct GroupInfo {
 Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& group,
                                 const std::vector<std::string>& topics,
                                 std::chrono::milliseconds timeout);
+// The same on topics listed already (ListTopics: partitions and watermarks), so that describing
+// every group of a cluster with many topics costs one OffsetFetch per group, not metadata and
+// ListOffsets of every topic per group.
+Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& group,
+                                const std::vector<TopicInfo>& listed,
+                                std::chrono::milliseconds timeout);
 // Every consumer group on the cluster (Admin API ListGroups), sorted. The embedded broker does
 // not support it (an error that is not retryable, returned without asking when
 // config.embedded): callers show GaleGroups() instead.

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 #include "host/bus/internal.h"
@@ -97,10 +98,92 @@ std::string RandomHex() {
   return buf;
 }
 
+// The group's committed offsets on `topics`' partitions ((topic, partition) -> offset; absent:
+// none). A real cluster answers ListConsumerGroupOffsets with the partitions the group committed
+// (few); the embedded broker has no Admin API, and its groups read few topics, so it is asked
+// for every partition of `topics` (OffsetFetch, whose answer librdkafka merges into the request
+// with a search per partition: quadratic in partitions, which a cluster of many topics feels).
+Result<std::map<std::pair<std::string, int32_t>, int64_t>> CommittedOffsets(
+    Client& client, const BusConfig& config, const std::string& group,
+    const std::vector<TopicInfo>& topics, std::chrono::steady_clock::time_point deadline) {
+  rd_kafka_t* rk = client.rk.get();
+  std::map<std::pair<std::string, int32_t>, int64_t> out;
+  auto keep = [&](const rd_kafka_topic_partition_list_t* parts) {
+    for (int i = 0; parts != nullptr && i < parts->cnt; ++i) {
+      const rd_kafka_topic_partition_t& e = parts->elems[i];
+      if (e.err == RD_KAFKA_RESP_ERR_NO_ERROR && e.offset >= 0) {
+        out[{e.topic, e.partition}] = e.offset;
+      }
+    }
+  };
+  if (!config.embedded) {
+    rd_kafka_ListConsumerGroupOffsets_t* request =
+        rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
+    internal::EventPtr ev = AdminCall(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline,
+                                      [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
+                                        rd_kafka_ListConsumerGroupOffsets(rk, &request, 1, o, q);
+                                      });
+    rd_kafka_ListConsumerGroupOffsets_destroy(request);
+    if (!ev) {
+      return internal::Error(config.brokers, "group " + group + ": cannot fetch offsets",
+                             "no answer in time", true);
+    }
+    if (rd_kafka_resp_err_t err = rd_kafka_event_error(ev.get())) {
+      return internal::Error(
+          config.brokers, "group " + group + ": cannot fetch offsets",
+          std::string(rd_kafka_event_error_string(ev.get())) + " (" + rd_kafka_err2name(err) + ")",
+          internal::IsRetryable(err));
+    }
+    size_t n = 0;
+    const rd_kafka_group_result_t** groups = rd_kafka_ListConsumerGroupOffsets_result_groups(
+        rd_kafka_event_ListConsumerGroupOffsets_result(ev.get()), &n);
+    if (n == 1) {
+      if (const rd_kafka_error_t* e = rd_kafka_group_result_error(groups[0])) {
+        return internal::Error(config.brokers, "group " + group + ": cannot fetch offsets",
+                               rd_kafka_error_string(e),
+                               internal::IsRetryable(rd_kafka_error_code(e)));
+      }
+      keep(rd_kafka_group_result_partitions(groups[0]));
+    }
+    return out;
+  }
+  internal::ListPtr list(rd_kafka_topic_partition_list_new(8));
+  for (const TopicInfo& t : topics) {
+    for (const PartitionInfo& p : t.partitions) {
+      rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), p.id);
+    }
+  }
+  if (list->cnt == 0) return out;
+  rd_kafka_resp_err_t err = rd_kafka_committed(rk, list.get(), internal::RemainingMs(deadline));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_poll(rk, 0);  // serves the error callback, for LastErrorSuffix()
+    Status s = internal::Error(config.brokers, "group " + group + ": cannot fetch offsets", err);
+    return Status::Error(s.message() + client.context.LastErrorSuffix(), s.retryable());
+  }
+  keep(list.get());
+  return out;
+}
+
 }  // namespace
 
 Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& group,
                                 const std::vector<std::string>& topics,
+                                std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<TopicInfo> listed;
+  if (!topics.empty()) {
+    GALE_ASSIGN_OR_RETURN(auto client, NewClient(config, ""));
+    GALE_ASSIGN_OR_RETURN(listed,
+                          internal::Metadata(client->rk.get(), config.brokers, topics, deadline));
+    GALE_TRY(internal::Watermarks(client->rk.get(), config.brokers, listed, deadline));
+  }
+  return DescribeGroup(config, group, listed,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(
+                           deadline - std::chrono::steady_clock::now()));
+}
+
+Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& group,
+                                const std::vector<TopicInfo>& topics,
                                 std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   if (group.empty()) return Status::Error("bus: DescribeGroup needs a group id");
@@ -108,35 +191,13 @@ Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& grou
   rd_kafka_t* rk = client->rk.get();
 
   GroupInfo info{group, "", -1, {}};
-  if (!topics.empty()) {
-    GALE_ASSIGN_OR_RETURN(auto md, internal::Metadata(rk, config.brokers, topics, deadline));
-    GALE_TRY(internal::Watermarks(rk, config.brokers, md, deadline));
-    internal::ListPtr list(rd_kafka_topic_partition_list_new(8));
-    for (const TopicInfo& t : md) {
-      for (const PartitionInfo& p : t.partitions) {
-        rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), p.id);
-      }
-    }
-    if (list->cnt > 0) {
-      // OffsetFetch: works on the embedded broker too.
-      rd_kafka_resp_err_t err = rd_kafka_committed(rk, list.get(), internal::RemainingMs(deadline));
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_poll(rk, 0);  // serves the error callback, for LastErrorSuffix()
-        Status s =
-            internal::Error(config.brokers, "group " + group + ": cannot fetch offsets", err);
-        return Status::Error(s.message() + client->context.LastErrorSuffix(), s.retryable());
-      }
-    }
-    for (const TopicInfo& t : md) {
-      for (const PartitionInfo& p : t.partitions) {
-        const rd_kafka_topic_partition_t* e =
-            rd_kafka_topic_partition_list_find(list.get(), t.name.c_str(), p.id);
-        int64_t committed =
-            e && e->err == RD_KAFKA_RESP_ERR_NO_ERROR && e->offset >= 0 ? e->offset : -1;
-        int64_t from = committed >= 0 ? std::max(committed, p.low) : p.low;
-        info.partitions.push_back(
-            {t.name, p.id, committed, p.high, std::max<int64_t>(0, p.high - from)});
-      }
+  GALE_ASSIGN_OR_RETURN(auto committed, CommittedOffsets(*client, config, group, topics, deadline));
+  for (const TopicInfo& t : topics) {
+    for (const PartitionInfo& p : t.partitions) {
+      auto it = committed.find({t.name, p.id});
+      const int64_t at = it == committed.end() ? -1 : it->second;
+      const int64_t from = at >= 0 ? std::max(at, p.low) : p.low;
+      info.partitions.push_back({t.name, p.id, at, p.high, std::max<int64_t>(0, p.high - from)});
     }
   }
 

@@ -149,7 +149,14 @@ void Groups(const BusFlags& f) {
   Table summary({"GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITIONS", "LAG"});
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
-    auto info = bus::DescribeGroup(bus, g.group, g.topics, kTimeout);
+    // The topics listed above, with their watermarks: one OffsetFetch per group.
+    std::vector<bus::TopicInfo> listed;
+    for (const auto& t : *topics) {
+      if (std::find(g.topics.begin(), g.topics.end(), t.name) != g.topics.end()) {
+        listed.push_back(t);
+      }
+    }
+    auto info = bus::DescribeGroup(bus, g.group, listed, kTimeout);
     if (!info.ok()) Fail("topics groups", g.group + ": " + info.message());
     const bool ours = i < gale_groups;
     const std::string state = info->state.empty() ? "-" : info->state;
