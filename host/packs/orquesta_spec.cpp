@@ -267,7 +267,8 @@ class OrqReader {
             Error(kp, "task '" + task.name + "': do must be a task name or a list of them");
           }
         } else {
-          Error(kp, "task '" + task.name + "': unknown key '" + k + "' in next (when, publish, do)");
+          Error(kp,
+                "task '" + task.name + "': unknown key '" + k + "' in next (when, publish, do)");
         }
       }
       task.next.push_back(std::move(t));
@@ -410,8 +411,8 @@ Result<std::shared_ptr<const OrquestaWorkflow>> ReadOrquestaWorkflow(
                                               "vars",    "output",      "tasks"};
     if (!kKnown.contains(key)) {
       r.Error("/" + OrqEscape(key), "unknown key '" + key +
-                                     "' (an Orquesta workflow has version, description, "
-                                     "input, vars, output and tasks)");
+                                        "' (an Orquesta workflow has version, description, "
+                                        "input, vars, output and tasks)");
     }
   }
   const Json version = j.value("version", Json());
@@ -424,8 +425,8 @@ Result<std::shared_ptr<const OrquestaWorkflow>> ReadOrquestaWorkflow(
   if (j.contains("output")) wf->output = r.Pairs(j["output"], "/output", "output", false);
   for (const auto& [name, spec] : j["tasks"].items()) {
     if (IsOrquestaCommand(name)) {
-      r.Error("/tasks/" + OrqEscape(name), "a task may not be named '" + name +
-                                            "' (an engine command)");
+      r.Error("/tasks/" + OrqEscape(name),
+              "a task may not be named '" + name + "' (an engine command)");
     }
     wf->tasks.push_back(r.ReadTask(name, spec, "/tasks/" + OrqEscape(name)));
   }

@@ -25,10 +25,10 @@ struct OrquestaTransition {
 
 struct OrquestaTask {
   std::string name;
-  std::string action;                // ref; empty: a task without an action (succeeds at once)
-  Json input = Json::object();       // the `input` map, plus the action line's inline parameters
+  std::string action;           // ref; empty: a task without an action (succeeds at once)
+  Json input = Json::object();  // the `input` map, plus the action line's inline parameters
   std::vector<OrquestaTransition> next;
-  int join = 0;                      // 0: none, -1: all, N: that many inbound transitions
+  int join = 0;  // 0: none, -1: all, N: that many inbound transitions
   // with: `items` ("<% ... %>" or "x, y in <% ... %>") and `concurrency` (null: unbounded).
   bool with_items = false;
   std::vector<std::string> item_names;  // empty: item() is the whole item

@@ -91,8 +91,8 @@ void WorkflowService::StartWorkflow(const store::Execution& workflow,
   ChainEnv env{options_.store,       producer_.get(),
                executions_topic_,    events_topic_,
                options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
-               options_.system_user, actions.get(),
-               options_.api_url};
+               options_.system_user, actions.get()};
+  env.api_url = options_.api_url;
   // The execution is claimed: it must start here or end. Store and bus errors are retried a
   // while; a workflow that still cannot start is left to its lease (abandoned).
   auto delay = std::chrono::milliseconds(50);
@@ -123,8 +123,8 @@ Status WorkflowService::Handle(const bus::ExecutionEventMessage& event) {
   ChainEnv env{options_.store,       producer_.get(),
                executions_topic_,    events_topic_,
                options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
-               options_.system_user, actions.get(),
-               options_.api_url};
+               options_.system_user, actions.get()};
+  env.api_url = options_.api_url;
   if (canceling) {
     if (e->status != ExecStatus::kCanceling) return Status::Ok();
     GALE_ASSIGN_OR_RETURN(auto state, LoadState(*options_.store, e->id));
@@ -147,9 +147,11 @@ void WorkflowService::ConsumeLoop() {
   while (!stopping_) {
     if (std::chrono::steady_clock::now() >= next_tick) {  // Orquesta's delayed tasks, when due
       auto actions = Actions();
-      ChainEnv env{options_.store,       producer_.get(),    executions_topic_, events_topic_,
+      ChainEnv env{options_.store,       producer_.get(),
+                   executions_topic_,    events_topic_,
                    options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
-                   options_.system_user, actions.get(),      options_.api_url};
+                   options_.system_user, actions.get()};
+      env.api_url = options_.api_url;
       Status s = OrquestaTick(env);
       if (!s.ok()) spdlog::warn("workflow: delayed tasks: {}", s.message());
       next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);

@@ -28,9 +28,6 @@ std::string Action(const std::string& name, const std::string& params) {
 
 // The `orq` pack.
 void WriteOrquestaPack(const fs::path& root) {
-  const fs::path scratch = root / "scratch";
-  fs::create_directories(scratch);
-  ShareWithActions(scratch);
   WriteFiles(
       root / "orq",
       {{"pack.yaml",
@@ -112,10 +109,10 @@ output:
   - code: <% ctx(code) %>
 )Y"},
        // with items, concurrency
-       {"actions/items.yaml",
-        Action("items", "  names: {type: array, required: true}\n"
-                        "  conc: {type: integer, default: 2}\n"
-                        "  seconds: {type: number, default: 0.3}\n")},
+       {"actions/items.yaml", Action("items",
+                                     "  names: {type: array, required: true}\n"
+                                     "  conc: {type: integer, default: 2}\n"
+                                     "  seconds: {type: number, default: 0.3}\n")},
        {"actions/workflows/items.yaml", R"Y(version: 1.0
 input:
   - names
@@ -137,9 +134,9 @@ output:
   - outs: <% ctx(outs) %>
 )Y"},
        // retry (count, delay, when) and a task delay; counts attempts in a file.
-       {"actions/retry.yaml",
-        Action("retry", "  file: {type: string, required: true}\n"
-                        "  succeed_at: {type: integer, default: 3}\n")},
+       {"actions/retry.yaml", Action("retry",
+                                     "  file: {type: string, required: true}\n"
+                                     "  succeed_at: {type: integer, default: 3}\n")},
        {"actions/workflows/retry.yaml", R"Y(version: 1.0
 input:
   - file
@@ -268,6 +265,8 @@ class OrquestaTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     packs_ = std::make_unique<TempDir>();
+    scratch_ = std::make_unique<TempDir>();
+    ShareWithActions(scratch_->path());  // where the retry test's task counts its attempts
     WriteApiPacks(packs_->path());
     WriteOrquestaPack(packs_->path());
     NodeOptions options;
@@ -280,14 +279,17 @@ class OrquestaTest : public ::testing::Test {
     }
     node_.reset();
     packs_.reset();
+    scratch_.reset();
   }
   void SetUp() override { ASSERT_TRUE(node_) << "the node did not start"; }
   static cli::ApiClient Api() { return cli::ApiClient(ApiFlagsOf(*node_)); }
 
   static std::unique_ptr<TempDir> packs_;
+  static std::unique_ptr<TempDir> scratch_;
   static std::unique_ptr<NodeProcess> node_;
 };
 std::unique_ptr<TempDir> OrquestaTest::packs_;
+std::unique_ptr<TempDir> OrquestaTest::scratch_;
 std::unique_ptr<NodeProcess> OrquestaTest::node_;
 
 TEST_F(OrquestaTest, InputVarsPublishBranchesJoinAndOutput) {
@@ -382,13 +384,13 @@ TEST_F(OrquestaTest, WithItemsKeepsToConcurrency) {
 
 TEST_F(OrquestaTest, RetryAndDelay) {
   auto api = Api();
-  const std::string file = (packs_->path() / "scratch" / ("count-" + UuidV4())).string();
+  const std::string file = (scratch_->path() / ("count-" + UuidV4())).string();
   const std::string id = Start(api, "orq.retry", {{"file", file}});
   Json done = WaitFinal(api, id, 90s);
   ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id).dump(2) << node_->Log();
   Json e = Get(api, id);
-  EXPECT_EQ(Tasks(e), (TaskMap{{"pause", {"succeeded"}},
-                               {"flaky", {"failed", "failed", "succeeded"}}}))
+  EXPECT_EQ(Tasks(e),
+            (TaskMap{{"pause", {"succeeded"}}, {"flaky", {"failed", "failed", "succeeded"}}}))
       << e.dump(2);
   EXPECT_EQ(e["result"]["output"]["attempts"], 3);
   // `delay: 1` before pause was requested; `retry.delay: 1` between the attempts.
@@ -398,7 +400,7 @@ TEST_F(OrquestaTest, RetryAndDelay) {
   EXPECT_GE(c[2].value("requested_at", int64_t{0}) - c[1].value("finished_at", int64_t{0}), 900);
 
   // Retries run out: the task's last failure fails the workflow.
-  const std::string file2 = (packs_->path() / "scratch" / ("count-" + UuidV4())).string();
+  const std::string file2 = (scratch_->path() / ("count-" + UuidV4())).string();
   const std::string id2 = Start(api, "orq.retry", {{"file", file2}, {"succeed_at", 10}});
   EXPECT_EQ(WaitFinal(api, id2, 90s).value("status", ""), "failed");
   EXPECT_EQ(Tasks(Get(api, id2))["flaky"].size(), 4u);  // the first run and 3 retries
@@ -493,21 +495,21 @@ TEST(OrquestaRegistration, InvalidWorkflowRefusedWithFileAndLine) {
               {"actions/broken.yaml",
                "---\nname: broken\nrunner_type: orquesta\nentry_point: workflows/broken.yaml\n"},
               {"actions/workflows/broken.yaml",
-               "version: 1.0\n"                                  // 1
-               "tasks:\n"                                        // 2
-               "  a:\n"                                          // 3
-               "    action: core.local\n"                        // 4
-               "    input:\n"                                    // 5
-               "      cmd: <% ctx(hosts).lenght() %>\n"          // 6
-               "    next:\n"                                     // 7
-               "      - when: <% succeeded() %>\n"               // 8
-               "        do: nowhere\n"                           // 9
-               "  b:\n"                                          // 10
-               "    action: core.does_not_exist\n"               // 11
-               "    colour: blue\n"                              // 12
-               "  c:\n"                                          // 13
+               "version: 1.0\n"                                    // 1
+               "tasks:\n"                                          // 2
+               "  a:\n"                                            // 3
+               "    action: core.local\n"                          // 4
+               "    input:\n"                                      // 5
+               "      cmd: <% ctx(hosts).lenght() %>\n"            // 6
+               "    next:\n"                                       // 7
+               "      - when: <% succeeded() %>\n"                 // 8
+               "        do: nowhere\n"                             // 9
+               "  b:\n"                                            // 10
+               "    action: core.does_not_exist\n"                 // 11
+               "    colour: blue\n"                                // 12
+               "  c:\n"                                            // 13
                "    action: core.local cmd=<% ctx(x) =~ 'a' %>\n"  // 14
-               "    join: some\n"}});                            // 15
+               "    join: some\n"}});                              // 15
   int code = -1;
   std::string out = RunGale(
       "", "pack validate " + (packs.path() / "bad").string() + " --packs " + packs.str(), &code);
@@ -521,13 +523,12 @@ TEST(OrquestaRegistration, InvalidWorkflowRefusedWithFileAndLine) {
             std::string::npos)
       << out;
   EXPECT_NE(out.find("broken.yaml:12: task 'b': unknown key 'colour'"), std::string::npos) << out;
-  EXPECT_NE(out.find("broken.yaml:14: expression '<% ctx(x) =~ 'a' %>'"), std::string::npos)
-      << out;
+  EXPECT_NE(out.find("broken.yaml:14: expression '<% ctx(x) =~ 'a' %>'"), std::string::npos) << out;
   EXPECT_NE(out.find("broken.yaml:15: task 'c': join must be 'all' or a positive count"),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("bad.broken"), std::string::npos) << out;  // listed as refused
-  EXPECT_EQ(out.find("good.yaml"), std::string::npos) << out;    // the rest of the pack loads
+  EXPECT_EQ(out.find("good.yaml"), std::string::npos) << out;   // the rest of the pack loads
 }
 
 // kill -9 of the node running a task while a parallel branch finished: another node of the
@@ -566,12 +567,15 @@ void KillMidWorkflow(Backend backend) {
   }
   cli::ApiClient api(ApiFlagsOf(*hub));
   const std::string id = Start(api, "orq.slow", {{"seconds", 4}});
-  Json wait;
+  Json wait;  // running, while the parallel branch `quick` has finished
   ASSERT_TRUE(WaitFor(
       [&] {
+        Json running, quick;
         for (const auto& c : Get(api, id).value("children", Json::array())) {
-          if (c.value("task", "") == "wait" && c.value("status", "") == "running") wait = c;
+          if (c.value("task", "") == "wait" && c.value("status", "") == "running") running = c;
+          if (c.value("task", "") == "quick" && c.value("status", "") == "succeeded") quick = c;
         }
+        if (!quick.empty()) wait = running;
         return !wait.empty();
       },
       30s))
