@@ -125,7 +125,7 @@ tasks:
       concurrency: <% ctx(conc) %>
     action: core.local
     input:
-      cmd: sleep <% ctx(seconds) %>; printf <% item(n) %>
+      cmd: "sleep {{ ctx('seconds') }}; printf {{ item('n') }}"
     next:
       - when: <% succeeded() %>
         publish:
@@ -163,6 +163,20 @@ tasks:
           - attempts: <% int(result().stdout) %>
 output:
   - attempts: <% ctx(attempts) %>
+)Y"},
+       // the engine command `retry`
+       {"actions/again.yaml", Action("again", "  file: {type: string, required: true}\n")},
+       {"actions/workflows/again.yaml", R"Y(version: 1.0
+input:
+  - file
+tasks:
+  flaky:
+    action: core.local
+    input:
+      cmd: n=$(cat <% ctx(file) %> 2>/dev/null || echo 0); n=$((n+1)); echo $n > <% ctx(file) %>; test $n -ge 2
+    next:
+      - when: <% failed() %>
+        do: retry
 )Y"},
        // the datastore
        {"actions/kv.yaml", Action("kv", "  {}\n")},
@@ -404,6 +418,12 @@ TEST_F(OrquestaTest, RetryAndDelay) {
   const std::string id2 = Start(api, "orq.retry", {{"file", file2}, {"succeed_at", 10}});
   EXPECT_EQ(WaitFinal(api, id2, 90s).value("status", ""), "failed");
   EXPECT_EQ(Tasks(Get(api, id2))["flaky"].size(), 4u);  // the first run and 3 retries
+
+  // The engine command: `do: retry` runs the failed task again.
+  const std::string file3 = (scratch_->path() / ("count-" + UuidV4())).string();
+  const std::string id3 = Start(api, "orq.again", {{"file", file3}});
+  EXPECT_EQ(WaitFinal(api, id3, 60s).value("status", ""), "succeeded") << Get(api, id3).dump(2);
+  EXPECT_EQ(Tasks(Get(api, id3)), (TaskMap{{"flaky", {"failed", "succeeded"}}}));
 }
 
 TEST_F(OrquestaTest, DatastoreAndSt2Context) {
