@@ -4,7 +4,8 @@
 // repeated after a crash finds its task already there).
 //
 // The document is general, for every workflow runner:
-//   runner     "action-chain"
+//   runner     "action-chain" or "orquesta" (whose further fields are orquesta_engine.cpp's:
+//              status, occurrences, instances, running, joins, errors, outbox, result)
 //   action     the workflow action's ref
 //   step       how many tasks were requested (a task's id derives from it)
 //   current    the tasks in flight: [{task, execution_id}] (one for a chain)

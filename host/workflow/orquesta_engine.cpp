@@ -240,7 +240,10 @@ class Step {
     const std::string key = entry.value("instance", "");
     Json& inst = state_["instances"][key];
     const OrquestaTask* task = wf_.Find(inst.value("task", ""));
-    if (task == nullptr) return Status::Ok();
+    if (task == nullptr) {  // the workflow's file changed under it
+      Error(e.task, "task '" + e.task + "' is no longer in the workflow " + workflow_.action);
+      return Drain();
+    }
     const std::string status(store::ToString(e.status));
     if (e.status == ExecStatus::kCanceled && state_["status"] == "running") {
       state_["status"] = "canceling";  // a task canceled from outside cancels its workflow
@@ -587,9 +590,18 @@ Status Update(const ChainEnv& env, const std::string& workflow_id,
     state["outbox"] = Json::array();
     GALE_ASSIGN_OR_RETURN(bool write, change(state));
     if (!write) return Status::Ok();
-    GALE_ASSIGN_OR_RETURN(bool swapped,
-                          store::SwapState(*env.store, workflow_id, state, loaded->text));
-    if (!swapped) continue;
+    auto swapped = store::SwapState(*env.store, workflow_id, state, loaded->text);
+    if (!swapped.ok() && !swapped.status().retryable()) {
+      // A state the store refuses (over its 4 MiB value limit: a huge with-items) ends the
+      // workflow rather than stopping it for good.
+      Json failed = {{"status", "failed"},
+                     {"result",
+                      {{"output", Json::object()},
+                       {"errors", {{{"type", "error"}, {"message", swapped.message()}}}}}}};
+      return FinishExecution(env, workflow_id, failed);
+    }
+    if (!swapped.ok()) return swapped.status();
+    if (!*swapped) continue;
     GALE_TRY(FlushOutbox(env, workflow_id, state));
     return FinishExecution(env, workflow_id, state);
   }

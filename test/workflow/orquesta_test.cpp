@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <set>
 #include <thread>
@@ -163,6 +164,29 @@ tasks:
           - attempts: <% int(result().stdout) %>
 output:
   - attempts: <% ctx(attempts) %>
+)Y"},
+       // many items
+       {"actions/many.yaml", Action("many", "  n: {type: integer, default: 200}\n")},
+       {"actions/workflows/many.yaml", R"Y(version: 1.0
+input:
+  - n
+tasks:
+  make:
+    action: core.noop
+    next:
+      - publish:
+          - list: <% [1] * ctx(n) %>
+        do: each
+  each:
+    with:
+      items: <% ctx(list) %>
+      concurrency: 50
+    action: core.noop
+    next:
+      - publish:
+          - count: <% len(result()) %>
+output:
+  - count: <% ctx(count) %>
 )Y"},
        // the engine command `retry`
        {"actions/again.yaml", Action("again", "  file: {type: string, required: true}\n")},
@@ -394,6 +418,27 @@ TEST_F(OrquestaTest, WithItemsKeepsToConcurrency) {
     EXPECT_LE(overlapping, 2) << e.dump(2);
   }
   EXPECT_EQ(ids.size(), 5u);  // each item its own execution
+}
+
+// Many items at concurrency 50 (StackStorm's with-items of hundreds of items timed out): all
+// run, each once.
+TEST_F(OrquestaTest, TwoHundredItemsAtConcurrencyFifty) {
+  auto api = Api();
+  const auto start = std::chrono::steady_clock::now();
+  const std::string id = Start(api, "orq.many", {{"n", 200}});
+  Json done = WaitFinal(api, id, 180s);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id)["result"].dump(2);
+  std::cout << "200 items at concurrency 50: " << ms << " ms\n";
+  Json e = Get(api, id);
+  EXPECT_EQ(e["result"]["output"]["count"], 200);
+  std::set<std::string> ids;
+  for (const auto& c : e["children"]) {
+    if (c["task"] == "each") ids.insert(c.value("id", ""));
+  }
+  EXPECT_EQ(ids.size(), 200u);
 }
 
 TEST_F(OrquestaTest, RetryAndDelay) {
