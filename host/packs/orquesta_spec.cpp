@@ -329,6 +329,18 @@ class OrqReader {
     if (task.action.empty() && task.with_items) {
       Error(p, "task '" + name + "': with items needs an action");
     }
+    // Not supported (rather than ignored): retrying a with-items task, by retry or do: retry.
+    if (task.with_items && task.has_retry) {
+      Error(p + "/retry", "task '" + name + "': retry on a with-items task is not supported");
+    }
+    for (size_t i = 0; task.with_items && i < task.next.size(); ++i) {
+      for (const auto& target : task.next[i].targets) {
+        if (target == "retry") {
+          Error(p + "/next/" + std::to_string(i) + "/do",
+                "task '" + name + "': do: retry on a with-items task is not supported");
+        }
+      }
+    }
     return task;
   }
 

@@ -574,7 +574,12 @@ TEST(OrquestaRegistration, InvalidWorkflowRefusedWithFileAndLine) {
                "    colour: blue\n"                                // 12
                "  c:\n"                                            // 13
                "    action: core.local cmd=<% ctx(x) =~ 'a' %>\n"  // 14
-               "    join: some\n"}});                              // 15
+               "    join: some\n"                                  // 15
+               "  d:\n"                                            // 16
+               "    action: core.noop\n"                           // 17
+               "    with: <% [1] %>\n"                             // 18
+               "    retry:\n"                                      // 19
+               "      count: 2\n"}});                              // 20
   int code = -1;
   std::string out = RunGale(
       "", "pack validate " + (packs.path() / "bad").string() + " --packs " + packs.str(), &code);
@@ -590,6 +595,9 @@ TEST(OrquestaRegistration, InvalidWorkflowRefusedWithFileAndLine) {
   EXPECT_NE(out.find("broken.yaml:12: task 'b': unknown key 'colour'"), std::string::npos) << out;
   EXPECT_NE(out.find("broken.yaml:14: expression '<% ctx(x) =~ 'a' %>'"), std::string::npos) << out;
   EXPECT_NE(out.find("broken.yaml:15: task 'c': join must be 'all' or a positive count"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("broken.yaml:19: task 'd': retry on a with-items task is not supported"),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("bad.broken"), std::string::npos) << out;  // listed as refused
