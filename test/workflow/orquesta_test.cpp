@@ -604,14 +604,25 @@ TEST(OrquestaRegistration, InvalidWorkflowRefusedWithFileAndLine) {
   EXPECT_EQ(out.find("good.yaml"), std::string::npos) << out;   // the rest of the pack loads
 }
 
-// kill -9 of the node running a task while a parallel branch finished: another node of the
-// deployment finishes the workflow and every task has exactly one execution.
-void KillMidWorkflow(Backend backend) {
+// A deployment: a hub (the API and, embedded, the bus and store), never killed, and two workers
+// that run tasks and progress workflows.
+struct Deployment {
   TempDir packs;
-  WriteApiPacks(packs.path());
-  WriteOrquestaPack(packs.path());
+  std::unique_ptr<NodeProcess> hub;
+  std::map<std::string, std::unique_ptr<NodeProcess>> workers;
+  std::string Logs() const {
+    std::string logs;
+    for (const auto& [name, w] : workers) logs += w->Log();
+    return logs;
+  }
+};
+
+// Skips (GTEST_SKIP) without real Kafka and MongoDB for Backend::kRealKafka.
+void StartDeployment(Backend backend, Deployment* d) {
+  WriteApiPacks(d->packs.path());
+  WriteOrquestaPack(d->packs.path());
   NodeOptions base;
-  base.packs_paths = {packs.str()};
+  base.packs_paths = {d->packs.str()};
   base.extra_yaml = "runner: {lease_timeout: 2, shutdown_grace: 1}\n";
   if (backend == Backend::kRealKafka) {
     const char* mongo_env = std::getenv("GALE_MONGODB_URL");
@@ -625,19 +636,69 @@ void KillMidWorkflow(Backend backend) {
   NodeOptions h = base;
   h.node_name = "hub";
   h.roles = "[api]";
-  auto hub = NodeProcess::Start(h);
-  ASSERT_TRUE(hub);
-  base.brokers = hub->brokers();
-  base.topic_prefix = hub->topic_prefix();
-  base.store_url = hub->store_url();
-  std::map<std::string, std::unique_ptr<NodeProcess>> workers;
+  d->hub = NodeProcess::Start(h);
+  ASSERT_TRUE(d->hub);
+  base.brokers = d->hub->brokers();
+  base.topic_prefix = d->hub->topic_prefix();
+  base.store_url = d->hub->store_url();
   for (const char* name : {"worker-1", "worker-2"}) {
     NodeOptions o = base;
     o.node_name = name;
     o.roles = "[runner]";
-    workers[name] = NodeProcess::Start(o);
-    ASSERT_TRUE(workers[name]);
+    d->workers[name] = NodeProcess::Start(o);
+    ASSERT_TRUE(d->workers[name]);
   }
+}
+
+// Parallel branches and items whose events two nodes handle at once: no update of the
+// workflow's state is lost (the join runs once, after both branches; every item ran once and
+// its result is there).
+void ParallelOnTwoNodes(Backend backend) {
+  Deployment d;
+  StartDeployment(backend, &d);
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
+  cli::ApiClient api(ApiFlagsOf(*d.hub));
+  std::vector<std::string> flows, items;
+  for (int i = 0; i < 4; ++i) {
+    flows.push_back(Start(api, "orq.flow", {{"who", "w" + std::to_string(i)}}));
+    items.push_back(
+        Start(api, "orq.items",
+              {{"names", {"a", "b", "c", "d", "e", "f", "g", "h"}}, {"conc", 8}, {"seconds", 0}}));
+  }
+  std::set<std::string> nodes;
+  for (int i = 0; i < 4; ++i) {
+    Json done = WaitFinal(api, flows[i], 90s);
+    ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, flows[i]).dump(2) << d.Logs();
+    Json e = Get(api, flows[i]);
+    EXPECT_EQ(e["result"]["output"]["both"], "L+R") << e.dump(2);
+    EXPECT_EQ(Tasks(e)["done"].size(), 1u) << e.dump(2);
+    done = WaitFinal(api, items[i], 90s);
+    ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, items[i]).dump(2) << d.Logs();
+    e = Get(api, items[i]);
+    EXPECT_EQ(e["result"]["output"]["outs"], Json({"a", "b", "c", "d", "e", "f", "g", "h"}))
+        << e.dump(2);
+    EXPECT_EQ(e["children"].size(), 8u);
+    for (const auto& c : e["children"]) nodes.insert(c.value("node", ""));
+  }
+  EXPECT_EQ(nodes.size(), 2u) << "both workers ran items";
+}
+
+TEST(OrquestaNodes, ParallelBranchesAndItemsOnTwoNodesEmbedded) {
+  ParallelOnTwoNodes(Backend::kEmbedded);
+}
+
+TEST(OrquestaNodes, ParallelBranchesAndItemsOnTwoNodesKafkaAndMongo) {
+  ParallelOnTwoNodes(Backend::kRealKafka);
+}
+
+// kill -9 of the node running a task while a parallel branch finished: another node of the
+// deployment finishes the workflow and every task has exactly one execution.
+void KillMidWorkflow(Backend backend) {
+  Deployment d;
+  StartDeployment(backend, &d);
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
+  auto& hub = d.hub;
+  auto& workers = d.workers;
   cli::ApiClient api(ApiFlagsOf(*hub));
   const std::string id = Start(api, "orq.slow", {{"seconds", 4}});
   Json wait;  // running, while the parallel branch `quick` has finished
