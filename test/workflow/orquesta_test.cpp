@@ -3,8 +3,9 @@
 // parallel branches and a join, the engine commands, the inline action form, both expression
 // forms, with items and concurrency, retry and delay, ctx().st2 and st2kv, subworkflows, cancel
 // (in the middle of a with-items, and passed down to a subworkflow), registration errors with
-// file:line, and kill -9 of the node running a task (embedded, and real Kafka + MongoDB when
-// GALE_KAFKA_BROKERS and GALE_MONGODB_URL are set): the workflow finishes, each task ran once.
+// file:line; on two nodes sharing the bus and store (embedded, and real Kafka + MongoDB when
+// GALE_KAFKA_BROKERS and GALE_MONGODB_URL are set) parallel branches and items handled on both
+// at once, and kill -9 of the node running a task: the workflow finishes, each task ran once.
 #include <signal.h>
 
 #include <algorithm>
