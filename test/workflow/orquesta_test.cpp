@@ -189,6 +189,14 @@ tasks:
 output:
   - count: <% ctx(count) %>
 )Y"},
+       // a task that waits long before it starts
+       {"actions/later.yaml", Action("later", "  {}\n")},
+       {"actions/workflows/later.yaml", R"Y(version: 1.0
+tasks:
+  later:
+    delay: 3
+    action: core.local cmd="printf late"
+)Y"},
        // the engine command `retry`
        {"actions/again.yaml", Action("again", "  file: {type: string, required: true}\n")},
        {"actions/workflows/again.yaml", R"Y(version: 1.0
@@ -525,6 +533,18 @@ TEST_F(OrquestaTest, CancelInTheMiddleOfWithItems) {
   EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"each", {"canceled", "canceled"}}}));
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(Get(api, id)["children"].size(), 2u);
+}
+
+TEST_F(OrquestaTest, CancelDuringADelayStartsNothing) {
+  auto api = Api();
+  const std::string id = Start(api, "orq.later", Json::object());
+  ASSERT_TRUE(WaitFor([&] { return Get(api, id).value("status", "") == "running"; }, 30s));
+  int code = -1;
+  std::string out = RunGale(node_->home(), "execution cancel " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(WaitFinal(api, id, 30s).value("status", ""), "canceled") << node_->Log();
+  std::this_thread::sleep_for(4s);  // past the delay: its request is not made after all
+  EXPECT_EQ(Get(api, id).value("children", Json::array()).size(), 0u) << Get(api, id).dump(2);
 }
 
 TEST_F(OrquestaTest, CancelPassesDownToASubworkflow) {
