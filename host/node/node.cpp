@@ -587,7 +587,8 @@ Status Node::StartRunner(const packs::Catalog& catalog) {
                                   .store = store_.get(),
                                   .node_name = config_.node_name,
                                   .cipher = cipher_,
-                                  .system_user = config_.system_user};
+                                  .system_user = config_.system_user,
+                                  .api_url = "http://" + config_.api_listen + "/v1"};
   auto workflows =
       workflow::WorkflowService::Create(wopts, runner::ActionIndex::FromCatalog(catalog, sandbox_));
   Status engine = workflows.ok() ? (*workflows)->Start() : workflows.status();

@@ -141,9 +141,26 @@ void Catalog::CheckChains(bool own_refs_only) {
     if (!pack.ok()) continue;
     std::set<std::string> refused;  // actions are looked up while checked: moved after
     for (auto& action : pack.actions) {
-      if (action.runner_type != "action-chain") continue;
+      if (action.runner_type != "action-chain" && action.runner_type != "orquesta") continue;
       std::vector<std::string> errors;
       const std::string path = pack.dir + "/actions/" + action.entry_point;
+      if (action.runner_type == "orquesta") {
+        auto wf = ReadOrquestaWorkflow(path, &errors);
+        for (const auto& task : wf.ok() ? (*wf)->tasks : std::vector<OrquestaTask>{}) {
+          const bool checked = !own_refs_only || task.action.rfind(pack.ref + ".", 0) == 0;
+          if (checked && !task.action.empty() && !FindAction(task.action)) {
+            errors.push_back(path + ":" + std::to_string(task.action_line) + ": task '" +
+                             task.name + "': unknown action '" + task.action + "'");
+          }
+        }
+        if (errors.empty()) {
+          action.orquesta = std::move(wf).value();
+        } else {
+          refused.insert(action.ref);
+          pack.refused.push_back({"action", action.ref, action.origin.file, std::move(errors)});
+        }
+        continue;
+      }
       auto chain = ReadActionChain(path, &errors);
       if (chain.ok()) {
         for (const auto& link : (*chain)->links) {

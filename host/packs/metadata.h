@@ -10,6 +10,7 @@
 
 #include "host/common/json.h"
 #include "host/packs/action_chain.h"
+#include "host/packs/orquesta_spec.h"
 
 namespace gale::packs {
 
@@ -57,6 +58,8 @@ struct ActionMeta {
   Origin origin;
   // runner_type action-chain: the chain file read and checked at load (Catalog::CheckChains).
   std::shared_ptr<const ActionChain> chain;
+  // runner_type orquesta: the workflow file read and checked at load (Catalog::CheckChains).
+  std::shared_ptr<const OrquestaWorkflow> orquesta;
 };
 
 struct RuleMeta {

@@ -96,6 +96,13 @@ inline constexpr std::array kRunnerTypes = {
                       "description": "seconds before the action is killed"}})json",
     },
     RunnerType{.name = "noop"},
+    // A workflow in Orquesta's language (host/workflow/orquesta_engine.h); entry_point is the
+    // workflow file under actions/.
+    RunnerType{
+        .name = "orquesta",
+        .entry_point = EntryPoint::kScript,
+        .parameters = R"json({"skip_notify": {"type": "array", "description": "ignored"}})json",
+    },
     RunnerType{
         .name = "python-script",
         .entry_point = EntryPoint::kScript,

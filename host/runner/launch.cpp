@@ -342,6 +342,7 @@ constexpr std::array kLaunchers = {
     LauncherRow{"local-shell-script", ShellScript},
     LauncherRow{"native", Native},
     LauncherRow{"noop", Noop},
+    LauncherRow{"orquesta", Workflow},
     LauncherRow{"python-script", PythonScript},
 };
 

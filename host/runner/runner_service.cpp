@@ -436,7 +436,7 @@ bool RunnerService::StartedAsWorkflow(const store::Execution& record) {
     actions = actions_;
   }
   const RunnableAction* action = actions->Find(record.action);
-  if (action == nullptr || !action->meta.chain) return false;
+  if (action == nullptr || (!action->meta.chain && !action->meta.orquesta)) return false;
   options_.start_workflow(record, *action);
   return true;
 }

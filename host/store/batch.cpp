@@ -33,6 +33,10 @@ Result<std::vector<Claim>> Store::ClaimExecutions(const std::vector<std::string>
   return claims;
 }
 
+Result<bool> Store::SwapKey(const KeyValue&, const std::optional<std::string>&, TimeMs) {
+  return Status::Error(std::string(backend()) + " store: SwapKey is not supported");
+}
+
 Status Store::Batch(const std::function<Status(Store& batch)>& body) {
   return body(*this);
 }

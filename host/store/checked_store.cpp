@@ -99,6 +99,12 @@ class CheckedStore final : public Store {
     return inner_->SetKey(kv, now);
   }
 
+  Result<bool> SwapKey(const KeyValue& kv, const std::optional<std::string>& expected,
+                       TimeMs now) override {
+    GALE_TRY(internal::CheckKeyValue(kv));
+    return inner_->SwapKey(kv, expected, now);
+  }
+
   Result<bool> DeleteKey(const KeyRef& ref) override { return inner_->DeleteKey(ref); }
 
   Result<std::vector<KeyValue>> ListKeys(KeyScope scope, const std::string& user,

@@ -300,6 +300,11 @@ class Store {
   virtual Result<std::optional<KeyValue>> GetKey(const KeyRef& ref, TimeMs now) = 0;
   // Insert or replace; refuses names over kMaxKeyNameBytes and values over kMaxKeyValueBytes.
   virtual Status SetKey(const KeyValue& kv, TimeMs now) = 0;
+  // Compare-and-set: writes `kv` only when the key's current value is `expected` (nullopt: only
+  // when there is no such key). False, changing nothing, when it was anything else. For records
+  // several nodes update at once (a workflow's state): the loser reads again and retries.
+  virtual Result<bool> SwapKey(const KeyValue& kv, const std::optional<std::string>& expected,
+                               TimeMs now);
   // False when there was no such key.
   virtual Result<bool> DeleteKey(const KeyRef& ref) = 0;
   // Keys of one scope (and user) whose name starts with `prefix`, by name (bytewise).

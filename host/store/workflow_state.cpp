@@ -27,6 +27,29 @@ Status SaveState(Store& store, const std::string& workflow_id, const Json& state
   return store.SetKey(kv, NowMs()).WithContext("workflow " + workflow_id + ": state");
 }
 
+Result<std::optional<StoredState>> LoadStoredState(Store& store, const std::string& workflow_id) {
+  KeyRef ref{StateKey(workflow_id), KeyScope::kGale, ""};
+  GALE_ASSIGN_OR_RETURN(auto kv, store.GetKey(ref, NowMs()));
+  if (!kv) return std::optional<StoredState>();
+  Json state = Json::parse(kv->value, nullptr, false);
+  if (state.is_discarded() || !state.is_object()) {
+    return Status::Error("workflow " + workflow_id + ": its state document is not JSON");
+  }
+  return std::optional<StoredState>(StoredState{std::move(state), std::move(kv->value)});
+}
+
+Result<bool> SwapState(Store& store, const std::string& workflow_id, const Json& state,
+                       const std::optional<std::string>& expected, std::string* text) {
+  KeyValue kv;
+  kv.name = StateKey(workflow_id);
+  kv.scope = KeyScope::kGale;
+  kv.value = state.dump(-1, ' ', false, Json::error_handler_t::replace);
+  auto swapped = store.SwapKey(kv, expected, NowMs());
+  if (!swapped.ok()) return swapped.status().WithContext("workflow " + workflow_id + ": state");
+  if (*swapped && text != nullptr) *text = std::move(kv.value);
+  return *swapped;
+}
+
 std::string TaskExecutionId(const std::string& workflow_id, int64_t step, const std::string& task) {
   return UuidV5(kGaleNamespace,
                 "workflow/" + workflow_id + "/" + std::to_string(step) + "/" + task);

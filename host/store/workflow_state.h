@@ -4,7 +4,8 @@
 // repeated after a crash finds its task already there).
 //
 // The document is general, for every workflow runner:
-//   runner     "action-chain"
+//   runner     "action-chain" or "orquesta" (whose further fields are orquesta_engine.cpp's:
+//              status, occurrences, instances, running, joins, errors, outbox, result)
 //   action     the workflow action's ref
 //   step       how many tasks were requested (a task's id derives from it)
 //   current    the tasks in flight: [{task, execution_id}] (one for a chain)
@@ -26,6 +27,18 @@ namespace gale::store {
 std::string StateKey(const std::string& workflow_id);
 Result<std::optional<Json>> LoadState(Store& store, const std::string& workflow_id);
 Status SaveState(Store& store, const std::string& workflow_id, const Json& state);
+
+// For workflows whose events several nodes handle at once (Orquesta's parallel branches): the
+// state with the text it was stored as, and a write that happens only when the stored text is
+// still that one (Store::SwapKey); false when another node wrote in between (read again, redo).
+struct StoredState {
+  Json state;
+  std::string text;
+};
+Result<std::optional<StoredState>> LoadStoredState(Store& store, const std::string& workflow_id);
+// `expected`: the text loaded; nullopt for the first write of the workflow's state.
+Result<bool> SwapState(Store& store, const std::string& workflow_id, const Json& state,
+                       const std::optional<std::string>& expected, std::string* text = nullptr);
 
 // The id of a workflow's task: the same workflow, step and task always give the same id.
 std::string TaskExecutionId(const std::string& workflow_id, int64_t step, const std::string& task);

@@ -24,6 +24,7 @@ struct ChainEnv {
   const store::KeyCipher* cipher = nullptr;
   std::string system_user;
   const runner::ActionIndex* actions = nullptr;
+  std::string api_url;  // the API's address, for Orquesta's ctx().st2.api_url
 };
 
 // `workflow` was just claimed (running, owned by this node): requests its first link.

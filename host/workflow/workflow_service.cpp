@@ -8,6 +8,7 @@
 #include "host/bus/messages.h"
 #include "host/store/workflow_state.h"
 #include "host/workflow/chain_engine.h"
+#include "host/workflow/orquesta_engine.h"
 
 namespace gale::workflow {
 
@@ -91,11 +92,13 @@ void WorkflowService::StartWorkflow(const store::Execution& workflow,
                executions_topic_,    events_topic_,
                options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
                options_.system_user, actions.get()};
+  env.api_url = options_.api_url;
   // The execution is claimed: it must start here or end. Store and bus errors are retried a
   // while; a workflow that still cannot start is left to its lease (abandoned).
   auto delay = std::chrono::milliseconds(50);
   for (int attempt = 0;; ++attempt) {
-    Status s = StartChain(env, workflow, action);
+    Status s = action.meta.orquesta ? StartOrquesta(env, workflow, action)
+                                    : StartChain(env, workflow, action);
     if (s.ok()) {
       counters_->started++;
       return;
@@ -121,20 +124,38 @@ Status WorkflowService::Handle(const bus::ExecutionEventMessage& event) {
                executions_topic_,    events_topic_,
                options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
                options_.system_user, actions.get()};
+  env.api_url = options_.api_url;
   if (canceling) {
     if (e->status != ExecStatus::kCanceling) return Status::Ok();
     GALE_ASSIGN_OR_RETURN(auto state, LoadState(*options_.store, e->id));
     if (!state) return Status::Ok();  // not a workflow
+    if (state->value("runner", "") == "orquesta") return CancelOrquesta(env, *e);
     return CancelChain(env, *e, *state);
   }
   if (e->parent.empty()) return Status::Ok();
   counters_->transitions++;
+  // The parent's runner type decides (an orquesta workflow's tasks, or a chain's links).
+  GALE_ASSIGN_OR_RETURN(auto parent, options_.store->GetExecution(e->parent));
+  const runner::RunnableAction* pa = parent ? actions->Find(parent->action) : nullptr;
+  if (pa != nullptr && pa->meta.orquesta) return OrquestaTaskFinished(env, *e);
   return TaskFinished(env, *e);
 }
 
 void WorkflowService::ConsumeLoop() {
   auto backoff = std::chrono::milliseconds(100);
+  auto next_tick = std::chrono::steady_clock::now();
   while (!stopping_) {
+    if (std::chrono::steady_clock::now() >= next_tick) {  // Orquesta's delayed tasks, when due
+      auto actions = Actions();
+      ChainEnv env{options_.store,       producer_.get(),
+                   executions_topic_,    events_topic_,
+                   options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
+                   options_.system_user, actions.get()};
+      env.api_url = options_.api_url;
+      Status s = OrquestaTick(env);
+      if (!s.ok()) spdlog::warn("workflow: delayed tasks: {}", s.message());
+      next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    }
     auto next = consumer_->Poll(std::chrono::milliseconds(100));
     if (!next.ok()) {
       consumer_->PollFailed(next.status());

@@ -42,6 +42,7 @@ struct WorkflowOptions {
   std::string node_name;
   std::optional<store::KeyCipher> cipher;
   std::string system_user = "stanley";
+  std::string api_url;  // Orquesta's ctx().st2.api_url
 };
 
 struct WorkflowStats {

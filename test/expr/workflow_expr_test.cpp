@@ -138,6 +138,9 @@ TEST(YaqlValues, ResultsKeepTheirJsonTypes) {
   EXPECT_TRUE(Eval("<% ctx(f) %>", ctx)->is_number_float());
   EXPECT_TRUE(Eval("<% ctx(o) %>", ctx)->is_object());
   EXPECT_TRUE(Eval("  <% ctx(o).k %>\n", ctx)->is_array());  // whitespace around: still the value
+  // Numbers parsed from JSON text (a parameter) are unsigned: they still repeat a list.
+  EXPECT_EQ(*Eval("<% ctx(i) * [1] %>", ctx), Json::parse("[1, 1]"));
+  EXPECT_EQ(*Eval("<% 'ab' * ctx(i) %>", ctx), Json("abab"));
   EXPECT_EQ(*Eval("<% ctx(s) %>", ctx), Json("x"));
 }
 

@@ -104,7 +104,7 @@ TEST_F(CatalogTest, UnknownRunnerType) {
       OnlyError(catalog),
       Path("bad/actions/x.yaml") +
           ":4: unknown runner_type 'shel' (known: action-chain, http-request, local-shell-cmd, "
-          "local-shell-script, native, noop, python-script)");
+          "local-shell-script, native, noop, orquesta, python-script)");
 }
 
 TEST_F(CatalogTest, DefaultViolatesItsOwnSchema) {

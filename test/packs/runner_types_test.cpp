@@ -34,10 +34,11 @@ TEST(RunnerTypesTest, MalformedParametersAreRefusedNamingTheRow) {
 TEST(RunnerTypesTest, NamesAreListedInTheTablesOrder) {
   EXPECT_EQ(KnownRunnerTypes(),
             "action-chain, http-request, local-shell-cmd, local-shell-script, native, noop, "
-            "python-script");
+            "orquesta, python-script");
   EXPECT_TRUE(IsKnownRunnerType("local-shell-script"));
-  EXPECT_FALSE(IsKnownRunnerType("orquesta"));
-  EXPECT_EQ(FindRunnerType("orquesta"), nullptr);
+  EXPECT_FALSE(IsKnownRunnerType("mistral"));
+  EXPECT_EQ(FindRunnerType("mistral"), nullptr);
+  EXPECT_EQ(FindRunnerType("orquesta")->entry_point, EntryPoint::kScript);
   EXPECT_EQ(FindRunnerType("python-script")->entry_point, EntryPoint::kScript);
   ASSERT_NE(FindRunnerType("native"), nullptr);
   EXPECT_EQ(FindRunnerType("native")->entry_point, EntryPoint::kLibraryExport);

@@ -131,6 +131,56 @@ TEST_P(RecordsTest, KeyNamesAndValuesOfAnyBytesRoundTrip) {
   EXPECT_EQ(list->size(), cases.size());
 }
 
+// SwapKey, the compare-and-set workflow state is written with (host/store/workflow_state.h):
+// a write happens only over the value the writer read, so of concurrent writers one wins per
+// round and none is lost when each reads again and retries.
+TEST_P(RecordsTest, SwapKeyWritesOnlyOverTheValueRead) {
+  KeyValue kv{"workflow/x", "v1", KeyScope::kGale, "", 0, false, 0};
+  auto first = store().SwapKey(kv, std::nullopt, 10);
+  ASSERT_TRUE(first.ok()) << first.message();
+  EXPECT_TRUE(*first);
+  EXPECT_FALSE(*store().SwapKey(kv, std::nullopt, 11)) << "it exists: not a first write";
+  kv.value = "v2";
+  EXPECT_FALSE(*store().SwapKey(kv, std::string("stale"), 12));
+  EXPECT_EQ((*store().GetKey({"workflow/x", KeyScope::kGale, ""}, 12))->value, "v1");
+  EXPECT_TRUE(*store().SwapKey(kv, std::string("v1"), 13));
+  auto got = store().GetKey({"workflow/x", KeyScope::kGale, ""}, 13);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->value, "v2");
+  EXPECT_EQ((*got)->updated_at, 13);
+  EXPECT_FALSE(*store().SwapKey(kv, std::string("v1"), 14)) << "v1 was replaced";
+
+  // Four threads add 25 increments each to one counter, read-modify-swap: none is lost.
+  kv.value = "0";
+  ASSERT_TRUE(store().SetKey(kv, 20).ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        while (true) {
+          auto now = store().GetKey({"workflow/x", KeyScope::kGale, ""}, 20);
+          if (!now.ok() || !now->has_value()) {
+            errors++;
+            return;
+          }
+          KeyValue next = kv;
+          next.value = std::to_string(std::stoi((*now)->value) + 1);
+          auto swapped = store().SwapKey(next, (*now)->value, 20);
+          if (!swapped.ok()) {
+            errors++;
+            return;
+          }
+          if (*swapped) break;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ((*store().GetKey({"workflow/x", KeyScope::kGale, ""}, 20))->value, "100");
+}
+
 TEST_P(RecordsTest, OversizedKeysAreRefusedWithAMessage) {
   KeyValue kv;
   kv.name = "huge";

@@ -412,8 +412,14 @@ Status Evaluator::Times(const Node& n, const Json& x, const Json& y, Val* out) {
     count = &x;
   }
   if (!seq) return Arith(n, x, y, out);
+  // A count parsed from JSON text (a parameter) is unsigned: only one past long long's range is
+  // "too many".
   long long times =
-      count->is_number_unsigned() ? std::numeric_limits<long long>::max() : count->get<long long>();
+      count->is_number_unsigned()
+          ? static_cast<long long>(std::min<unsigned long long>(
+                count->get<unsigned long long>(),
+                static_cast<unsigned long long>(std::numeric_limits<long long>::max())))
+          : count->get<long long>();
   const std::size_t unit =
       seq->is_string() ? seq->get_ref<const std::string&>().size() : seq->size();
   // Repeating nothing gives nothing, however many times ('' * 10**17 must not loop 10**17 times).

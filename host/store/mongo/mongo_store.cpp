@@ -310,6 +310,24 @@ class MongoStore final : public Store {
     }
   }
 
+  Result<bool> SwapKey(const KeyValue& kv, const std::optional<std::string>& expected,
+                       TimeMs now) override {
+    std::string user = internal::KeyUser(kv.scope, kv.user);
+    Doc doc;
+    doc.Str("_id", KeyId(kv.scope, user, kv.name));
+    doc.Str("scope", ToString(kv.scope)).Str("user", user).Bin("name", kv.name);
+    doc.Str("name_hex", internal::Hex(kv.name)).Bin("value", kv.value).Bool("secret", kv.secret);
+    doc.Time("expire_at", kv.expire_at).Time("updated_at", now);
+    if (!expected) return db_->Insert("kv", doc, "swap datastore key");  // false: it exists
+    Doc filter, set, update;
+    filter.Str("_id", KeyId(kv.scope, user, kv.name)).Bin("value", *expected);
+    set.Bin("value", kv.value).Bool("secret", kv.secret);
+    set.Time("expire_at", kv.expire_at).Time("updated_at", now);
+    update.Sub("$set", set);
+    GALE_ASSIGN_OR_RETURN(auto r, db_->Update("kv", filter, update, false, "swap datastore key"));
+    return r.matched == 1;
+  }
+
   Result<bool> DeleteKey(const KeyRef& ref) override {
     Doc filter;
     filter.Str("_id", KeyId(ref.scope, ref.user, ref.name));

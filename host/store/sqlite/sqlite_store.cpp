@@ -394,6 +394,28 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<bool> SwapKey(const KeyValue& kv, const std::optional<std::string>& expected,
+                       TimeMs now) override {
+    bool swapped = false;
+    GALE_TRY(Write("swap datastore key", [&](Conn& c) -> Status {
+      GALE_ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare(expected ? "UPDATE kv SET value = ?4, secret = ?5, expire_at = ?6, "
+                                       "updated_at = ?7 WHERE scope = ?1 AND user = ?2 AND "
+                                       "name = ?3 AND value = ?8"
+                                     : "INSERT INTO kv (scope, user, name, value, secret, "
+                                       "expire_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                                       "?7) ON CONFLICT (scope, user, name) DO NOTHING"));
+      s.BindText(1, ToString(kv.scope)).BindText(2, internal::KeyUser(kv.scope, kv.user));
+      s.BindBlob(3, kv.name).BindBlob(4, kv.value).Bind(5, kv.secret ? 1 : 0);
+      s.Bind(6, kv.expire_at).Bind(7, now);
+      if (expected) s.BindBlob(8, *expected);
+      GALE_TRY(s.Run());
+      swapped = c.Changes() == 1;
+      return Status::Ok();
+    }));
+    return swapped;
+  }
+
   Result<bool> DeleteKey(const KeyRef& ref) override {
     bool deleted = false;
     GALE_TRY(Write("delete datastore key", [&](Conn& c) -> Status {
