@@ -152,6 +152,29 @@ TEST_P(RunnerCrashTest, TwoRunnersShareTheWorkAndNothingStartsTwice) {
   for (const auto& [id, n] : starts) EXPECT_EQ(n, 1) << id;
 }
 
+// A runner frozen (SIGSTOP) for longer than its group session timeout, as a loaded machine can
+// freeze one, is dropped from the group and rejoins when it thaws: the rebalances on both sides
+// must not stall the work (a member that misses one makes the group rebalance again).
+TEST_P(RunnerCrashTest, ARunnerFrozenPastItsSessionTimeoutRejoinsAndTheWorkCompletes) {
+  constexpr int kCount = 600;
+  Child a(ChildArgs("node-a", 6, 3000));
+  Child b(ChildArgs("node-b", 6, 3000));
+  ASSERT_GT(a.pid(), 0);
+  ASSERT_GT(b.pid(), 0);
+  std::this_thread::sleep_for(3s);  // both in the group before the work arrives
+  auto ids = RequestMany("runnertest.shell", std::vector<Json>(kCount, Marked("sleep 0.02")));
+  ASSERT_TRUE(WaitFor([&] { return CountFinal(ids) >= 50; }, 120s));
+  ASSERT_EQ(kill(a.pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(13s);  // past session.timeout.ms (10 s)
+  ASSERT_EQ(kill(a.pid(), SIGCONT), 0);
+  ASSERT_TRUE(WaitFor([&] { return CountFinal(ids) == ids.size(); }, 300s))
+      << CountFinal(ids) << " of " << kCount << " finished; " << Unfinished(ids);
+  auto starts = Starts();
+  size_t twice = 0;
+  for (const auto& [id, n] : starts) twice += n > 1;
+  EXPECT_EQ(twice, 0u) << "executions started more than once";
+}
+
 TEST_P(RunnerCrashTest, ARunnerEndedWithABatchClaimedLeavesItAbandonedAndNothingRunsTwice) {
   constexpr int kCount = 300;
   auto ids = RequestMany("runnertest.shell", std::vector<Json>(kCount, Marked("true")));
