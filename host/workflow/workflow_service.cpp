@@ -18,7 +18,7 @@ using store::TaskExecutionId;
 using store::ExecStatus;
 
 struct WorkflowService::Counters {
-  std::atomic<uint64_t> started{0}, transitions{0}, finished{0};
+  std::atomic<uint64_t> started{0}, transitions{0}, finished{0}, paused{0}, resumed{0};
 };
 
 namespace {
@@ -81,16 +81,17 @@ std::shared_ptr<const runner::ActionIndex> WorkflowService::Actions() {
 }
 
 WorkflowStats WorkflowService::stats() const {
-  return {counters_->started.load(), counters_->transitions.load(), counters_->finished.load()};
+  return {counters_->started.load(), counters_->transitions.load(), counters_->finished.load(),
+          counters_->paused.load(), counters_->resumed.load()};
 }
 
 void WorkflowService::StartWorkflow(const store::Execution& workflow,
                                     const runner::RunnableAction& action) {
   auto actions = Actions();
-  ChainEnv env{options_.store,       producer_.get(),
-               executions_topic_,    events_topic_,
-               options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
-               options_.system_user, actions.get()};
+  ChainEnv env{
+      options_.store,       producer_.get(),    executions_topic_,
+      events_topic_,        options_.node_name, options_.cipher ? &*options_.cipher : nullptr,
+      options_.system_user, actions.get(),      [this](ExecStatus s) { Count(s); }};
   // The execution is claimed: it must start here or end. Store and bus errors are retried a
   // while; a workflow that still cannot start is left to its lease (abandoned).
   auto delay = std::chrono::milliseconds(50);
@@ -109,23 +110,43 @@ void WorkflowService::StartWorkflow(const store::Execution& workflow,
   }
 }
 
+void WorkflowService::Count(ExecStatus status) {
+  if (status == ExecStatus::kPaused) counters_->paused++;
+  if (status == ExecStatus::kRunning) counters_->resumed++;  // the engine sets running on resume
+  if (store::IsFinal(status)) counters_->finished++;
+}
+
 Status WorkflowService::Handle(const bus::ExecutionEventMessage& event) {
   auto status = store::ParseExecStatus(event.status);
   if (!status) return Status::Ok();
-  const bool canceling = *status == ExecStatus::kCanceling;
-  if (!store::IsFinal(*status) && !canceling) return Status::Ok();
+  const bool is_final = store::IsFinal(*status);
+  // A task's final event names its workflow: other executions' events need no store read.
+  if (is_final && event.parent.empty()) return Status::Ok();
+  // The workflow's own commands (from the API): canceling, pausing, resuming.
+  const bool command = *status == ExecStatus::kCanceling || *status == ExecStatus::kPausing ||
+                       *status == ExecStatus::kResuming;
+  if (!is_final && !command) return Status::Ok();
   GALE_ASSIGN_OR_RETURN(auto e, options_.store->GetExecution(event.id));
   if (!e) return Status::Ok();
+  const bool canceling = *status == ExecStatus::kCanceling;
   auto actions = Actions();
-  ChainEnv env{options_.store,       producer_.get(),
-               executions_topic_,    events_topic_,
-               options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
-               options_.system_user, actions.get()};
+  ChainEnv env{
+      options_.store,       producer_.get(),    executions_topic_,
+      events_topic_,        options_.node_name, options_.cipher ? &*options_.cipher : nullptr,
+      options_.system_user, actions.get(),      [this](ExecStatus s) { Count(s); }};
   if (canceling) {
     if (e->status != ExecStatus::kCanceling) return Status::Ok();
     GALE_ASSIGN_OR_RETURN(auto state, LoadState(*options_.store, e->id));
     if (!state) return Status::Ok();  // not a workflow
     return CancelChain(env, *e, *state);
+  }
+  if (command) {
+    if (e->status != *status) return Status::Ok();  // moved on since
+    // No state: not a workflow, or one not started yet (its first task's end pauses it).
+    GALE_ASSIGN_OR_RETURN(auto state, LoadState(*options_.store, e->id));
+    if (!state) return Status::Ok();
+    if (*status == ExecStatus::kPausing) return PauseChain(env, *e, *state);
+    return ResumeChain(env, *e, std::move(*state));
   }
   if (e->parent.empty()) return Status::Ok();
   counters_->transitions++;
