@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <limits>
+#include <thread>
 
 #include "host/bus/messages.h"
+#include "host/common/failpoint.h"
 #include "host/expr/template/template.h"
 #include "host/requests/action_context.h"
 #include "host/requests/execution_request.h"
@@ -24,6 +26,8 @@ namespace {
 
 // A workflow's lease never expires: no node owns it, its progress is in the store.
 constexpr store::TimeMs kNoLease = std::numeric_limits<store::TimeMs>::max() / 4;
+// How long a task's end may come before the state naming it is stored (TaskFinished).
+constexpr store::TimeMs kStateSaveGrace = 5000;
 
 void PublishEvent(const ChainEnv& env, const store::Execution& e) {
   bus::ExecutionEventMessage event;
@@ -133,6 +137,9 @@ Status RequestLink(const ChainEnv& env, const store::Execution& workflow, Json& 
                                             std::chrono::seconds(10));
   if (!produced.ok()) return produced.status();
   if (created) PublishEvent(env, e);
+  // Tests of a task that ends before the state naming it is stored (TaskFinished retries).
+  if (FailpointHit("workflow.delay_save", link.name))
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   state["step"] = step;
   state["current"] = Json::array({{{"task", link.name}, {"execution_id", id}}});
   state["tasks"].push_back({{"name", link.name},
@@ -184,11 +191,30 @@ Status TaskFinished(const ChainEnv& env, const store::Execution& task) {
   GALE_ASSIGN_OR_RETURN(auto workflow, env.store->GetExecution(task.parent));
   if (!workflow || store::IsFinal(workflow->status)) return Status::Ok();
   GALE_ASSIGN_OR_RETURN(auto loaded, LoadState(*env.store, workflow->id));
-  if (!loaded) return Status::Ok();
+  const bool recent = store::NowMs() - task.requested_at < kStateSaveGrace;
+  if (!loaded) {
+    // A first task quicker than StartChain's save of the state: handled again shortly.
+    if (!recent) return Status::Ok();
+    return Status::Error("workflow " + workflow->id + ": task " + task.id + " (" + task.task +
+                             ") ended before the workflow's state was stored",
+                         /*retryable=*/true);
+  }
   Json state = std::move(*loaded);
   bool expected = false;
   for (const auto& c : state.value("current", Json::array())) {
     expected = expected || c.value("execution_id", "") == task.id;
+  }
+  bool known = false;
+  for (const auto& t : state.value("tasks", Json::array())) {
+    known = known || t.value("execution_id", "") == task.id;
+  }
+  if (!expected && !known && recent) {
+    // Its step requested it but has not stored the state yet (the task was quicker than the
+    // store, or the step's node is being replaced after a crash and requests it again): the
+    // event is handled again shortly, not dropped.
+    return Status::Error("workflow " + workflow->id + ": task " + task.id + " (" + task.task +
+                             ") ended before its step was stored",
+                         /*retryable=*/true);
   }
   if (!expected) {
     // This step is done already (an event seen again). A pause recorded before a crash that
