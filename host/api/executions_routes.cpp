@@ -1,4 +1,5 @@
-// /v1/executions: run an action by hand, list and read executions, follow output, cancel, re-run.
+// /v1/executions: run an action by hand, list and read executions, follow output, cancel, re-run,
+// pause and resume a workflow.
 #include <spdlog/spdlog.h>
 
 #include "host/api/api_state.h"
@@ -162,8 +163,12 @@ HttpResponse Cancel(State& state, const HttpRequest& request) {
     t.id = id;
     t.at = store::NowMs();
     t.node = std::nullopt;
-    if (found->status == store::ExecStatus::kRunning) {
-      t.from = {store::ExecStatus::kRunning};
+    if (found->status == store::ExecStatus::kRunning ||
+        found->status == store::ExecStatus::kPausing ||
+        found->status == store::ExecStatus::kPaused ||
+        found->status == store::ExecStatus::kResuming) {
+      // A workflow pausing or paused is canceled like a running one (its engine ends it).
+      t.from = {found->status};
       t.to = store::ExecStatus::kCanceling;
     } else {
       t.from = {store::ExecStatus::kRequested, store::ExecStatus::kScheduled,
@@ -186,6 +191,93 @@ HttpResponse Cancel(State& state, const HttpRequest& request) {
     found = std::move(now);  // it moved on meanwhile (claimed, finished): decide again
   }
   return HttpResponse::Error(409, "execution " + id + " kept changing; try again");
+}
+
+// Whether `action_ref` is a workflow action (its runner is a workflow runner).
+bool IsWorkflowAction(State& state, const std::string& action_ref) {
+  const packs::ActionMeta* action = state.Catalog()->catalog.FindAction(action_ref);
+  return action != nullptr &&
+         (action->runner_type == "action-chain" || action->runner_type == "orquesta");
+}
+
+// Whether `e` is a workflow: its action's runner is one, or it has a workflow's state.
+bool IsWorkflow(State& state, const store::Execution& e) {
+  if (IsWorkflowAction(state, e.action)) return true;
+  auto loaded = store::LoadState(state.store(), e.id);
+  return loaded.ok() && loaded->has_value();
+}
+
+// Pause (`to` pausing) or resume (`to` resuming) a workflow, as StackStorm's
+// PUT /v1/executions/ID {"status": "pausing" | "resuming"}: the workflow engine does the rest
+// (host/workflow: a paused workflow starts no task; resuming requests the recorded next one).
+HttpResponse PauseOrResume(State& state, const std::string& id, store::ExecStatus to) {
+  auto found = Find(state, id);
+  if (!found.ok()) return NotFoundOr(found.status());
+  const bool pause = to == store::ExecStatus::kPausing;
+  const std::string verb = pause ? "paused" : "resumed";
+  if (!IsWorkflow(state, *found)) {
+    return HttpResponse::Error(400, "execution " + id + " (" + found->action +
+                                        ") is not a workflow: only workflows are " + verb);
+  }
+  if (const packs::ActionMeta* action = state.Catalog()->catalog.FindAction(found->action);
+      action != nullptr && action->runner_type == "orquesta") {
+    // Not built yet for Orquesta (cancel is); refused rather than accepted and ignored.
+    return HttpResponse::Error(400, "workflow " + id + " (" + found->action +
+                                        ") is an orquesta workflow: only action-chain workflows "
+                                        "can be " +
+                                        verb + " yet (cancel works for both)");
+  }
+  const store::ExecStatus from = pause ? store::ExecStatus::kRunning : store::ExecStatus::kPaused;
+  if (found->status != from) {
+    const std::string now(store::ToString(found->status));
+    std::string why = "workflow " + id + " is " + now;
+    if (store::IsFinal(found->status)) {
+      why += ": it has finished";
+    } else if (pause) {
+      why += ": only a running workflow can be paused";
+    } else if (found->status == store::ExecStatus::kPausing) {
+      why += ": its running task has not ended yet; resume it once it is paused";
+    } else {
+      why += ": only a paused workflow can be resumed";
+    }
+    return HttpResponse::Error(409, why);
+  }
+  store::Transition t;
+  t.id = id;
+  t.from = {from};
+  t.to = to;
+  t.at = store::NowMs();
+  auto done = state.store().TransitionExecution(t);
+  if (!done.ok()) return StoreError(done.status());
+  auto now = Find(state, id);
+  if (!now.ok()) return NotFoundOr(now.status());
+  if (!*done) {
+    return HttpResponse::Error(409, "workflow " + id + " is now " +
+                                        std::string(store::ToString(now->status)) + "; try again");
+  }
+  PublishExecutionEvent(state, *now);
+  return HttpResponse::Json(200, ExecutionJson(*now));
+}
+
+// PUT /v1/executions/ID: StackStorm's way to pause and resume ({"status": "pausing"} /
+// {"status": "resuming"}; "paused" and "running" are taken for them too).
+HttpResponse Update(State& state, const HttpRequest& request) {
+  auto body = JsonBody(request);
+  if (!body.ok()) return HttpResponse::Error(400, body.message());
+  const Json status = body->value("status", Json());
+  if (!status.is_string()) {
+    return HttpResponse::Error(400, "'status' (\"pausing\" or \"resuming\") is required");
+  }
+  const std::string wanted = status.get<std::string>();
+  if (wanted == "pausing" || wanted == "paused") {
+    return PauseOrResume(state, request.params.at("id"), store::ExecStatus::kPausing);
+  }
+  if (wanted == "resuming" || wanted == "running") {
+    return PauseOrResume(state, request.params.at("id"), store::ExecStatus::kResuming);
+  }
+  return HttpResponse::Error(400, "status '" + wanted +
+                                      "' cannot be set: \"pausing\" or \"resuming\" (cancel "
+                                      "with DELETE /v1/executions/ID)");
 }
 
 HttpResponse ReRun(State& state, const HttpRequest& request) {
@@ -246,13 +338,27 @@ void AddExecutionRoutes(Router& router, const std::shared_ptr<State>& state) {
                                     {"status", store::ToString(e.status)}});
       }
     }
-    // A workflow: its tasks' executions, in the order they were requested (host/workflow).
+    // A workflow: its tasks' executions, in the order they were requested (host/workflow): from
+    // its state while it runs, from its result (`tasks`) once it ended and its state is gone.
     auto workflow = store::LoadState(state->store(), found->id);
+    Json tasks;
     if (workflow.ok() && *workflow) {
+      tasks = (**workflow).value("tasks", Json::array());
+    } else if (IsWorkflowAction(*state, found->action)) {
+      tasks = Json::array();  // requested, not started yet: no children so far
+      if (found->result.is_object() && found->result.contains("tasks") &&
+          found->result["tasks"].is_array()) {
+        tasks = found->result["tasks"];
+      }
+    }
+    if (tasks.is_array()) {
       j["children"] = Json::array();
-      for (const auto& t : (**workflow).value("tasks", Json::array())) {
+      for (const auto& t : tasks) {
+        if (!t.is_object()) continue;
         auto child = state->store().GetExecution(t.value("execution_id", ""));
-        if (child.ok() && *child) j["children"].push_back(ExecutionJson(**child));
+        if (child.ok() && *child && (**child).parent == found->id) {
+          j["children"].push_back(ExecutionJson(**child));
+        }
       }
     }
     return HttpResponse::Json(200, j);
@@ -261,6 +367,14 @@ void AddExecutionRoutes(Router& router, const std::shared_ptr<State>& state) {
              [state](HttpRequest& request) { return Output(*state, request); });
   router.Add("DELETE", "/v1/executions/{id}",
              [state](HttpRequest& request) { return Cancel(*state, request); });
+  router.Add("PUT", "/v1/executions/{id}",
+             [state](HttpRequest& request) { return Update(*state, request); });
+  router.Add("POST", "/v1/executions/{id}/pause", [state](HttpRequest& request) {
+    return PauseOrResume(*state, request.params.at("id"), store::ExecStatus::kPausing);
+  });
+  router.Add("POST", "/v1/executions/{id}/resume", [state](HttpRequest& request) {
+    return PauseOrResume(*state, request.params.at("id"), store::ExecStatus::kResuming);
+  });
   router.Add("POST", "/v1/executions/{id}/re_run",
              [state](HttpRequest& request) { return ReRun(*state, request); });
 }

@@ -114,7 +114,8 @@ HttpResponse Metrics(State& state) {
        {store::ExecStatus::kRequested, store::ExecStatus::kScheduled, store::ExecStatus::kDelayed,
         store::ExecStatus::kRunning, store::ExecStatus::kSucceeded, store::ExecStatus::kFailed,
         store::ExecStatus::kTimeout, store::ExecStatus::kAbandoned, store::ExecStatus::kCanceling,
-        store::ExecStatus::kCanceled}) {
+        store::ExecStatus::kCanceled, store::ExecStatus::kPausing, store::ExecStatus::kPaused,
+        store::ExecStatus::kResuming}) {
     store::ExecutionQuery q;
     q.statuses = {status};
     auto n = st.CountExecutions(q);

@@ -79,6 +79,8 @@ void PublishExecutionEvent(State& state, const store::Execution& e) {
   event.at = store::NowMs();
   event.node = state.options.node_name;
   if (!e.result.is_null()) event.result = e.result;
+  event.parent = e.parent;
+  event.task = e.task;
   state.producer
       ->Produce(bus::Topic(state.options.bus, bus::kExecutionEvents), e.id, bus::Encode(event))
       .ok();

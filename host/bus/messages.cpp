@@ -168,6 +168,10 @@ Result<ExecutionRequestMessage> DecodeExecutionRequest(std::string_view text) {
 Json ToJson(const ExecutionEventMessage& m) {
   Json j = {{"id", m.id}, {"status", m.status}, {"at", m.at}, {"node", m.node}};
   if (m.result) j["result"] = *m.result;
+  if (!m.parent.empty()) {
+    j["parent"] = m.parent;
+    j["task"] = m.task;
+  }
   return j;
 }
 
@@ -183,6 +187,8 @@ Result<ExecutionEventMessage> DecodeExecutionEvent(std::string_view text) {
   m.at = doc["at"].get<int64_t>();
   m.node = doc["node"].get<std::string>();
   if (auto it = doc.find("result"); it != doc.end()) m.result = std::move(*it);
+  m.parent = OptionalString(doc, "parent");
+  m.task = OptionalString(doc, "task");
   return m;
 }
 

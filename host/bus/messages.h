@@ -55,6 +55,10 @@ struct ExecutionEventMessage {
   int64_t at = 0;
   std::string node;
   std::optional<Json> result;
+  // A workflow's task (host/workflow): its workflow's execution id and task name. Empty (absent
+  // from the message) for an execution that is not a task, and in events of older nodes.
+  std::string parent;
+  std::string task;
 };
 
 // gale.dead-letters, key = "<topic>/<partition>/<offset>" of the message given up on.

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "host/api/http.h"
@@ -161,6 +163,69 @@ void Finish(const std::string& verb, ApiClient& api, const Json& created, bool a
   if (e.value("status", "") != "succeeded") throw CLI::RuntimeError(1);
 }
 
+// Follows one task's output for `execution tail` of a workflow: each line prefixed with the
+// task's name, whole lines at a time (tasks run in parallel write between each other's lines),
+// then the task's status on stderr.
+void FollowTask(const ApiFlags& flags, std::mutex& out_mu, const std::string& id,
+                const std::string& task) {
+  ApiClient api(flags);
+  const std::string path = "/v1/executions/" + api::UrlEncode(id);
+  const std::string prefix = "[" + task + "] ";
+  std::string partial;
+  auto status = api.Stream(path + "/output?follow=true", [&](const std::string& data) {
+    partial += data;
+    std::lock_guard<std::mutex> lock(out_mu);
+    for (size_t nl = partial.find('\n'); nl != std::string::npos; nl = partial.find('\n')) {
+      std::cout << prefix << partial.substr(0, nl + 1);
+      partial.erase(0, nl + 1);
+    }
+    std::cout << std::flush;
+    return true;
+  });
+  auto reply = api.Call("GET", path);
+  std::lock_guard<std::mutex> lock(out_mu);
+  if (!partial.empty()) std::cout << prefix << partial << '\n' << std::flush;
+  if (!status.ok() || *status != 200) {
+    std::cerr << "gale execution tail: task " << task << " (" << id << "): output not followed: "
+              << (status.ok() ? "HTTP " + std::to_string(*status) : status.message()) << '\n';
+  }
+  if (reply.ok() && reply->status == 200) {
+    std::cerr << "task " << task << " " << Colored(reply->json().value("status", "")) << '\n';
+  }
+}
+
+// `execution tail` of a workflow: follows each task's output as the tasks start, until the
+// workflow has ended and every task's output has been read.
+Json TailWorkflow(const ApiFlags& flags, ApiClient& api, const std::string& id) {
+  std::mutex out_mu;
+  std::map<std::string, std::thread> followers;  // task execution id -> its follower
+  Json e;
+  while (true) {
+    e = Expect("execution tail", api.Call("GET", "/v1/executions/" + api::UrlEncode(id)));
+    // In the order the tasks were requested; a task that has ended is read to its end before
+    // the next one is started, so tasks that ran one after the other print in that order (the
+    // output of tasks still running side by side interleaves by line).
+    for (const auto& c : e.value("children", Json::array())) {
+      const std::string child = c.value("id", "");
+      if (child.empty()) continue;
+      auto it = followers.find(child);
+      if (it == followers.end()) {
+        it = followers
+                 .emplace(child, std::thread(FollowTask, std::cref(flags), std::ref(out_mu), child,
+                                             c.value("task", "")))
+                 .first;
+      }
+      if (IsFinal(c.value("status", "")) && it->second.joinable()) it->second.join();
+    }
+    if (IsFinal(e.value("status", ""))) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (auto& [child, thread] : followers) {
+    if (thread.joinable()) thread.join();
+  }
+  return e;
+}
+
 struct RunArgs {
   std::string action;
   std::vector<std::string> params;
@@ -237,11 +302,20 @@ void AddExecutionCommands(CLI::App& app, std::shared_ptr<ApiFlags> flags) {
   });
 
   auto* tail = ex->add_subcommand(
-      "tail", "Follow an execution's output until it finishes (exit 1 unless it succeeded)");
+      "tail",
+      "Follow an execution's output until it finishes (exit 1 unless it succeeded); for a "
+      "workflow, each task's output as the tasks run, every line prefixed with [task]");
   tail->add_option("ID", *id, "Execution id")->required();
   tail->callback([flags, id] {
     ApiClient api(*flags);
     const std::string path = "/v1/executions/" + api::UrlEncode(*id);
+    Json first = Expect("execution tail", api.Call("GET", path));
+    if (first.contains("children")) {
+      Json e = TailWorkflow(*flags, api, *id);
+      std::cerr << "execution " << *id << " " << Colored(e.value("status", "")) << '\n';
+      if (e.value("status", "") != "succeeded") throw CLI::RuntimeError(1);
+      return;
+    }
     auto status = api.Stream(path + "/output?follow=true", [](const std::string& data) {
       std::cout << data << std::flush;
       return true;
@@ -264,6 +338,23 @@ void AddExecutionCommands(CLI::App& app, std::shared_ptr<ApiFlags> flags) {
         Expect("execution cancel", api.Call("DELETE", "/v1/executions/" + api::UrlEncode(*id)));
     std::cout << "execution " << *id << " " << e.value("status", "") << '\n';
   });
+
+  // Pause and resume a workflow (StackStorm's `st2 execution pause|resume`).
+  for (const bool pause : {true, false}) {
+    const std::string verb = pause ? "pause" : "resume";
+    auto* cmd = ex->add_subcommand(
+        verb, pause ? "Pause a running workflow: no new task starts; it is paused once its "
+                      "running task has ended"
+                    : "Resume a paused workflow: its next task is requested and it runs on");
+    cmd->add_option("ID", *id, "Workflow execution id")->required();
+    cmd->callback([flags, id, pause, verb] {
+      ApiClient api(*flags);
+      Json body = {{"status", pause ? "pausing" : "resuming"}};
+      Json e = Expect("execution " + verb,
+                      api.Call("PUT", "/v1/executions/" + api::UrlEncode(*id), &body));
+      std::cout << "execution " << *id << " " << e.value("status", "") << '\n';
+    });
+  }
 
   auto rerun_args = std::make_shared<RunArgs>();
   auto* rerun = ex->add_subcommand(

@@ -688,6 +688,8 @@ api::ApiHooks Node::ApiHooksForNode() {
       const auto w = workflow_->stats();
       m["workflows_started"] = w.started;
       m["workflow_transitions"] = w.transitions;
+      m["workflows_paused"] = w.paused;
+      m["workflows_resumed"] = w.resumed;
     }
     return m;
   };

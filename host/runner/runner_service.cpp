@@ -30,6 +30,8 @@ struct RunnerService::Running {
   bool completing = false;  // its result is being recorded: a failed renewal means nothing
   bool output_error_logged = false;
   std::string datastore_token;  // unregistered when the execution completes
+  // [workflow] a workflow's task: named in its events, so the engine needs no store read.
+  std::string parent, task;
 };
 
 namespace {
@@ -421,7 +423,9 @@ Result<std::vector<store::Claim>> RunnerService::ClaimThroughPolicies(
   }
   for (const std::string& id : lost) policies_->ClaimLost(id);
   for (const auto& [record, admission] : refused) {
-    if (admission.became) PublishEvent(record.id, *admission.became, &admission.result);
+    if (admission.became) {
+      PublishEvent(record.id, *admission.became, &admission.result, record.parent, record.task);
+    }
     policies_->AfterAdmit(record, admission);
   }
   return claims;
@@ -498,7 +502,7 @@ Status RunnerService::ClaimAndStart(size_t count) {
           }
           auto params =
               store::OpenSecretParameters(options_.cipher ? &*options_.cipher : nullptr, record);
-          StartExecution(record.id, record.action, params.ok() ? *params : Json::object(),
+          StartExecution(record, params.ok() ? *params : Json::object(),
                          params.ok() ? Status::Ok() : params.status());
         }
         done[index_of[k]] = true;
@@ -521,9 +525,13 @@ Status RunnerService::ClaimAndStart(size_t count) {
 
 // ---- executing -------------------------------------------------------------------------------
 
-void RunnerService::StartExecution(const std::string& id, const std::string& action_ref,
-                                   const Json& params, const Status& unusable) {
+void RunnerService::StartExecution(const store::Execution& record, const Json& params,
+                                   const Status& unusable) {
+  const std::string& id = record.id;
+  const std::string& action_ref = record.action;
   auto run = std::make_shared<Running>();
+  run->parent = record.parent;
+  run->task = record.task;
   {
     std::lock_guard<std::mutex> lock(running_mu_);
     running_[id] = run;
@@ -532,7 +540,7 @@ void RunnerService::StartExecution(const std::string& id, const std::string& act
   uint64_t peak = counters_->peak_running.load();
   while (now_running > peak && !counters_->peak_running.compare_exchange_weak(peak, now_running)) {
   }
-  PublishEvent(id, ExecStatus::kRunning, nullptr);
+  PublishEvent(id, ExecStatus::kRunning, nullptr, run->parent, run->task);
 
   std::shared_ptr<const ActionIndex> actions;
   {
@@ -671,7 +679,7 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
         counters_->failed++;
         break;
     }
-    PublishEvent(id, finish.status, &finish.result);
+    PublishEvent(id, finish.status, &finish.result, run ? run->parent : "", run ? run->task : "");
   }
   // [policies] free the slots (unless they went with the status), request the next, the retry
   policies_->AfterFinish(id, with_slots && recorded.ok());
@@ -684,9 +692,12 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
   slot_freed_.notify_all();
 }
 
-void RunnerService::PublishEvent(const std::string& id, ExecStatus status, const Json* result) {
+void RunnerService::PublishEvent(const std::string& id, ExecStatus status, const Json* result,
+                                 const std::string& parent, const std::string& task) {
   bus::ExecutionEventMessage event;
   event.id = id;
+  event.parent = parent;
+  event.task = task;
   event.status = store::ToString(status);
   event.at = options_.clock();
   event.node = options_.node_name;
@@ -789,7 +800,7 @@ void RunnerService::SweepAbandoned() {
     spdlog::warn("runner: execution {} ({}) abandoned: the lease of node {} expired", e.id,
                  e.action, e.node);
     Json result = e.result.is_null() ? Json::object() : e.result;
-    PublishEvent(e.id, ExecStatus::kAbandoned, &result);
+    PublishEvent(e.id, ExecStatus::kAbandoned, &result, e.parent, e.task);
   }
 }
 

@@ -162,13 +162,14 @@ class RunnerService {
   void SetAside(const bus::Message& m, const std::string& reason);
   // `unusable`: why the record's parameters cannot be used (a secret that does not open); the
   // execution then fails with it before anything starts.
-  void StartExecution(const std::string& id, const std::string& action_ref, const Json& params,
-                      const Status& unusable);
+  void StartExecution(const store::Execution& record, const Json& params, const Status& unusable);
   void Complete(const std::string& id, Finish finish);
   void RenewLeases();
   void CheckCancels();
   void SweepAbandoned();
-  void PublishEvent(const std::string& id, store::ExecStatus status, const Json* result);
+  // `parent` and `task`: a workflow's task's (store::Execution), empty for other executions.
+  void PublishEvent(const std::string& id, store::ExecStatus status, const Json* result,
+                    const std::string& parent = "", const std::string& task = "");
   // True once a slot is free (or the runner is stopping), false after `timeout`.
   bool WaitForSlot(std::chrono::milliseconds timeout);
 

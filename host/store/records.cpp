@@ -16,7 +16,7 @@ TimeMs NowMs() {
 }
 
 namespace {
-constexpr std::array<std::pair<ExecStatus, std::string_view>, 10> kExecStatusNames{{
+constexpr std::array<std::pair<ExecStatus, std::string_view>, 13> kExecStatusNames{{
     {ExecStatus::kRequested, "requested"},
     {ExecStatus::kScheduled, "scheduled"},
     {ExecStatus::kDelayed, "delayed"},
@@ -27,6 +27,9 @@ constexpr std::array<std::pair<ExecStatus, std::string_view>, 10> kExecStatusNam
     {ExecStatus::kAbandoned, "abandoned"},
     {ExecStatus::kCanceling, "canceling"},
     {ExecStatus::kCanceled, "canceled"},
+    {ExecStatus::kPausing, "pausing"},
+    {ExecStatus::kPaused, "paused"},
+    {ExecStatus::kResuming, "resuming"},
 }};
 constexpr std::array<std::pair<TriggerStatus, std::string_view>, 4> kTriggerStatusNames{{
     {TriggerStatus::kPending, "pending"},

@@ -47,10 +47,16 @@ enum class ExecStatus {
   kAbandoned,
   kCanceling,
   kCanceled,
+  // A workflow's (host/workflow): no new task starts; paused once its tasks in flight ended;
+  // resuming until its recorded next tasks are requested, then running again. None is final.
+  kPausing,
+  kPaused,
+  kResuming,
 };
 std::string_view ToString(ExecStatus status);
 std::optional<ExecStatus> ParseExecStatus(std::string_view text);
-// succeeded, failed, timeout, abandoned, canceled: nothing changes an execution after these.
+// succeeded, failed, timeout, abandoned, canceled: nothing changes an execution after these
+// (pausing, paused and resuming are not final).
 bool IsFinal(ExecStatus status);
 
 struct StatusChange {

@@ -13,6 +13,11 @@
 //   published  what was published
 //   tasks      every task requested, in order: {name, execution_id, status, requested_at,
 //              finished_at}
+//   pending    the tasks to request when the workflow resumes: [{task}] (recorded when a pausing
+//              workflow's task in flight ends; empty or absent otherwise)
+//
+// The document is deleted once the workflow's final status is stored (its result keeps the
+// tasks): an event delivered again after that finds the workflow final and changes nothing.
 #pragma once
 
 #include <optional>

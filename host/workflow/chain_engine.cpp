@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <limits>
+#include <thread>
 
 #include "host/bus/messages.h"
+#include "host/common/failpoint.h"
 #include "host/expr/template/template.h"
 #include "host/requests/action_context.h"
 #include "host/requests/execution_request.h"
@@ -20,11 +22,6 @@ using store::TaskExecutionId;
 
 using store::ExecStatus;
 
-namespace {
-
-// A workflow's lease never expires: no node owns it, its progress is in the store.
-constexpr store::TimeMs kNoLease = std::numeric_limits<store::TimeMs>::max() / 4;
-
 void PublishEvent(const ChainEnv& env, const store::Execution& e) {
   bus::ExecutionEventMessage event;
   event.id = e.id;
@@ -32,9 +29,18 @@ void PublishEvent(const ChainEnv& env, const store::Execution& e) {
   event.at = store::NowMs();
   event.node = env.node_name;
   if (!e.result.is_null()) event.result = e.result;
+  event.parent = e.parent;
+  event.task = e.task;
   Status s = env.producer->Produce(env.events_topic, e.id, bus::Encode(event));
   if (!s.ok()) spdlog::warn("workflow: execution event for {}: {}", e.id, s.message());
 }
+
+namespace {
+
+// A workflow's lease never expires: no node owns it, its progress is in the store.
+constexpr store::TimeMs kNoLease = std::numeric_limits<store::TimeMs>::max() / 4;
+// How long a task's end may come before the state naming it is stored (TaskFinished).
+constexpr store::TimeMs kStateSaveGrace = 5000;
 
 // Ends the workflow with `status`; its result is StackStorm's: the tasks and what was published.
 Status Finish(const ChainEnv& env, const std::string& id, ExecStatus status, Json state,
@@ -46,21 +52,30 @@ Status Finish(const ChainEnv& env, const std::string& id, ExecStatus status, Jso
   if (!error.empty()) result["error"] = error;
   store::Transition t;
   t.id = id;
-  t.from = {ExecStatus::kRunning, ExecStatus::kCanceling};
+  t.from = {ExecStatus::kRunning, ExecStatus::kCanceling, ExecStatus::kPausing, ExecStatus::kPaused,
+            ExecStatus::kResuming};
   t.to = status;
   t.at = store::NowMs();
   t.result = result;
   GALE_ASSIGN_OR_RETURN(bool changed, env.store->TransitionExecution(t));
-  state["current"] = Json::array();
-  state["status"] = store::ToString(status);
-  GALE_TRY(SaveState(*env.store, id, state));
-  if (changed) {
-    GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(id));
-    if (now) PublishEvent(env, *now);
+  GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(id));
+  if (changed && now) {
+    PublishEvent(env, *now);
+    if (env.on_status) env.on_status(status);
     spdlog::info("workflow: {} {}{}", id, store::ToString(status),
                  error.empty() ? "" : ": " + error);
   }
-  return Status::Ok();
+  if (now && store::IsFinal(now->status)) {
+    // Its final status is durable and its result holds the tasks: the state document goes (an
+    // event delivered again finds the workflow final and changes nothing).
+    GALE_ASSIGN_OR_RETURN(bool deleted, env.store->DeleteKey(store::KeyRef{
+                                            store::StateKey(id), store::KeyScope::kGale, ""}));
+    (void)deleted;
+    return Status::Ok();
+  }
+  state["current"] = Json::array();
+  state["status"] = store::ToString(status);
+  return SaveState(*env.store, id, state);
 }
 
 void BindDatastore(const ChainEnv& env, expr::TemplateContext* ctx) {
@@ -122,6 +137,9 @@ Status RequestLink(const ChainEnv& env, const store::Execution& workflow, Json& 
                                             std::chrono::seconds(10));
   if (!produced.ok()) return produced.status();
   if (created) PublishEvent(env, e);
+  // Tests of a task that ends before the state naming it is stored (TaskFinished retries).
+  if (FailpointHit("workflow.delay_save", link.name))
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   state["step"] = step;
   state["current"] = Json::array({{{"task", link.name}, {"execution_id", id}}});
   state["tasks"].push_back({{"name", link.name},
@@ -173,13 +191,41 @@ Status TaskFinished(const ChainEnv& env, const store::Execution& task) {
   GALE_ASSIGN_OR_RETURN(auto workflow, env.store->GetExecution(task.parent));
   if (!workflow || store::IsFinal(workflow->status)) return Status::Ok();
   GALE_ASSIGN_OR_RETURN(auto loaded, LoadState(*env.store, workflow->id));
-  if (!loaded) return Status::Ok();
+  const bool recent = store::NowMs() - task.requested_at < kStateSaveGrace;
+  if (!loaded) {
+    // A first task quicker than StartChain's save of the state: handled again shortly.
+    if (!recent) return Status::Ok();
+    return Status::Error("workflow " + workflow->id + ": task " + task.id + " (" + task.task +
+                             ") ended before the workflow's state was stored",
+                         /*retryable=*/true);
+  }
   Json state = std::move(*loaded);
   bool expected = false;
   for (const auto& c : state.value("current", Json::array())) {
     expected = expected || c.value("execution_id", "") == task.id;
   }
-  if (!expected) return Status::Ok();  // this step is done already (an event seen again)
+  bool known = false;
+  for (const auto& t : state.value("tasks", Json::array())) {
+    known = known || t.value("execution_id", "") == task.id;
+  }
+  if (!expected && !known && recent) {
+    // Its step requested it but has not stored the state yet (the task was quicker than the
+    // store, or the step's node is being replaced after a crash and requests it again): the
+    // event is handled again shortly, not dropped.
+    return Status::Error("workflow " + workflow->id + ": task " + task.id + " (" + task.task +
+                             ") ended before its step was stored",
+                         /*retryable=*/true);
+  }
+  if (!expected) {
+    // This step is done already (an event seen again). A pause recorded before a crash that
+    // came before the workflow was moved to paused is completed now.
+    if (workflow->status == ExecStatus::kPausing && state.value("current", Json::array()).empty()) {
+      GALE_ASSIGN_OR_RETURN(bool paused, MoveWorkflow(env, workflow->id, {ExecStatus::kPausing},
+                                                      ExecStatus::kPaused));
+      (void)paused;
+    }
+    return Status::Ok();
+  }
   for (auto& t : state["tasks"]) {
     if (t.value("execution_id", "") != task.id) continue;
     t["status"] = store::ToString(task.status);
@@ -222,6 +268,15 @@ Status TaskFinished(const ChainEnv& env, const store::Execution& task) {
     return Finish(env, workflow->id, succeeded ? ExecStatus::kSucceeded : ExecStatus::kFailed,
                   state, "");
   }
+  if (workflow->status == ExecStatus::kPausing || workflow->status == ExecStatus::kPaused) {
+    // Paused between two links: the next one is recorded, and requested on resume.
+    state["pending"] = Json::array({{{"task", next}}});
+    GALE_TRY(SaveState(*env.store, workflow->id, state));
+    GALE_ASSIGN_OR_RETURN(
+        bool paused, MoveWorkflow(env, workflow->id, {ExecStatus::kPausing}, ExecStatus::kPaused));
+    (void)paused;
+    return Status::Ok();
+  }
   std::string failure;
   GALE_TRY(RequestLink(env, *workflow, state, *action->meta.chain->Find(next), &failure));
   if (!failure.empty()) return Finish(env, workflow->id, ExecStatus::kFailed, state, failure);
@@ -252,6 +307,69 @@ Status CancelChain(const ChainEnv& env, const store::Execution& workflow, const 
     if (now) PublishEvent(env, *now);
   }
   if (!in_flight) return Finish(env, workflow.id, ExecStatus::kCanceled, state, "");
+  return Status::Ok();
+}
+
+}  // namespace gale::workflow
+
+namespace gale::workflow {
+
+Result<bool> MoveWorkflow(const ChainEnv& env, const std::string& id, std::vector<ExecStatus> from,
+                          ExecStatus to) {
+  store::Transition t;
+  t.id = id;
+  t.from = std::move(from);
+  t.to = to;
+  t.at = store::NowMs();
+  GALE_ASSIGN_OR_RETURN(bool changed, env.store->TransitionExecution(t));
+  if (!changed) return false;
+  GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(id));
+  if (now) PublishEvent(env, *now);
+  if (env.on_status) env.on_status(to);
+  spdlog::info("workflow: {} {}", id, store::ToString(to));
+  return true;
+}
+
+Status PauseChain(const ChainEnv& env, const store::Execution& workflow, const Json& state) {
+  for (const auto& c : state.value("current", Json::array())) {
+    GALE_ASSIGN_OR_RETURN(auto child, env.store->GetExecution(c.value("execution_id", "")));
+    // In flight (or ended with its event still to come): its final event pauses the workflow.
+    if (child) return Status::Ok();
+  }
+  GALE_ASSIGN_OR_RETURN(
+      bool paused, MoveWorkflow(env, workflow.id, {ExecStatus::kPausing}, ExecStatus::kPaused));
+  (void)paused;
+  return Status::Ok();
+}
+
+Status ResumeChain(const ChainEnv& env, const store::Execution& workflow, Json state) {
+  const Json pending = state.value("pending", Json::array());
+  if (!pending.empty()) {
+    const runner::RunnableAction* action = env.actions->Find(workflow.action);
+    const packs::ActionChain* chain = action ? action->meta.chain.get() : nullptr;
+    state["pending"] = Json::array();
+    for (const auto& p : pending) {
+      const std::string name = p.value("task", "");
+      const packs::ChainLink* link = chain ? chain->Find(name) : nullptr;
+      if (link == nullptr) {
+        return Finish(env, workflow.id, ExecStatus::kFailed, state,
+                      "action-chain " + workflow.action + " (or its link '" + name +
+                          "') is no longer installed on node " + env.node_name);
+      }
+      std::string failure;
+      GALE_TRY(RequestLink(env, workflow, state, *link, &failure));
+      if (!failure.empty()) return Finish(env, workflow.id, ExecStatus::kFailed, state, failure);
+    }
+    GALE_TRY(SaveState(*env.store, workflow.id, state));
+  }
+  GALE_ASSIGN_OR_RETURN(
+      bool resumed, MoveWorkflow(env, workflow.id, {ExecStatus::kResuming}, ExecStatus::kRunning));
+  if (resumed) {
+    // Running again: its lease is endless again (no node owns a workflow).
+    GALE_ASSIGN_OR_RETURN(bool renewed,
+                          env.store->RenewLease(workflow.id, workflow.node, kNoLease));
+    if (!renewed) spdlog::warn("workflow: {} changed while it resumed", workflow.id);
+  }
   return Status::Ok();
 }
 

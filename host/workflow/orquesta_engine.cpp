@@ -56,17 +56,6 @@ store::Execution RecordOf(const Json& j) {
   return e;
 }
 
-void Announce(const ChainEnv& env, const store::Execution& e) {
-  bus::ExecutionEventMessage event;
-  event.id = e.id;
-  event.status = store::ToString(e.status);
-  event.at = store::NowMs();
-  event.node = env.node_name;
-  if (!e.result.is_null()) event.result = e.result;
-  Status s = env.producer->Produce(env.events_topic, e.id, bus::Encode(event));
-  if (!s.ok()) spdlog::warn("workflow: execution event for {}: {}", e.id, s.message());
-}
-
 // Creates `record` unless it exists, and requests it while it is still `requested` (a request
 // delivered twice is claimed once).
 Status Request(const ChainEnv& env, const store::Execution& record) {
@@ -81,7 +70,7 @@ Status Request(const ChainEnv& env, const store::Execution& record) {
                                             bus::Encode(requests::ExecutionRequestOf(e)),
                                             std::chrono::seconds(10));
   if (!produced.ok()) return produced.status();
-  if (created) Announce(env, e);
+  if (created) PublishEvent(env, e);
   return Status::Ok();
 }
 
@@ -122,7 +111,7 @@ Status FinishExecution(const ChainEnv& env, const std::string& id, const Json& s
   GALE_ASSIGN_OR_RETURN(bool changed, env.store->TransitionExecution(t));
   if (changed) {
     GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(id));
-    if (now) Announce(env, *now);
+    if (now) PublishEvent(env, *now);
     spdlog::info("workflow: {} {}", id, store::ToString(*status));
   }
   return Status::Ok();
@@ -760,7 +749,7 @@ Status CancelOrquesta(const ChainEnv& env, const store::Execution& workflow) {
     GALE_ASSIGN_OR_RETURN(bool changed, env.store->TransitionExecution(t));
     if (!changed) continue;
     GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(child_id));
-    if (now) Announce(env, *now);
+    if (now) PublishEvent(env, *now);
   }
   return Status::Ok();
 }

@@ -19,7 +19,7 @@ using store::TaskExecutionId;
 using store::ExecStatus;
 
 struct WorkflowService::Counters {
-  std::atomic<uint64_t> started{0}, transitions{0}, finished{0};
+  std::atomic<uint64_t> started{0}, transitions{0}, finished{0}, paused{0}, resumed{0};
 };
 
 namespace {
@@ -82,17 +82,24 @@ std::shared_ptr<const runner::ActionIndex> WorkflowService::Actions() {
 }
 
 WorkflowStats WorkflowService::stats() const {
-  return {counters_->started.load(), counters_->transitions.load(), counters_->finished.load()};
+  return {counters_->started.load(), counters_->transitions.load(), counters_->finished.load(),
+          counters_->paused.load(), counters_->resumed.load()};
+}
+
+ChainEnv WorkflowService::Env(const runner::ActionIndex* actions) {
+  ChainEnv env{options_.store,       producer_.get(),
+               executions_topic_,    events_topic_,
+               options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
+               options_.system_user, actions};
+  env.api_url = options_.api_url;
+  env.on_status = [this](ExecStatus s) { Count(s); };
+  return env;
 }
 
 void WorkflowService::StartWorkflow(const store::Execution& workflow,
                                     const runner::RunnableAction& action) {
   auto actions = Actions();
-  ChainEnv env{options_.store,       producer_.get(),
-               executions_topic_,    events_topic_,
-               options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
-               options_.system_user, actions.get()};
-  env.api_url = options_.api_url;
+  ChainEnv env = Env(actions.get());
   // The execution is claimed: it must start here or end. Store and bus errors are retried a
   // while; a workflow that still cannot start is left to its lease (abandoned).
   auto delay = std::chrono::milliseconds(50);
@@ -112,25 +119,45 @@ void WorkflowService::StartWorkflow(const store::Execution& workflow,
   }
 }
 
+void WorkflowService::Count(ExecStatus status) {
+  if (status == ExecStatus::kPaused) counters_->paused++;
+  if (status == ExecStatus::kRunning) counters_->resumed++;  // the engine sets running on resume
+  if (store::IsFinal(status)) counters_->finished++;
+}
+
 Status WorkflowService::Handle(const bus::ExecutionEventMessage& event) {
   auto status = store::ParseExecStatus(event.status);
   if (!status) return Status::Ok();
-  const bool canceling = *status == ExecStatus::kCanceling;
-  if (!store::IsFinal(*status) && !canceling) return Status::Ok();
+  const bool is_final = store::IsFinal(*status);
+  // A task's final event names its workflow: other executions' events need no store read.
+  if (is_final && event.parent.empty()) return Status::Ok();
+  // The workflow's own commands (from the API): canceling, pausing, resuming.
+  const bool command = *status == ExecStatus::kCanceling || *status == ExecStatus::kPausing ||
+                       *status == ExecStatus::kResuming;
+  if (!is_final && !command) return Status::Ok();
   GALE_ASSIGN_OR_RETURN(auto e, options_.store->GetExecution(event.id));
   if (!e) return Status::Ok();
+  const bool canceling = *status == ExecStatus::kCanceling;
   auto actions = Actions();
-  ChainEnv env{options_.store,       producer_.get(),
-               executions_topic_,    events_topic_,
-               options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
-               options_.system_user, actions.get()};
-  env.api_url = options_.api_url;
+  ChainEnv env = Env(actions.get());
   if (canceling) {
     if (e->status != ExecStatus::kCanceling) return Status::Ok();
     GALE_ASSIGN_OR_RETURN(auto state, LoadState(*options_.store, e->id));
     if (!state) return Status::Ok();  // not a workflow
     if (state->value("runner", "") == "orquesta") return CancelOrquesta(env, *e);
     return CancelChain(env, *e, *state);
+  }
+  if (command) {
+    if (e->status != *status) return Status::Ok();  // moved on since
+    // No state: not a workflow, or one not started yet (its first task's end pauses it).
+    GALE_ASSIGN_OR_RETURN(auto state, LoadState(*options_.store, e->id));
+    if (!state) return Status::Ok();
+    if (state->value("runner", "") == "orquesta") {
+      // The API refuses to pause an Orquesta workflow (not supported yet); nothing to do.
+      return Status::Ok();
+    }
+    if (*status == ExecStatus::kPausing) return PauseChain(env, *e, *state);
+    return ResumeChain(env, *e, std::move(*state));
   }
   if (e->parent.empty()) return Status::Ok();
   counters_->transitions++;
@@ -147,12 +174,7 @@ void WorkflowService::ConsumeLoop() {
   while (!stopping_) {
     if (std::chrono::steady_clock::now() >= next_tick) {  // Orquesta's delayed tasks, when due
       auto actions = Actions();
-      ChainEnv env{options_.store,       producer_.get(),
-                   executions_topic_,    events_topic_,
-                   options_.node_name,   options_.cipher ? &*options_.cipher : nullptr,
-                   options_.system_user, actions.get()};
-      env.api_url = options_.api_url;
-      Status s = OrquestaTick(env);
+      Status s = OrquestaTick(Env(actions.get()));
       if (!s.ok()) spdlog::warn("workflow: delayed tasks: {}", s.message());
       next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     }

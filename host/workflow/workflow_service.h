@@ -13,6 +13,11 @@
 //   requested: no task starts twice.
 // - Cancel: the workflow's `canceling` event cancels its running task; the task's final event
 //   then ends the workflow `canceled`.
+// - Pause and resume: the workflow's `pausing` event pauses it once its task in flight has ended
+//   (the next step recorded, not requested); its `resuming` event requests the recorded step and
+//   sets it running (chain_engine.h: PauseChain, ResumeChain).
+// - A task's final event names its parent (bus::ExecutionEventMessage): events of executions
+//   that are no workflow's task are skipped without a store read.
 #pragma once
 
 #include <atomic>
@@ -27,6 +32,7 @@
 #include "host/runner/action_index.h"
 #include "host/store/key_cipher.h"
 #include "host/store/store.h"
+#include "host/workflow/chain_engine.h"
 
 namespace gale::bus {
 class ConsumerRole;
@@ -49,6 +55,8 @@ struct WorkflowStats {
   uint64_t started = 0;
   uint64_t transitions = 0;  // tasks requested after the first
   uint64_t finished = 0;
+  uint64_t paused = 0;   // workflows moved to paused
+  uint64_t resumed = 0;  // workflows moved from resuming to running
 };
 
 class WorkflowService {
@@ -72,7 +80,10 @@ class WorkflowService {
                   std::unique_ptr<bus::Producer> producer);
   void ConsumeLoop();
   Status Handle(const bus::ExecutionEventMessage& event);
+  void Count(store::ExecStatus status);  // ChainEnv::on_status
   std::shared_ptr<const runner::ActionIndex> Actions();
+  // What a step needs, with this service's counters told of the statuses it sets.
+  ChainEnv Env(const runner::ActionIndex* actions);
 
   WorkflowOptions options_;
   std::unique_ptr<bus::Producer> producer_;

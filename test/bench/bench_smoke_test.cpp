@@ -14,9 +14,9 @@ struct BenchRun {
   std::string out;
 };
 
-BenchRun RunBench(const std::string& args) {
+BenchRun RunBench(const std::string& args, const std::string& program = "gale_e2e_bench") {
   BenchRun r;
-  const std::string cmd = std::string(GALE_BINARY_DIR) + "/bin/gale_e2e_bench " + args;
+  const std::string cmd = std::string(GALE_BINARY_DIR) + "/bin/" + program + " " + args;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
   char buf[4096];
@@ -81,6 +81,23 @@ TEST(BenchSmokeTest, BadArgumentsAreOneLineErrors) {
   r = RunBench("--rates 0 2>&1");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("not a positive rate"), std::string::npos) << r.out;
+}
+
+// bench/workflow in a short form (a 5-link chain, once): its figures and target line come out.
+TEST(BenchSmokeTest, WorkflowBenchRunsAChainAndSaysMetOrMissed) {
+  BenchRun r = RunBench("5 1 3 2>&1", "gale_workflow_bench");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(
+      std::regex_search(r.out, std::regex("5-link sequential action-chain, 1 runs: [0-9]+ ms")))
+      << r.out;
+  EXPECT_NE(r.out.find("node resident set: "), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("target: 5-link action-chain <= 1.5 x 5 x single-execution latency "
+                        "\\([0-9]+ ms\\): (met|missed) \\(ratio [0-9.]+ of the limit\\)")))
+      << r.out;
+  r = RunBench("0 2>&1", "gale_workflow_bench");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("usage: gale_workflow_bench"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -137,8 +137,9 @@ TEST(ValidateMessageTest, AcceptsGoodMessages) {
   s = ValidateMessage(kExecutionRequestSchema, R"({"id": "e-2", "action": "core.noop",
     "parameters": {}, "trace_id": "t-2", "requested_at": 0})");
   EXPECT_TRUE(s.ok()) << s.message();
-  for (const char* status : {"requested", "scheduled", "delayed", "running", "succeeded", "failed",
-                             "timeout", "abandoned", "canceling", "canceled"}) {
+  for (const char* status :
+       {"requested", "scheduled", "delayed", "running", "succeeded", "failed", "timeout",
+        "abandoned", "canceling", "canceled", "pausing", "paused", "resuming"}) {
     Json event = {{"id", "e-1"}, {"status", status}, {"at", 1700000000123LL}, {"node", "n"}};
     if (std::string_view(status) == "succeeded") event["result"] = {{"stdout", "x"}};
     s = ValidateDocument(kExecutionEventSchema, event);

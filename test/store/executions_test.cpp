@@ -290,6 +290,50 @@ TEST_P(ExecutionsTest, TwoNodesCannotBothFinishOneExecution) {
   }
 }
 
+// A workflow's pause and resume (host/workflow): pausing, paused and resuming are stored,
+// listed and parsed like any status, none is final, and none is a lease (no node abandons a
+// paused workflow).
+TEST_P(ExecutionsTest, PauseAndResumeStatusesAreKeptAndNotFinal) {
+  for (ExecStatus s : {ExecStatus::kPausing, ExecStatus::kPaused, ExecStatus::kResuming}) {
+    EXPECT_FALSE(IsFinal(s)) << ToString(s);
+    EXPECT_EQ(ParseExecStatus(ToString(s)), s);
+  }
+  EXPECT_EQ(ToString(ExecStatus::kPausing), "pausing");
+  EXPECT_EQ(ToString(ExecStatus::kPaused), "paused");
+  EXPECT_EQ(ToString(ExecStatus::kResuming), "resuming");
+  ASSERT_TRUE(store().CreateExecution(MakeExecution("wf-1")).ok());
+  ASSERT_TRUE(*store().ClaimExecution("wf-1", "node-a", 2000, 1000));
+  const std::vector<std::pair<ExecStatus, ExecStatus>> steps = {
+      {ExecStatus::kRunning, ExecStatus::kPausing},
+      {ExecStatus::kPausing, ExecStatus::kPaused},
+      {ExecStatus::kPaused, ExecStatus::kResuming}};
+  TimeMs at = 1100;
+  for (const auto& [from, to] : steps) {
+    ASSERT_TRUE(*store().TransitionExecution(Transition{"wf-1", {from}, to, at += 100}))
+        << ToString(to);
+  }
+  // Paused and resuming past the lease: not abandoned.
+  auto abandoned = store().MarkAbandoned(10000);
+  ASSERT_TRUE(abandoned.ok()) << abandoned.message();
+  EXPECT_TRUE(abandoned->empty());
+  ExecutionQuery q;
+  q.statuses = {ExecStatus::kResuming};
+  auto page = store().ListExecutions(q);
+  ASSERT_TRUE(page.ok()) << page.message();
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, "wf-1");
+  ASSERT_TRUE(*store().TransitionExecution(
+      Transition{"wf-1", {ExecStatus::kResuming}, ExecStatus::kRunning, at += 100}));
+  auto g = store().GetExecution("wf-1");
+  ASSERT_TRUE(g.ok() && *g);
+  EXPECT_EQ((*g)->finished_at, 0);
+  std::vector<ExecStatus> seen;
+  for (const auto& c : (*g)->log) seen.push_back(c.status);
+  EXPECT_EQ(seen, (std::vector<ExecStatus>{ExecStatus::kRequested, ExecStatus::kRunning,
+                                           ExecStatus::kPausing, ExecStatus::kPaused,
+                                           ExecStatus::kResuming, ExecStatus::kRunning}));
+}
+
 TEST_P(ExecutionsTest, CancelGoesThroughCanceling) {
   ASSERT_TRUE(store().CreateExecution(MakeExecution("ex-1")).ok());
   ASSERT_TRUE(*store().ClaimExecution("ex-1", "node-a", 60000, 1000));

@@ -1,0 +1,181 @@
+// Workflow transitions (issue 21, item 5): a 100-link sequential action-chain of `core.local true`
+// on one embedded node (embedded bus, SQLite) completes in <= 1.5 x 100 x the single-execution
+// latency measured on the same node in the same run. Both are the store's own timestamps,
+// requested_at to finished_at, so polling adds nothing to either. Prints the ratio, met or
+// missed, and the node's resident memory while the chains ran.
+//   gale_workflow_bench [LINKS] [RUNS] [SINGLES]   (defaults 100 3 30)
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/e2e/bench_node.h"
+#include "bench/timing.h"
+#include "host/cli/api_client.h"
+
+namespace gale::bench {
+namespace {
+namespace fs = std::filesystem;
+
+[[noreturn]] void Fail(const std::string& why) {
+  std::fprintf(stderr, "gale_workflow_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+// The `wfbench` pack: action `chain`, LINKS links each running `true`, each going on to the next.
+void WritePack(const fs::path& root, int links) {
+  fs::create_directories(root / "wfbench/actions/chains");
+  std::ofstream(root / "wfbench/pack.yaml")
+      << "---\nref: wfbench\nname: wfbench\ndescription: workflow benchmark\nversion: 0.1.0\n"
+         "author: bench\n";
+  std::ofstream(root / "wfbench/actions/chain.yaml")
+      << "---\nname: chain\nrunner_type: action-chain\nentry_point: chains/chain.yaml\n";
+  std::ofstream chain(root / "wfbench/actions/chains/chain.yaml");
+  chain << "---\nchain:\n";
+  for (int i = 1; i <= links; ++i) {
+    chain << "  - name: l" << i << "\n    ref: core.local\n    parameters: {cmd: \"true\"}\n";
+    if (i < links) chain << "    on-success: l" << i + 1 << "\n";
+  }
+}
+
+std::string FirstLine(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Runs `action` and waits for it; returns its record (requested_at, finished_at, status).
+Json RunOnce(cli::ApiClient& api, const std::string& action, const Json& parameters) {
+  Json body = {{"action", action}, {"parameters", parameters}};
+  auto created = api.Call("POST", "/v1/executions", &body);
+  if (!created.ok() || created->status != 201) {
+    Fail("POST /v1/executions " + action + ": " +
+         (created.ok() ? created->body : created.message()));
+  }
+  const std::string id = created->json().value("id", "");
+  const auto deadline = Clock::now() + std::chrono::minutes(10);
+  while (Clock::now() < deadline) {
+    auto got = api.Call("GET", "/v1/executions/" + id);
+    if (got.ok() && got->status == 200) {
+      Json e = got->json();
+      if (e.value("finished_at", int64_t{0}) > 0) return e;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Fail("execution " + id + " of " + action + " did not finish in 10 minutes");
+}
+
+double LatencyMs(const Json& e) {
+  return static_cast<double>(e.value("finished_at", int64_t{0}) -
+                             e.value("requested_at", int64_t{0}));
+}
+
+}  // namespace
+}  // namespace gale::bench
+
+int main(int argc, char** argv) {
+  using namespace gale;
+  using namespace gale::bench;
+  const int links = argc > 1 ? std::atoi(argv[1]) : 100;
+  const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
+  const int singles = argc > 3 ? std::atoi(argv[3]) : 30;
+  if (links < 1 || runs < 1 || singles < 1)
+    Fail("usage: gale_workflow_bench [LINKS] [RUNS] [SINGLES]");
+  auto dir = MakeTempDir();
+  if (!dir.ok()) Fail(dir.message());
+  const fs::path packs = fs::path(*dir) / "packs";
+  WritePack(packs, links);
+
+  NodeSpec spec;
+  spec.gale_binary = std::string(GALE_BINARY_DIR) + "/bin/gale";
+  spec.name = "wfbench";
+  spec.packs_paths = {std::string(GALE_BINARY_DIR) + "/packs", packs.string()};
+  spec.topic_prefix = "gale-wfbench-" + std::to_string(getpid()) + ".";
+  spec.store_url = "sqlite://" + *dir + "/gale.db";
+  auto node = BenchNode::Start(spec);
+  if (!node.ok()) Fail(node.message());
+  cli::ApiFlags flags;
+  flags.url = FirstLine(fs::path((*node)->home()) / "api.addr");
+  flags.key = FirstLine(fs::path((*node)->home()) / "api.token");
+  cli::ApiClient api(flags);
+
+  // Warm-up (the first spawns fill caches), then single executions one after the other.
+  const Json true_cmd = {{"cmd", "true"}};
+  for (int i = 0; i < 3; ++i) RunOnce(api, "core.local", true_cmd);
+  std::vector<double> single_ms;
+  for (int i = 0; i < singles; ++i) {
+    Json e = RunOnce(api, "core.local", true_cmd);
+    if (e.value("status", "") != "succeeded") Fail("core.local true: " + e.dump());
+    single_ms.push_back(LatencyMs(e));
+  }
+  const double single_p50 = Percentile(single_ms, 0.5);
+
+  // The chains, one after the other, with the node's resident set sampled meanwhile.
+  std::atomic<bool> sampling{true};
+  std::atomic<long> peak_rss{0};
+  const pid_t pid = (*node)->pid();
+  std::thread sampler([&] {
+    while (sampling) {
+      const long rss = MemoryOf(pid).rss_kib;
+      if (rss > peak_rss) peak_rss = rss;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const long rss_before = MemoryOf(pid).rss_kib;
+  std::vector<double> chain_ms;
+  // Where a link's time goes, from the tasks in the chains' results: the engine's step (the
+  // previous link finished to this one requested) and the link itself (requested to finished).
+  std::vector<double> step_ms, link_ms;
+  for (int i = 0; i < runs; ++i) {
+    Json e = RunOnce(api, "wfbench.chain", Json::object());
+    if (e.value("status", "") != "succeeded") Fail("wfbench.chain: " + e.dump().substr(0, 2000));
+    chain_ms.push_back(LatencyMs(e));
+    const Json tasks = e["result"].value("tasks", Json::array());
+    for (size_t k = 0; k < tasks.size(); ++k) {
+      link_ms.push_back(LatencyMs(tasks[k]));
+      if (k > 0) {
+        step_ms.push_back(static_cast<double>(tasks[k].value("requested_at", int64_t{0}) -
+                                              tasks[k - 1].value("finished_at", int64_t{0})));
+      }
+    }
+  }
+  sampling = false;
+  sampler.join();
+  const long hwm = PeakRssKib(pid);
+  (*node)->Stop();
+  std::error_code ec;
+  fs::remove_all(*dir, ec);
+
+  const double chain_p50 = Percentile(chain_ms, 0.5);
+  const double limit = 1.5 * links * single_p50;
+  std::printf(
+      "single execution (core.local true), requested to finished, %d runs: p50 %.1f ms, "
+      "p90 %.1f ms\n",
+      singles, single_p50, Percentile(single_ms, 0.9));
+  std::printf("%d-link sequential action-chain, %d runs:", links, runs);
+  for (double ms : chain_ms) std::printf(" %.0f ms", ms);
+  std::printf("; p50 %.0f ms = %.1f ms per link (%.2fx a single execution)\n", chain_p50,
+              chain_p50 / links, chain_p50 / links / single_p50);
+  if (!step_ms.empty()) {
+    std::printf(
+        "per link: the engine's step (previous link finished to this one requested) p50 "
+        "%.1f ms, p90 %.1f ms; the link (requested to finished) p50 %.1f ms, p90 %.1f ms\n",
+        Percentile(step_ms, 0.5), Percentile(step_ms, 0.9), Percentile(link_ms, 0.5),
+        Percentile(link_ms, 0.9));
+  }
+  std::printf(
+      "node resident set: %.1f MiB before the chains, peak %.1f MiB while they ran "
+      "(sampled every 50 ms; VmHWM since start %.1f MiB)\n",
+      rss_before / 1024.0, peak_rss.load() / 1024.0, hwm / 1024.0);
+  std::printf(
+      "target: %d-link action-chain <= 1.5 x %d x single-execution latency (%.0f ms): "
+      "%s (ratio %.2f of the limit)\n",
+      links, links, limit, chain_p50 <= limit ? "met" : "missed", chain_p50 / limit);
+  return 0;
+}
