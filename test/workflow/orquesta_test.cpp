@@ -547,6 +547,22 @@ TEST_F(OrquestaTest, CancelDuringADelayStartsNothing) {
   EXPECT_EQ(Get(api, id).value("children", Json::array()).size(), 0u) << Get(api, id).dump(2);
 }
 
+TEST_F(OrquestaTest, PauseIsRefusedWithTheReasonAndTheWorkflowGoesOn) {
+  auto api = Api();
+  const std::string id = Start(api, "orq.later", Json::object());
+  ASSERT_TRUE(WaitFor([&] { return Get(api, id).value("status", "") == "running"; }, 30s));
+  int code = -1;
+  std::string out = RunGale(node_->home(), "execution pause " + id, &code);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("is an orquesta workflow: only action-chain workflows can be paused yet"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(Get(api, id).value("status", ""), "running");
+  out = RunGale(node_->home(), "execution cancel " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(WaitFinal(api, id, 30s).value("status", ""), "canceled") << node_->Log();
+}
+
 TEST_F(OrquestaTest, CancelPassesDownToASubworkflow) {
   auto api = Api();
   const std::string id = Start(api, "orq.slowparent", Json::object());
