@@ -19,4 +19,11 @@ inline void AppendPointerToken(std::string& out, std::string_view token) {
   }
 }
 
+// "/" + `token` escaped: one more step of a pointer.
+inline std::string PointerStep(std::string_view token) {
+  std::string out = "/";
+  AppendPointerToken(out, token);
+  return out;
+}
+
 }  // namespace gale

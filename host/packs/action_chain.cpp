@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "host/common/json_pointer.h"
 #include "host/common/yaml_json.h"
 #include "host/expr/template/template.h"
 
@@ -16,20 +17,6 @@ const ChainLink* ActionChain::Find(const std::string& name) const {
 
 namespace {
 
-std::string Escape(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 // Every string under `value` must parse as a template (StackStorm renders them all).
 void CheckTemplates(const YamlDocument& doc, const std::string& path, const Json& value,
                     const std::string& pointer, std::vector<std::string>* errors) {
@@ -43,7 +30,7 @@ void CheckTemplates(const YamlDocument& doc, const std::string& path, const Json
     }
   } else if (value.is_object()) {
     for (const auto& [k, v] : value.items()) {
-      CheckTemplates(doc, path, v, pointer + "/" + Escape(k), errors);
+      CheckTemplates(doc, path, v, pointer + PointerStep(k), errors);
     }
   } else if (value.is_array()) {
     for (size_t i = 0; i < value.size(); ++i) {
@@ -79,7 +66,7 @@ Result<std::shared_ptr<const ActionChain>> ReadActionChain(const std::string& pa
   }
   for (const auto& [key, value] : j.items()) {
     if (key != "chain" && key != "default" && key != "vars") {
-      errors->push_back(at("/" + Escape(key)) + "unknown key '" + key +
+      errors->push_back(at(PointerStep(key)) + "unknown key '" + key +
                         "' (an action chain has chain, default and vars)");
     }
   }
@@ -111,7 +98,7 @@ Result<std::shared_ptr<const ActionChain>> ReadActionChain(const std::string& pa
       static const std::set<std::string> kKnown{"name",       "ref",     "parameters", "on-success",
                                                 "on-failure", "publish", "notify"};
       if (!kKnown.contains(key)) {
-        errors->push_back(at(p + "/" + Escape(key)) + "link '" + link.name + "': unknown key '" +
+        errors->push_back(at(p + PointerStep(key)) + "link '" + link.name + "': unknown key '" +
                           key + "'");
       }
     }

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <set>
 
+#include "host/common/json_pointer.h"
 #include "host/common/yaml_json.h"
 #include "host/expr/workflow_expr.h"
 
@@ -31,20 +32,6 @@ bool IsOrquestaCommand(const std::string& target) {
 
 // Named, not anonymous: unity builds join this file with its neighbours.
 namespace orquesta_spec_internal {
-
-std::string OrqEscape(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string OrqTrim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
@@ -83,8 +70,8 @@ class OrqReader {
       CheckExpression(value.get<std::string>(), pointer);
     } else if (value.is_object()) {
       for (const auto& [k, v] : value.items()) {
-        CheckExpression(k, pointer + "/" + OrqEscape(k));
-        CheckExpressions(v, pointer + "/" + OrqEscape(k));
+        CheckExpression(k, pointer + PointerStep(k));
+        CheckExpressions(v, pointer + PointerStep(k));
       }
     } else if (value.is_array()) {
       for (size_t i = 0; i < value.size(); ++i) {
@@ -106,7 +93,7 @@ class OrqReader {
     if (value.is_null()) return out;
     if (value.is_object()) {
       for (const auto& [k, v] : value.items()) {
-        CheckExpressions(v, pointer + "/" + OrqEscape(k));
+        CheckExpressions(v, pointer + PointerStep(k));
         out.emplace_back(k, v);
       }
       return out;
@@ -122,7 +109,7 @@ class OrqReader {
         out.emplace_back(item.get<std::string>(), Json());
       } else if (item.is_object() && item.size() == 1) {
         const auto it = item.begin();
-        CheckExpressions(it.value(), p + "/" + OrqEscape(it.key()));
+        CheckExpressions(it.value(), p + PointerStep(it.key()));
         out.emplace_back(it.key(), it.value());
       } else {
         Error(p, what + (names_allowed ? " items must be names or one-key maps"
@@ -155,7 +142,7 @@ class OrqReader {
         } else if (k == "concurrency") {
           task.concurrency = NumberOrExpression(v, p + "/concurrency", "with.concurrency");
         } else {
-          Error(p + "/" + OrqEscape(k),
+          Error(p + PointerStep(k),
                 "task '" + task.name + "': unknown key 'with." + k + "' (items, concurrency)");
         }
       }
@@ -197,7 +184,7 @@ class OrqReader {
       return;
     }
     for (const auto& [k, v] : retry.items()) {
-      const std::string kp = p + "/" + OrqEscape(k);
+      const std::string kp = p + PointerStep(k);
       if (k == "when") {
         if (!v.is_string()) {
           Error(kp, "task '" + task.name + "': retry.when must be an expression");
@@ -231,7 +218,7 @@ class OrqReader {
       OrquestaTransition t;
       t.line = Line(np);
       for (const auto& [k, v] : n.items()) {
-        const std::string kp = np + "/" + OrqEscape(k);
+        const std::string kp = np + PointerStep(k);
         if (k == "when") {
           if (!v.is_string()) {
             Error(kp, "task '" + task.name + "': when must be an expression");
@@ -284,7 +271,7 @@ class OrqReader {
       return task;
     }
     for (const auto& [k, v] : spec.items()) {
-      const std::string kp = p + "/" + OrqEscape(k);
+      const std::string kp = p + PointerStep(k);
       if (k == "action") {
         task.action_line = Line(kp);
         if (!v.is_string()) {
@@ -422,9 +409,9 @@ Result<std::shared_ptr<const OrquestaWorkflow>> ReadOrquestaWorkflow(
     static const std::set<std::string> kKnown{"version", "description", "input",
                                               "vars",    "output",      "tasks"};
     if (!kKnown.contains(key)) {
-      r.Error("/" + OrqEscape(key), "unknown key '" + key +
-                                        "' (an Orquesta workflow has version, description, "
-                                        "input, vars, output and tasks)");
+      r.Error(PointerStep(key), "unknown key '" + key +
+                                    "' (an Orquesta workflow has version, description, "
+                                    "input, vars, output and tasks)");
     }
   }
   const Json version = j.value("version", Json());
@@ -437,21 +424,21 @@ Result<std::shared_ptr<const OrquestaWorkflow>> ReadOrquestaWorkflow(
   if (j.contains("output")) wf->output = r.Pairs(j["output"], "/output", "output", false);
   for (const auto& [name, spec] : j["tasks"].items()) {
     if (IsOrquestaCommand(name)) {
-      r.Error("/tasks/" + OrqEscape(name),
+      r.Error("/tasks" + PointerStep(name),
               "a task may not be named '" + name + "' (an engine command)");
     }
-    wf->tasks.push_back(r.ReadTask(name, spec, "/tasks/" + OrqEscape(name)));
+    wf->tasks.push_back(r.ReadTask(name, spec, "/tasks" + PointerStep(name)));
   }
   for (const auto& task : wf->tasks) {
     for (size_t i = 0; i < task.next.size(); ++i) {
       for (const auto& target : task.next[i].targets) {
         if (IsOrquestaCommand(target) || wf->Find(target)) continue;
-        r.Error("/tasks/" + OrqEscape(task.name) + "/next/" + std::to_string(i) + "/do",
+        r.Error("/tasks" + PointerStep(task.name) + "/next/" + std::to_string(i) + "/do",
                 "task '" + task.name + "': do names no task: '" + target + "'");
       }
     }
     if (task.join != 0 && wf->Inbound(task.name) == 0) {
-      r.Error("/tasks/" + OrqEscape(task.name) + "/join",
+      r.Error("/tasks" + PointerStep(task.name) + "/join",
               "task '" + task.name + "': join, but no transition leads to it");
     }
   }
