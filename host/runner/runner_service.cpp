@@ -287,7 +287,7 @@ Status RunnerService::HandleBatch(size_t limit) {
       store::MessageAttempts attempts(&batch, attempts_group_);
       for (const auto& m : pending_) {
         if (first.count({m.topic, m.partition}) > 0) continue;
-        GALE_ASSIGN_OR_RETURN(int n, attempts.Begin(m.topic, m.partition, m.key));
+        GALE_ASSIGN_OR_RETURN(int n, attempts.Begin(m.topic, m.partition, m.key, m.offset));
         first[{m.topic, m.partition}] = n;
       }
       return Status::Ok();
@@ -313,7 +313,7 @@ Status RunnerService::HandleBatch(size_t limit) {
         guard_.front = it->second;  // counted above
         guard_.first.erase(it);
       } else {
-        auto n = attempts_->Begin(m.topic, m.partition, m.key);
+        auto n = attempts_->Begin(m.topic, m.partition, m.key, m.offset);
         if (!n.ok()) return n.status().WithContext("crash-loop guard");
         guard_.front = *n;
       }

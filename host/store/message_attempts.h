@@ -25,9 +25,12 @@ class MessageAttempts {
   // `store` is not owned and must outlive this.
   MessageAttempts(Store* store, std::string group) : store_(store), group_(std::move(group)) {}
 
-  // Records one more attempt at the message `key` of topic/partition; returns how many there
-  // have been, this one included (1 for a message not seen before).
-  Result<int> Begin(const std::string& topic, int32_t partition, const std::string& key);
+  // Records one more attempt at the message `key` at `offset` of topic/partition; returns how
+  // many there have been, this one included (1 for a message not seen before). A message with
+  // the key of the one recorded but a later offset is a new one (Gale requests a delayed
+  // execution again under its id): only the recorded offset or an earlier one counts again.
+  Result<int> Begin(const std::string& topic, int32_t partition, const std::string& key,
+                    int64_t offset);
 
  private:
   Store* store_;

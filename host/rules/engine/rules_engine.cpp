@@ -332,7 +332,7 @@ Status RulesEngine::ProcessGuarded(std::vector<bus::Message>& batch) {
       store::MessageAttempts attempts(&batch_store, attempts_group_);
       for (const auto& m : batch) {
         if (first.count({m.topic, m.partition}) > 0) continue;
-        auto n = attempts.Begin(m.topic, m.partition, m.key);
+        auto n = attempts.Begin(m.topic, m.partition, m.key, m.offset);
         if (!n.ok()) return n.status();
         first[{m.topic, m.partition}] = *n;
       }
@@ -354,7 +354,7 @@ Status RulesEngine::ProcessGuarded(std::vector<bus::Message>& batch) {
         guard_.front = it->second;  // counted above
         guard_.first.erase(it);
       } else {
-        auto n = attempts_->Begin(m.topic, m.partition, m.key);
+        auto n = attempts_->Begin(m.topic, m.partition, m.key, m.offset);
         if (!n.ok()) return AsRetryable(n.status(), "crash-loop guard");
         guard_.front = *n;
       }
