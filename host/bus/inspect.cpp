@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "host/bus/internal.h"
 
@@ -117,35 +118,42 @@ Result<std::map<std::pair<std::string, int32_t>, int64_t>> CommittedOffsets(
     }
   };
   if (!config.embedded) {
-    rd_kafka_ListConsumerGroupOffsets_t* request =
-        rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
-    internal::EventPtr ev = AdminCall(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline,
-                                      [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
-                                        rd_kafka_ListConsumerGroupOffsets(rk, &request, 1, o, q);
-                                      });
-    rd_kafka_ListConsumerGroupOffsets_destroy(request);
-    if (!ev) {
-      return internal::Error(config.brokers, "group " + group + ": cannot fetch offsets",
-                             "no answer in time", true);
-    }
-    if (rd_kafka_resp_err_t err = rd_kafka_event_error(ev.get())) {
-      return internal::Error(
-          config.brokers, "group " + group + ": cannot fetch offsets",
-          std::string(rd_kafka_event_error_string(ev.get())) + " (" + rd_kafka_err2name(err) + ")",
-          internal::IsRetryable(err));
-    }
-    size_t n = 0;
-    const rd_kafka_group_result_t** groups = rd_kafka_ListConsumerGroupOffsets_result_groups(
-        rd_kafka_event_ListConsumerGroupOffsets_result(ev.get()), &n);
-    if (n == 1) {
-      if (const rd_kafka_error_t* e = rd_kafka_group_result_error(groups[0])) {
-        return internal::Error(config.brokers, "group " + group + ": cannot fetch offsets",
-                               rd_kafka_error_string(e),
-                               internal::IsRetryable(rd_kafka_error_code(e)));
+    // One ListConsumerGroupOffsets; a retryable answer (the coordinator still loading, on a
+    // broker just started) is asked again until the deadline, as rd_kafka_committed() does.
+    auto fetch = [&]() -> Status {
+      rd_kafka_ListConsumerGroupOffsets_t* request =
+          rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
+      internal::EventPtr ev = AdminCall(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline,
+                                        [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
+                                          rd_kafka_ListConsumerGroupOffsets(rk, &request, 1, o, q);
+                                        });
+      rd_kafka_ListConsumerGroupOffsets_destroy(request);
+      const std::string what = "group " + group + ": cannot fetch offsets";
+      if (!ev) return internal::Error(config.brokers, what, "no answer in time", true);
+      if (rd_kafka_resp_err_t err = rd_kafka_event_error(ev.get())) {
+        return internal::Error(config.brokers, what,
+                               std::string(rd_kafka_event_error_string(ev.get())) + " (" +
+                                   rd_kafka_err2name(err) + ")",
+                               internal::IsRetryable(err));
       }
-      keep(rd_kafka_group_result_partitions(groups[0]));
+      size_t n = 0;
+      const rd_kafka_group_result_t** groups = rd_kafka_ListConsumerGroupOffsets_result_groups(
+          rd_kafka_event_ListConsumerGroupOffsets_result(ev.get()), &n);
+      if (n == 1) {
+        if (const rd_kafka_error_t* e = rd_kafka_group_result_error(groups[0])) {
+          return internal::Error(config.brokers, what, rd_kafka_error_string(e),
+                                 internal::IsRetryable(rd_kafka_error_code(e)));
+        }
+        keep(rd_kafka_group_result_partitions(groups[0]));
+      }
+      return Status::Ok();
+    };
+    for (;;) {
+      Status s = fetch();
+      if (s.ok()) return out;
+      if (!s.retryable() || internal::RemainingMs(deadline) <= 100) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    return out;
   }
   internal::ListPtr list(rd_kafka_topic_partition_list_new(8));
   for (const TopicInfo& t : topics) {
@@ -166,32 +174,14 @@ Result<std::map<std::pair<std::string, int32_t>, int64_t>> CommittedOffsets(
 
 }  // namespace
 
-Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& group,
-                                const std::vector<std::string>& topics,
-                                std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::vector<TopicInfo> listed;
-  if (!topics.empty()) {
-    GALE_ASSIGN_OR_RETURN(auto client, NewClient(config, ""));
-    GALE_ASSIGN_OR_RETURN(listed,
-                          internal::Metadata(client->rk.get(), config.brokers, topics, deadline));
-    GALE_TRY(internal::Watermarks(client->rk.get(), config.brokers, listed, deadline));
-  }
-  return DescribeGroup(config, group, listed,
-                       std::chrono::duration_cast<std::chrono::milliseconds>(
-                           deadline - std::chrono::steady_clock::now()));
-}
-
-Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& group,
-                                const std::vector<TopicInfo>& topics,
-                                std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (group.empty()) return Status::Error("bus: DescribeGroup needs a group id");
-  GALE_ASSIGN_OR_RETURN(auto client, NewClient(config, group));
-  rd_kafka_t* rk = client->rk.get();
+// DescribeGroup on `client` (a consumer handle with the group's id) and `topics` listed already.
+static Result<GroupInfo> DescribeOn(Client& client, const BusConfig& config,
+                                    const std::string& group, const std::vector<TopicInfo>& topics,
+                                    std::chrono::steady_clock::time_point deadline) {
+  rd_kafka_t* rk = client.rk.get();
 
   GroupInfo info{group, "", -1, {}};
-  GALE_ASSIGN_OR_RETURN(auto committed, CommittedOffsets(*client, config, group, topics, deadline));
+  GALE_ASSIGN_OR_RETURN(auto committed, CommittedOffsets(client, config, group, topics, deadline));
   for (const TopicInfo& t : topics) {
     for (const PartitionInfo& p : t.partitions) {
       auto it = committed.find({t.name, p.id});
@@ -235,6 +225,30 @@ Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& grou
     }
   }
   return info;
+}
+
+Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& group,
+                                const std::vector<std::string>& topics,
+                                std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (group.empty()) return Status::Error("bus: DescribeGroup needs a group id");
+  GALE_ASSIGN_OR_RETURN(auto client, NewClient(config, group));  // one handle for all of it
+  std::vector<TopicInfo> listed;
+  if (!topics.empty()) {
+    GALE_ASSIGN_OR_RETURN(listed,
+                          internal::Metadata(client->rk.get(), config.brokers, topics, deadline));
+    GALE_TRY(internal::Watermarks(client->rk.get(), config.brokers, listed, deadline));
+  }
+  return DescribeOn(*client, config, group, listed, deadline);
+}
+
+Result<GroupInfo> DescribeGroup(const BusConfig& config, const std::string& group,
+                                const std::vector<TopicInfo>& topics,
+                                std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (group.empty()) return Status::Error("bus: DescribeGroup needs a group id");
+  GALE_ASSIGN_OR_RETURN(auto client, NewClient(config, group));
+  return DescribeOn(*client, config, group, topics, deadline);
 }
 
 Result<std::vector<std::string>> ListGroups(const BusConfig& config,
