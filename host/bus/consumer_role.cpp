@@ -41,6 +41,7 @@ void ConsumerRole::PollFailed(const Status& error) {
 
 void ConsumerRole::Done(const Message& m) {
   offsets_.Done(m);
+  worked_.emplace(m.topic, m.partition);
   if (options_.commit_every > 0 && offsets_.done_since_commit() >= options_.commit_every) {
     CommitDone();
   }
@@ -90,6 +91,10 @@ bool ConsumerRole::Resume() {
   return false;
 }
 
+bool ConsumerRole::WorkedSinceAssigned(const Message& m) const {
+  return worked_.count({m.topic, m.partition}) > 0;
+}
+
 bool ConsumerRole::paused() const {
   return consumer_ && consumer_->paused();
 }
@@ -106,6 +111,7 @@ void ConsumerRole::OnRevoked(const std::vector<TopicPartition>& revoked) {
   // work and redoes what was in flight.
   CommitDone();
   offsets_.Forget(revoked);
+  for (const auto& tp : revoked) worked_.erase({tp.topic, tp.partition});
   if (role_on_revoked_) role_on_revoked_(revoked);
 }
 
@@ -114,6 +120,17 @@ bool ConsumerRole::ShouldLog() {
   if (now - last_error_ <= std::chrono::seconds(10)) return false;
   last_error_ = now;
   return true;
+}
+
+std::vector<const Message*> FirstOfUnworkedPartitions(const ConsumerRole& role,
+                                                      const std::vector<Message>& batch) {
+  std::vector<const Message*> firsts;
+  std::set<std::pair<std::string, int32_t>> seen;
+  for (const Message& m : batch) {
+    if (!seen.emplace(m.topic, m.partition).second || role.WorkedSinceAssigned(m)) continue;
+    firsts.push_back(&m);
+  }
+  return firsts;
 }
 
 std::string Where(const Message& m) {

@@ -21,7 +21,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "host/bus/bus.h"
 #include "host/bus/offset_tracker.h"
@@ -83,6 +86,12 @@ class ConsumerRole {
   // fails and the other calls do nothing.
   Status Close();
 
+  // True once this member has marked a message of m's partition done since it was given the
+  // partition. The crash-loop guards count only a partition's first batch after that (a
+  // process that crashed on a message is gone, and its successor's first batch starts at the
+  // committed offset, where the crash was): a durable write saved on every later batch.
+  bool WorkedSinceAssigned(const Message& m) const;
+
   const OffsetTracker& offsets() const { return offsets_; }
 
  private:
@@ -95,8 +104,14 @@ class ConsumerRole {
   Consumer::PartitionsCallback role_on_revoked_;
   std::unique_ptr<Consumer> consumer_;
   OffsetTracker offsets_;
+  std::set<std::pair<std::string, int32_t>> worked_;  // see WorkedSinceAssigned
   std::chrono::steady_clock::time_point last_error_{};
 };
+
+// The first message of each partition in `batch` that `role` has not worked on since it was
+// given it: what a crash-loop guard counts before it works the batch.
+std::vector<const Message*> FirstOfUnworkedPartitions(const ConsumerRole& role,
+                                                      const std::vector<Message>& batch);
 
 // "topic[partition]@offset", for log lines.
 std::string Where(const Message& m);

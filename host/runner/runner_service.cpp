@@ -280,18 +280,20 @@ Status RunnerService::HandleBatch(size_t limit) {
   slice_end_ = std::chrono::steady_clock::now() + kSlice;
   if (!guard_.counted) {
     // Each partition's first request, counted in one store batch (one commit) that is durable
-    // before anything of the batch is claimed.
+    // before anything of the batch is claimed; only partitions this member has not worked on
+    // since it was given them (ConsumerRole::WorkedSinceAssigned).
+    std::vector<const bus::Message*> firsts = bus::FirstOfUnworkedPartitions(*consumer_, pending_);
     std::map<std::pair<std::string, int32_t>, int> first;
-    Status counted = options_.store->Batch([&](store::Store& batch) -> Status {
-      first.clear();
-      store::MessageAttempts attempts(&batch, attempts_group_);
-      for (const auto& m : pending_) {
-        if (first.count({m.topic, m.partition}) > 0) continue;
-        GALE_ASSIGN_OR_RETURN(int n, attempts.Begin(m.topic, m.partition, m.key, m.offset));
-        first[{m.topic, m.partition}] = n;
-      }
-      return Status::Ok();
-    });
+    Status counted =
+        firsts.empty() ? Status::Ok() : options_.store->Batch([&](store::Store& batch) -> Status {
+          first.clear();
+          store::MessageAttempts attempts(&batch, attempts_group_);
+          for (const bus::Message* m : firsts) {
+            GALE_ASSIGN_OR_RETURN(int n, attempts.Begin(m->topic, m->partition, m->key, m->offset));
+            first[{m->topic, m->partition}] = n;
+          }
+          return Status::Ok();
+        });
     if (!counted.ok()) {
       return Status::Error(
           "crash-loop guard: the store cannot count attempts: " + counted.message(),

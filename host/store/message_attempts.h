@@ -1,6 +1,9 @@
 // How many times a consumer group has begun processing one bus message, written to the store
 // before the processing starts: a process that crashes on a message, restarts and gets it again
-// counts every attempt, and sets the message aside instead of crash-looping (issue 17).
+// counts every attempt, and sets the message aside instead of crash-looping (issue 17). The
+// roles count a partition's first batch after they were given it (a process that crashed is
+// gone; its successor starts at the committed offset, where the crash was), not the batches
+// after it (bus::ConsumerRole::WorkedSinceAssigned): a crash there is one uncounted attempt.
 //
 // One record per (group, topic, partition): the key of the message last begun there and its
 // count. A partition's messages are processed in order by one member of the group at a time, so

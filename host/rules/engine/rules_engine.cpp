@@ -324,20 +324,25 @@ Status RulesEngine::DeadLetter(const bus::Message& m, const std::string& reason)
 Status RulesEngine::ProcessGuarded(std::vector<bus::Message>& batch) {
   // Counted once per batch taken (a retry in this process is the store's or the bus's failure,
   // not the message's): each partition's first message, one store write per partition.
+  // Only partitions this member has not worked on since it was given them: a crash is
+  // retried from the committed offset by the next owner, whose first batch counts it
+  // (ConsumerRole::WorkedSinceAssigned).
   if (!guard_.counted) {
+    std::vector<const bus::Message*> firsts = bus::FirstOfUnworkedPartitions(*consumer_, batch);
     // All partitions in one store batch: one commit, which must be durable before the work.
     std::map<std::pair<std::string, int32_t>, int> first;
-    Status counted = options_.store->Batch([&](store::Store& batch_store) -> Status {
-      first.clear();
-      store::MessageAttempts attempts(&batch_store, attempts_group_);
-      for (const auto& m : batch) {
-        if (first.count({m.topic, m.partition}) > 0) continue;
-        auto n = attempts.Begin(m.topic, m.partition, m.key, m.offset);
-        if (!n.ok()) return n.status();
-        first[{m.topic, m.partition}] = *n;
-      }
-      return Status::Ok();
-    });
+    Status counted = firsts.empty()
+                         ? Status::Ok()
+                         : options_.store->Batch([&](store::Store& batch_store) -> Status {
+                             first.clear();
+                             store::MessageAttempts attempts(&batch_store, attempts_group_);
+                             for (const bus::Message* m : firsts) {
+                               auto n = attempts.Begin(m->topic, m->partition, m->key, m->offset);
+                               if (!n.ok()) return n.status();
+                               first[{m->topic, m->partition}] = *n;
+                             }
+                             return Status::Ok();
+                           });
     if (!counted.ok()) return AsRetryable(counted, "crash-loop guard");
     for (const auto& [partition, n] : first) guard_.careful = guard_.careful || n > 1;
     guard_.first = std::move(first);

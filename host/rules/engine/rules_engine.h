@@ -59,9 +59,11 @@ struct RulesEngineOptions {
   // Most messages processed between two commits.
   size_t batch_size = 500;
   // How long one Poll waits for the first message of a batch, and how long after it the batch
-  // stays open for more (then it takes only what was fetched already).
+  // stays open for more (then it takes only what was fetched already). 0: a batch is what has
+  // been fetched by the time its first message is taken; under load batches grow by themselves
+  // (what arrives while one is committed), and a lone trigger waits for nothing (issue 20).
   std::chrono::milliseconds poll_timeout = std::chrono::milliseconds(100);
-  std::chrono::milliseconds fill_timeout = std::chrono::milliseconds(5);
+  std::chrono::milliseconds fill_timeout = std::chrono::milliseconds(0);
   // Bound for one Flush of the producer (a timeout is a retryable error: the batch is retried).
   std::chrono::milliseconds flush_timeout = std::chrono::seconds(30);
   // Backoff between retries of a failed batch: doubles from min to max.
