@@ -203,8 +203,7 @@ void PoisonIsSetAsideAfterCrashes(CrashRecoveryTest& t, bool warm, int max_crash
   std::getline(std::ifstream(last->home() + "/bus.addr"), brokers);
   bus::DeadLetterMessage letter;
   ReadTopic(
-      brokers,
-      bus::Topic(bus::BusConfig{.topic_prefix = last->topic_prefix()}, bus::kDeadLetters),
+      brokers, bus::Topic(bus::BusConfig{.topic_prefix = last->topic_prefix()}, bus::kDeadLetters),
       [&](const std::vector<bus::Message>& read) {
         for (const auto& m : read) {
           if (auto l = bus::DecodeDeadLetter(m.value); l.ok()) letter = *l;
