@@ -134,22 +134,25 @@ std::vector<double> Singles(cli::ApiClient& api, int n) {
   return ms;
 }
 
-// Items first..last-1 of a with-items task's executions (in item order): from the first one
-// requested to the last one finished, and each one's requested-to-finished p50.
-struct Span {
-  double wall_ms = 0;
-  double item_p50_ms = 0;
+// How long the first k items took to complete (from the first item requested to the k-th
+// completion) and the last k (from the (n-k)-th completion to the last): at a steady rate both
+// are the same; a state that slows each step as it grows makes the last ones slower.
+struct FirstLast {
+  double first_ms = 0;
+  double last_ms = 0;
 };
-Span SpanOf(const std::vector<Json>& items, size_t first, size_t last) {
-  int64_t from = INT64_MAX, to = 0;
-  std::vector<double> each;
-  for (size_t i = first; i < last && i < items.size(); ++i) {
-    from = std::min(from, items[i].value("requested_at", int64_t{0}));
-    to = std::max(to, items[i].value("finished_at", int64_t{0}));
-    each.push_back(LatencyMs(items[i]));
+FirstLast FirstAndLast(const std::vector<Json>& items, size_t k) {
+  std::vector<int64_t> finished;
+  int64_t start = INT64_MAX;
+  for (const auto& e : items) {
+    finished.push_back(e.value("finished_at", int64_t{0}));
+    start = std::min(start, e.value("requested_at", int64_t{0}));
   }
-  if (each.empty()) return {};
-  return {static_cast<double>(to - from), Percentile(each, 0.5)};
+  std::sort(finished.begin(), finished.end());
+  if (finished.size() <= k || k == 0) return {};
+  const size_t n = finished.size();
+  return {static_cast<double>(finished[k - 1] - start),
+          static_cast<double>(finished[n - 1] - finished[n - 1 - k])};
 }
 
 int ItemsMode(int n, int concurrency, int singles) {
@@ -209,8 +212,8 @@ int ItemsMode(int n, int concurrency, int singles) {
   }
   const double total = LatencyMs(e);
   const double ideal = static_cast<double>(n) / concurrency * single_p50;
-  const size_t k = std::min<size_t>(100, items.size());
-  const Span first = SpanOf(items, 0, k), last = SpanOf(items, items.size() - k, items.size());
+  const size_t k = std::min<size_t>(100, items.size() / 2);
+  const FirstLast fl = FirstAndLast(items, k);
   std::printf(
       "single execution (core.local true), requested to finished, %d runs: p50 %.1f ms, "
       "p90 %.1f ms\n",
@@ -222,10 +225,11 @@ int ItemsMode(int n, int concurrency, int singles) {
       n, concurrency, total, total / n, total / n / single_p50, n, concurrency, ideal,
       total / ideal);
   std::printf(
-      "first %zu items: %.0f ms (each item requested to finished p50 %.1f ms); last %zu: %.0f "
-      "ms (p50 %.1f ms); last / first %.2f\n",
-      k, first.wall_ms, first.item_p50_ms, k, last.wall_ms, last.item_p50_ms,
-      first.wall_ms > 0 ? last.wall_ms / first.wall_ms : 0.0);
+      "first %zu items completed in %.0f ms (%.0f items/s), last %zu in %.0f ms (%.0f items/s); "
+      "last / first %.2f\n",
+      k, fl.first_ms, fl.first_ms > 0 ? k * 1000.0 / fl.first_ms : 0.0, k, fl.last_ms,
+      fl.last_ms > 0 ? k * 1000.0 / fl.last_ms : 0.0,
+      fl.first_ms > 0 ? fl.last_ms / fl.first_ms : 0.0);
   std::printf(
       "node resident set: %.1f MiB before the workflow, %.1f MiB after; VmHWM %.1f MiB before, "
       "%.1f MiB after\n",
