@@ -134,24 +134,24 @@ std::vector<double> Singles(cli::ApiClient& api, int n) {
   return ms;
 }
 
-// How long the first k items took to complete (from the first item requested to the k-th
-// completion) and the last k (from the (n-k)-th completion to the last): at a steady rate both
-// are the same; a state that slows each step as it grows makes the last ones slower.
+// How long k items took to complete early on and at the end: the k completions after the first
+// wave (the first `concurrency` items are requested at once and end together, which says nothing
+// of the rate), and the last k. At a steady rate both take the same time; a state that slows
+// each step as it grows makes the last ones slower.
 struct FirstLast {
+  size_t first_from = 0;  // the early window: completions first_from+1 .. first_from+k
   double first_ms = 0;
   double last_ms = 0;
 };
-FirstLast FirstAndLast(const std::vector<Json>& items, size_t k) {
+FirstLast FirstAndLast(const std::vector<Json>& items, size_t k, size_t concurrency) {
   std::vector<int64_t> finished;
-  int64_t start = INT64_MAX;
-  for (const auto& e : items) {
-    finished.push_back(e.value("finished_at", int64_t{0}));
-    start = std::min(start, e.value("requested_at", int64_t{0}));
-  }
+  for (const auto& e : items) finished.push_back(e.value("finished_at", int64_t{0}));
   std::sort(finished.begin(), finished.end());
-  if (finished.size() <= k || k == 0) return {};
   const size_t n = finished.size();
-  return {static_cast<double>(finished[k - 1] - start),
+  if (k == 0 || n <= k) return {};
+  // After the first wave when there are enough items; else from the first completion.
+  const size_t from = n >= concurrency + 2 * k ? concurrency : 0;
+  return {from, static_cast<double>(finished[from + k - 1] - finished[from == 0 ? 0 : from - 1]),
           static_cast<double>(finished[n - 1] - finished[n - 1 - k])};
 }
 
@@ -213,7 +213,7 @@ int ItemsMode(int n, int concurrency, int singles) {
   const double total = LatencyMs(e);
   const double ideal = static_cast<double>(n) / concurrency * single_p50;
   const size_t k = std::min<size_t>(100, items.size() / 2);
-  const FirstLast fl = FirstAndLast(items, k);
+  const FirstLast fl = FirstAndLast(items, k, static_cast<size_t>(concurrency));
   std::printf(
       "single execution (core.local true), requested to finished, %d runs: p50 %.1f ms, "
       "p90 %.1f ms\n",
@@ -225,9 +225,10 @@ int ItemsMode(int n, int concurrency, int singles) {
       n, concurrency, total, total / n, total / n / single_p50, n, concurrency, ideal,
       total / ideal);
   std::printf(
-      "first %zu items completed in %.0f ms (%.0f items/s), last %zu in %.0f ms (%.0f items/s); "
-      "last / first %.2f\n",
-      k, fl.first_ms, fl.first_ms > 0 ? k * 1000.0 / fl.first_ms : 0.0, k, fl.last_ms,
+      "items %zu-%zu completed in %.0f ms (%.0f items/s), the last %zu in %.0f ms (%.0f items/s); "
+      "last / early %.2f\n",
+      fl.first_from + 1, fl.first_from + k, fl.first_ms,
+      fl.first_ms > 0 ? k * 1000.0 / fl.first_ms : 0.0, k, fl.last_ms,
       fl.last_ms > 0 ? k * 1000.0 / fl.last_ms : 0.0,
       fl.first_ms > 0 ? fl.last_ms / fl.first_ms : 0.0);
   std::printf(
