@@ -4,12 +4,21 @@
 // requested_at to finished_at, so polling adds nothing to either. Prints the ratio, met or
 // missed, and the node's resident memory while the chains ran.
 //   gale_workflow_bench [LINKS] [RUNS] [SINGLES]   (defaults 100 3 30)
+// The with-items mode: one orquesta workflow whose one task runs `core.local true` over ITEMS
+// items at CONCURRENCY (issue 21: 1,000 at 50 "completes, and its per-item overhead is
+// reported"): the total time, the time per item against the single-execution latency and against
+// the ideal ITEMS / CONCURRENCY x that latency, the first 100 items against the last 100 (do
+// later items get slower as the state grows, st2 #4793?) and the node's peak resident set.
+//   gale_workflow_bench items [ITEMS] [CONCURRENCY] [SINGLES]   (defaults 1000 50 30)
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +50,23 @@ void WritePack(const fs::path& root, int links) {
     chain << "  - name: l" << i << "\n    ref: core.local\n    parameters: {cmd: \"true\"}\n";
     if (i < links) chain << "    on-success: l" << i + 1 << "\n";
   }
+}
+
+// The `wfbench` pack's action `items`: an orquesta workflow, one with-items task over `items`.
+void WriteItemsPack(const fs::path& root) {
+  fs::create_directories(root / "wfbench/actions/workflows");
+  std::ofstream(root / "wfbench/pack.yaml")
+      << "---\nref: wfbench\nname: wfbench\ndescription: workflow benchmark\nversion: 0.1.0\n"
+         "author: bench\n";
+  std::ofstream(root / "wfbench/actions/items.yaml")
+      << "---\nname: items\nrunner_type: orquesta\nentry_point: workflows/items.yaml\n"
+         "parameters:\n  items: {type: array, required: true}\n"
+         "  conc: {type: integer, required: true}\n";
+  std::ofstream(root / "wfbench/actions/workflows/items.yaml")
+      << "version: 1.0\ninput:\n  - items\n  - conc\ntasks:\n  each:\n    with:\n"
+         "      items: <% ctx(items) %>\n      concurrency: <% ctx(conc) %>\n"
+         "    action: core.local cmd=\"true\"\n"
+         "output:\n  - count: <% len(task(each).result) %>\n";
 }
 
 std::string FirstLine(const fs::path& file) {
@@ -76,17 +102,168 @@ double LatencyMs(const Json& e) {
                              e.value("requested_at", int64_t{0}));
 }
 
+std::unique_ptr<BenchNode> StartNode(const std::string& dir) {
+  NodeSpec spec;
+  spec.gale_binary = std::string(GALE_BINARY_DIR) + "/bin/gale";
+  spec.name = "wfbench";
+  spec.packs_paths = {std::string(GALE_BINARY_DIR) + "/packs", (fs::path(dir) / "packs").string()};
+  spec.topic_prefix = "gale-wfbench-" + std::to_string(getpid()) + ".";
+  spec.store_url = "sqlite://" + dir + "/gale.db";
+  auto node = BenchNode::Start(spec);
+  if (!node.ok()) Fail(node.message());
+  return std::move(node).value();
+}
+
+cli::ApiClient ApiOf(const BenchNode& node) {
+  cli::ApiFlags flags;
+  flags.url = FirstLine(fs::path(node.home()) / "api.addr");
+  flags.key = FirstLine(fs::path(node.home()) / "api.token");
+  return cli::ApiClient(flags);
+}
+
+// Single executions of `core.local true`, one after the other, after a warm-up: their latencies.
+std::vector<double> Singles(cli::ApiClient& api, int n) {
+  const Json true_cmd = {{"cmd", "true"}};
+  for (int i = 0; i < 3; ++i) RunOnce(api, "core.local", true_cmd);
+  std::vector<double> ms;
+  for (int i = 0; i < n; ++i) {
+    Json e = RunOnce(api, "core.local", true_cmd);
+    if (e.value("status", "") != "succeeded") Fail("core.local true: " + e.dump());
+    ms.push_back(LatencyMs(e));
+  }
+  return ms;
+}
+
+// How long k items took to complete early on and at the end: the k completions after the first
+// wave (the first `concurrency` items are requested at once and end together, which says nothing
+// of the rate), and the last k. At a steady rate both take the same time; a state that slows
+// each step as it grows makes the last ones slower.
+struct FirstLast {
+  size_t first_from = 0;  // the early window: completions first_from+1 .. first_from+k
+  double first_ms = 0;
+  double last_ms = 0;
+};
+FirstLast FirstAndLast(const std::vector<Json>& items, size_t k, size_t concurrency) {
+  std::vector<int64_t> finished;
+  for (const auto& e : items) finished.push_back(e.value("finished_at", int64_t{0}));
+  std::sort(finished.begin(), finished.end());
+  const size_t n = finished.size();
+  if (k == 0 || n <= k) return {};
+  // After the first wave when there are enough items; else from the first completion.
+  const size_t from = n >= concurrency + 2 * k ? concurrency : 0;
+  return {from, static_cast<double>(finished[from + k - 1] - finished[from == 0 ? 0 : from - 1]),
+          static_cast<double>(finished[n - 1] - finished[n - 1 - k])};
+}
+
+int ItemsMode(int n, int concurrency, int singles) {
+  auto dir = MakeTempDir();
+  if (!dir.ok()) Fail(dir.message());
+  WriteItemsPack(fs::path(*dir) / "packs");
+  auto node = StartNode(*dir);
+  cli::ApiClient api = ApiOf(*node);
+  const pid_t pid = node->pid();
+  const std::vector<double> single_ms = Singles(api, singles);
+  const double single_p50 = Percentile(single_ms, 0.5);
+  const long hwm_before = PeakRssKib(pid);
+  const long rss_before = MemoryOf(pid).rss_kib;
+
+  Json list = Json::array();
+  for (int i = 0; i < n; ++i) list.push_back(i);
+  Json body = {{"action", "wfbench.items"},
+               {"parameters", {{"items", list}, {"conc", concurrency}}}};
+  auto created = api.Call("POST", "/v1/executions", &body);
+  if (!created.ok() || created->status != 201) {
+    std::string notes;  // why the pack may have been refused
+    std::istringstream log(node->Log());
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("wfbench") != std::string::npos) notes += "\n" + line;
+    }
+    Fail("POST wfbench.items: " + (created.ok() ? created->body : created.message()) + notes);
+  }
+  const std::string id = created->json().value("id", "");
+  // Polled through the list (one record), not GET /v1/executions/ID, which reads every child.
+  const auto deadline = Clock::now() + std::chrono::minutes(20);
+  bool finished = false;
+  while (!finished && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto got = api.Call("GET", "/v1/executions?action=wfbench.items&limit=5");
+    if (!got.ok() || got->status != 200) continue;
+    for (const auto& e : got->json()) {
+      if (e.value("id", "") == id && e.value("finished_at", int64_t{0}) > 0) finished = true;
+    }
+  }
+  if (!finished) Fail("the with-items workflow " + id + " did not finish in 20 minutes");
+  const long hwm_after = PeakRssKib(pid);
+  const long rss_after = MemoryOf(pid).rss_kib;
+  auto got = api.Call("GET", "/v1/executions/" + id);
+  if (!got.ok() || got->status != 200) Fail("GET the with-items workflow " + id);
+  const Json e = got->json();
+  node->Stop();
+  std::error_code ec;
+  fs::remove_all(*dir, ec);
+  if (e.value("status", "") != "succeeded") {
+    Fail("the with-items workflow ended " + e.value("status", "") + ": " +
+         e["result"].dump().substr(0, 2000));
+  }
+  std::vector<Json> items;
+  for (const auto& c : e.value("children", Json::array())) items.push_back(c);
+  if (items.size() != static_cast<size_t>(n)) {
+    Fail(std::to_string(items.size()) + " item executions, not " + std::to_string(n));
+  }
+  const double total = LatencyMs(e);
+  const double ideal = static_cast<double>(n) / concurrency * single_p50;
+  const size_t k = std::min<size_t>(100, items.size() / 2);
+  const FirstLast fl = FirstAndLast(items, k, static_cast<size_t>(concurrency));
+  std::printf(
+      "single execution (core.local true), requested to finished, %d runs: p50 %.1f ms, "
+      "p90 %.1f ms\n",
+      singles, single_p50, Percentile(single_ms, 0.9));
+  std::printf(
+      "with-items of %d items (core.local true) at concurrency %d, one orquesta workflow: "
+      "%.0f ms, %.1f ms per item (%.2fx a single execution); ideal %d / %d x single = %.0f ms "
+      "(%.2fx the ideal)\n",
+      n, concurrency, total, total / n, total / n / single_p50, n, concurrency, ideal,
+      total / ideal);
+  std::printf(
+      "items %zu-%zu completed in %.0f ms (%.0f items/s), the last %zu in %.0f ms (%.0f items/s); "
+      "last / early %.2f\n",
+      fl.first_from + 1, fl.first_from + k, fl.first_ms,
+      fl.first_ms > 0 ? k * 1000.0 / fl.first_ms : 0.0, k, fl.last_ms,
+      fl.last_ms > 0 ? k * 1000.0 / fl.last_ms : 0.0,
+      fl.first_ms > 0 ? fl.last_ms / fl.first_ms : 0.0);
+  std::printf(
+      "node resident set: %.1f MiB before the workflow, %.1f MiB after; VmHWM %.1f MiB before, "
+      "%.1f MiB after\n",
+      rss_before / 1024.0, rss_after / 1024.0, hwm_before / 1024.0, hwm_after / 1024.0);
+  std::printf(
+      "target: with-items of %d items at concurrency %d completes: met (%.0f ms, per-item "
+      "overhead %.1f ms over the ideal %.1f ms per item)\n",
+      n, concurrency, total, (total - ideal) / n, ideal / n);
+  return 0;
+}
+
 }  // namespace
 }  // namespace gale::bench
 
 int main(int argc, char** argv) {
   using namespace gale;
   using namespace gale::bench;
+  if (argc > 1 && std::string(argv[1]) == "items") {
+    const int n = argc > 2 ? std::atoi(argv[2]) : 1000;
+    const int concurrency = argc > 3 ? std::atoi(argv[3]) : 50;
+    const int singles = argc > 4 ? std::atoi(argv[4]) : 30;
+    if (n < 1 || concurrency < 1 || singles < 1) {
+      Fail("usage: gale_workflow_bench items [ITEMS] [CONCURRENCY] [SINGLES]");
+    }
+    return ItemsMode(n, concurrency, singles);
+  }
   const int links = argc > 1 ? std::atoi(argv[1]) : 100;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
   const int singles = argc > 3 ? std::atoi(argv[3]) : 30;
   if (links < 1 || runs < 1 || singles < 1)
-    Fail("usage: gale_workflow_bench [LINKS] [RUNS] [SINGLES]");
+    Fail(
+        "usage: gale_workflow_bench [LINKS] [RUNS] [SINGLES] | items [ITEMS] [CONCURRENCY] "
+        "[SINGLES]");
   auto dir = MakeTempDir();
   if (!dir.ok()) Fail(dir.message());
   const fs::path packs = fs::path(*dir) / "packs";

@@ -690,6 +690,8 @@ api::ApiHooks Node::ApiHooksForNode() {
       m["workflow_transitions"] = w.transitions;
       m["workflows_paused"] = w.paused;
       m["workflows_resumed"] = w.resumed;
+      m["workflows_finished"] = w.finished;
+      m["workflow_tasks_swept"] = w.swept;
     }
     return m;
   };

@@ -681,6 +681,9 @@ void RunnerService::Complete(const std::string& id, Finish finish) {
         counters_->failed++;
         break;
     }
+    // Tests of a runner that dies between recording the final status and sending the event
+    // (the workflow sweep finds such tasks).
+    if (run && FailpointHit("runner.abort_before_final_event", run->task)) std::abort();
     PublishEvent(id, finish.status, &finish.result, run ? run->parent : "", run ? run->task : "");
   }
   // [policies] free the slots (unless they went with the status), request the next, the retry

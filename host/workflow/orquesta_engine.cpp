@@ -112,6 +112,7 @@ Status FinishExecution(const ChainEnv& env, const std::string& id, const Json& s
   if (changed) {
     GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(id));
     if (now) PublishEvent(env, *now);
+    if (env.on_status) env.on_status(*status);  // the service's counters (/metrics)
     spdlog::info("workflow: {} {}", id, store::ToString(*status));
   }
   return Status::Ok();

@@ -19,12 +19,15 @@ using store::TaskExecutionId;
 using store::ExecStatus;
 
 struct WorkflowService::Counters {
-  std::atomic<uint64_t> started{0}, transitions{0}, finished{0}, paused{0}, resumed{0};
+  std::atomic<uint64_t> started{0}, transitions{0}, finished{0}, paused{0}, resumed{0}, swept{0};
 };
 
 namespace {
 constexpr std::string_view kWorkflowsGroup = "workflows";  // consumes execution-events
-}
+// How often the sweep for lost final events runs (workflow_sweep.h); it looks at a page of
+// running executions and leaves every workflow that moved in the last 5 s alone.
+constexpr auto kSweepEvery = std::chrono::seconds(3);
+}  // namespace
 
 Result<std::unique_ptr<WorkflowService>> WorkflowService::Create(
     WorkflowOptions options, std::shared_ptr<const runner::ActionIndex> actions) {
@@ -82,8 +85,14 @@ std::shared_ptr<const runner::ActionIndex> WorkflowService::Actions() {
 }
 
 WorkflowStats WorkflowService::stats() const {
-  return {counters_->started.load(), counters_->transitions.load(), counters_->finished.load(),
-          counters_->paused.load(), counters_->resumed.load()};
+  WorkflowStats s;
+  s.started = counters_->started.load();
+  s.transitions = counters_->transitions.load();
+  s.finished = counters_->finished.load();
+  s.paused = counters_->paused.load();
+  s.resumed = counters_->resumed.load();
+  s.swept = counters_->swept.load();
+  return s;
 }
 
 ChainEnv WorkflowService::Env(const runner::ActionIndex* actions) {
@@ -171,12 +180,26 @@ Status WorkflowService::Handle(const bus::ExecutionEventMessage& event) {
 void WorkflowService::ConsumeLoop() {
   auto backoff = std::chrono::milliseconds(100);
   auto next_tick = std::chrono::steady_clock::now();
+  auto next_sweep = std::chrono::steady_clock::now() + kSweepEvery;
   while (!stopping_) {
     if (std::chrono::steady_clock::now() >= next_tick) {  // Orquesta's delayed tasks, when due
       auto actions = Actions();
       Status s = OrquestaTick(Env(actions.get()));
       if (!s.ok()) spdlog::warn("workflow: delayed tasks: {}", s.message());
       next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    }
+    if (std::chrono::steady_clock::now() >= next_sweep) {  // tasks whose final event was lost
+      auto actions = Actions();
+      auto round = sweep_.Round(Env(actions.get()), [this](const store::Execution& task) {
+        counters_->transitions++;
+        counters_->swept++;
+        spdlog::warn(
+            "workflow: task {} ({}) of workflow {} ended {} but its event never came; handled "
+            "by the sweep",
+            task.id, task.task, task.parent, store::ToString(task.status));
+      });
+      if (!round.ok()) spdlog::warn("workflow: sweep: {}", round.message());
+      next_sweep = std::chrono::steady_clock::now() + kSweepEvery;
     }
     auto next = consumer_->Poll(std::chrono::milliseconds(100));
     if (!next.ok()) {

@@ -18,6 +18,8 @@
 //   sets it running (chain_engine.h: PauseChain, ResumeChain).
 // - A task's final event names its parent (bus::ExecutionEventMessage): events of executions
 //   that are no workflow's task are skipped without a store read.
+// - Lost final events: a task whose runner died between recording its final status and sending
+//   its event is found by a periodic sweep and handled as its event would be (workflow_sweep.h).
 #pragma once
 
 #include <atomic>
@@ -33,6 +35,7 @@
 #include "host/store/key_cipher.h"
 #include "host/store/store.h"
 #include "host/workflow/chain_engine.h"
+#include "host/workflow/workflow_sweep.h"
 
 namespace gale::bus {
 class ConsumerRole;
@@ -57,6 +60,7 @@ struct WorkflowStats {
   uint64_t finished = 0;
   uint64_t paused = 0;   // workflows moved to paused
   uint64_t resumed = 0;  // workflows moved from resuming to running
+  uint64_t swept = 0;    // final tasks whose event never came, handled by the sweep
 };
 
 class WorkflowService {
@@ -93,6 +97,7 @@ class WorkflowService {
   std::shared_ptr<const runner::ActionIndex> actions_;
   std::unique_ptr<Counters> counters_;
   std::unique_ptr<bus::ConsumerRole> consumer_;
+  WorkflowSweep sweep_;  // used by the consume loop's thread only
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

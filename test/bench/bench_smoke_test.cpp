@@ -100,4 +100,25 @@ TEST(BenchSmokeTest, WorkflowBenchRunsAChainAndSaysMetOrMissed) {
   EXPECT_NE(r.out.find("usage: gale_workflow_bench"), std::string::npos) << r.out;
 }
 
+// The with-items mode in a short form (20 items at concurrency 5): it completes, and says so with
+// its per-item figures, first against last items and the node's peak resident set.
+TEST(BenchSmokeTest, WorkflowBenchWithItemsCompletesAndReportsPerItemOverhead) {
+  BenchRun r = RunBench("items 20 5 3 2>&1", "gale_workflow_bench");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("with-items of 20 items \\(core.local true\\) at concurrency 5, one "
+                        "orquesta workflow: [0-9]+ ms, [0-9.]+ ms per item")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("items 1-10 completed in [0-9]+ ms .*the last 10 in [0-9]+ ms")))
+      << r.out;
+  EXPECT_NE(r.out.find("VmHWM"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("target: with-items of 20 items at concurrency 5 completes: met")))
+      << r.out;
+  r = RunBench("items 0 2>&1", "gale_workflow_bench");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("usage: gale_workflow_bench items"), std::string::npos) << r.out;
+}
+
 }  // namespace
