@@ -811,6 +811,28 @@ TEST_F(OrquestaTest, PausePassesDownToASubworkflowAndResumeToo) {
                                       "running", "succeeded"}));
 }
 
+// Paused while its only task waits for its delay: paused at once (nothing runs); the delay runs
+// out while paused and the task is not requested; after the resume it is, once.
+TEST_F(OrquestaTest, PauseDuringADelayThenResume) {
+  auto api = Api();
+  const std::string id = Start(api, "orq.later", Json::object());
+  ASSERT_TRUE(WaitStatus(api, id, "running")) << Get(api, id).dump(2) << node_->Log();
+  int code = -1;
+  std::string out = RunGale(node_->home(), "execution pause " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  ASSERT_TRUE(WaitStatus(api, id, "paused", 5s)) << Get(api, id).dump(2) << node_->Log();
+  std::this_thread::sleep_for(4s);  // past the delay
+  EXPECT_EQ(StatusOf(api, id), "paused");
+  EXPECT_EQ(Get(api, id).value("children", Json::array()).size(), 0u) << Get(api, id).dump(2);
+  out = RunGale(node_->home(), "execution resume " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  Json done = WaitFinal(api, id, 30s);
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id).dump(2) << node_->Log();
+  EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"later", {"succeeded"}}}));
+  EXPECT_EQ(ExecutionsPerTask(*node_, id), (std::map<std::string, int>{{"later", 1}}));
+  EXPECT_TRUE(WaitFor([&] { return DelayKeysOf(*node_, id) == 0; }, 10s));
+}
+
 // A paused workflow canceled: it ends canceled, what it held is never requested, its state goes.
 TEST_F(OrquestaTest, CancelOfAPausedWorkflow) {
   auto api = Api();
@@ -1047,7 +1069,8 @@ TEST(OrquestaNodes, ParallelBranchesAndItemsOnTwoNodesKafkaAndMongo) {
 
 // Pause and resume with two nodes handling the workflow's events (and, with real Kafka and
 // MongoDB, the store's compare-and-set across processes): paused after the running task, the
-// next one held; resumed, every task ran once. A with-items alongside, paused the same way.
+// next one held; one node killed -9 while paused; resumed, the other node runs the rest and
+// every task ran once. A with-items alongside, paused the same way.
 void PauseOnTwoNodes(Backend backend) {
   Deployment d;
   StartDeployment(backend, &d);
@@ -1065,6 +1088,8 @@ void PauseOnTwoNodes(Backend backend) {
   }
   ASSERT_TRUE(WaitStatus(api, id, "paused")) << Get(api, id).dump(2) << d.Logs();
   ASSERT_TRUE(WaitStatus(api, items, "paused")) << Get(api, items).dump(2) << d.Logs();
+  // No node owns a paused workflow: one killed meanwhile loses nothing of it.
+  kill(-d.workers["worker-1"]->pid(), SIGKILL);
   std::this_thread::sleep_for(1500ms);
   EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"one", {"succeeded"}}}));
   EXPECT_EQ(Get(api, items)["children"].size(), 3u) << Get(api, items).dump(2);
