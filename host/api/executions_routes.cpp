@@ -219,14 +219,6 @@ HttpResponse PauseOrResume(State& state, const std::string& id, store::ExecStatu
     return HttpResponse::Error(400, "execution " + id + " (" + found->action +
                                         ") is not a workflow: only workflows are " + verb);
   }
-  if (const packs::ActionMeta* action = state.Catalog()->catalog.FindAction(found->action);
-      action != nullptr && action->runner_type == "orquesta") {
-    // Not built yet for Orquesta (cancel is); refused rather than accepted and ignored.
-    return HttpResponse::Error(400, "workflow " + id + " (" + found->action +
-                                        ") is an orquesta workflow: only action-chain workflows "
-                                        "can be " +
-                                        verb + " yet (cancel works for both)");
-  }
   const store::ExecStatus from = pause ? store::ExecStatus::kRunning : store::ExecStatus::kPaused;
   if (found->status != from) {
     const std::string now(store::ToString(found->status));

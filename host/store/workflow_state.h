@@ -5,7 +5,8 @@
 //
 // The document is general, for every workflow runner:
 //   runner     "action-chain" or "orquesta" (whose further fields are orquesta_engine.cpp's:
-//              status, occurrences, instances, running, joins, errors, outbox, result)
+//              status, occurrences, instances, running, joins, errors, outbox, result,
+//              pause, held)
 //   action     the workflow action's ref
 //   step       how many tasks were requested (a task's id derives from it)
 //   current    the tasks in flight: [{task, execution_id}] (one for a chain)

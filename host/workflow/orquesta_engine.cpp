@@ -98,24 +98,34 @@ Status FlushOutbox(const ChainEnv& env, const std::string& workflow_id, const Js
   return Status::Ok();
 }
 
-// The workflow's execution gets the final status and result its state holds.
+// The workflow's execution gets the final status and result its state holds. Once that status
+// is stored the state document goes, with any delayed request left under the workflow's name
+// (the result keeps the tasks): an event delivered again finds the workflow final and changes
+// nothing, as for a chain.
 Status FinishExecution(const ChainEnv& env, const std::string& id, const Json& state) {
   auto status = store::ParseExecStatus(state.value("status", ""));
   if (!status || !store::IsFinal(*status)) return Status::Ok();
   store::Transition t;
   t.id = id;
-  t.from = {ExecStatus::kRunning, ExecStatus::kCanceling};
+  t.from = {ExecStatus::kRunning, ExecStatus::kCanceling, ExecStatus::kPausing, ExecStatus::kPaused,
+            ExecStatus::kResuming};
   t.to = *status;
   t.at = store::NowMs();
   t.result = state.value("result", Json::object());
   GALE_ASSIGN_OR_RETURN(bool changed, env.store->TransitionExecution(t));
+  GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(id));
   if (changed) {
-    GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(id));
     if (now) PublishEvent(env, *now);
     if (env.on_status) env.on_status(*status);  // the service's counters (/metrics)
     spdlog::info("workflow: {} {}", id, store::ToString(*status));
   }
-  return Status::Ok();
+  if (!now || !store::IsFinal(now->status)) return Status::Ok();
+  GALE_ASSIGN_OR_RETURN(auto delayed, env.store->ListKeys(store::KeyScope::kGale, "",
+                                                          DelayKey(id, ""), store::NowMs()));
+  for (const auto& kv : delayed) {
+    GALE_TRY(env.store->DeleteKey({kv.name, store::KeyScope::kGale, ""}).status());
+  }
+  return env.store->DeleteKey({store::StateKey(id), store::KeyScope::kGale, ""}).status();
 }
 
 // ---- expressions ------------------------------------------------------------------------------
@@ -306,6 +316,8 @@ class Step {
     }
     result["output"] = output;
     if (!state_["errors"].empty()) result["errors"] = state_["errors"];
+    // The task list outlives the state document (gale execution get shows the tasks).
+    result["tasks"] = state_.value("tasks", Json::array());
     state_["status"] = final_status;
     state_["result"] = result;
   }
@@ -489,8 +501,25 @@ class Step {
       work_.pop_front();
       GALE_TRY(Transitions(key));
     }
+    Hold();
     MaybeEnd();
     return Status::Ok();
+  }
+
+  // A pausing or paused workflow starts nothing: what its steps request is held in the state
+  // (`held`, still in `running`) and goes to the outbox on resume. A workflow that fails or is
+  // canceled meanwhile drops what it held (never sent: nothing to stop), so that it can end.
+  void Hold() {
+    if (state_.value("pause", false) && !state_["outbox"].empty()) {
+      for (const auto& entry : state_["outbox"]) state_["held"].push_back(entry);
+      state_["outbox"] = Json::array();
+    }
+    if (state_["status"] != "running" && state_.contains("held")) {
+      for (const auto& entry : state_["held"]) {
+        state_["running"].erase(entry["record"].value("id", ""));
+      }
+      state_.erase("held");
+    }
   }
 
   Status Transitions(const std::string& key) {
@@ -598,6 +627,39 @@ Status Update(const ChainEnv& env, const std::string& workflow_id,
   return Status::Error("workflow " + workflow_id + ": its state kept changing", true);
 }
 
+bool IsWorkflowAction(const ChainEnv& env, const std::string& action) {
+  const runner::RunnableAction* a = env.actions->Find(action);
+  return a != nullptr && (a->meta.orquesta || a->meta.chain);
+}
+
+// A pausing workflow is paused once nothing of it runs: every execution in flight is held or
+// delayed (not created yet) or a subworkflow paused itself. A running subworkflow is paused in
+// turn (the pause passes down); its `paused` event brings its parent here again. Called after
+// every step of a pausing workflow; the move to paused is a compare-and-set of the status, so
+// two nodes deciding at once move it once.
+Status CheckPaused(const ChainEnv& env, const std::string& workflow_id) {
+  GALE_ASSIGN_OR_RETURN(auto loaded, store::LoadStoredState(*env.store, workflow_id));
+  if (!loaded || !loaded->state.value("pause", false) || IsFinalText(loaded->state)) {
+    return Status::Ok();
+  }
+  bool busy = false;
+  for (const auto& [id, entry] : loaded->state["running"].items()) {
+    GALE_ASSIGN_OR_RETURN(auto child, env.store->GetExecution(id));
+    if (!child || child->status == ExecStatus::kPaused) continue;
+    busy = true;
+    if (child->status == ExecStatus::kRunning && IsWorkflowAction(env, child->action)) {
+      GALE_ASSIGN_OR_RETURN(bool moved,
+                            MoveWorkflow(env, id, {ExecStatus::kRunning}, ExecStatus::kPausing));
+      (void)moved;
+    }
+  }
+  if (busy) return Status::Ok();
+  GALE_ASSIGN_OR_RETURN(
+      bool paused, MoveWorkflow(env, workflow_id, {ExecStatus::kPausing}, ExecStatus::kPaused));
+  (void)paused;
+  return Status::Ok();
+}
+
 }  // namespace orquesta_internal
 
 using namespace orquesta_internal;
@@ -668,14 +730,20 @@ Status StartOrquesta(const ChainEnv& env, const store::Execution& workflow,
                         env.store->RenewLease(workflow.id, env.node_name, kEndlessLease));
   if (!renewed) spdlog::warn("workflow: {} changed while it started", workflow.id);
   GALE_TRY(FlushOutbox(env, workflow.id, state));
-  return FinishExecution(env, workflow.id, state);
+  GALE_TRY(FinishExecution(env, workflow.id, state));
+  // Paused before its state existed: that pausing event found no state and did nothing.
+  GALE_ASSIGN_OR_RETURN(auto now, env.store->GetExecution(workflow.id));
+  if (now && now->status == ExecStatus::kPausing) return PauseOrquesta(env, *now);
+  return Status::Ok();
 }
 
 Status OrquestaTaskFinished(const ChainEnv& env, const store::Execution& task) {
   GALE_ASSIGN_OR_RETURN(auto workflow, env.store->GetExecution(task.parent));
   if (!workflow || store::IsFinal(workflow->status)) return Status::Ok();
   const OrquestaWorkflow* wf = SpecOf(env, workflow->action);
-  return Update(env, workflow->id, [&](Json& state) -> Result<bool> {
+  bool pausing = false;
+  GALE_TRY(Update(env, workflow->id, [&](Json& state) -> Result<bool> {
+    pausing = state.value("pause", false);
     if (!state["running"].contains(task.id)) return false;  // handled already
     if (wf == nullptr) {
       state["running"].erase(task.id);
@@ -707,7 +775,9 @@ Status OrquestaTaskFinished(const ChainEnv& env, const store::Execution& task) {
       GALE_TRY(step.Finished(*done));
     }
     return true;
-  });
+  }));
+  // Pausing: this may have been the last task in flight (or, delivered again, was).
+  return pausing ? CheckPaused(env, workflow->id) : Status::Ok();
 }
 
 Status CancelOrquesta(const ChainEnv& env, const store::Execution& workflow) {
@@ -720,6 +790,8 @@ Status CancelOrquesta(const ChainEnv& env, const store::Execution& workflow) {
     if (state["status"] == "running" || state["status"] == "failing") {
       state["status"] = "canceling";
     }
+    state.erase("pause");
+    state.erase("held");  // never sent; their ids are in `running`, without an execution
     for (const auto& [id, entry] : state["running"].items()) {
       GALE_ASSIGN_OR_RETURN(auto child, env.store->GetExecution(id));
       if (!child) dropped.push_back(id);
@@ -739,8 +811,9 @@ Status CancelOrquesta(const ChainEnv& env, const store::Execution& workflow) {
     store::Transition t;
     t.id = child_id;
     t.at = store::NowMs();
-    if (child->status == ExecStatus::kRunning) {
-      t.from = {ExecStatus::kRunning};
+    if (child->status == ExecStatus::kRunning || child->status == ExecStatus::kPausing ||
+        child->status == ExecStatus::kPaused || child->status == ExecStatus::kResuming) {
+      t.from = {child->status};
       t.to = ExecStatus::kCanceling;  // its runner (or engine, for a subworkflow) stops it
     } else {
       t.from = {ExecStatus::kRequested, ExecStatus::kScheduled, ExecStatus::kDelayed};
@@ -755,6 +828,49 @@ Status CancelOrquesta(const ChainEnv& env, const store::Execution& workflow) {
   return Status::Ok();
 }
 
+Status PauseOrquesta(const ChainEnv& env, const store::Execution& workflow) {
+  GALE_TRY(Update(env, workflow.id, [&](Json& state) -> Result<bool> {
+    if (state.value("pause", false)) return false;  // an event delivered again
+    state["pause"] = true;
+    return true;
+  }));
+  return CheckPaused(env, workflow.id);
+}
+
+Status ResumeOrquesta(const ChainEnv& env, const store::Execution& workflow) {
+  // What was held goes to the outbox, sent once this write won (or by whoever loads it next).
+  GALE_TRY(Update(env, workflow.id, [&](Json& state) -> Result<bool> {
+    if (!state.value("pause", false)) return false;  // an event delivered again
+    state.erase("pause");
+    state["outbox"] = state.value("held", Json::array());
+    state.erase("held");
+    return true;
+  }));
+  // The subworkflows paused with it go on too.
+  GALE_ASSIGN_OR_RETURN(auto loaded, store::LoadStoredState(*env.store, workflow.id));
+  if (loaded) {
+    for (const auto& [id, entry] : loaded->state["running"].items()) {
+      GALE_ASSIGN_OR_RETURN(bool moved,
+                            MoveWorkflow(env, id, {ExecStatus::kPaused}, ExecStatus::kResuming));
+      (void)moved;
+    }
+  }
+  GALE_ASSIGN_OR_RETURN(
+      bool resumed, MoveWorkflow(env, workflow.id, {ExecStatus::kResuming}, ExecStatus::kRunning));
+  if (resumed) {
+    GALE_ASSIGN_OR_RETURN(bool renewed,
+                          env.store->RenewLease(workflow.id, workflow.node, kEndlessLease));
+    if (!renewed) spdlog::warn("workflow: {} changed while it resumed", workflow.id);
+  }
+  return Status::Ok();
+}
+
+Status OrquestaChildPaused(const ChainEnv& env, const std::string& parent_id) {
+  GALE_ASSIGN_OR_RETURN(auto parent, env.store->GetExecution(parent_id));
+  if (!parent || parent->status != ExecStatus::kPausing) return Status::Ok();
+  return CheckPaused(env, parent_id);  // nothing for a chain: its state has no `pause`
+}
+
 Status OrquestaTick(const ChainEnv& env) {
   const store::TimeMs now = store::NowMs();
   GALE_ASSIGN_OR_RETURN(
@@ -764,6 +880,11 @@ Status OrquestaTick(const ChainEnv& env) {
     if (entry.is_discarded() || entry.value("due_at", store::TimeMs{0}) > now) continue;
     const store::Execution record = RecordOf(entry.value("record", Json::object()));
     GALE_ASSIGN_OR_RETURN(auto parent, env.store->GetExecution(record.parent));
+    if (parent &&
+        (parent->status == ExecStatus::kPausing || parent->status == ExecStatus::kPaused ||
+         parent->status == ExecStatus::kResuming)) {
+      continue;  // due once it runs again
+    }
     if (parent && parent->status == ExecStatus::kRunning) GALE_TRY(Request(env, record));
     GALE_TRY(env.store->DeleteKey({kv.name, store::KeyScope::kGale, ""}).status());
   }

@@ -29,7 +29,20 @@ Status OrquestaTaskFinished(const ChainEnv& env, const store::Execution& task);
 // subworkflow's cancel passes down the same way), and the workflow ends canceled when none runs.
 Status CancelOrquesta(const ChainEnv& env, const store::Execution& workflow);
 
-// Requests the delayed tasks (`delay`, retry `delay`) that are due, of every workflow. Called
+// Pause and resume (the workflow's `pausing` and `resuming` commands). Pausing: the state gets
+// `pause`; from then on what a step requests is held in the state (`held`) instead of sent, the
+// tasks in flight run to their end, a running subworkflow (orquesta or action-chain) is paused
+// in turn, and once nothing runs (all held, delayed, or paused subworkflows) the workflow is
+// paused. Resuming: the held requests go to the outbox (sent after that write won), the paused
+// subworkflows are resumed, delayed tasks come due again, and the workflow is running.
+Status PauseOrquesta(const ChainEnv& env, const store::Execution& workflow);
+Status ResumeOrquesta(const ChainEnv& env, const store::Execution& workflow);
+
+// A subworkflow of `parent_id` was paused: the parent, if pausing, may be paused now.
+Status OrquestaChildPaused(const ChainEnv& env, const std::string& parent_id);
+
+// Requests the delayed tasks (`delay`, retry `delay`) that are due, of every running workflow
+// (a pausing or paused one's wait until it runs again). Called
 // about twice a second by every node's engine; any node may request any workflow's.
 Status OrquestaTick(const ChainEnv& env);
 

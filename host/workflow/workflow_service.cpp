@@ -143,6 +143,11 @@ Status WorkflowService::Handle(const bus::ExecutionEventMessage& event) {
   // The workflow's own commands (from the API): canceling, pausing, resuming.
   const bool command = *status == ExecStatus::kCanceling || *status == ExecStatus::kPausing ||
                        *status == ExecStatus::kResuming;
+  if (*status == ExecStatus::kPaused && !event.parent.empty()) {
+    // A subworkflow paused: its orquesta parent, pausing, may be paused now.
+    auto actions = Actions();
+    return OrquestaChildPaused(Env(actions.get()), event.parent);
+  }
   if (!is_final && !command) return Status::Ok();
   GALE_ASSIGN_OR_RETURN(auto e, options_.store->GetExecution(event.id));
   if (!e) return Status::Ok();
@@ -162,8 +167,8 @@ Status WorkflowService::Handle(const bus::ExecutionEventMessage& event) {
     GALE_ASSIGN_OR_RETURN(auto state, LoadState(*options_.store, e->id));
     if (!state) return Status::Ok();
     if (state->value("runner", "") == "orquesta") {
-      // The API refuses to pause an Orquesta workflow (not supported yet); nothing to do.
-      return Status::Ok();
+      if (*status == ExecStatus::kPausing) return PauseOrquesta(env, *e);
+      return ResumeOrquesta(env, *e);
     }
     if (*status == ExecStatus::kPausing) return PauseChain(env, *e, *state);
     return ResumeChain(env, *e, std::move(*state));

@@ -2,10 +2,13 @@
 // documentation's syntax, run through the API as a user runs them. input/vars/output, publish,
 // parallel branches and a join, the engine commands, the inline action form, both expression
 // forms, with items and concurrency, retry and delay, ctx().st2 and st2kv, subworkflows, cancel
-// (in the middle of a with-items, and passed down to a subworkflow), registration errors with
+// (in the middle of a with-items, and passed down to a subworkflow), pause and resume (mid-
+// sequence, mid-items, passed down to a subworkflow, canceled while paused), the state removed
+// once a workflow ended (a replayed event changes nothing), registration errors with
 // file:line; on two nodes sharing the bus and store (embedded, and real Kafka + MongoDB when
 // GALE_KAFKA_BROKERS and GALE_MONGODB_URL are set) parallel branches and items handled on both
-// at once, and kill -9 of the node running a task: the workflow finishes, each task ran once.
+// at once, pause and resume, and kill -9 of the node running a task: the workflow finishes,
+// each task ran once.
 #include <signal.h>
 
 #include <algorithm>
@@ -13,9 +16,14 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "host/bus/bus.h"
+#include "host/bus/messages.h"
+#include "host/common/key_file.h"
 #include "host/common/uuid.h"
+#include "host/store/workflow_state.h"
 #include "test/support/api_fixture.h"
 
 namespace gale::testing {
@@ -259,6 +267,47 @@ tasks:
         do: second
   second:
     action: core.local cmd="printf never"
+)Y"},
+       // pause and resume: three tasks in a row, the first one sleeps
+       {"actions/seq.yaml", Action("seq", "  seconds: {type: integer, default: 2}\n")},
+       {"actions/workflows/seq.yaml", R"Y(version: 1.0
+input:
+  - seconds
+tasks:
+  one:
+    action: core.local cmd="sleep <% ctx(seconds) %>; printf one"
+    next:
+      - when: <% succeeded() %>
+        publish:
+          - first: <% result().stdout %>
+        do: two
+  two:
+    action: core.local cmd="printf two"
+    next:
+      - when: <% succeeded() %>
+        do: three
+  three:
+    action: core.local cmd=<% 'printf ' + ctx(first) + '-three' %>
+output:
+  - last: <% task(three).result.stdout %>
+)Y"},
+       // a subworkflow (seq) and a task after it
+       {"actions/subseq.yaml", Action("subseq", "  seconds: {type: integer, default: 3}\n")},
+       {"actions/workflows/subseq.yaml", R"Y(version: 1.0
+input:
+  - seconds
+tasks:
+  child:
+    action: orq.seq seconds=<% ctx(seconds) %>
+    next:
+      - when: <% succeeded() %>
+        publish:
+          - from_child: <% result().output.last %>
+        do: after
+  after:
+    action: core.local cmd="printf after"
+output:
+  - from_child: <% ctx(from_child) %>
 )Y"},
        // kill -9: a task that sleeps, then one that runs after it whatever happened
        {"actions/slow.yaml", Action("slow", "  seconds: {type: integer, default: 30}\n")},
@@ -547,20 +596,310 @@ TEST_F(OrquestaTest, CancelDuringADelayStartsNothing) {
   EXPECT_EQ(Get(api, id).value("children", Json::array()).size(), 0u) << Get(api, id).dump(2);
 }
 
-TEST_F(OrquestaTest, PauseIsRefusedWithTheReasonAndTheWorkflowGoesOn) {
+std::string StatusOf(cli::ApiClient& api, const std::string& id) {
+  return Get(api, id).value("status", "");
+}
+
+bool WaitStatus(cli::ApiClient& api, const std::string& id, const std::string& status,
+                std::chrono::milliseconds deadline = 30s) {
+  return WaitFor([&] { return StatusOf(api, id) == status; }, deadline);
+}
+
+// The statuses an execution went through (its log).
+std::vector<std::string> StatusLog(cli::ApiClient& api, const std::string& id) {
+  std::vector<std::string> log;
+  for (const auto& s : Get(api, id).value("log", Json::array())) {
+    log.push_back(s.value("status", ""));
+  }
+  return log;
+}
+
+// This node's value of gale_NAME on /metrics (-1 when absent).
+double NodeMetric(cli::ApiClient& api, const std::string& name) {
+  auto r = api.Call("GET", "/metrics");
+  if (!r.ok() || r->status != 200) return -1;
+  std::istringstream lines(r->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("gale_" + name + "{", 0) != 0) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+// How many executions each task of workflow `id` has in the store (of the actions it runs).
+std::map<std::string, int> ExecutionsPerTask(const NodeProcess& node, const std::string& id) {
+  std::map<std::string, int> per_task;
+  auto store = node.OpenStore();
+  if (store == nullptr) return per_task;
+  for (const char* action : {"core.local", "orq.seq"}) {
+    store::ExecutionQuery q;
+    q.action = action;
+    q.limit = store::kMaxPageSize;
+    auto page = store->ListExecutions(q);
+    if (!page.ok()) continue;
+    for (const auto& e : page->items) {
+      if (e.parent == id) per_task[e.task]++;
+    }
+  }
+  return per_task;
+}
+
+// The workflow's state document and delayed requests left in the store.
+std::optional<Json> StateOf(const NodeProcess& node, const std::string& id) {
+  auto store = node.OpenStore();
+  if (store == nullptr) return std::nullopt;
+  auto loaded = store::LoadState(*store, id);
+  EXPECT_TRUE(loaded.ok()) << loaded.message();
+  return loaded.ok() ? *loaded : std::nullopt;
+}
+size_t DelayKeysOf(const NodeProcess& node, const std::string& id) {
+  auto store = node.OpenStore();
+  if (store == nullptr) return 0;
+  auto keys =
+      store->ListKeys(store::KeyScope::kGale, "", "workflow-delay/" + id + "/", store::NowMs());
+  EXPECT_TRUE(keys.ok()) << keys.message();
+  return keys.ok() ? keys->size() : 0;
+}
+
+// Pause mid-sequence: the running task ends, the next one is held (not requested) and the
+// workflow paused; resume requests it once and the rest follows, each task one execution.
+TEST_F(OrquestaTest, PauseMidSequenceThenResume) {
   auto api = Api();
-  const std::string id = Start(api, "orq.later", Json::object());
-  ASSERT_TRUE(WaitFor([&] { return Get(api, id).value("status", "") == "running"; }, 30s));
+  const std::string id = Start(api, "orq.seq", {{"seconds", 2}});
+  ASSERT_TRUE(WaitRunning(api, id, 1)) << Get(api, id).dump(2) << node_->Log();
   int code = -1;
   std::string out = RunGale(node_->home(), "execution pause " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("execution " + id + " pausing"), std::string::npos) << out;
+  ASSERT_TRUE(WaitStatus(api, id, "paused")) << Get(api, id).dump(2) << node_->Log();
+  EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"one", {"succeeded"}}}));
+  auto state = StateOf(*node_, id);
+  ASSERT_TRUE(state.has_value());
+  ASSERT_EQ((*state)["held"].size(), 1u) << state->dump(2);
+  EXPECT_EQ((*state)["held"][0]["record"]["task"], "two");
+  // Paused stays paused: nothing is requested meanwhile.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(StatusOf(api, id), "paused");
+  EXPECT_EQ(ExecutionsPerTask(*node_, id), (std::map<std::string, int>{{"one", 1}}));
+  // Paused again, or resumed when not paused: refused with the reason.
+  out = RunGale(node_->home(), "execution pause " + id, &code);
   EXPECT_NE(code, 0) << out;
-  EXPECT_NE(out.find("is an orquesta workflow: only action-chain workflows can be paused yet"),
-            std::string::npos)
-      << out;
-  EXPECT_EQ(Get(api, id).value("status", ""), "running");
+  EXPECT_NE(out.find("is paused: only a running workflow can be paused"), std::string::npos) << out;
+
+  out = RunGale(node_->home(), "execution resume " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("execution " + id + " resuming"), std::string::npos) << out;
+  Json done = WaitFinal(api, id, 60s);
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id).dump(2) << node_->Log();
+  Json e = Get(api, id);
+  EXPECT_EQ(Tasks(e),
+            (TaskMap{{"one", {"succeeded"}}, {"two", {"succeeded"}}, {"three", {"succeeded"}}}))
+      << e.dump(2);
+  EXPECT_EQ(e["result"]["output"]["last"], "one-three") << e.dump(2);
+  EXPECT_EQ(ExecutionsPerTask(*node_, id),
+            (std::map<std::string, int>{{"one", 1}, {"three", 1}, {"two", 1}}));
+  EXPECT_EQ(StatusLog(api, id),
+            (std::vector<std::string>{"requested", "running", "pausing", "paused", "resuming",
+                                      "running", "succeeded"}));
+  out = RunGale(node_->home(), "execution resume " + id, &code);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("is succeeded: it has finished"), std::string::npos) << out;
+}
+
+// Pause in the middle of a with-items at concurrency 2: the two running items end, the next
+// ones are held; none starts while paused; after the resume all run, each once, still two at a
+// time.
+TEST_F(OrquestaTest, PauseInTheMiddleOfWithItemsHoldsTheRest) {
+  auto api = Api();
+  const std::string id = Start(
+      api, "orq.items", {{"names", {"a", "b", "c", "d", "e", "f"}}, {"conc", 2}, {"seconds", 2}});
+  ASSERT_TRUE(WaitRunning(api, id, 2)) << Get(api, id).dump(2) << node_->Log();
+  int code = -1;
+  std::string out = RunGale(node_->home(), "execution pause " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  ASSERT_TRUE(WaitStatus(api, id, "paused")) << Get(api, id).dump(2) << node_->Log();
+  EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"each", {"succeeded", "succeeded"}}}));
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(StatusOf(api, id), "paused");
+  EXPECT_EQ(Get(api, id)["children"].size(), 2u) << Get(api, id).dump(2);
+  auto state = StateOf(*node_, id);
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ((*state)["held"].size(), 2u) << state->dump(2);  // up to the concurrency
+
+  out = RunGale(node_->home(), "execution resume " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  Json done = WaitFinal(api, id, 90s);
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id).dump(2) << node_->Log();
+  Json e = Get(api, id);
+  EXPECT_EQ(e["result"]["output"]["outs"], Json({"a", "b", "c", "d", "e", "f"})) << e.dump(2);
+  ASSERT_EQ(e["children"].size(), 6u);
+  std::set<std::string> ids;
+  const int64_t paused_at = [&] {
+    for (const auto& l : e["log"]) {
+      if (l.value("status", "") == "paused") return l.value("at", int64_t{0});
+    }
+    return int64_t{0};
+  }();
+  const int64_t resumed_at = [&] {
+    for (const auto& l : e["log"]) {
+      if (l.value("status", "") == "resuming") return l.value("at", int64_t{0});
+    }
+    return int64_t{0};
+  }();
+  ASSERT_GT(paused_at, 0) << e.dump(2);
+  ASSERT_GT(resumed_at, 0) << e.dump(2);
+  int before = 0;
+  for (const auto& a : e["children"]) {
+    ids.insert(a.value("id", ""));
+    const int64_t t = a.value("started_at", int64_t{0});
+    if (t < paused_at) ++before;
+    if (t > paused_at) {
+      EXPECT_GE(t, resumed_at) << "an item started while paused" << e.dump(2);
+    }
+    int overlapping = 0;
+    for (const auto& b : e["children"]) {
+      if (b.value("started_at", int64_t{0}) <= t && b.value("finished_at", int64_t{0}) > t) {
+        ++overlapping;
+      }
+    }
+    EXPECT_LE(overlapping, 2) << e.dump(2);
+  }
+  EXPECT_EQ(before, 2) << e.dump(2);
+  EXPECT_EQ(ids.size(), 6u);
+}
+
+// Pausing a workflow whose task is a running subworkflow pauses the subworkflow too (after its
+// own running task); resuming the parent resumes it; both finish, each task once.
+TEST_F(OrquestaTest, PausePassesDownToASubworkflowAndResumeToo) {
+  auto api = Api();
+  const std::string id = Start(api, "orq.subseq", {{"seconds", 2}});
+  std::string child_id;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Json c = Get(api, id).value("children", Json::array());
+        if (c.empty()) return false;
+        child_id = c[0].value("id", "");
+        return WaitRunning(api, child_id, 1);
+      },
+      30s))
+      << Get(api, id).dump(2) << node_->Log();
+  int code = -1;
+  std::string out = RunGale(node_->home(), "execution pause " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  ASSERT_TRUE(WaitStatus(api, id, "paused"))
+      << Get(api, id).dump(2) << Get(api, child_id).dump(2) << node_->Log();
+  EXPECT_EQ(StatusOf(api, child_id), "paused");
+  EXPECT_EQ(Tasks(Get(api, child_id)), (TaskMap{{"one", {"succeeded"}}}));
+  EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"child", {"paused"}}}));
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(Tasks(Get(api, child_id)), (TaskMap{{"one", {"succeeded"}}}));
+  // The subworkflow, paused by its parent, is resumed with it.
+  out = RunGale(node_->home(), "execution resume " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  Json done = WaitFinal(api, id, 60s);
+  ASSERT_EQ(done.value("status", ""), "succeeded")
+      << Get(api, id).dump(2) << Get(api, child_id).dump(2) << node_->Log();
+  Json e = Get(api, id);
+  EXPECT_EQ(Tasks(e), (TaskMap{{"child", {"succeeded"}}, {"after", {"succeeded"}}}));
+  EXPECT_EQ(e["result"]["output"]["from_child"], "one-three") << e.dump(2);
+  EXPECT_EQ(ExecutionsPerTask(*node_, child_id),
+            (std::map<std::string, int>{{"one", 1}, {"three", 1}, {"two", 1}}));
+  EXPECT_EQ(ExecutionsPerTask(*node_, id),
+            (std::map<std::string, int>{{"after", 1}, {"child", 1}}));
+  EXPECT_EQ(StatusLog(api, child_id),
+            (std::vector<std::string>{"requested", "running", "pausing", "paused", "resuming",
+                                      "running", "succeeded"}));
+}
+
+// Paused while its only task waits for its delay: paused at once (nothing runs); the delay runs
+// out while paused and the task is not requested; after the resume it is, once.
+TEST_F(OrquestaTest, PauseDuringADelayThenResume) {
+  auto api = Api();
+  const std::string id = Start(api, "orq.later", Json::object());
+  ASSERT_TRUE(WaitStatus(api, id, "running")) << Get(api, id).dump(2) << node_->Log();
+  int code = -1;
+  std::string out = RunGale(node_->home(), "execution pause " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  ASSERT_TRUE(WaitStatus(api, id, "paused", 5s)) << Get(api, id).dump(2) << node_->Log();
+  std::this_thread::sleep_for(4s);  // past the delay
+  EXPECT_EQ(StatusOf(api, id), "paused");
+  EXPECT_EQ(Get(api, id).value("children", Json::array()).size(), 0u) << Get(api, id).dump(2);
+  out = RunGale(node_->home(), "execution resume " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  Json done = WaitFinal(api, id, 30s);
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id).dump(2) << node_->Log();
+  EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"later", {"succeeded"}}}));
+  EXPECT_EQ(ExecutionsPerTask(*node_, id), (std::map<std::string, int>{{"later", 1}}));
+  EXPECT_TRUE(WaitFor([&] { return DelayKeysOf(*node_, id) == 0; }, 10s));
+}
+
+// A paused workflow canceled: it ends canceled, what it held is never requested, its state goes.
+TEST_F(OrquestaTest, CancelOfAPausedWorkflow) {
+  auto api = Api();
+  const std::string id = Start(api, "orq.seq", {{"seconds", 1}});
+  ASSERT_TRUE(WaitRunning(api, id, 1)) << Get(api, id).dump(2) << node_->Log();
+  int code = -1;
+  std::string out = RunGale(node_->home(), "execution pause " + id, &code);
+  EXPECT_EQ(code, 0) << out;
+  ASSERT_TRUE(WaitStatus(api, id, "paused")) << Get(api, id).dump(2) << node_->Log();
   out = RunGale(node_->home(), "execution cancel " + id, &code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(WaitFinal(api, id, 30s).value("status", ""), "canceled") << node_->Log();
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"one", {"succeeded"}}}));
+  EXPECT_EQ(ExecutionsPerTask(*node_, id), (std::map<std::string, int>{{"one", 1}}));
+  EXPECT_TRUE(WaitFor([&] { return !StateOf(*node_, id).has_value(); }, 10s));
+}
+
+// Once an orquesta workflow has ended its state document and delayed requests are gone, its
+// tasks are still shown, and its tasks' final events delivered again (as after a crash before
+// their offsets were committed) start nothing and change nothing.
+TEST_F(OrquestaTest, FinishedStateIsRemovedAndAReplayedEventChangesNothing) {
+  auto api = Api();
+  const std::string id = Start(api, "orq.seq", {{"seconds", 0}});
+  Json done = WaitFinal(api, id, 60s);
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id).dump(2) << node_->Log();
+  ASSERT_TRUE(WaitFor([&] { return !StateOf(*node_, id).has_value(); }, 10s))
+      << StateOf(*node_, id)->dump(2);
+  EXPECT_EQ(DelayKeysOf(*node_, id), 0u);
+  const Json children = Get(api, id).value("children", Json::array());
+  EXPECT_EQ(Tasks(Get(api, id)),
+            (TaskMap{{"one", {"succeeded"}}, {"two", {"succeeded"}}, {"three", {"succeeded"}}}));
+  ASSERT_EQ(children.size(), 3u);
+
+  auto key = LoadOrCreateKeyFile(SharedBusKeyFile(), "the bus key", "bus.signing_key_file");
+  ASSERT_TRUE(key.ok()) << key.message();
+  bus::BusConfig config;
+  config.brokers = node_->brokers();
+  config.topic_prefix = node_->topic_prefix();
+  config.signing_key.assign(reinterpret_cast<const char*>(key->data()), key->size());
+  auto producer = bus::Producer::Create(config);
+  ASSERT_TRUE(producer.ok()) << producer.message();
+  const double transitions = NodeMetric(api, "workflow_transitions");
+  const size_t log_size = Get(api, id)["log"].size();
+  for (const auto& c : children) {
+    bus::ExecutionEventMessage event;
+    event.id = c.value("id", "");
+    event.status = "succeeded";
+    event.at = store::NowMs();
+    event.node = "replay";
+    event.result = c.value("result", Json::object());
+    event.parent = id;
+    event.task = c.value("task", "");
+    auto sent = (*producer)->ProduceSync(bus::Topic(config, bus::kExecutionEvents), event.id,
+                                         bus::Encode(event), 30s);
+    ASSERT_TRUE(sent.ok()) << sent.message();
+  }
+  // All three were handled by the engine...
+  ASSERT_TRUE(
+      WaitFor([&] { return NodeMetric(api, "workflow_transitions") >= transitions + 3; }, 30s))
+      << NodeMetric(api, "workflow_transitions") << " " << transitions << node_->Log();
+  // ...and changed nothing: no new task, no state, the same status and log.
+  EXPECT_EQ(StatusOf(api, id), "succeeded");
+  EXPECT_EQ(Get(api, id)["log"].size(), log_size) << Get(api, id).dump(2);
+  EXPECT_EQ(ExecutionsPerTask(*node_, id),
+            (std::map<std::string, int>{{"one", 1}, {"three", 1}, {"two", 1}}));
+  EXPECT_FALSE(StateOf(*node_, id).has_value());
 }
 
 TEST_F(OrquestaTest, CancelPassesDownToASubworkflow) {
@@ -726,6 +1065,57 @@ TEST(OrquestaNodes, ParallelBranchesAndItemsOnTwoNodesEmbedded) {
 
 TEST(OrquestaNodes, ParallelBranchesAndItemsOnTwoNodesKafkaAndMongo) {
   ParallelOnTwoNodes(Backend::kRealKafka);
+}
+
+// Pause and resume with two nodes handling the workflow's events (and, with real Kafka and
+// MongoDB, the store's compare-and-set across processes): paused after the running task, the
+// next one held; one node killed -9 while paused; resumed, the other node runs the rest and
+// every task ran once. A with-items alongside, paused the same way.
+void PauseOnTwoNodes(Backend backend) {
+  Deployment d;
+  StartDeployment(backend, &d);
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
+  cli::ApiClient api(ApiFlagsOf(*d.hub));
+  const std::string id = Start(api, "orq.seq", {{"seconds", 2}});
+  const std::string items = Start(
+      api, "orq.items", {{"names", {"a", "b", "c", "d", "e", "f"}}, {"conc", 3}, {"seconds", 2}});
+  ASSERT_TRUE(WaitRunning(api, id, 1)) << Get(api, id).dump(2) << d.Logs();
+  ASSERT_TRUE(WaitRunning(api, items, 3)) << Get(api, items).dump(2) << d.Logs();
+  for (const auto& w : {id, items}) {
+    int code = -1;
+    std::string out = RunGale(d.hub->home(), "execution pause " + w, &code);
+    EXPECT_EQ(code, 0) << out;
+  }
+  ASSERT_TRUE(WaitStatus(api, id, "paused")) << Get(api, id).dump(2) << d.Logs();
+  ASSERT_TRUE(WaitStatus(api, items, "paused")) << Get(api, items).dump(2) << d.Logs();
+  // No node owns a paused workflow: one killed meanwhile loses nothing of it.
+  kill(-d.workers["worker-1"]->pid(), SIGKILL);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(Tasks(Get(api, id)), (TaskMap{{"one", {"succeeded"}}}));
+  EXPECT_EQ(Get(api, items)["children"].size(), 3u) << Get(api, items).dump(2);
+  for (const auto& w : {id, items}) {
+    int code = -1;
+    std::string out = RunGale(d.hub->home(), "execution resume " + w, &code);
+    EXPECT_EQ(code, 0) << out;
+  }
+  Json done = WaitFinal(api, id, 60s);
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id).dump(2) << d.Logs();
+  EXPECT_EQ(ExecutionsPerTask(*d.hub, id),
+            (std::map<std::string, int>{{"one", 1}, {"three", 1}, {"two", 1}}));
+  done = WaitFinal(api, items, 60s);
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, items).dump(2) << d.Logs();
+  EXPECT_EQ(Get(api, items)["result"]["output"]["outs"], Json({"a", "b", "c", "d", "e", "f"}));
+  EXPECT_EQ(ExecutionsPerTask(*d.hub, items), (std::map<std::string, int>{{"each", 6}}));
+  EXPECT_TRUE(WaitFor([&] { return !StateOf(*d.hub, id).has_value(); }, 10s));
+  EXPECT_TRUE(WaitFor([&] { return !StateOf(*d.hub, items).has_value(); }, 10s));
+}
+
+TEST(OrquestaNodes, PauseAndResumeOnTwoNodesEmbedded) {
+  PauseOnTwoNodes(Backend::kEmbedded);
+}
+
+TEST(OrquestaNodes, PauseAndResumeOnTwoNodesKafkaAndMongo) {
+  PauseOnTwoNodes(Backend::kRealKafka);
 }
 
 // kill -9 of the node running a task while a parallel branch finished: another node of the
