@@ -13,9 +13,12 @@
 //   requested: no task starts twice.
 // - Cancel: the workflow's `canceling` event cancels its running task; the task's final event
 //   then ends the workflow `canceled`.
-// - Pause and resume: the workflow's `pausing` event pauses it once its task in flight has ended
-//   (the next step recorded, not requested); its `resuming` event requests the recorded step and
-//   sets it running (chain_engine.h: PauseChain, ResumeChain).
+// - Pause and resume: the workflow's `pausing` event pauses it once its tasks in flight have
+//   ended (what the next steps request is held in the state, not sent); its `resuming` event
+//   sends what was held and sets it running (chain_engine.h: PauseChain, ResumeChain;
+//   orquesta_engine.h for Orquesta, where pause and resume also pass down to subworkflows).
+// - A sweep (workflow_sweep.h) handles tasks whose final event was lost (their runner died
+//   between the status and the event).
 // - A task's final event names its parent (bus::ExecutionEventMessage): events of executions
 //   that are no workflow's task are skipped without a store read.
 // - Lost final events: a task whose runner died between recording its final status and sending
