@@ -474,7 +474,17 @@ class Step {
     }
     state_["outbox"].push_back(std::move(entry));
     state_["running"][e.id] = {{"instance", key}, {"item", item}};
-    state_["tasks"].push_back({{"name", task.name}, {"execution_id", e.id}});
+    if (item < 0) {
+      state_["tasks"].push_back({{"name", task.name}, {"execution_id", e.id}});
+    } else if (!inst.contains("listed")) {  // the items' one entry (store/workflow_state.h)
+      inst["listed"] = state_["tasks"].size();
+      state_["tasks"].push_back({{"name", task.name},
+                                 {"occurrence", std::stoll(key.substr(key.rfind('#') + 1))},
+                                 {"items", 1}});
+    } else {
+      Json& listed = state_["tasks"][inst["listed"].get<size_t>()];
+      listed["items"] = listed.value("items", int64_t{0}) + 1;
+    }
     return Status::Ok();
   }
 
@@ -482,9 +492,7 @@ class Step {
   std::string ExecutionId(const OrquestaTask& task, const std::string& key, int64_t item,
                           int attempt) const {
     const int64_t occurrence = std::stoll(key.substr(key.rfind('#') + 1));
-    return store::TaskExecutionId(
-        workflow_.id, occurrence,
-        task.name + "/" + std::to_string(item) + "/" + std::to_string(attempt));
+    return store::OrquestaExecutionId(workflow_.id, occurrence, task.name, item, attempt);
   }
 
   // A completed with-items instance's result: its items' results in item order, read once from
