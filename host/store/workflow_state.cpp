@@ -8,17 +8,12 @@ std::string StateKey(const std::string& workflow_id) {
   return "workflow/" + workflow_id;
 }
 
-// `tasks` with each with-items entry ({name, occurrence, items}) listed one per item.
-void ListWithItemsOneEach(const std::string& workflow_id, Json& state) {
-  auto tasks = state.find("tasks");
-  if (tasks == state.end() || !tasks->is_array()) return;
-  bool compact = false;
-  for (const auto& t : *tasks) compact = compact || (t.is_object() && t.contains("items"));
-  if (!compact) return;
+Json ListedTasks(const std::string& workflow_id, const Json& tasks) {
+  if (!tasks.is_array()) return tasks;
   Json listed = Json::array();
-  for (auto& t : *tasks) {
+  for (const auto& t : tasks) {
     if (!t.is_object() || !t.contains("items")) {
-      listed.push_back(std::move(t));
+      listed.push_back(t);
       continue;
     }
     const std::string name = t.value("name", "");
@@ -30,7 +25,7 @@ void ListWithItemsOneEach(const std::string& workflow_id, Json& state) {
            {"execution_id", OrquestaExecutionId(workflow_id, occurrence, name, i, 0)}});
     }
   }
-  *tasks = std::move(listed);
+  return listed;
 }
 
 Result<std::optional<Json>> LoadState(Store& store, const std::string& workflow_id) {
@@ -41,7 +36,7 @@ Result<std::optional<Json>> LoadState(Store& store, const std::string& workflow_
   if (state.is_discarded() || !state.is_object()) {
     return Status::Error("workflow " + workflow_id + ": its state document is not JSON");
   }
-  ListWithItemsOneEach(workflow_id, state);
+  if (state.contains("tasks")) state["tasks"] = ListedTasks(workflow_id, state["tasks"]);
   return std::optional<Json>(std::move(state));
 }
 

@@ -33,8 +33,11 @@
 namespace gale::store {
 
 std::string StateKey(const std::string& workflow_id);
-// The document as its readers see it (with-items entries of `tasks` listed one per item).
+// The document as its readers see it: `tasks` as ListedTasks gives it.
 Result<std::optional<Json>> LoadState(Store& store, const std::string& workflow_id);
+// A state's `tasks` with each with-items entry listed one per item, {name, execution_id}, in its
+// place (for whatever shows the tasks: the API, a workflow's result).
+Json ListedTasks(const std::string& workflow_id, const Json& tasks);
 Status SaveState(Store& store, const std::string& workflow_id, const Json& state);
 
 // For workflows whose events several nodes handle at once (Orquesta's parallel branches): the
