@@ -240,19 +240,17 @@ class Step {
     }
     const int64_t item = entry.value("item", int64_t{-1});
     if (item >= 0) {
-      // Counts only: an item's result stays in its own record until the task completes, so a
-      // step's cost does not grow with the items finished (st2 #4793).
+      // Only what scheduling needs (next, in flight): an item's status and result stay in its
+      // own record until the task completes, so a step's cost does not grow with the items
+      // finished (st2 #4793).
       inst["in_flight"] = inst.value("in_flight", 0) - 1;
-      inst["done"] = inst.value("done", 0) + 1;
-      if (e.status != ExecStatus::kSucceeded) inst["failed"] = inst.value("failed", 0) + 1;
       if (state_["status"] == "running") GALE_TRY(RequestItems(*task, key));
       if (inst.value("in_flight", 0) > 0 ||
           (state_["status"] == "running" && inst.value("next", size_t{0}) < inst["items"].size())) {
         return Drain();
       }
-      const bool ok = inst.value("failed", 0) == 0 &&
-                      inst.value("done", size_t{0}) == inst["items"].size();  // none left out
-      GALE_ASSIGN_OR_RETURN(Json results, ItemResults(*task, key, e));
+      bool ok = inst.value("next", size_t{0}) == inst["items"].size();  // none left out
+      GALE_ASSIGN_OR_RETURN(Json results, ItemResults(*task, key, e, &ok));
       inst["status"] = ok ? "succeeded" : "failed";
       inst["result"] = std::move(results);
       if (state_["status"] == "running") work_.push_back(key);
@@ -397,8 +395,6 @@ class Step {
     inst["delay"] = delay;
     inst["next"] = 0;
     inst["in_flight"] = 0;
-    inst["done"] = 0;    // items finished
-    inst["failed"] = 0;  // of which not succeeded
     if (list.empty()) {
       inst["status"] = "succeeded";
       inst["result"] = Json::array();
@@ -497,8 +493,9 @@ class Step {
 
   // A completed with-items instance's result: its items' results in item order, read once from
   // their records (null for an item never requested or never created). `last` just ended.
+  // `*ok` becomes false unless every item requested succeeded.
   Result<Json> ItemResults(const OrquestaTask& task, const std::string& key,
-                           const store::Execution& last) const {
+                           const store::Execution& last, bool* ok) const {
     const Json& inst = state_["instances"][key];
     const size_t requested = inst.value("next", size_t{0});
     const int attempt = inst.value("attempt", 0);  // with-items tasks are never retried
@@ -510,10 +507,12 @@ class Step {
       }
       const std::string id = ExecutionId(task, key, static_cast<int64_t>(i), attempt);
       if (id == last.id) {
+        *ok = *ok && last.status == ExecStatus::kSucceeded;
         results.push_back(last.result);
         continue;
       }
       GALE_ASSIGN_OR_RETURN(auto record, env_.store->GetExecution(id));
+      *ok = *ok && record && record->status == ExecStatus::kSucceeded;
       results.push_back(record ? std::move(record->result) : Json());
     }
     return results;
