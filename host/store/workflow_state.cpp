@@ -18,8 +18,9 @@ Json ListedTasks(const std::string& workflow_id, const Json& tasks) {
     }
     const std::string name = t.value("name", "");
     const int64_t occurrence = t.value("occurrence", int64_t{0});
+    const int64_t first = t.value("first", int64_t{0});
     const int64_t items = t.value("items", int64_t{0});
-    for (int64_t i = 0; i < items; ++i) {
+    for (int64_t i = first; i < first + items; ++i) {
       listed.push_back(
           {{"name", name},
            {"execution_id", OrquestaExecutionId(workflow_id, occurrence, name, i, 0)}});

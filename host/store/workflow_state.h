@@ -14,8 +14,10 @@
 //   tasks      every task requested, in order: {name, execution_id, status, requested_at,
 //              finished_at}. An orquesta with-items task's items are one entry, not one each (a
 //              step rewrites the document, which must not grow per item): {name, occurrence,
-//              items: how many were requested}, item i being OrquestaExecutionId(workflow,
-//              occurrence, name, i, 0). LoadState lists them one per item, {name, execution_id}.
+//              first: the first item's index (0, but for a state written before entries were
+//              per task), items: how many were requested}, item i being
+//              OrquestaExecutionId(workflow, occurrence, name, i, 0). ListedTasks lists them one
+//              per item, {name, execution_id}.
 //   pending    the tasks to request when the workflow resumes: [{task}] (recorded when a pausing
 //              workflow's task in flight ends; empty or absent otherwise)
 //

@@ -476,6 +476,7 @@ class Step {
       inst["listed"] = state_["tasks"].size();
       state_["tasks"].push_back({{"name", task.name},
                                  {"occurrence", std::stoll(key.substr(key.rfind('#') + 1))},
+                                 {"first", item},
                                  {"items", 1}});
     } else {
       Json& listed = state_["tasks"][inst["listed"].get<size_t>()];
