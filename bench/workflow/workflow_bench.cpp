@@ -26,6 +26,8 @@
 #include "bench/e2e/bench_node.h"
 #include "bench/timing.h"
 #include "host/cli/api_client.h"
+#include "host/store/open.h"
+#include "host/store/workflow_state.h"
 
 namespace gale::bench {
 namespace {
@@ -183,9 +185,21 @@ int ItemsMode(int n, int concurrency, int singles) {
   const std::string id = created->json().value("id", "");
   // Polled through the list (one record), not GET /v1/executions/ID, which reads every child.
   const auto deadline = Clock::now() + std::chrono::minutes(20);
+  // The workflow's state document, read from the node's store about once a second: what every
+  // step loads, copies and writes back (the largest seen, and the last before the end).
+  auto state_store = store::OpenStore("sqlite://" + *dir + "/gale.db");
+  size_t state_max = 0, state_last = 0;
   bool finished = false;
-  while (!finished && Clock::now() < deadline) {
+  for (int poll = 0; !finished && Clock::now() < deadline; ++poll) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (state_store.ok() && poll % 10 == 0) {
+      auto kv =
+          (*state_store)->GetKey({store::StateKey(id), store::KeyScope::kGale, ""}, store::NowMs());
+      if (kv.ok() && *kv) {
+        state_last = (*kv)->value.size();
+        state_max = std::max(state_max, state_last);
+      }
+    }
     auto got = api.Call("GET", "/v1/executions?action=wfbench.items&limit=5");
     if (!got.ok() || got->status != 200) continue;
     for (const auto& e : got->json()) {
@@ -231,6 +245,8 @@ int ItemsMode(int n, int concurrency, int singles) {
       fl.first_ms > 0 ? k * 1000.0 / fl.first_ms : 0.0, k, fl.last_ms,
       fl.last_ms > 0 ? k * 1000.0 / fl.last_ms : 0.0,
       fl.first_ms > 0 ? fl.last_ms / fl.first_ms : 0.0);
+  std::printf("workflow state document: largest %.0f KB, last seen %.0f KB\n", state_max / 1000.0,
+              state_last / 1000.0);
   std::printf(
       "node resident set: %.1f MiB before the workflow, %.1f MiB after; VmHWM %.1f MiB before, "
       "%.1f MiB after\n",

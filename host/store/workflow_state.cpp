@@ -8,6 +8,27 @@ std::string StateKey(const std::string& workflow_id) {
   return "workflow/" + workflow_id;
 }
 
+Json ListedTasks(const std::string& workflow_id, const Json& tasks) {
+  if (!tasks.is_array()) return tasks;
+  Json listed = Json::array();
+  for (const auto& t : tasks) {
+    if (!t.is_object() || !t.contains("items")) {
+      listed.push_back(t);
+      continue;
+    }
+    const std::string name = t.value("name", "");
+    const int64_t occurrence = t.value("occurrence", int64_t{0});
+    const int64_t first = t.value("first", int64_t{0});
+    const int64_t items = t.value("items", int64_t{0});
+    for (int64_t i = first; i < first + items; ++i) {
+      listed.push_back(
+          {{"name", name},
+           {"execution_id", OrquestaExecutionId(workflow_id, occurrence, name, i, 0)}});
+    }
+  }
+  return listed;
+}
+
 Result<std::optional<Json>> LoadState(Store& store, const std::string& workflow_id) {
   KeyRef ref{StateKey(workflow_id), KeyScope::kGale, ""};
   GALE_ASSIGN_OR_RETURN(auto kv, store.GetKey(ref, NowMs()));
@@ -16,6 +37,7 @@ Result<std::optional<Json>> LoadState(Store& store, const std::string& workflow_
   if (state.is_discarded() || !state.is_object()) {
     return Status::Error("workflow " + workflow_id + ": its state document is not JSON");
   }
+  if (state.contains("tasks")) state["tasks"] = ListedTasks(workflow_id, state["tasks"]);
   return std::optional<Json>(std::move(state));
 }
 
@@ -53,6 +75,12 @@ Result<bool> SwapState(Store& store, const std::string& workflow_id, const Json&
 std::string TaskExecutionId(const std::string& workflow_id, int64_t step, const std::string& task) {
   return UuidV5(kGaleNamespace,
                 "workflow/" + workflow_id + "/" + std::to_string(step) + "/" + task);
+}
+
+std::string OrquestaExecutionId(const std::string& workflow_id, int64_t occurrence,
+                                const std::string& task, int64_t item, int attempt) {
+  return TaskExecutionId(workflow_id, occurrence,
+                         task + "/" + std::to_string(item) + "/" + std::to_string(attempt));
 }
 
 }  // namespace gale::store

@@ -250,18 +250,19 @@ class Step {
     }
     const int64_t item = entry.value("item", int64_t{-1});
     if (item >= 0) {
-      inst["results"][item] = e.result;
-      inst["statuses"][item] = status;
+      // Only what scheduling needs (next, in flight): an item's status and result stay in its
+      // own record until the task completes, so a step's cost does not grow with the items
+      // finished (st2 #4793).
       inst["in_flight"] = inst.value("in_flight", 0) - 1;
       if (state_["status"] == "running") GALE_TRY(RequestItems(*task, key));
       if (inst.value("in_flight", 0) > 0 ||
           (state_["status"] == "running" && inst.value("next", size_t{0}) < inst["items"].size())) {
         return Drain();
       }
-      bool ok = true;
-      for (const auto& s : inst["statuses"]) ok = ok && s == "succeeded";
+      bool ok = inst.value("next", size_t{0}) == inst["items"].size();  // none left out
+      GALE_ASSIGN_OR_RETURN(Json results, ItemResults(*task, key, e, &ok));
       inst["status"] = ok ? "succeeded" : "failed";
-      inst["result"] = inst["results"];
+      inst["result"] = std::move(results);
       if (state_["status"] == "running") work_.push_back(key);
       return Drain();
     }
@@ -406,12 +407,6 @@ class Step {
     inst["delay"] = delay;
     inst["next"] = 0;
     inst["in_flight"] = 0;
-    inst["results"] = Json::array();
-    inst["statuses"] = Json::array();
-    for (size_t i = 0; i < list.size(); ++i) {
-      inst["results"].push_back(nullptr);
-      inst["statuses"].push_back(nullptr);
-    }
     if (list.empty()) {
       inst["status"] = "succeeded";
       inst["result"] = Json::array();
@@ -473,11 +468,8 @@ class Step {
     std::string error = requests::BuildActionParameters(
         *compiled, *rendered, defaults, "orquesta task '" + task.name + "'", &params);
     if (!error.empty()) return Fail(key, "task '" + task.name + "': " + error);
-    const int64_t occurrence = std::stoll(key.substr(key.rfind('#') + 1));
     store::Execution e;
-    e.id = store::TaskExecutionId(
-        workflow_.id, occurrence,
-        task.name + "/" + std::to_string(item) + "/" + std::to_string(inst.value("attempt", 0)));
+    e.id = ExecutionId(task, key, item, inst.value("attempt", 0));
     e.action = task.action;
     e.trace_id = workflow_.trace_id;
     e.parent = workflow_.id;
@@ -490,8 +482,53 @@ class Step {
     }
     state_["outbox"].push_back(std::move(entry));
     state_["running"][e.id] = {{"instance", key}, {"item", item}};
-    state_["tasks"].push_back({{"name", task.name}, {"execution_id", e.id}});
+    if (item < 0) {
+      state_["tasks"].push_back({{"name", task.name}, {"execution_id", e.id}});
+    } else if (!inst.contains("listed")) {  // the items' one entry (store/workflow_state.h)
+      inst["listed"] = state_["tasks"].size();
+      state_["tasks"].push_back({{"name", task.name},
+                                 {"occurrence", std::stoll(key.substr(key.rfind('#') + 1))},
+                                 {"first", item},
+                                 {"items", 1}});
+    } else {
+      Json& listed = state_["tasks"][inst["listed"].get<size_t>()];
+      listed["items"] = listed.value("items", int64_t{0}) + 1;
+    }
     return Status::Ok();
+  }
+
+  // The derived id of an execution of instance `key` of `task` (item -1: not a with-items).
+  std::string ExecutionId(const OrquestaTask& task, const std::string& key, int64_t item,
+                          int attempt) const {
+    const int64_t occurrence = std::stoll(key.substr(key.rfind('#') + 1));
+    return store::OrquestaExecutionId(workflow_.id, occurrence, task.name, item, attempt);
+  }
+
+  // A completed with-items instance's result: its items' results in item order, read once from
+  // their records (null for an item never requested or never created). `last` just ended.
+  // `*ok` becomes false unless every item requested succeeded.
+  Result<Json> ItemResults(const OrquestaTask& task, const std::string& key,
+                           const store::Execution& last, bool* ok) const {
+    const Json& inst = state_["instances"][key];
+    const size_t requested = inst.value("next", size_t{0});
+    const int attempt = inst.value("attempt", 0);  // with-items tasks are never retried
+    Json results = Json::array();
+    for (size_t i = 0; i < inst["items"].size(); ++i) {
+      if (i >= requested) {
+        results.push_back(nullptr);
+        continue;
+      }
+      const std::string id = ExecutionId(task, key, static_cast<int64_t>(i), attempt);
+      if (id == last.id) {
+        *ok = *ok && last.status == ExecStatus::kSucceeded;
+        results.push_back(last.result);
+        continue;
+      }
+      GALE_ASSIGN_OR_RETURN(auto record, env_.store->GetExecution(id));
+      *ok = *ok && record && record->status == ExecStatus::kSucceeded;
+      results.push_back(record ? std::move(record->result) : Json());
+    }
+    return results;
   }
 
   // Evaluates the `next` of every completed instance in the queue.

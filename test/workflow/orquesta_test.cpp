@@ -197,6 +197,29 @@ tasks:
 output:
   - count: <% ctx(count) %>
 )Y"},
+       // items that end out of order, one failing: the task's result is still in item order
+       {"actions/itemsfail.yaml", Action("itemsfail", "  names: {type: array, required: true}\n")},
+       {"actions/workflows/itemsfail.yaml", R"Y(version: 1.0
+input:
+  - names
+tasks:
+  each:
+    with:
+      items: n in <% ctx(names) %>
+      concurrency: 3
+    action: core.local
+    input:
+      cmd: "n={{ item('n') }}; sleep 0.$((5 - $(printf %s $n | wc -c))); printf $n; test $n != bb"
+    next:
+      - when: <% failed() %>
+        publish:
+          - outs: <% result().select($.stdout) %>
+          - codes: <% result().select($.return_code) %>
+        do: noop
+output:
+  - outs: <% ctx(outs) %>
+  - codes: <% ctx(codes) %>
+)Y"},
        // a task that waits long before it starts
        {"actions/later.yaml", Action("later", "  {}\n")},
        {"actions/workflows/later.yaml", R"Y(version: 1.0
@@ -497,6 +520,24 @@ TEST_F(OrquestaTest, TwoHundredItemsAtConcurrencyFifty) {
     if (c["task"] == "each") ids.insert(c.value("id", ""));
   }
   EXPECT_EQ(ids.size(), 200u);
+}
+
+// The items' results are read from their records when the last one ends (the state keeps counts
+// only): in item order whatever order they ended in, a failed item's result among them.
+TEST_F(OrquestaTest, WithItemsResultInItemOrderWithAFailedItem) {
+  auto api = Api();
+  const std::string id =
+      Start(api, "orq.itemsfail", {{"names", {"aaaa", "bb", "c", "ddd", "ee", "f"}}});
+  Json done = WaitFinal(api, id, 90s);
+  ASSERT_EQ(done.value("status", ""), "succeeded") << Get(api, id).dump(2) << node_->Log();
+  Json e = Get(api, id);
+  EXPECT_EQ(e["result"]["output"]["outs"], Json({"aaaa", "bb", "c", "ddd", "ee", "f"}))
+      << e.dump(2);
+  EXPECT_EQ(e["result"]["output"]["codes"], Json({0, 1, 0, 0, 0, 0})) << e.dump(2);
+  auto statuses = Tasks(e)["each"];
+  std::sort(statuses.begin(), statuses.end());
+  EXPECT_EQ(statuses, (std::vector<std::string>{"failed", "succeeded", "succeeded", "succeeded",
+                                                "succeeded", "succeeded"}));
 }
 
 TEST_F(OrquestaTest, RetryAndDelay) {
