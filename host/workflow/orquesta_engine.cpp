@@ -318,7 +318,7 @@ class Step {
     result["output"] = output;
     if (!state_["errors"].empty()) result["errors"] = state_["errors"];
     // The task list outlives the state document (gale execution get shows the tasks).
-    result["tasks"] = state_.value("tasks", Json::array());
+    result["tasks"] = store::ListedTasks(workflow_.id, state_.value("tasks", Json::array()));
     state_["status"] = final_status;
     state_["result"] = result;
   }
